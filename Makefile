@@ -1,0 +1,39 @@
+# The README's two commands are `make demo` and `make test`; both need only Go.
+GO       ?= go
+BIN      := bin/ghlbulk
+VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+PKGS     := ./...
+
+.PHONY: all build test lint demo bench chaos clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ghlbulk
+
+# All tests: no network, no credentials, under 5 minutes on 2 cores.
+test: lint
+	$(GO) test -count=1 -timeout 280s $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# Builds, starts the embedded sandbox in-process, imports samples/, exports
+# Parquet and prints the summary.
+demo: build
+	$(BIN) demo --out out/demo
+
+# Go benchmarks, then a scripted end-to-end run that prints figures.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x -timeout 30m ./...
+	./scripts/bench.sh
+
+# Long fault-injection and soak runs, kept out of `make test`.
+chaos: build
+	GHLBULK_CHAOS=1 $(GO) test -count=1 -timeout 60m -run 'Chaos|Soak' ./...
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
+)
+
+type sandboxOptions struct {
+	addr     string
+	rate     string
+	daily    int
+	faults   string
+	contacts int
+	data     string
+	seed     int64
+}
+
+func newSandboxCmd(f *factory) *cobra.Command {
+	var o sandboxOptions
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Serve a local HighLevel API (contacts, tasks, notes, tags, OAuth) for tests and demos",
+		Long: `Serve a local HighLevel API v2 that behaves as the real one does for every endpoint it serves:
+the same paths, validation, error bodies, rate limits and X-RateLimit-* headers, duplicate rule and
+OAuth token endpoint. Point ghlbulk, or HighLevel's own SDK, at it.
+
+The first line on stdout is
+  GHL_API_URL=http://HOST:PORT GHL_LOCATION_ID=ID GHL_TOKEN=TOKEN
+(a sandbox token for that location); it then serves until SIGINT or SIGTERM.`,
+		Example: `  eval "$(ghlbulk sandbox --addr 127.0.0.1:8089 --contacts 1000 | head -1)"   # in another shell
+  ghlbulk sandbox --addr 127.0.0.1:0 --rate 100/10s --faults 5xx=0.05,drop-after=0.01,seed=7
+  ghlbulk sandbox --data sandbox.db          # keep data across restarts`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opt, err := o.sandboxOptions()
+			if err != nil {
+				return refused(err)
+			}
+			srv, err := sandbox.New(opt)
+			if err != nil {
+				return refused(err)
+			}
+			defer srv.Close()
+			url, err := srv.Start()
+			if err != nil {
+				return err
+			}
+			token, err := srv.IssueToken(srv.LocationID(), sandbox.AllScopes, 0)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(f.stdout, "GHL_API_URL=%s GHL_LOCATION_ID=%s GHL_TOKEN=%s\n", url, srv.LocationID(), token)
+			f.logger().Info("sandbox serving", "url", url, "location", srv.LocationID(), "rate", o.rate, "daily", o.daily, "contacts", o.contacts)
+			<-cmd.Context().Done()
+			f.logger().Info("sandbox stopping")
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.addr, "addr", "127.0.0.1:8089", "address to listen on (127.0.0.1:0 picks a free port)")
+	fl.StringVar(&o.rate, "rate", "100/10s", "burst limit per token and location as N/DURATION, or off")
+	fl.IntVar(&o.daily, "daily", 200000, "daily request limit per location (0: off)")
+	fl.StringVar(&o.faults, "faults", "", "inject faults, e.g. 5xx=0.05,drop-before=0.02,drop-after=0.02,latency=20ms,seed=7")
+	fl.IntVar(&o.contacts, "contacts", 0, "seed N realistic contacts with tasks, notes, appointments and businesses")
+	fl.StringVar(&o.data, "data", "", "keep data in this SQLite file (default: in memory)")
+	fl.Int64Var(&o.seed, "seed", 1, "seed for generated data and faults")
+	return cmd
+}
+
+func (o sandboxOptions) sandboxOptions() (sandbox.Options, error) {
+	opt := sandbox.Options{Addr: o.addr, Contacts: o.contacts, DataPath: o.data, Seed: o.seed, Daily: o.daily}
+	if o.daily == 0 {
+		opt.Daily = -1
+	}
+	if o.contacts < 0 {
+		return opt, fmt.Errorf("--contacts %d: must be 0 or more", o.contacts)
+	}
+	n, every, err := parseRate(o.rate)
+	if err != nil {
+		return opt, err
+	}
+	opt.Rate, opt.Interval = n, every
+	if o.faults != "" {
+		fs, err := sandbox.ParseFaults(o.faults)
+		if err != nil {
+			return opt, fmt.Errorf("--faults %q: %w", o.faults, err)
+		}
+		opt.Faults = fs
+	}
+	return opt, nil
+}
+
+// parseRate reads "100/10s"; "off" (or "0") turns the burst limit off,
+// which the sandbox takes as a negative rate.
+func parseRate(s string) (int, time.Duration, error) {
+	if s == "off" || s == "0" {
+		return -1, 0, nil
+	}
+	num, per, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(num)
+	if !ok || err != nil || n <= 0 {
+		return 0, 0, fmt.Errorf("--rate %q: must be N/DURATION such as 100/10s, or off", s)
+	}
+	d, err := time.ParseDuration(per)
+	if err != nil || d <= 0 {
+		return 0, 0, fmt.Errorf("--rate %q: %q is not a duration such as 10s", s, per)
+	}
+	return n, d, nil
+}
