@@ -136,8 +136,8 @@ func StatusCode(err error) int {
 	return 0
 }
 
-// IsNotFound reports a 404 answer (and 400 "Contact not found"? no: only the
-// status is trusted, never the text).
+// IsNotFound reports a 404 answer. Only the status is trusted, never the
+// message text.
 func IsNotFound(err error) bool { return StatusCode(err) == http.StatusNotFound }
 
 // IsUnauthorized reports a 401: the token is bad or expired.

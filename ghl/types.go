@@ -257,6 +257,10 @@ type SearchRequest struct {
 	Query       string         `json:"query,omitempty"`
 	Filters     []SearchFilter `json:"filters,omitempty"`
 	Sort        []SearchSort   `json:"sort,omitempty"`
+	// Seen is how many contacts were read before SearchAfter. It is never
+	// sent; SearchPages carries it in Next so a resumed search can still
+	// tell a premature end (ErrShortPage).
+	Seen int `json:"-"`
 }
 
 // SearchResponse is what POST /contacts/search answers. Each contact carries
@@ -265,6 +269,13 @@ type SearchResponse struct {
 	Contacts []SearchContact `json:"contacts"`
 	Total    int             `json:"total"`
 	TraceID  string          `json:"traceId,omitempty"`
+	// Next is the request that resumes after this page: the cursor of its
+	// last contact in SearchAfter, Page cleared, Seen advanced. Set by the
+	// client, never by the API; an export checkpoints it per page.
+	Next SearchRequest `json:"-"`
+	// Last reports that no page follows this one (empty or short page, or
+	// no cursor on its last contact). Set by the client.
+	Last bool `json:"-"`
 }
 
 // SearchContact is a contact in a search answer, with its searchAfter cursor.

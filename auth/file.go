@@ -1,0 +1,402 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// refreshEarly is how long before its expiry an access token is replaced,
+// so that a request never leaves with a token about to die.
+const refreshEarly = 5 * time.Minute
+
+// storedToken is the token file. The client secret is never in it.
+type storedToken struct {
+	AccessToken  string    `json:"access_token"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	TokenType    string    `json:"token_type,omitempty"`
+	Scope        string    `json:"scope,omitempty"` // space-separated, as the token endpoint says it
+	LocationID   string    `json:"location_id,omitempty"`
+	CompanyID    string    `json:"company_id,omitempty"`
+	UserType     string    `json:"user_type,omitempty"`
+	ClientID     string    `json:"client_id,omitempty"`
+}
+
+// String never shows the tokens.
+func (t storedToken) String() string {
+	return fmt.Sprintf("token(REDACTED) location=%s expiry=%s", t.LocationID, t.Expiry.UTC().Format(time.RFC3339))
+}
+
+// GoString keeps %#v from showing the tokens.
+func (t storedToken) GoString() string { return t.String() }
+
+func (t storedToken) oauth2() *oauth2.Token {
+	typ := t.TokenType
+	if typ == "" || strings.EqualFold(typ, "bearer") {
+		typ = "Bearer"
+	}
+	return &oauth2.Token{AccessToken: t.AccessToken, TokenType: typ, Expiry: t.Expiry}
+}
+
+func (t storedToken) scopes() []string {
+	if strings.TrimSpace(t.Scope) == "" {
+		return nil
+	}
+	return strings.Fields(t.Scope)
+}
+
+func (t storedToken) info(path string, c clientCreds) Info {
+	cid := t.ClientID
+	if cid == "" {
+		cid = c.ID
+	}
+	return Info{
+		Kind: KindOAuth, TokenFile: path, LocationID: t.LocationID, CompanyID: t.CompanyID,
+		UserType: t.UserType, ClientID: cid, Scopes: t.scopes(), Expiry: t.Expiry,
+		CanRefresh: t.RefreshToken != "" && c.Secret != "",
+	}
+}
+
+// fromOAuth2 builds the stored form of a token endpoint answer; prev fills
+// in what the answer leaves out (a refresh answer may omit the location).
+func fromOAuth2(tok *oauth2.Token, prev storedToken, clientID string) storedToken {
+	st := storedToken{
+		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry,
+		TokenType: tok.TokenType, Scope: extra(tok, "scope"), LocationID: extra(tok, "locationId"),
+		CompanyID: extra(tok, "companyId"), UserType: extra(tok, "userType"), ClientID: clientID,
+	}
+	if st.RefreshToken == "" {
+		st.RefreshToken = prev.RefreshToken
+	}
+	if st.Scope == "" {
+		st.Scope = prev.Scope
+	}
+	if st.LocationID == "" {
+		st.LocationID = prev.LocationID
+	}
+	if st.CompanyID == "" {
+		st.CompanyID = prev.CompanyID
+	}
+	if st.UserType == "" {
+		st.UserType = prev.UserType
+	}
+	if st.ClientID == "" {
+		st.ClientID = prev.ClientID
+	}
+	return st
+}
+
+func extra(tok *oauth2.Token, key string) string {
+	if s, ok := tok.Extra(key).(string); ok {
+		return s
+	}
+	return ""
+}
+
+// readTokenFile reads and decodes the token file. The JSON decoder's
+// message is not passed on: it could quote part of a token.
+func readTokenFile(path string) (storedToken, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return storedToken{}, err
+		}
+		return storedToken{}, fmt.Errorf("reading the token file: %w", err)
+	}
+	var st storedToken
+	if err := json.Unmarshal(b, &st); err != nil || st.AccessToken == "" {
+		return storedToken{}, &CredentialsError{Reason: fmt.Sprintf("the token file %s is damaged or empty", path), Fix: "run `ghlbulk auth login` again"}
+	}
+	return st, nil
+}
+
+// writeTokenFile replaces the token file atomically: a temporary file in
+// the same directory (mode 0600), written, synced, renamed over the old
+// one, and the directory synced, so a crash leaves the old file or the new
+// one, never half of either. The directory is created 0700.
+func writeTokenFile(path string, st storedToken) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating the token directory: %w", err)
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the token: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".token-*.tmp")
+	if err != nil {
+		return fmt.Errorf("writing the token file: %w", err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("writing the token file: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("writing the token file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("writing the token file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing the token file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing the token file: %w", err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync() // best effort: the rename is already visible
+		d.Close()
+	}
+	return nil
+}
+
+// lockWait bounds how long lockFile waits for another process.
+const lockWait = 60 * time.Second
+
+// lockFile takes an exclusive flock on path+".lock" (created 0600 beside
+// the token file, never deleted: deleting it would let two processes lock
+// different files). It polls so that ctx and lockWait can end the wait.
+// flock locks belong to the open file, so two sources in one process
+// exclude each other too.
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the token directory: %w", err)
+	}
+	f, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the token lock: %w", err)
+	}
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() {
+				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+				f.Close()
+			}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s.lock: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s.lock: another ghlbulk has held it for %s", path, lockWait)
+		}
+		t := time.NewTimer(15 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			f.Close()
+			return nil, fmt.Errorf("waiting for the token lock: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// FileSource is an oauth2.TokenSource over the token file. It hands out the
+// stored access token while it has more than five minutes to live, and
+// otherwise (or after Invalidate) refreshes it under the file lock:
+// re-reading the file first, since another process may have refreshed
+// already (its refresh token is then the only live one), and saving the
+// rotated refresh token before the new access token is used.
+type FileSource struct {
+	path     string
+	client   clientCreds
+	tokenURL string
+	hc       *http.Client
+	now      func() time.Time
+	early    time.Duration
+
+	mu      sync.Mutex
+	cur     storedToken // what this process last read or wrote
+	bad     string      // an access token the API refused (Invalidate)
+	unsaved bool        // cur was refreshed but could not be written
+}
+
+// OpenFileSource reads the token file at path; the app's client
+// credentials come from opt (GHL_CLIENT_ID/GHL_CLIENT_SECRET or
+// --client-file) and are needed only to refresh.
+func OpenFileSource(ctx context.Context, path string, opt Options) (*FileSource, error) {
+	_ = ctx // reading the file needs no network
+	c, err := loadClient(opt)
+	if err != nil {
+		return nil, err
+	}
+	st, err := readTokenFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &CredentialsError{Reason: fmt.Sprintf("no HighLevel token: there is no token file at %s", path), Fix: fixLogin}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &FileSource{
+		path: path, client: c, tokenURL: opt.apiURL() + "/oauth/token", hc: opt.httpClient(),
+		now: time.Now, early: refreshEarly, cur: st,
+	}, nil
+}
+
+// Info describes the token now held (no secret).
+func (s *FileSource) Info() Info {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur.info(s.path, s.client)
+}
+
+// String never shows a secret.
+func (s *FileSource) String() string { return "FileSource(" + s.path + ")" }
+
+// Invalidate says the API refused the current access token (a 401): the
+// next Token refreshes, unless another process already has.
+func (s *FileSource) Invalidate() {
+	s.mu.Lock()
+	s.bad = s.cur.AccessToken
+	s.mu.Unlock()
+}
+
+func (s *FileSource) fresh(st storedToken) bool {
+	if st.AccessToken == "" || st.AccessToken == s.bad {
+		return false
+	}
+	return st.Expiry.IsZero() || s.now().Add(s.early).Before(st.Expiry)
+}
+
+// Token returns a valid access token, refreshing it when needed.
+func (s *FileSource) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unsaved {
+		if err := writeTokenFile(s.path, s.cur); err == nil {
+			s.unsaved = false
+		}
+	}
+	if s.fresh(s.cur) {
+		return s.cur.oauth2(), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return s._refresh(ctx)
+}
+
+// _refresh re-reads the file under the lock and refreshes only if what it
+// holds is still stale. Call with s.mu held.
+func (s *FileSource) _refresh(ctx context.Context) (*oauth2.Token, error) {
+	unlock, err := lockFile(ctx, s.path)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := readTokenFile(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &CredentialsError{Reason: fmt.Sprintf("the token file %s is gone (logged out?)", s.path), Fix: fixLogin}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.fresh(st) {
+		// Another process refreshed meanwhile: its token is the live one.
+		s.cur, s.bad = st, ""
+		return st.oauth2(), nil
+	}
+	expired := !st.Expiry.IsZero() && !s.now().Before(st.Expiry)
+	if st.RefreshToken == "" || s.client.Secret == "" {
+		if !expired && st.AccessToken != s.bad {
+			// Due for refresh but not dead yet, and no way to refresh:
+			// use it while it lasts.
+			s.cur = st
+			return st.oauth2(), nil
+		}
+		if st.RefreshToken == "" {
+			return nil, &CredentialsError{Reason: "the access token has expired and the token file holds no refresh token", Fix: "run `ghlbulk auth login` again"}
+		}
+		return nil, &CredentialsError{Reason: "the access token has expired and refreshing it needs the app's client secret",
+			Fix: "set GHL_CLIENT_ID and GHL_CLIENT_SECRET, or pass --client-file"}
+	}
+	clientID := s.client.ID
+	if clientID == "" {
+		clientID = st.ClientID
+	}
+	conf := oauthConfig(s.tokenURL, "", clientID, s.client.Secret, "", nil)
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, s.hc)
+	tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: st.RefreshToken}).Token()
+	if err != nil {
+		return nil, tokenEndpointError("refreshing the access token", err, st.RefreshToken, st.AccessToken, s.client.Secret)
+	}
+	next := fromOAuth2(tok, st, clientID)
+	s.cur, s.bad = next, ""
+	if err := writeTokenFile(s.path, next); err != nil {
+		// The old refresh token is dead now; the new one lives only in
+		// memory. Keep using it and keep trying to save it.
+		s.unsaved = true
+		return nil, fmt.Errorf("the token was refreshed but could not be saved (the new refresh token is only in this process; fix %s and run again before it ends): %w", s.path, err)
+	}
+	return next.oauth2(), nil
+}
+
+// oauthConfig is the x/oauth2 view of HighLevel's endpoints: the client
+// credentials go in the form body (AuthStyleInParams), as oauth.json says.
+func oauthConfig(tokenURL, authURL, clientID, secret, redirect string, scopes []string) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID: clientID, ClientSecret: secret, RedirectURL: redirect, Scopes: scopes,
+		Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthURL: authURL, AuthStyle: oauth2.AuthStyleInParams},
+	}
+}
+
+// tokenEndpointError turns an x/oauth2 error into one that holds no secret:
+// a refused grant becomes a *CredentialsError asking to log in again.
+func tokenEndpointError(what string, err error, secrets ...string) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		detail := re.ErrorCode
+		if re.ErrorDescription != "" {
+			detail += ": " + re.ErrorDescription
+		}
+		if detail == "" {
+			detail = strings.TrimSpace(string(re.Body))
+		}
+		if len(detail) > 200 {
+			detail = detail[:200] + "…"
+		}
+		detail = Redact(detail, secrets...)
+		msg := fmt.Sprintf("%s: the token endpoint answered %d", what, status)
+		if detail != "" {
+			msg += " (" + detail + ")"
+		}
+		if re.ErrorCode == "invalid_grant" || status == http.StatusUnauthorized || status == http.StatusBadRequest {
+			return &CredentialsError{Reason: msg, Fix: "the grant was refused; run `ghlbulk auth login` again"}
+		}
+		return errors.New(msg)
+	}
+	return &redactedError{msg: what + ": " + Redact(err.Error(), secrets...), err: err}
+}
+
+// redactedError keeps the cause for errors.Is (network errors, ctx) while
+// its text has the secrets taken out.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

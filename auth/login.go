@@ -1,0 +1,282 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// LoginOptions configure Login.
+type LoginOptions struct {
+	APIURL       string   // "" = ProductionAPIURL
+	ClientID     string   // the Marketplace app's client id
+	ClientSecret string   // its secret (never stored in the token file)
+	Scopes       []string // nil = contacts.readonly contacts.write
+	UserType     string   // "Location" (default) or "Company"
+	TokenFile    string   // where to store the token; "" = DefaultTokenFile()
+
+	// OpenBrowser opens the authorization URL; nil = xdg-open/open when
+	// available. Its failure is not fatal: the URL is printed as well.
+	OpenBrowser func(url string) error
+	Out         io.Writer // where the URL and progress go; nil = discard
+
+	// ListenAddr is the loopback address of the redirect listener;
+	// "" = 127.0.0.1 on a random port. HighLevel only redirects to URIs
+	// registered with the app, so for production register
+	// http://127.0.0.1:PORT/callback and pass that address.
+	ListenAddr string
+	Timeout    time.Duration // how long to wait for the browser; 0 = 5 min
+
+	HTTPClient *http.Client // for the token endpoint; nil = 30 s timeout
+}
+
+// authURLFor is the page where the user grants access: HighLevel's
+// Marketplace for the production API, {apiURL}/oauth/chooselocation for a
+// sandbox (which redirects straight back with a code).
+func authURLFor(apiURL string) string {
+	if apiURL == ProductionAPIURL {
+		return ProductionAuthURL
+	}
+	return apiURL + "/oauth/chooselocation"
+}
+
+// Login runs the authorization-code flow: a redirect listener on loopback,
+// the authorization URL (with a random state) printed and opened in a
+// browser, the code checked and exchanged at {APIURL}/oauth/token, and the
+// token stored in the token file (0600). It returns what was granted.
+func Login(ctx context.Context, o LoginOptions) (Info, error) {
+	apiURL := Options{APIURL: o.APIURL}.apiURL()
+	if o.ClientID == "" || o.ClientSecret == "" {
+		return Info{}, &CredentialsError{Reason: "logging in needs the Marketplace app's client id and secret",
+			Fix: "set GHL_CLIENT_ID and GHL_CLIENT_SECRET, or pass --client-file"}
+	}
+	path := o.TokenFile
+	if path == "" {
+		p, err := DefaultTokenFile()
+		if err != nil {
+			return Info{}, err
+		}
+		path = p
+	}
+	scopes := o.Scopes
+	if scopes == nil {
+		scopes = []string{string(ScopeContactsRead), string(ScopeContactsWrite)}
+	}
+	userType := o.UserType
+	if userType == "" {
+		userType = "Location"
+	}
+	out := o.Out
+	if out == nil {
+		out = io.Discard
+	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+
+	addr := o.ListenAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return Info{}, fmt.Errorf("starting the login redirect listener on %s: %w", addr, err)
+	}
+	redirect := "http://" + ln.Addr().String() + "/callback"
+	state, err := randomState()
+	if err != nil {
+		ln.Close()
+		return Info{}, err
+	}
+	conf := oauthConfig(apiURL+"/oauth/token", authURLFor(apiURL), o.ClientID, o.ClientSecret, redirect, scopes)
+
+	type result struct {
+		code string
+		err  error
+	}
+	got := make(chan result, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		var res result
+		switch {
+		case subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state)) != 1:
+			res.err = errors.New("the login answer's state does not match (a stale or forged redirect); try again")
+		case q.Get("error") != "":
+			res.err = fmt.Errorf("the authorization was refused: %s", Redact(q.Get("error")+" "+q.Get("error_description")))
+		case q.Get("code") == "":
+			res.err = errors.New("the login answer holds no code")
+		default:
+			res.code = q.Get("code")
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if res.err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintln(w, "ghlbulk: login failed:", res.err)
+		} else {
+			fmt.Fprintln(w, "ghlbulk: logged in. You can close this window.")
+		}
+		select {
+		case got <- res:
+		default: // a second redirect; the first one counts
+		}
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+
+	authURL := conf.AuthCodeURL(state, oauth2.SetAuthURLParam("user_type", userType))
+	fmt.Fprintf(out, "Open this URL to grant ghlbulk access (scopes: %s):\n\n  %s\n\nWaiting for the redirect to %s ...\n",
+		strings.Join(scopes, " "), authURL, redirect)
+	open := o.OpenBrowser
+	if open == nil {
+		open = openBrowser
+	}
+	// The browser runs beside the listener; the test's scripted browser
+	// blocks until the redirect is served.
+	browserErr := make(chan error, 1)
+	go func() { browserErr <- open(authURL) }()
+
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var res result
+	select {
+	case res = <-got:
+	case <-wctx.Done():
+		select {
+		case err := <-browserErr:
+			if err != nil {
+				return Info{}, fmt.Errorf("waiting for the login redirect: %w (opening the browser failed: %v)", wctx.Err(), Redact(err.Error(), o.ClientSecret))
+			}
+		default:
+		}
+		return Info{}, fmt.Errorf("waiting for the login redirect: %w", wctx.Err())
+	}
+	if res.err != nil {
+		return Info{}, &CredentialsError{Reason: "logging in", Err: res.err, Fix: "run `ghlbulk auth login` again"}
+	}
+	xctx := context.WithValue(ctx, oauth2.HTTPClient, hc)
+	tok, err := conf.Exchange(xctx, res.code, oauth2.SetAuthURLParam("user_type", userType))
+	if err != nil {
+		return Info{}, tokenEndpointError("exchanging the login code", err, res.code, o.ClientSecret)
+	}
+	st := fromOAuth2(tok, storedToken{}, o.ClientID)
+	if st.Scope == "" {
+		st.Scope = strings.Join(scopes, " ")
+	}
+	unlock, err := lockFile(ctx, path)
+	if err != nil {
+		return Info{}, err
+	}
+	defer unlock()
+	if err := writeTokenFile(path, st); err != nil {
+		return Info{}, err
+	}
+	info := st.info(path, clientCreds{ID: o.ClientID, Secret: o.ClientSecret})
+	fmt.Fprintf(out, "Logged in: %s\nToken saved to %s\n", info, path)
+	return info, nil
+}
+
+func randomState() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("making the login state: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// openBrowser opens u with the desktop's opener when there is one.
+func openBrowser(u string) error {
+	name := "xdg-open"
+	if runtime.GOOS == "darwin" {
+		name = "open"
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return fmt.Errorf("no %s to open a browser; open the URL yourself", name)
+	}
+	return exec.Command(p, u).Start()
+}
+
+// LocationToken trades a company (agency) access token for one location's
+// token, via POST {apiURL}/oauth/locationToken. The company token needs
+// oauth.write.
+func LocationToken(ctx context.Context, apiURL, companyToken, companyID, locationID string) (*oauth2.Token, error) {
+	return locationToken(ctx, http.DefaultClient, apiURL, companyToken, companyID, locationID)
+}
+
+func locationToken(ctx context.Context, hc *http.Client, apiURL, companyToken, companyID, locationID string) (*oauth2.Token, error) {
+	if companyID == "" || locationID == "" {
+		return nil, errors.New("a location token needs a company id and a location id")
+	}
+	apiURL = Options{APIURL: apiURL}.apiURL()
+	form := url.Values{"companyId": {companyID}, "locationId": {locationID}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, apiURL+"/oauth/locationToken", strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("location token: %s", Redact(err.Error(), companyToken))
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Version", "2021-07-28")
+	req.Header.Set("Authorization", "Bearer "+companyToken)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, &redactedError{msg: "location token: " + Redact(err.Error(), companyToken), err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("location token: reading the answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		msg := strings.TrimSpace(string(raw))
+		if len(msg) > 200 {
+			msg = msg[:200] + "…"
+		}
+		msg = Redact(msg, companyToken)
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return nil, &CredentialsError{Reason: fmt.Sprintf("location token for %s: %d %s", locationID, resp.StatusCode, msg),
+				Fix: "the company token needs oauth.write and the app must be installed on the location"}
+		}
+		return nil, fmt.Errorf("location token for %s: %d %s", locationID, resp.StatusCode, msg)
+	}
+	var body struct {
+		AccessToken string  `json:"access_token"`
+		TokenType   string  `json:"token_type"`
+		ExpiresIn   float64 `json:"expires_in"`
+		Scope       string  `json:"scope"`
+		LocationID  string  `json:"locationId"`
+		UserID      string  `json:"userId"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil || body.AccessToken == "" {
+		return nil, fmt.Errorf("location token for %s: the answer holds no access_token", locationID)
+	}
+	tok := &oauth2.Token{AccessToken: body.AccessToken, TokenType: "Bearer"}
+	if body.ExpiresIn > 0 {
+		tok.Expiry = time.Now().Add(time.Duration(body.ExpiresIn) * time.Second)
+	}
+	return tok.WithExtra(map[string]any{"scope": body.Scope, "locationId": body.LocationID, "userId": body.UserID, "companyId": companyID, "userType": "Location"}), nil
+}

@@ -1,0 +1,138 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// PreflightError is a check before any write that failed: the token is
+// refused, doesn't reach the location, or lacks a scope. The CLI exits 2.
+type PreflightError struct {
+	Need     Scope  // the scope the command needs
+	Location string // the location checked
+	Status   int    // the probe's HTTP status (0: decided without a request)
+	Reason   string // what is wrong and what to do
+}
+
+func (e *PreflightError) Error() string { return "preflight: " + e.Reason }
+
+// Is makes a failed preflight match ErrNoCredentials too.
+func (e *PreflightError) Is(target error) bool { return target == ErrNoCredentials }
+
+// probeID is a contact id that can't exist: updating it with an empty body
+// changes nothing anywhere, but passes the scope check first.
+const probeID = "ghlbulk-preflight-probe"
+
+// Preflight checks, before the first write (or read), that the token in
+// hc reaches locationID and holds need. See PreflightWithInfo.
+func Preflight(ctx context.Context, hc *http.Client, apiURL, locationID string, need Scope) error {
+	return PreflightWithInfo(ctx, hc, apiURL, locationID, need, Info{})
+}
+
+// PreflightWithInfo is Preflight using what is known about the token
+// (Source's Info): its recorded location and scopes are checked without a
+// request. HighLevel has no way to ask which scopes a token holds, so
+// otherwise it probes:
+//   - reading: GET /contacts/?locationId=..&limit=1;
+//   - writing: PUT /contacts/<an id that can't exist> with an empty body,
+//     which a token without contacts.write sees refused (401/403) and a
+//     token with it sees answered 400/404/422, changing nothing; then the
+//     read probe, when the token can read, to check the location.
+//
+// A probe answered 429 or 5xx proves nothing either way and is let pass; a
+// network failure is returned as is.
+func PreflightWithInfo(ctx context.Context, hc *http.Client, apiURL, locationID string, need Scope, info Info) error {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	apiURL = Options{APIURL: apiURL}.apiURL()
+	if locationID == "" {
+		return &PreflightError{Need: need, Reason: "no location given: pass --location or set GHL_LOCATION_ID"}
+	}
+	if info.LocationID != "" && info.LocationID != locationID {
+		return &PreflightError{Need: need, Location: locationID,
+			Reason: fmt.Sprintf("the token is for location %s, not %s: log in to %s (ghlbulk auth login) or use its private integration token", info.LocationID, locationID, locationID)}
+	}
+	has, known := info.HasScope(need)
+	if known && !has {
+		return &PreflightError{Need: need, Location: locationID, Reason: lackMsg(need)}
+	}
+	canRead, readKnown := info.HasScope(ScopeContactsRead)
+	if need == ScopeContactsWrite && !known {
+		status, err := probe(ctx, hc, http.MethodPut, apiURL+"/contacts/"+probeID, "{}")
+		if err != nil {
+			return err
+		}
+		switch status {
+		case http.StatusUnauthorized:
+			return refusedErr(need, locationID, status)
+		case http.StatusForbidden:
+			return &PreflightError{Need: need, Location: locationID, Status: status, Reason: lackMsg(need)}
+		}
+	}
+	if need == ScopeContactsWrite && readKnown && !canRead {
+		return nil // nothing more to learn without the read scope
+	}
+	q := url.Values{"locationId": {locationID}, "limit": {"1"}}
+	status, err := probe(ctx, hc, http.MethodGet, apiURL+"/contacts/?"+q.Encode(), "")
+	if err != nil {
+		return err
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		return refusedErr(need, locationID, status)
+	case http.StatusForbidden:
+		if need == ScopeContactsRead {
+			return &PreflightError{Need: need, Location: locationID, Status: status,
+				Reason: fmt.Sprintf("the token may not read contacts of location %s (403): it lacks contacts.readonly or is for another location; add the scope to your app's scopes in the Marketplace (or the private integration's scopes) and log in again, or use a token for %s", locationID, locationID)}
+		}
+		if !known {
+			// A write-only token can't read; the write probe passed.
+			return nil
+		}
+		return &PreflightError{Need: need, Location: locationID, Status: status,
+			Reason: fmt.Sprintf("the token does not reach location %s (403): log in to that location or use its private integration token", locationID)}
+	case http.StatusNotFound, http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return &PreflightError{Need: need, Location: locationID, Status: status,
+			Reason: fmt.Sprintf("location %s was not found or refused (%d): check --location / GHL_LOCATION_ID", locationID, status)}
+	}
+	return nil
+}
+
+func lackMsg(need Scope) string {
+	return fmt.Sprintf("the token lacks %s: add it to your app's scopes in the Marketplace (or the private integration's scopes) and log in again", need)
+}
+
+func refusedErr(need Scope, loc string, status int) *PreflightError {
+	return &PreflightError{Need: need, Location: loc, Status: status,
+		Reason: "the token was refused (401: expired, revoked or not a HighLevel token): set a valid GHL_TOKEN or run `ghlbulk auth login`"}
+}
+
+// probe sends one request and returns its status; the body is drained and
+// never shown (it might echo a header).
+func probe(ctx context.Context, hc *http.Client, method, u, body string) (int, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return 0, fmt.Errorf("preflight: %w", err)
+	}
+	req.Header.Set("Version", "2021-07-28")
+	req.Header.Set("Accept", "application/json")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, &redactedError{msg: "preflight: " + Redact(err.Error()), err: err}
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}

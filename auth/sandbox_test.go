@@ -1,0 +1,80 @@
+//go:build sandbox
+
+// Run with `go test -tags sandbox ./auth/` once ghl/sandbox compiles; then
+// the tag can go (fake_test.go stands in for it meanwhile).
+
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
+)
+
+func TestSandboxLoginRefreshPreflight(t *testing.T) {
+	sb, err := sandbox.New(sandbox.Options{AccessTTL: 2 * time.Minute}) // due for refresh at once
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	base, err := sb.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ghlbulk", "token.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	info, err := Login(ctx, LoginOptions{APIURL: base, ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
+		Scopes: []string{"contacts.readonly", "contacts.write"}, TokenFile: path, OpenBrowser: scriptedBrowser(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.LocationID != sb.LocationID() {
+		t.Errorf("info %+v", info)
+	}
+	first := readToken(t, path)
+
+	opt := Options{APIURL: base, TokenFile: path, Getenv: env(EnvClientID, sandbox.DefaultClientID, EnvClientSecret, sandbox.DefaultClientSecret)}
+	src, info, err := Source(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := src.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken == first.AccessToken {
+		t.Error("not refreshed 5 minutes before expiry")
+	}
+	// The old refresh token is dead after rotation.
+	writeToken(t, path, storedToken{AccessToken: "x-secret", RefreshToken: first.RefreshToken, Expiry: time.Now().Add(-time.Minute), ClientID: sandbox.DefaultClientID})
+	src2, _, _ := Source(ctx, opt)
+	if _, err := src2.Token(); !errors.Is(err, ErrNoCredentials) || strings.Contains(err.Error(), first.RefreshToken) {
+		t.Errorf("old refresh token: err = %v", err)
+	}
+
+	hc := &http.Client{Transport: NewTransport(nil, src)}
+	for _, need := range []Scope{ScopeContactsRead, ScopeContactsWrite} {
+		if err := Preflight(ctx, hc, base, sb.LocationID(), need); err != nil {
+			t.Errorf("preflight %s: %v", need, err)
+		}
+	}
+	ro, err := sb.IssueToken(sb.LocationID(), []string{"contacts.readonly"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc = &http.Client{Transport: NewTransport(nil, staticSource(ro))}
+	var pe *PreflightError
+	if err := Preflight(ctx, hc, base, sb.LocationID(), ScopeContactsWrite); !errors.As(err, &pe) || !strings.Contains(err.Error(), "lacks contacts.write") {
+		t.Errorf("read-only token, write preflight: %v", err)
+	}
+	if err := Preflight(ctx, hc, base, "someOtherLocation", ScopeContactsRead); !errors.As(err, &pe) {
+		t.Errorf("other location: %v", err)
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ghlbulk/ghlbulk/auth"
+)
+
+func init() { extraCommands = append(extraCommands, newAuthCmd) }
+
+func newAuthCmd(f *factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "auth",
+		Short: "Log in with OAuth, show or remove the stored token",
+		Long: `Credentials come from GHL_TOKEN (a private integration token or an access token) or from the
+token file that 'auth login' writes (--token-file or GHL_TOKEN_FILE; default
+$XDG_CONFIG_HOME/ghlbulk/token.json, mode 0600). Stored tokens are refreshed before they expire and
+the rotated refresh token is saved at once.`,
+	}
+	cmd.AddCommand(newAuthLoginCmd(f), newAuthStatusCmd(f), newAuthLogoutCmd(f))
+	return cmd
+}
+
+func newAuthLoginCmd(f *factory) *cobra.Command {
+	var clientFile, listen, userType string
+	var scopes []string
+	cmd := &cobra.Command{
+		Use:   "login",
+		Short: "Authorize ghlbulk for a location through OAuth and store the token",
+		Long: `Runs HighLevel's authorization-code flow: prints the authorization URL (and opens it in a
+browser when there is one), waits on a loopback redirect listener for the code, exchanges it and
+stores the tokens in the token file (mode 0600, written atomically).
+
+The app's client id and secret come from GHL_CLIENT_ID and GHL_CLIENT_SECRET, or from
+--client-file (JSON {"client_id": ..., "client_secret": ...}); never from the command line.
+Register http://127.0.0.1:PORT/callback as a redirect URI of your app and pass --listen 127.0.0.1:PORT.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ao := f.authOptions()
+			ao.ClientFile = clientFile
+			id, secret, err := auth.ClientCredentials(ao)
+			if err != nil {
+				return refused(err)
+			}
+			info, err := auth.Login(cmd.Context(), auth.LoginOptions{
+				APIURL: f.apiURL(), ClientID: id, ClientSecret: secret, Scopes: scopes,
+				UserType: userType, TokenFile: f.opts.tokenFile, Out: f.stderr, ListenAddr: listen,
+			})
+			if err != nil {
+				return refused(err)
+			}
+			fmt.Fprintf(f.stdout, "logged in: %s\n", info)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&clientFile, "client-file", "", "JSON file with the app's client_id and client_secret")
+	cmd.Flags().StringSliceVar(&scopes, "scopes", []string{string(auth.ScopeContactsRead), string(auth.ScopeContactsWrite)},
+		"scopes to ask for: the least that does the job (contacts.readonly to export, contacts.write to import)")
+	cmd.Flags().StringVar(&listen, "listen", "", "address of the redirect listener (default 127.0.0.1 on a free port)")
+	cmd.Flags().StringVar(&userType, "user-type", "Location", "token type: Location, or Company for an agency token")
+	return cmd
+}
+
+func newAuthStatusCmd(f *factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show which credentials are in use, for which location, scopes and expiry (never the token)",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			info, err := auth.Status(f.authOptions())
+			if err != nil {
+				return refused(err)
+			}
+			w := f.stdout
+			fmt.Fprintf(w, "credentials: %s\n", info.Kind)
+			if info.TokenFile != "" {
+				fmt.Fprintf(w, "token file:  %s\n", info.TokenFile)
+			}
+			if info.LocationID != "" {
+				fmt.Fprintf(w, "location:    %s\n", info.LocationID)
+			}
+			if info.CompanyID != "" {
+				fmt.Fprintf(w, "company:     %s\n", info.CompanyID)
+			}
+			if info.UserType != "" {
+				fmt.Fprintf(w, "user type:   %s\n", info.UserType)
+			}
+			if info.Scopes != nil {
+				fmt.Fprintf(w, "scopes:      %s\n", strings.Join(info.Scopes, " "))
+			} else {
+				fmt.Fprintln(w, "scopes:      unknown (HighLevel cannot be asked; the preflight checks before any write)")
+			}
+			if !info.Expiry.IsZero() {
+				fmt.Fprintf(w, "expires:     %s (in %s)\n", info.Expiry.UTC().Format(time.RFC3339), time.Until(info.Expiry).Round(time.Minute))
+			}
+			if info.Kind == auth.KindOAuth {
+				fmt.Fprintf(w, "refreshable: %t\n", info.CanRefresh)
+			}
+			return nil
+		},
+	}
+}
+
+func newAuthLogoutCmd(f *factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout",
+		Short: "Delete the stored token file",
+		Long: `Deletes the token file. HighLevel's API has no endpoint to revoke a token, so the grant stays
+valid until it expires or the app is uninstalled from the location: uninstall it in HighLevel to
+revoke it at once.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := auth.Logout(f.authOptions())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(f.stdout, "removed %s (HighLevel has no revoke endpoint: uninstall the app to revoke the grant)\n", path)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ghlbulk/ghlbulk/pipeline"
+)
+
+// printSummary writes the end-of-run table a user reads first.
+func printSummary(w io.Writer, title string, r pipeline.Report, extra [][2]string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s\n", title)
+	row := func(k string, v any) { fmt.Fprintf(tw, "  %s\t%v\n", k, v) }
+	if r.RowsRead > 0 || len(r.RowsWritten) == 0 {
+		row("rows read", r.RowsRead)
+		row("created", r.Created)
+		row("updated", r.Updated)
+		row("unchanged", r.Unchanged)
+		row("rejected", r.Rejected)
+	}
+	if r.NotesCreated+r.TasksCreated > 0 {
+		row("notes created", r.NotesCreated)
+		row("tasks created", r.TasksCreated)
+	}
+	entities := make([]string, 0, len(r.RowsWritten))
+	for k := range r.RowsWritten {
+		entities = append(entities, k)
+	}
+	sort.Strings(entities)
+	for _, e := range entities {
+		row(e+" written", r.RowsWritten[e])
+	}
+	row("requests", r.Requests)
+	if r.Retries > 0 || r.Throttled > 0 {
+		row("retries", r.Retries)
+		row("throttled (429)", r.Throttled)
+	}
+	row("elapsed", (time.Duration(r.ElapsedS*float64(time.Second))).Round(10*time.Millisecond))
+	if r.ElapsedS > 0 && r.RowsRead > 0 {
+		row("rows/s", fmt.Sprintf("%.0f", float64(r.RowsRead)/r.ElapsedS))
+	}
+	for _, kv := range extra {
+		row(kv[0], kv[1])
+	}
+	tw.Flush()
+}
+
+// writeReport writes the --report JSON aside and renames it into place, so
+// a scheduler never reads half a report.
+func writeReport(path string, r any) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".report-*.json")
+	if err != nil {
+		return fmt.Errorf("--report %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("--report %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("--report %s: %w", path, err)
+	}
+	return os.Rename(tmp.Name(), path)
+}

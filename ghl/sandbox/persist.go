@@ -1,0 +1,326 @@
+package sandbox
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" driver
+)
+
+// The data file: one table of JSON objects by kind and id, written through
+// from the in-memory store by one goroutine in batched transactions, and
+// read back whole on start. Custom field definitions are not stored: they
+// follow from the location id.
+
+const fileFormat = "ghlbulk-sandbox/1"
+
+// persister owns the SQLite file.
+type persister struct {
+	db   *sql.DB
+	ch   chan pop
+	done chan struct{}
+	logf func(string, ...any)
+
+	sendMu sync.Mutex // held while sending, so that close never races a send
+	closed bool       // guarded by sendMu
+
+	mu  sync.Mutex
+	err error // first write error, reported by close
+}
+
+// pop is one queued write.
+type pop struct {
+	kind, id, parent string
+	v                any           // nil: delete
+	children         bool          // delete every object whose parent is id
+	flush            chan struct{} // closed once everything before it is committed
+	meta             [2]string     // key, value
+}
+
+func openPersister(path string, logf func(string, ...any)) (*persister, error) {
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	if err := initSchema(db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sandbox: data file %s: %w", path, err)
+	}
+	p := &persister{db: db, ch: make(chan pop, 4096), done: make(chan struct{}), logf: logf}
+	go p.run()
+	return p, nil
+}
+
+func initSchema(db *sql.DB) error {
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type='table'`).Scan(&n); err != nil {
+		return fmt.Errorf("not a SQLite file: %w", err)
+	}
+	if n > 0 {
+		var f string
+		err := db.QueryRow(`SELECT value FROM meta WHERE key='format'`).Scan(&f)
+		if err != nil || f != fileFormat {
+			return fmt.Errorf("not a sandbox data file (format %q)", f)
+		}
+		return nil
+	}
+	for _, q := range []string{
+		`CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+		`CREATE TABLE objects(kind TEXT NOT NULL, id TEXT NOT NULL, parent TEXT NOT NULL DEFAULT '', data BLOB NOT NULL, PRIMARY KEY(kind, id)) WITHOUT ROWID`,
+		`CREATE INDEX objects_parent ON objects(parent)`,
+		`INSERT INTO meta(key, value) VALUES('format', '` + fileFormat + `')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *persister) send(o pop) {
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	if p.closed {
+		if o.flush != nil {
+			close(o.flush)
+		}
+		return
+	}
+	p.ch <- o
+}
+
+func (p *persister) put(kind, id, parent string, v any) {
+	p.send(pop{kind: kind, id: id, parent: parent, v: v})
+}
+
+func (p *persister) del(kind, id string) { p.send(pop{kind: kind, id: id}) }
+
+func (p *persister) delChildren(parent string) { p.send(pop{id: parent, children: true}) }
+
+// flush waits until every write queued so far is committed.
+func (p *persister) flush() {
+	f := make(chan struct{})
+	p.send(pop{flush: f})
+	select {
+	case <-f:
+	case <-p.done:
+	}
+}
+
+func (p *persister) markSeeded() error {
+	p.send(pop{meta: [2]string{"seeded", time.Now().UTC().Format(time.RFC3339)}})
+	p.flush()
+	return p.firstErr()
+}
+
+func (p *persister) firstErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *persister) setErr(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+		if p.logf != nil {
+			p.logf("sandbox: data file: %v", err)
+		}
+	}
+	p.mu.Unlock()
+}
+
+// run applies queued writes, as many per transaction as are waiting.
+func (p *persister) run() {
+	defer close(p.done)
+	for o := range p.ch {
+		batch := []pop{o}
+	drain:
+		for len(batch) < 20000 {
+			select {
+			case o, ok := <-p.ch:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		if err := p.apply(batch); err != nil {
+			p.setErr(err)
+		}
+		for _, o := range batch {
+			if o.flush != nil {
+				close(o.flush)
+			}
+		}
+	}
+}
+
+func (p *persister) apply(batch []pop) error {
+	tx, err := p.db.Begin()
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	put, err := tx.Prepare(`INSERT INTO objects(kind, id, parent, data) VALUES(?, ?, ?, ?)
+		ON CONFLICT(kind, id) DO UPDATE SET parent=excluded.parent, data=excluded.data`)
+	if err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("prepare: %w", err)
+	}
+	defer put.Close()
+	for _, o := range batch {
+		switch {
+		case o.flush != nil:
+		case o.meta[0] != "":
+			_, err = tx.Exec(`INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value`, o.meta[0], o.meta[1])
+		case o.children:
+			_, err = tx.Exec(`DELETE FROM objects WHERE parent = ? AND kind IN ('task', 'note', 'appointment')`, o.id)
+		case o.v == nil:
+			_, err = tx.Exec(`DELETE FROM objects WHERE kind = ? AND id = ?`, o.kind, o.id)
+		default:
+			var b []byte
+			if b, err = json.Marshal(o.v); err == nil {
+				_, err = put.Exec(o.kind, o.id, o.parent, b)
+			}
+		}
+		if err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("write %s %s: %w", o.kind, o.id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (p *persister) close() error {
+	p.sendMu.Lock()
+	if p.closed {
+		p.sendMu.Unlock()
+		return nil
+	}
+	p.closed = true
+	close(p.ch)
+	p.sendMu.Unlock()
+	<-p.done
+	err := p.firstErr()
+	if cerr := p.db.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("sandbox: close data file: %w", cerr))
+	}
+	return err
+}
+
+// load reads the data file into memory; seeded reports whether it was
+// initialised before (so it is not seeded again).
+func (s *Server) load() (seeded bool, err error) {
+	db := s.db.db
+	var v string
+	switch err := db.QueryRow(`SELECT value FROM meta WHERE key='seeded'`).Scan(&v); {
+	case err == nil:
+		seeded = true
+	case errors.Is(err, sql.ErrNoRows):
+	default:
+		return false, fmt.Errorf("sandbox: read data file: %w", err)
+	}
+	rows, err := db.Query(`SELECT kind, data FROM objects ORDER BY kind`)
+	if err != nil {
+		return false, fmt.Errorf("sandbox: read data file: %w", err)
+	}
+	defer rows.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	touched := map[*location]bool{}
+	for rows.Next() {
+		var kind string
+		var data []byte
+		if err := rows.Scan(&kind, &data); err != nil {
+			return false, fmt.Errorf("sandbox: read data file: %w", err)
+		}
+		switch kind {
+		case "contact":
+			c := &contact{}
+			if err := json.Unmarshal(data, c); err != nil {
+				return false, fmt.Errorf("sandbox: data file: contact: %w", err)
+			}
+			c.addedMs, _ = parseMillis(c.DateAdded)
+			c.updatedMs, _ = parseMillis(c.DateUpdated)
+			if c.Tags == nil {
+				c.Tags = []string{}
+			}
+			if c.CustomFields == nil {
+				c.CustomFields = []cfValue{}
+			}
+			l := s.loc(c.LocationID)
+			l.contacts[c.ID] = c
+			addKey(l.byEmail, l.moreEmail, emailKey(c.Email), c.ID)
+			addKey(l.byPhone, l.morePhone, c.Phone, c.ID)
+			l.linkBusiness(c.BusinessID, c.ID)
+			l.added.e = append(l.added.e, ientry{c.addedMs, c.ID})
+			l.updated.e = append(l.updated.e, ientry{c.updatedMs, c.ID})
+			touched[l] = true
+			s.lastMs = max(s.lastMs, c.updatedMs, c.addedMs)
+		case "task":
+			t := &task{}
+			if err := json.Unmarshal(data, t); err != nil {
+				return false, fmt.Errorf("sandbox: data file: task: %w", err)
+			}
+			s.kids.tasks[t.ContactID] = append(s.kids.tasks[t.ContactID], t)
+		case "note":
+			n := &note{}
+			if err := json.Unmarshal(data, n); err != nil {
+				return false, fmt.Errorf("sandbox: data file: note: %w", err)
+			}
+			s.kids.notes[n.ContactID] = append(s.kids.notes[n.ContactID], n)
+			if ms, ok := parseMillis(n.DateAdded); ok {
+				s.lastMs = max(s.lastMs, ms)
+			}
+		case "appointment":
+			a := &appointment{}
+			if err := json.Unmarshal(data, a); err != nil {
+				return false, fmt.Errorf("sandbox: data file: appointment: %w", err)
+			}
+			s.kids.appointments[a.ContactID] = append(s.kids.appointments[a.ContactID], a)
+		case "token":
+			t := &token{}
+			if err := json.Unmarshal(data, t); err != nil {
+				return false, fmt.Errorf("sandbox: data file: token: %w", err)
+			}
+			if now.Before(t.Expires) {
+				s.auth.load(t)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("sandbox: read data file: %w", err)
+	}
+	for l := range touched {
+		sortIndex(&l.added)
+		sortIndex(&l.updated)
+	}
+	for _, m := range []map[string][]*note{s.kids.notes} {
+		for _, list := range m {
+			sortByDate(list)
+		}
+	}
+	return seeded, nil
+}
+
+func sortByDate(list []*note) {
+	for i := 1; i < len(list); i++ {
+		for j := i; j > 0 && list[j].DateAdded < list[j-1].DateAdded; j-- {
+			list[j], list[j-1] = list[j-1], list[j]
+		}
+	}
+}

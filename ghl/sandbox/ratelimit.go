@@ -1,0 +1,82 @@
+package sandbox
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// limiter keeps HighLevel's two quotas per app and resource: Rate requests
+// per Interval (a fixed window opened by the first request in it) and Daily
+// requests per DailyWindow (likewise). A 429 does not use up quota.
+type limiter struct {
+	rate, daily     int
+	interval, dayWd time.Duration
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	winStart, dayStart time.Time
+	used, dayUsed      int
+}
+
+// limitState is one request's verdict and what the headers report.
+type limitState struct {
+	ok                    bool
+	daily                 bool // refused because the daily quota is spent
+	retryAfter            time.Duration
+	rate, remaining       int
+	dailyLimit, dailyLeft int
+	intervalMs            int64
+}
+
+// newLimiter returns nil (no limits, no headers) for a negative rate.
+func newLimiter(rate int, interval time.Duration, daily int, dayWd time.Duration) *limiter {
+	if rate < 0 {
+		return nil
+	}
+	return &limiter{rate: rate, daily: daily, interval: interval, dayWd: dayWd, buckets: map[string]*bucket{}}
+}
+
+func (l *limiter) take(key string, now time.Time) limitState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		b = &bucket{winStart: now, dayStart: now}
+		l.buckets[key] = b
+	}
+	if now.Sub(b.winStart) >= l.interval || now.Before(b.winStart) {
+		b.winStart, b.used = now, 0
+	}
+	if now.Sub(b.dayStart) >= l.dayWd || now.Before(b.dayStart) {
+		b.dayStart, b.dayUsed = now, 0
+	}
+	st := limitState{rate: l.rate, dailyLimit: l.daily, intervalMs: l.interval.Milliseconds()}
+	switch {
+	case b.dayUsed >= l.daily:
+		st.daily = true
+		st.retryAfter = b.dayStart.Add(l.dayWd).Sub(now)
+	case b.used >= l.rate:
+		st.retryAfter = b.winStart.Add(l.interval).Sub(now)
+	default:
+		st.ok = true
+		b.used++
+		b.dayUsed++
+	}
+	st.remaining = l.rate - b.used
+	st.dailyLeft = l.daily - b.dayUsed
+	return st
+}
+
+// setHeaders writes the five headers of docs/Authorization.md.
+func (st limitState) setHeaders(h http.Header) {
+	h["X-Ratelimit-Limit-Daily"] = []string{strconv.Itoa(st.dailyLimit)}
+	h["X-Ratelimit-Daily-Remaining"] = []string{strconv.Itoa(st.dailyLeft)}
+	h["X-Ratelimit-Interval-Milliseconds"] = []string{strconv.FormatInt(st.intervalMs, 10)}
+	h["X-Ratelimit-Max"] = []string{strconv.Itoa(st.rate)}
+	h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(st.remaining)}
+}

@@ -1,0 +1,758 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Server. The zero value is a usable in-memory sandbox.
+type Options struct {
+	Addr string // for Start; "" or "127.0.0.1:0" picks a free loopback port
+
+	Rate     int           // requests per Interval per app and location; 0 = 100; negative = no limits at all
+	Interval time.Duration // 0 = 10s
+	Daily    int           // requests per DailyWindow; 0 = 200000
+
+	DailyWindow time.Duration // 0 = 24h; tests shorten it
+
+	Faults FaultSpec // see ParseFaults
+
+	Contacts int   // seed this many contacts (with tasks, notes, appointments, businesses) in the default location
+	Seed     int64 // seed of everything random: seed data, ids, faults
+
+	DataPath string // "" = memory only; else a SQLite file written through and reloaded on start
+
+	LocationID string // the default location; "" = DefaultLocationID
+
+	// DuplicateRule is the location's "Allow Duplicate Contact" setting:
+	// "email-phone" (default: duplicates refused, match on email, then
+	// phone), "phone-email", "email", "phone", or "allow" (duplicates
+	// allowed).
+	DuplicateRule string
+
+	OAuthClients map[string]string // client_id -> client_secret; nil = {"ghlbulk-sandbox": "sandbox-secret"}
+	AccessTTL    time.Duration     // 0 = 24h
+
+	Logf func(format string, args ...any) // nil = silent
+}
+
+// Defaults that Options' zero values stand for.
+const (
+	DefaultLocationID   = "ve9EPM428h8vShlRW1KT"
+	DefaultCompanyID    = "5DP4iH6HLkQsiKESj6rh"
+	DefaultUserID       = "hxHGVRb1YJUscrCB8eXK"
+	DefaultClientID     = "ghlbulk-sandbox"
+	DefaultClientSecret = "sandbox-secret"
+	DefaultRate         = 100
+	DefaultInterval     = 10 * time.Second
+	DefaultDaily        = 200000
+	MaxSearchPageLimit  = 500
+	MaxListLimit        = 100
+)
+
+// AllScopes are the scopes IssueToken grants when given none: everything the
+// sandbox serves.
+var AllScopes = []string{
+	"contacts.readonly", "contacts.write",
+	"locations/customFields.readonly", "locations/customFields.write",
+}
+
+// Server is a local HighLevel API. Its handler is safe for concurrent use.
+type Server struct {
+	opt  Options
+	dtos map[string]*dto
+
+	mu     sync.RWMutex // guards locs, kids, lastMs and idRand
+	locs   map[string]*location
+	kids   children
+	lastMs int64
+	idRand *rand.Rand
+	now    func() time.Time
+
+	auth   *authStore
+	lim    *limiter
+	faults *faulter
+	db     *persister
+	counts counters
+
+	srvMu sync.Mutex
+	hs    *http.Server
+	ln    net.Listener
+}
+
+// New builds a Server: validates opt, opens DataPath (loading what it holds)
+// and seeds opt.Contacts contacts unless the data file was seeded before.
+func New(opt Options) (*Server, error) {
+	if opt.Rate == 0 {
+		opt.Rate = DefaultRate
+	}
+	if opt.Interval <= 0 {
+		opt.Interval = DefaultInterval
+	}
+	if opt.Daily <= 0 {
+		opt.Daily = DefaultDaily
+	}
+	if opt.DailyWindow <= 0 {
+		opt.DailyWindow = 24 * time.Hour
+	}
+	if opt.LocationID == "" {
+		opt.LocationID = DefaultLocationID
+	}
+	if opt.AccessTTL <= 0 {
+		opt.AccessTTL = 24 * time.Hour
+	}
+	if opt.OAuthClients == nil {
+		opt.OAuthClients = map[string]string{DefaultClientID: DefaultClientSecret}
+	}
+	if opt.Contacts < 0 {
+		return nil, fmt.Errorf("sandbox: contacts %d: must not be negative", opt.Contacts)
+	}
+	if _, err := parseRule(opt.DuplicateRule); err != nil {
+		return nil, err
+	}
+	if err := opt.Faults.validate(); err != nil {
+		return nil, err
+	}
+	dtos, err := loadDTOs()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opt:  opt,
+		dtos: dtos,
+		locs: map[string]*location{},
+		kids: children{
+			tasks:        map[string][]*task{},
+			notes:        map[string][]*note{},
+			appointments: map[string][]*appointment{},
+		},
+		now:    time.Now,
+		idRand: rand.New(rand.NewPCG(uint64(opt.Seed), uint64(time.Now().UnixNano()))),
+	}
+	s.auth = newAuthStore(s)
+	s.lim = newLimiter(opt.Rate, opt.Interval, opt.Daily, opt.DailyWindow)
+	s.faults = newFaulter(opt.Faults)
+	seeded := false
+	if opt.DataPath != "" {
+		db, err := openPersister(opt.DataPath, s.logf)
+		if err != nil {
+			return nil, err
+		}
+		s.db = db
+		if seeded, err = s.load(); err != nil {
+			db.close()
+			return nil, err
+		}
+	}
+	if !seeded && opt.Contacts > 0 {
+		s.seed(opt.LocationID, opt.Contacts, opt.Seed)
+	}
+	if s.db != nil && !seeded {
+		if err := s.db.markSeeded(); err != nil {
+			s.db.close()
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	s.loc(opt.LocationID)
+	s.mu.Unlock()
+	return s, nil
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.opt.Logf != nil {
+		s.opt.Logf(format, args...)
+	}
+}
+
+// LocationID is the default location, the one seeded and the one IssueToken
+// uses for "".
+func (s *Server) LocationID() string { return s.opt.LocationID }
+
+// Handler serves the API. Use it with httptest or your own server; Start
+// runs it on a loopback listener.
+func (s *Server) Handler() http.Handler { return s }
+
+// Start listens on opt.Addr (default a free loopback port), serves in the
+// background and returns the base URL, e.g. "http://127.0.0.1:41234".
+func (s *Server) Start() (string, error) {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	if s.hs != nil {
+		return "", errors.New("sandbox: already started")
+	}
+	addr := s.opt.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("sandbox: listen %s: %w", addr, err)
+	}
+	s.ln = ln
+	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+	go func() {
+		if err := s.hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logf("sandbox: serve: %v", err)
+		}
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Close stops the listener (if started) and flushes and closes the data file.
+func (s *Server) Close() error {
+	var errs []error
+	s.srvMu.Lock()
+	if s.hs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.hs.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("sandbox: shutdown: %w", err))
+			_ = s.hs.Close()
+		}
+		cancel()
+		s.hs = nil
+	}
+	s.srvMu.Unlock()
+	if s.db != nil {
+		if err := s.db.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// loc returns the location with id, creating it (with its custom field
+// definitions) on first use. Call with the write lock held.
+func (s *Server) loc(id string) *location {
+	l := s.locs[id]
+	if l == nil {
+		l = newLocation(id, 0)
+		s.locs[id] = l
+		s.seedFields(l)
+	}
+	return l
+}
+
+// locR returns the location with id or nil. Call with a lock held.
+func (s *Server) locR(id string) *location { return s.locs[id] }
+
+// stamp is the server's clock in ms; it never goes back, so new index
+// entries land at the tail. Call with the write lock held.
+func (s *Server) stamp() int64 {
+	ms := s.now().UnixMilli()
+	if ms <= s.lastMs {
+		ms = s.lastMs
+	}
+	s.lastMs = ms
+	return ms
+}
+
+const idAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// newID is a 20-character id like HighLevel's. Call with the write lock held.
+func (s *Server) newID() string { return randID(s.idRand, 20) }
+
+func randID(r *rand.Rand, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = idAlphabet[r.IntN(len(idAlphabet))]
+	}
+	return string(b)
+}
+
+// ---- routing ----
+
+type handlerFunc func(s *Server, q *call) reply
+
+type route struct {
+	id      int
+	method  string
+	pattern string // as Counts reports it, e.g. "POST /contacts/upsert"
+	scope   string // scope the bearer needs; "" = none
+	api     bool   // bearer token, Version header, rate limits and faults apply
+	company bool   // wants a Company token rather than a Location one
+	write   bool   // changes data (counted in Counts.Writes)
+	h       handlerFunc
+}
+
+// call is one request on its way through a handler.
+type call struct {
+	w   http.ResponseWriter
+	r   *http.Request
+	p   [2]string // path parameters in pattern order
+	tok *token
+}
+
+// reply is what a handler answers.
+type reply struct {
+	status   int
+	body     any    // encoded as JSON unless raw is set
+	raw      []byte // sent as is with ctype
+	ctype    string
+	location string // Location header (redirects)
+}
+
+const (
+	rList = iota
+	rCreate
+	rUpsert
+	rSearch
+	rBusiness
+	rBulkTags
+	rBulkBusiness
+	rGet
+	rUpdate
+	rDelete
+	rTasks
+	rTaskCreate
+	rTaskGet
+	rTaskUpdate
+	rTaskDelete
+	rTaskCompleted
+	rNotes
+	rNoteCreate
+	rNoteGet
+	rNoteUpdate
+	rNoteDelete
+	rAppointments
+	rTagsAdd
+	rTagsRemove
+	rCustomFields
+	rOAuthToken
+	rLocationToken
+	rChooseLocation
+	nRoutes
+)
+
+const (
+	scRead   = "contacts.readonly"
+	scWrite  = "contacts.write"
+	scFields = "locations/customFields.readonly"
+)
+
+var routes = [nRoutes]*route{
+	rList:           {method: "GET", pattern: "GET /contacts/", scope: scRead, api: true, h: (*Server).hList},
+	rCreate:         {method: "POST", pattern: "POST /contacts/", scope: scWrite, api: true, write: true, h: (*Server).hCreate},
+	rUpsert:         {method: "POST", pattern: "POST /contacts/upsert", scope: scWrite, api: true, write: true, h: (*Server).hUpsert},
+	rSearch:         {method: "POST", pattern: "POST /contacts/search", scope: scRead, api: true, h: (*Server).hSearch},
+	rBusiness:       {method: "GET", pattern: "GET /contacts/business/{businessId}", scope: scRead, api: true, h: (*Server).hBusiness},
+	rBulkTags:       {method: "POST", pattern: "POST /contacts/bulk/tags/update/{type}", scope: scWrite, api: true, write: true, h: (*Server).hBulkTags},
+	rBulkBusiness:   {method: "POST", pattern: "POST /contacts/bulk/business", scope: scWrite, api: true, write: true, h: (*Server).hBulkBusiness},
+	rGet:            {method: "GET", pattern: "GET /contacts/{contactId}", scope: scRead, api: true, h: (*Server).hGet},
+	rUpdate:         {method: "PUT", pattern: "PUT /contacts/{contactId}", scope: scWrite, api: true, write: true, h: (*Server).hUpdate},
+	rDelete:         {method: "DELETE", pattern: "DELETE /contacts/{contactId}", scope: scWrite, api: true, write: true, h: (*Server).hDelete},
+	rTasks:          {method: "GET", pattern: "GET /contacts/{contactId}/tasks", scope: scRead, api: true, h: (*Server).hTasks},
+	rTaskCreate:     {method: "POST", pattern: "POST /contacts/{contactId}/tasks", scope: scWrite, api: true, write: true, h: (*Server).hTaskCreate},
+	rTaskGet:        {method: "GET", pattern: "GET /contacts/{contactId}/tasks/{taskId}", scope: scRead, api: true, h: (*Server).hTaskGet},
+	rTaskUpdate:     {method: "PUT", pattern: "PUT /contacts/{contactId}/tasks/{taskId}", scope: scWrite, api: true, write: true, h: (*Server).hTaskUpdate},
+	rTaskDelete:     {method: "DELETE", pattern: "DELETE /contacts/{contactId}/tasks/{taskId}", scope: scWrite, api: true, write: true, h: (*Server).hTaskDelete},
+	rTaskCompleted:  {method: "PUT", pattern: "PUT /contacts/{contactId}/tasks/{taskId}/completed", scope: scWrite, api: true, write: true, h: (*Server).hTaskCompleted},
+	rNotes:          {method: "GET", pattern: "GET /contacts/{contactId}/notes", scope: scRead, api: true, h: (*Server).hNotes},
+	rNoteCreate:     {method: "POST", pattern: "POST /contacts/{contactId}/notes", scope: scWrite, api: true, write: true, h: (*Server).hNoteCreate},
+	rNoteGet:        {method: "GET", pattern: "GET /contacts/{contactId}/notes/{id}", scope: scRead, api: true, h: (*Server).hNoteGet},
+	rNoteUpdate:     {method: "PUT", pattern: "PUT /contacts/{contactId}/notes/{id}", scope: scWrite, api: true, write: true, h: (*Server).hNoteUpdate},
+	rNoteDelete:     {method: "DELETE", pattern: "DELETE /contacts/{contactId}/notes/{id}", scope: scWrite, api: true, write: true, h: (*Server).hNoteDelete},
+	rAppointments:   {method: "GET", pattern: "GET /contacts/{contactId}/appointments", scope: scRead, api: true, h: (*Server).hAppointments},
+	rTagsAdd:        {method: "POST", pattern: "POST /contacts/{contactId}/tags", scope: scWrite, api: true, write: true, h: (*Server).hTagsAdd},
+	rTagsRemove:     {method: "DELETE", pattern: "DELETE /contacts/{contactId}/tags", scope: scWrite, api: true, write: true, h: (*Server).hTagsRemove},
+	rCustomFields:   {method: "GET", pattern: "GET /locations/{locationId}/customFields", scope: scFields, api: true, h: (*Server).hCustomFields},
+	rOAuthToken:     {method: "POST", pattern: "POST /oauth/token", h: (*Server).hOAuthToken},
+	rLocationToken:  {method: "POST", pattern: "POST /oauth/locationToken", scope: "oauth.write", api: true, company: true, h: (*Server).hLocationToken},
+	rChooseLocation: {method: "GET", pattern: "GET /oauth/chooselocation", h: (*Server).hChooseLocation},
+}
+
+func init() {
+	for i, r := range routes {
+		r.id = i
+	}
+}
+
+// match finds the route for method and path. A trailing slash is optional
+// everywhere (the official SDK sends "/contacts/").
+func match(method, path string) (*route, [2]string) {
+	var p [2]string
+	path = strings.Trim(path, "/")
+	seg := strings.Split(path, "/")
+	pick := func(ids ...int) *route {
+		for _, id := range ids {
+			if routes[id].method == method {
+				return routes[id]
+			}
+		}
+		return nil
+	}
+	for _, sg := range seg {
+		if sg == "" {
+			return nil, p
+		}
+	}
+	switch {
+	case len(seg) >= 1 && seg[0] == "contacts":
+		switch len(seg) {
+		case 1:
+			return pick(rList, rCreate), p
+		case 2:
+			switch seg[1] {
+			case "upsert":
+				if r := pick(rUpsert); r != nil {
+					return r, p
+				}
+			case "search":
+				if r := pick(rSearch); r != nil {
+					return r, p
+				}
+			}
+			p[0] = seg[1]
+			return pick(rGet, rUpdate, rDelete), p
+		case 3:
+			if seg[1] == "business" && method == "GET" {
+				p[0] = seg[2]
+				return routes[rBusiness], p
+			}
+			if seg[1] == "bulk" && seg[2] == "business" && method == "POST" {
+				return routes[rBulkBusiness], p
+			}
+			p[0] = seg[1]
+			switch seg[2] {
+			case "tasks":
+				return pick(rTasks, rTaskCreate), p
+			case "notes":
+				return pick(rNotes, rNoteCreate), p
+			case "appointments":
+				return pick(rAppointments), p
+			case "tags":
+				return pick(rTagsAdd, rTagsRemove), p
+			}
+		case 4:
+			p[0], p[1] = seg[1], seg[3]
+			switch seg[2] {
+			case "tasks":
+				return pick(rTaskGet, rTaskUpdate, rTaskDelete), p
+			case "notes":
+				return pick(rNoteGet, rNoteUpdate, rNoteDelete), p
+			}
+		case 5:
+			if seg[2] == "tasks" && seg[4] == "completed" {
+				p[0], p[1] = seg[1], seg[3]
+				return pick(rTaskCompleted), p
+			}
+			if seg[1] == "bulk" && seg[2] == "tags" && seg[3] == "update" && method == "POST" {
+				p[0] = seg[4]
+				return routes[rBulkTags], p
+			}
+		}
+	case len(seg) == 3 && seg[0] == "locations" && seg[2] == "customFields":
+		p[0] = seg[1]
+		return pick(rCustomFields), p
+	case len(seg) == 2 && seg[0] == "oauth":
+		switch seg[1] {
+		case "token":
+			return pick(rOAuthToken), p
+		case "locationToken":
+			return pick(rLocationToken), p
+		case "chooselocation":
+			return pick(rChooseLocation), p
+		}
+	case len(seg) == 3 && seg[0] == "v2" && seg[1] == "oauth" && seg[2] == "chooselocation":
+		return pick(rChooseLocation), p
+	}
+	return nil, p
+}
+
+// ServeHTTP is the whole request path: route, faults, bearer, rate limits,
+// Version header, scope, handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, params := match(r.Method, r.URL.Path)
+	s.counts.request(r.Method, rt)
+	if rt == nil {
+		s.write(w, reply{status: http.StatusNotFound, body: errNotFound("Cannot " + r.Method + " " + r.URL.Path)})
+		return
+	}
+	var fd faultDecision
+	if rt.api && s.faults.active() {
+		fd = s.faults.decide()
+		if fd.latency > 0 {
+			s.counts.fault(faultLatency)
+			t := time.NewTimer(fd.latency)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		switch fd.kind {
+		case fault5xx:
+			s.counts.fault(fault5xx)
+			s.write(w, gatewayReply(fd.status))
+			return
+		case faultDropBefore:
+			s.counts.fault(faultDropBefore)
+			dropConn(w)
+			return
+		}
+	}
+	q := &call{w: w, r: r, p: params}
+	if rt.api {
+		tok, rep := s.authenticate(r, rt)
+		if rep != nil {
+			s.write(w, *rep)
+			return
+		}
+		q.tok = tok
+		if rep := s.rateLimit(w, tok); rep != nil {
+			s.write(w, *rep)
+			return
+		}
+		if rep := checkVersion(r); rep != nil {
+			s.write(w, *rep)
+			return
+		}
+		if rt.scope != "" && !tok.hasScope(rt.scope) {
+			s.write(w, reply{status: http.StatusForbidden, body: errForbidden(msgScope)})
+			return
+		}
+	}
+	rep := rt.h(s, q)
+	switch fd.kind {
+	case faultDropAfter:
+		s.counts.fault(faultDropAfter)
+		dropConn(w)
+		return
+	case fault422After:
+		if rep.status < 300 {
+			s.counts.fault(fault422After)
+			rep = reply{status: http.StatusUnprocessableEntity, body: errUnprocessable("Unprocessable Entity")}
+		}
+	}
+	s.write(w, rep)
+}
+
+// dropConn closes the client's connection without an answer.
+func dropConn(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // a reset, as a dying proxy gives
+			}
+			_ = c.Close()
+			return
+		}
+	}
+	// HTTP/2 or a recorder: the standard way to abort a response.
+	panic(http.ErrAbortHandler)
+}
+
+func (s *Server) write(w http.ResponseWriter, rep reply) {
+	b := rep.raw
+	ct := rep.ctype
+	if b == nil && rep.body != nil {
+		var err error
+		b, err = json.Marshal(rep.body)
+		if err != nil {
+			rep.status = http.StatusInternalServerError
+			b = []byte(`{"statusCode":500,"message":"Internal server error"}`)
+		}
+		ct = "application/json; charset=utf-8"
+	}
+	h := w.Header()
+	if ct != "" {
+		h.Set("Content-Type", ct)
+	}
+	if rep.location != "" {
+		h.Set("Location", rep.location)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if rep.status == 0 {
+		rep.status = http.StatusOK
+	}
+	s.counts.status(rep.status)
+	w.WriteHeader(rep.status)
+	_, _ = w.Write(b)
+}
+
+// maxBody is the largest request body read (the real API's is not documented).
+const maxBody = 10 << 20
+
+// readBody decodes a JSON object body into its fields. A body that is not
+// declared application/json is read as {} (as express does), so that the
+// DTO check reports what is missing.
+func readBody(q *call) (map[string]json.RawMessage, *reply) {
+	ct, _, _ := mime.ParseMediaType(q.r.Header.Get("Content-Type"))
+	if ct != "application/json" && !strings.HasSuffix(ct, "+json") {
+		_, _ = io.Copy(io.Discard, io.LimitReader(q.r.Body, maxBody))
+		return map[string]json.RawMessage{}, nil
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(q.w, q.r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &reply{status: http.StatusRequestEntityTooLarge, body: map[string]any{"statusCode": 413, "message": "request entity too large", "error": "Payload Too Large"}}
+		}
+		return nil, &reply{status: http.StatusBadRequest, body: errBadRequest("request aborted")}
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return map[string]json.RawMessage{}, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		pos := int64(0)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			pos = se.Offset
+		}
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return nil, &reply{status: http.StatusBadRequest, body: errBadRequest("Request body must be a JSON object")}
+		}
+		return nil, &reply{status: http.StatusBadRequest, body: errBadRequest(fmt.Sprintf("Unexpected token in JSON at position %d", pos))}
+	}
+	if fields == nil { // the literal null
+		fields = map[string]json.RawMessage{}
+	}
+	return fields, nil
+}
+
+// validate checks fields against the named DTO; a non-nil reply is the 422.
+func (s *Server) validate(name string, fields map[string]json.RawMessage) *reply {
+	if msgs := s.dtos[name].check(fields); len(msgs) > 0 {
+		return &reply{status: http.StatusUnprocessableEntity, body: errUnprocessable(msgs...)}
+	}
+	return nil
+}
+
+// ---- counts ----
+
+// Counts are the requests a Server has answered since New or ResetCounts.
+type Counts struct {
+	Total       int64            // every request, matched or not
+	ByMethod    map[string]int64 // "GET", "POST", ...
+	ByRoute     map[string]int64 // "POST /contacts/upsert", "GET /contacts/{contactId}", "unmatched"
+	ByStatus    map[int]int64    // status codes answered (dropped connections have none)
+	Writes      int64            // requests to routes that change data (POST /contacts/search is a read)
+	RateLimited int64            // 429 answers
+	Faults      map[string]int64 // injected faults by kind: "5xx", "drop-before", "drop-after", "422-after", "latency"
+}
+
+// FaultsTotal is the number of faults injected, latency excluded.
+func (c Counts) FaultsTotal() int64 {
+	var n int64
+	for k, v := range c.Faults {
+		if k != "latency" {
+			n += v
+		}
+	}
+	return n
+}
+
+type counters struct {
+	total, writes, unmatched atomic.Int64
+	methods                  [5]atomic.Int64 // GET POST PUT DELETE other
+	routes                   [nRoutes]atomic.Int64
+	statuses                 [600]atomic.Int64
+	faults                   [nFaultKinds]atomic.Int64
+}
+
+var methodNames = [5]string{"GET", "POST", "PUT", "DELETE", "other"}
+
+func (c *counters) request(method string, rt *route) {
+	c.total.Add(1)
+	i := 4
+	switch method {
+	case "GET":
+		i = 0
+	case "POST":
+		i = 1
+	case "PUT":
+		i = 2
+	case "DELETE":
+		i = 3
+	}
+	c.methods[i].Add(1)
+	if rt == nil {
+		c.unmatched.Add(1)
+		return
+	}
+	c.routes[rt.id].Add(1)
+	if rt.write {
+		c.writes.Add(1)
+	}
+}
+
+func (c *counters) status(code int) {
+	if code >= 0 && code < len(c.statuses) {
+		c.statuses[code].Add(1)
+	}
+}
+
+func (c *counters) fault(k faultKind) { c.faults[k].Add(1) }
+
+// Counts returns a snapshot of the request counters.
+func (s *Server) Counts() Counts {
+	c := &s.counts
+	out := Counts{
+		Total:       c.total.Load(),
+		Writes:      c.writes.Load(),
+		RateLimited: c.statuses[429].Load(),
+		ByMethod:    map[string]int64{},
+		ByRoute:     map[string]int64{},
+		ByStatus:    map[int]int64{},
+		Faults:      map[string]int64{},
+	}
+	for i, n := range methodNames {
+		if v := c.methods[i].Load(); v > 0 {
+			out.ByMethod[n] = v
+		}
+	}
+	for i, r := range routes {
+		if v := c.routes[i].Load(); v > 0 {
+			out.ByRoute[r.pattern] = v
+		}
+	}
+	if v := c.unmatched.Load(); v > 0 {
+		out.ByRoute["unmatched"] = v
+	}
+	for i := range c.statuses {
+		if v := c.statuses[i].Load(); v > 0 {
+			out.ByStatus[i] = v
+		}
+	}
+	for i := range c.faults {
+		if v := c.faults[i].Load(); v > 0 {
+			out.Faults[faultKind(i).String()] = v
+		}
+	}
+	return out
+}
+
+// ResetCounts zeroes the counters.
+func (s *Server) ResetCounts() {
+	c := &s.counts
+	c.total.Store(0)
+	c.writes.Store(0)
+	c.unmatched.Store(0)
+	for i := range c.methods {
+		c.methods[i].Store(0)
+	}
+	for i := range c.routes {
+		c.routes[i].Store(0)
+	}
+	for i := range c.statuses {
+		c.statuses[i].Store(0)
+	}
+	for i := range c.faults {
+		c.faults[i].Store(0)
+	}
+}

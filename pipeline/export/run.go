@@ -1,0 +1,911 @@
+// Package export is the export runner: HighLevel contacts (and their
+// tasks, notes and appointments) to Parquet or CSV files with a manifest,
+// resumable and incremental. It lives apart from package export because
+// it uses both sources and sinks, which themselves import pipeline.
+package export
+
+// The export runner. How it keeps its promises:
+//
+//   - Files appear whole or not at all. Each page of the listing (contacts
+//     and, with --include, their tasks, notes and appointments) is staged as
+//     Arrow IPC files under OUT/.ghlbulk-staging/<run>/, keyed by page
+//     number, and checkpointed in the state DB in one transaction with the
+//     ids it listed and the cursor after it. The final files are written at
+//     the end by streaming the staged pages in order (memory stays flat
+//     whatever the number of contacts), each written aside and renamed;
+//     manifest.json is written last.
+//   - Resume: a run killed at any moment and started again with the same
+//     state, scope and options picks up its unfinished run, continues the
+//     listing from the last checkpointed page (a page staged but not
+//     checkpointed is simply redone, overwriting its files) and ends with
+//     the same files: no row twice (ids already listed in this run are
+//     skipped) and none missing.
+//   - Listing safety: a repeated cursor or a listing that ends before the
+//     API's total stops the run with an error (ghl.ErrRepeatedCursor,
+//     ghl.ErrShortPage); at the end the distinct contacts listed are
+//     checked against the total.
+//   - Incremental: every run lists the whole scope (the cheapest listing,
+//     500 contacts a request), which both finds the changed contacts
+//     (dateUpdated at or after the cursor, boundary ids dropped as dlt does)
+//     and, compared with the ids of the previous run, the deleted ones. Only
+//     changed contacts have their tasks, notes and appointments fetched,
+//     which is where the requests go. The cursor (largest dateUpdated seen,
+//     and the ids at it) is kept in the state DB and written to the
+//     manifest.
+//   - A spent daily quota or a cancelled ctx stops the run after the last
+//     whole page is checkpointed; the error is *pipeline.QuotaError or wraps
+//     pipeline.ErrInterrupted (exit 3).
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/ghlbulk/ghlbulk/ghl"
+	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/sinks"
+	"github.com/ghlbulk/ghlbulk/sources"
+)
+
+// Export layouts.
+const (
+	// LayoutReplace writes the files straight into OutDir, replacing the
+	// previous run's.
+	LayoutReplace = "replace"
+	// LayoutRun writes each run into OutDir/run=<start, RFC 3339 compact>/.
+	LayoutRun = "run"
+)
+
+// Export modes, as the manifest names them.
+const (
+	ModeFull        = "full"
+	ModeIncremental = "incremental"
+	ModeSince       = "since"
+)
+
+// Config is what Run needs. Client, LocationID and OutDir are required.
+type Config struct {
+	Client     *ghl.Client
+	LocationID string
+	BusinessID string   // "" = the whole location
+	Include    []string // any of tasks, notes, appointments
+	Format     string   // parquet (default) or csv
+	OutDir     string
+	// Incremental exports only what changed since the previous run's cursor
+	// (kept in Store; the first run is full) and reports deleted contacts.
+	Incremental bool
+	// Since exports contacts updated at or after it. With Incremental it is
+	// the starting point when Store holds no cursor yet.
+	Since  time.Time
+	Layout string // replace (default) or run
+	// Store is the state DB (--state). nil keeps the state in a temporary
+	// file that is removed at the end (no resume, no incremental).
+	Store   *pipeline.Store
+	Workers int // concurrent sub-resource requests (default 8)
+	// PageLimit overrides the listing page size (0: the largest allowed).
+	PageLimit int
+	// Retry is the per-request retry policy (zero: pace.DefaultPolicy).
+	Retry pace.Policy
+	Stats *pipeline.Stats // nil: a fresh one
+	// Progress, if set, is called after each page with the counters.
+	Progress func(pipeline.Report)
+	Logger   *slog.Logger
+	// Compression ("zstd", "snappy", "none") and RowGroupRows tune Parquet.
+	Compression  string
+	RowGroupRows int64
+	// Mem allocates Arrow buffers (tests check for leaks); nil: default.
+	Mem memory.Allocator
+	// Now is the clock (tests); nil: time.Now.
+	Now func() time.Time
+}
+
+// exportParams are the options a resumed run must share with the run it
+// resumes; a mismatch starts a new run.
+type exportParams struct {
+	Format      string   `json:"format"`
+	Include     []string `json:"include"`
+	Layout      string   `json:"layout"`
+	Mode        string   `json:"mode"`
+	Since       int64    `json:"since_ms,omitempty"`
+	PageLimit   int      `json:"page_limit,omitempty"`
+	Compression string   `json:"compression,omitempty"`
+}
+
+// exportRun is the state of the unfinished run, one per scope.
+type exportRun struct {
+	Scope      string
+	Params     string
+	RunID      string
+	StartedAt  time.Time
+	FinalDir   string
+	StageDir   string
+	Fields     []ghl.CustomField
+	Cursor     sources.Cursor
+	Total      int64
+	Listed     int64
+	MaxUpdated int64 // ms; 0 = none seen
+	MaxIDs     []string
+	BoundMs    int64 // lower bound on dateUpdated (0 = none)
+	BoundIDs   []string
+}
+
+const exportSchema = `
+CREATE TABLE IF NOT EXISTS export_runs (
+	scope TEXT PRIMARY KEY,
+	params TEXT NOT NULL,
+	run_id TEXT NOT NULL,
+	started_at TEXT NOT NULL,
+	final_dir TEXT NOT NULL,
+	stage_dir TEXT NOT NULL,
+	fields TEXT NOT NULL,
+	cursor TEXT NOT NULL,
+	total INTEGER NOT NULL DEFAULT 0,
+	listed INTEGER NOT NULL DEFAULT 0,
+	max_updated INTEGER NOT NULL DEFAULT 0,
+	max_ids TEXT NOT NULL DEFAULT '[]',
+	bound_ms INTEGER NOT NULL DEFAULT 0,
+	bound_ids TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS export_pages (
+	run_id TEXT NOT NULL,
+	page INTEGER NOT NULL,
+	contacts INTEGER NOT NULL,
+	tasks INTEGER NOT NULL,
+	notes INTEGER NOT NULL,
+	appointments INTEGER NOT NULL,
+	PRIMARY KEY (run_id, page)
+);
+CREATE TABLE IF NOT EXISTS export_seen (
+	run_id TEXT NOT NULL,
+	id TEXT NOT NULL,
+	PRIMARY KEY (run_id, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS export_known (
+	scope TEXT NOT NULL,
+	id TEXT NOT NULL,
+	PRIMARY KEY (scope, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS export_cursor (
+	scope TEXT PRIMARY KEY,
+	value_ms INTEGER NOT NULL,
+	ids TEXT NOT NULL,
+	run_id TEXT NOT NULL
+);
+`
+
+// stageDirName is the hidden directory in OutDir that holds staged pages.
+const stageDirName = ".ghlbulk-staging"
+
+// entities in file order.
+var exportEntities = []string{sinks.EntityContacts, sinks.EntityTasks, sinks.EntityNotes, sinks.EntityAppointments}
+
+// Run exports the location's (or business's) contacts, and with
+// Include their tasks, notes and appointments, into OutDir. It returns the
+// run's counters (RowsWritten per entity) also on error.
+func Run(ctx context.Context, cfg Config) (rep pipeline.Report, err error) {
+	e, err := newExporter(cfg)
+	if err != nil {
+		return snapshotOr(cfg.Stats), err
+	}
+	defer func() {
+		rep = e.stats.Snapshot()
+		switch {
+		case err == nil:
+			rep.Outcome = "done"
+		case errors.Is(err, pace.ErrDailyQuota):
+			rep.Outcome = "quota"
+		case errors.Is(err, pipeline.ErrInterrupted):
+			rep.Outcome = "interrupted"
+		default:
+			rep.Outcome = "failed"
+		}
+		if err != nil {
+			rep.Error = err.Error()
+		}
+	}()
+	defer e.cleanup()
+	return pipeline.Report{}, e.run(ctx)
+}
+
+// snapshotOr is Snapshot on a Stats that may be nil.
+func snapshotOr(s *pipeline.Stats) pipeline.Report {
+	if s == nil {
+		return pipeline.Report{Outcome: "failed"}
+	}
+	r := s.Snapshot()
+	r.Outcome = "failed"
+	return r
+}
+
+type exporter struct {
+	cfg     Config
+	inc     sources.Include
+	src     *sources.GHLContacts
+	store   *pipeline.Store
+	tmpDir  string // private state dir when cfg.Store is nil
+	stats   *pipeline.Stats
+	log     *slog.Logger
+	mem     memory.Allocator
+	now     func() time.Time
+	scope   string
+	params  exportParams
+	mode    string
+	schema  *sinks.ContactSchema
+	written map[string]int64
+}
+
+func newExporter(cfg Config) (*exporter, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("export: no API client")
+	}
+	if cfg.LocationID == "" {
+		return nil, errors.New("export: no location: pass --location or set GHL_LOCATION_ID")
+	}
+	if cfg.OutDir == "" {
+		return nil, errors.New("export: no output directory: pass --out DIR")
+	}
+	if cfg.Format == "" {
+		cfg.Format = sinks.FormatParquet
+	}
+	if cfg.Format != sinks.FormatParquet && cfg.Format != sinks.FormatCSV {
+		return nil, fmt.Errorf("--format %q: must be parquet or csv", cfg.Format)
+	}
+	if cfg.Layout == "" {
+		cfg.Layout = LayoutReplace
+	}
+	if cfg.Layout != LayoutReplace && cfg.Layout != LayoutRun {
+		return nil, fmt.Errorf("layout %q: must be replace or run", cfg.Layout)
+	}
+	inc, err := sources.ParseInclude(cfg.Include)
+	if err != nil {
+		return nil, err
+	}
+	if err := (sinks.Options{Compression: cfg.Compression}).Validate(); err != nil {
+		return nil, err
+	}
+	e := &exporter{cfg: cfg, inc: inc, stats: cfg.Stats, log: cfg.Logger, mem: cfg.Mem, now: cfg.Now}
+	if e.stats == nil {
+		e.stats = pipeline.NewStats()
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.mem == nil {
+		e.mem = memory.DefaultAllocator
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	switch {
+	case cfg.Incremental:
+		e.mode = ModeIncremental
+	case !cfg.Since.IsZero():
+		e.mode = ModeSince
+	default:
+		e.mode = ModeFull
+	}
+	abs, err := filepath.Abs(cfg.OutDir)
+	if err != nil {
+		return nil, fmt.Errorf("--out %q: %w", cfg.OutDir, err)
+	}
+	e.cfg.OutDir = abs
+	e.scope = strings.Join([]string{cfg.LocationID, cfg.BusinessID, abs}, "\x00")
+	e.params = exportParams{Format: cfg.Format, Include: inc.Names(), Layout: cfg.Layout, Mode: e.mode, PageLimit: cfg.PageLimit, Compression: cfg.Compression}
+	if !cfg.Since.IsZero() {
+		e.params.Since = cfg.Since.UnixMilli()
+	}
+	e.src = sources.NewGHLContacts(cfg.Client, sources.GHLOptions{
+		LocationID: cfg.LocationID, BusinessID: cfg.BusinessID, PageLimit: cfg.PageLimit,
+		Workers: cfg.Workers, Retry: cfg.Retry, Stats: e.stats,
+	})
+	return e, nil
+}
+
+func (e *exporter) cleanup() {
+	if e.tmpDir != "" {
+		if e.store != nil {
+			e.store.Close()
+		}
+		os.RemoveAll(e.tmpDir)
+	}
+}
+
+// stopErr turns a ctx or quota stop into the runner's typed errors.
+func stopErr(ctx context.Context, err error) error {
+	var q *pace.QuotaError
+	if errors.As(err, &q) {
+		return &pipeline.QuotaError{ResetAt: q.ResetAt, Err: err}
+	}
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ctx.Err())) {
+		return fmt.Errorf("export: %w: %w", pipeline.ErrInterrupted, err)
+	}
+	return err
+}
+
+func (e *exporter) run(ctx context.Context) error {
+	if err := os.MkdirAll(e.cfg.OutDir, 0o755); err != nil {
+		return fmt.Errorf("--out %s: %w", e.cfg.OutDir, err)
+	}
+	e.store = e.cfg.Store
+	if e.store == nil {
+		dir, err := os.MkdirTemp(filepath.Join(e.cfg.OutDir), ".ghlbulk-state-")
+		if err != nil {
+			return fmt.Errorf("creating a temporary state: %w", err)
+		}
+		e.tmpDir = dir
+		if e.store, err = pipeline.OpenStore(filepath.Join(dir, "state.db"), pipeline.StoreOptions{}); err != nil {
+			return err
+		}
+	}
+	if _, err := e.store.DB().ExecContext(ctx, exportSchema); err != nil {
+		return fmt.Errorf("state %s: creating export tables: %w", e.store.Path(), err)
+	}
+	r, err := e.openRun(ctx)
+	if err != nil {
+		return stopErr(ctx, err)
+	}
+	e.schema = sinks.NewContactSchema(r.Fields)
+	if err := os.MkdirAll(r.StageDir, 0o755); err != nil {
+		return fmt.Errorf("creating staging directory: %w", err)
+	}
+	if !r.Cursor.Done {
+		if err := e.list(ctx, r); err != nil {
+			return stopErr(ctx, err)
+		}
+	}
+	return stopErr(ctx, e.finish(ctx, r))
+}
+
+// openRun resumes the scope's unfinished run if its options match, or
+// starts a new one.
+func (e *exporter) openRun(ctx context.Context) (*exportRun, error) {
+	rawParams, err := json.Marshal(e.params)
+	if err != nil {
+		return nil, fmt.Errorf("encoding export options: %w", err)
+	}
+	r, err := e.loadRun(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r != nil && r.Params == string(rawParams) {
+		e.log.Info("resuming export", "run", r.RunID, "pages_done", r.Cursor.Page, "contacts_listed", r.Listed)
+		e.stats.Read(int(r.Listed))
+		return r, nil
+	}
+	if r != nil {
+		e.log.Warn("discarding an unfinished export run made with other options", "run", r.RunID)
+		if err := e.dropRun(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	fields, err := e.src.CustomFields(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start := e.now().UTC().Truncate(time.Millisecond)
+	sum := sha256.Sum256([]byte(e.scope + start.String()))
+	r = &exportRun{
+		Scope: e.scope, Params: string(rawParams), StartedAt: start, Fields: fields,
+		RunID: start.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(sum[:4]),
+	}
+	r.FinalDir = e.cfg.OutDir
+	if e.cfg.Layout == LayoutRun {
+		r.FinalDir = filepath.Join(e.cfg.OutDir, "run="+start.Format("20060102T150405Z"))
+	}
+	r.StageDir = filepath.Join(e.cfg.OutDir, stageDirName, r.RunID)
+	r.Cursor.Style = e.src.Style()
+	switch e.mode {
+	case ModeSince:
+		r.BoundMs = e.cfg.Since.UnixMilli()
+	case ModeIncremental:
+		var ids string
+		err := e.store.DB().QueryRowContext(ctx, `SELECT value_ms, ids FROM export_cursor WHERE scope = ?`, e.scope).Scan(&r.BoundMs, &ids)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if !e.cfg.Since.IsZero() {
+				r.BoundMs = e.cfg.Since.UnixMilli()
+			}
+		case err != nil:
+			return nil, fmt.Errorf("state: reading the incremental cursor: %w", err)
+		default:
+			if err := json.Unmarshal([]byte(ids), &r.BoundIDs); err != nil {
+				return nil, fmt.Errorf("state: reading the incremental cursor: %w", err)
+			}
+		}
+	}
+	if err := e.saveRun(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (e *exporter) loadRun(ctx context.Context) (*exportRun, error) {
+	r := &exportRun{Scope: e.scope}
+	var started, fields, cursor, maxIDs, boundIDs string
+	err := e.store.DB().QueryRowContext(ctx, `SELECT params, run_id, started_at, final_dir, stage_dir, fields, cursor,
+		total, listed, max_updated, max_ids, bound_ms, bound_ids FROM export_runs WHERE scope = ?`, e.scope).Scan(
+		&r.Params, &r.RunID, &started, &r.FinalDir, &r.StageDir, &fields, &cursor,
+		&r.Total, &r.Listed, &r.MaxUpdated, &maxIDs, &r.BoundMs, &boundIDs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: reading the unfinished export: %w", err)
+	}
+	bad := func(what string, err error) error {
+		return &pipeline.StateError{Path: e.store.Path(), Problem: "unfinished export: bad " + what, Err: err}
+	}
+	if r.StartedAt, err = time.Parse(time.RFC3339Nano, started); err != nil {
+		return nil, bad("start time", err)
+	}
+	if err := json.Unmarshal([]byte(fields), &r.Fields); err != nil {
+		return nil, bad("custom fields", err)
+	}
+	if r.Cursor, err = sources.DecodeCursor([]byte(cursor)); err != nil {
+		return nil, bad("cursor", err)
+	}
+	if err := json.Unmarshal([]byte(maxIDs), &r.MaxIDs); err != nil {
+		return nil, bad("cursor ids", err)
+	}
+	if err := json.Unmarshal([]byte(boundIDs), &r.BoundIDs); err != nil {
+		return nil, bad("boundary ids", err)
+	}
+	return r, nil
+}
+
+func jsonText(v any) string {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return "null"
+	}
+	return string(raw)
+}
+
+func (e *exporter) saveRun(ctx context.Context, r *exportRun) error {
+	return e.store.Tx(ctx, func(tx *sql.Tx) error { return saveRunTx(tx, r) })
+}
+
+func saveRunTx(tx *sql.Tx, r *exportRun) error {
+	maxIDs, boundIDs := r.MaxIDs, r.BoundIDs
+	if maxIDs == nil {
+		maxIDs = []string{}
+	}
+	if boundIDs == nil {
+		boundIDs = []string{}
+	}
+	_, err := tx.Exec(`INSERT INTO export_runs (scope, params, run_id, started_at, final_dir, stage_dir, fields, cursor,
+		total, listed, max_updated, max_ids, bound_ms, bound_ids) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(scope) DO UPDATE SET params=excluded.params, run_id=excluded.run_id, started_at=excluded.started_at,
+		final_dir=excluded.final_dir, stage_dir=excluded.stage_dir, fields=excluded.fields, cursor=excluded.cursor,
+		total=excluded.total, listed=excluded.listed, max_updated=excluded.max_updated, max_ids=excluded.max_ids,
+		bound_ms=excluded.bound_ms, bound_ids=excluded.bound_ids`,
+		r.Scope, r.Params, r.RunID, r.StartedAt.Format(time.RFC3339Nano), r.FinalDir, r.StageDir, jsonText(r.Fields),
+		jsonText(r.Cursor), r.Total, r.Listed, r.MaxUpdated, jsonText(maxIDs), r.BoundMs, jsonText(boundIDs))
+	return err
+}
+
+// dropRun forgets an unfinished run and its staged pages.
+func (e *exporter) dropRun(ctx context.Context, r *exportRun) error {
+	err := e.store.Tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{`DELETE FROM export_pages WHERE run_id = ?`, `DELETE FROM export_seen WHERE run_id = ?`} {
+			if _, err := tx.Exec(q, r.RunID); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(`DELETE FROM export_runs WHERE scope = ? AND run_id = ?`, r.Scope, r.RunID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if r.StageDir != "" && strings.Contains(r.StageDir, stageDirName) {
+		os.RemoveAll(r.StageDir)
+	}
+	return nil
+}
+
+// keep reports whether contact c, of this run, belongs in the files.
+func keep(r *exportRun, updMs int64, ok bool, id string) bool {
+	if r.BoundMs == 0 || !ok {
+		return true
+	}
+	if updMs > r.BoundMs {
+		return true
+	}
+	return updMs == r.BoundMs && !slices.Contains(r.BoundIDs, id)
+}
+
+// list reads the listing from the run's cursor to its end, staging and
+// checkpointing each page.
+func (e *exporter) list(ctx context.Context, r *exportRun) error {
+	for page, err := range e.src.Pages(ctx, r.Cursor) {
+		if err != nil {
+			return err
+		}
+		if err := e.stagePage(ctx, r, page); err != nil {
+			return err
+		}
+		if e.cfg.Progress != nil {
+			e.cfg.Progress(e.stats.Snapshot())
+		}
+		if err := ctx.Err(); err != nil && !page.Next.Done {
+			return err
+		}
+	}
+	if !r.Cursor.Done {
+		// Pages ended without an error and without a last page: only a
+		// listing that yields nothing at all, which Pages never does.
+		return fmt.Errorf("listing contacts: %w", ghl.ErrShortPage)
+	}
+	return nil
+}
+
+// stagePage filters one page, fetches the sub-resources of its kept
+// contacts, stages them and checkpoints the page.
+func (e *exporter) stagePage(ctx context.Context, r *exportRun, page *sources.ContactPage) error {
+	seen, err := e.seenIDs(ctx, r.RunID, page.Contacts)
+	if err != nil {
+		return err
+	}
+	var kept []ghl.Contact
+	var fresh []string
+	maxUpd, maxIDs := r.MaxUpdated, slices.Clone(r.MaxIDs)
+	for _, c := range page.Contacts {
+		if c.ID == "" || seen[c.ID] {
+			continue
+		}
+		seen[c.ID] = true
+		fresh = append(fresh, c.ID)
+		t, ok := sinks.ParseTime(c.DateUpdated)
+		ms := t.UnixMilli()
+		if ok {
+			switch {
+			case ms > maxUpd:
+				maxUpd, maxIDs = ms, []string{c.ID}
+			case ms == maxUpd:
+				maxIDs = append(maxIDs, c.ID)
+			}
+		}
+		if keep(r, ms, ok, c.ID) {
+			kept = append(kept, c)
+		}
+	}
+	rel, err := e.src.Related(ctx, kept, e.inc)
+	if err != nil {
+		return err
+	}
+	counts := map[string]int64{}
+	recs := map[string]func() arrow.Record{
+		sinks.EntityContacts:     func() arrow.Record { return sinks.ContactsRecord(e.mem, e.schema, kept) },
+		sinks.EntityTasks:        func() arrow.Record { return sinks.TasksRecord(e.mem, rel.Tasks) },
+		sinks.EntityNotes:        func() arrow.Record { return sinks.NotesRecord(e.mem, rel.Notes) },
+		sinks.EntityAppointments: func() arrow.Record { return sinks.AppointmentsRecord(e.mem, rel.Appointments) },
+	}
+	lens := map[string]int{sinks.EntityContacts: len(kept), sinks.EntityTasks: len(rel.Tasks),
+		sinks.EntityNotes: len(rel.Notes), sinks.EntityAppointments: len(rel.Appointments)}
+	for _, ent := range exportEntities {
+		if lens[ent] == 0 {
+			continue
+		}
+		rec := recs[ent]()
+		err := writeStage(stagePath(r, page.Index, ent), rec, e.mem)
+		counts[ent] = rec.NumRows()
+		rec.Release()
+		if err != nil {
+			return err
+		}
+	}
+	next := *r
+	next.Cursor = page.Next
+	next.Listed += int64(len(fresh))
+	if page.Total > 0 {
+		next.Total = int64(page.Total)
+	}
+	next.MaxUpdated, next.MaxIDs = maxUpd, maxIDs
+	err = e.store.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`INSERT OR REPLACE INTO export_pages (run_id, page, contacts, tasks, notes, appointments) VALUES (?,?,?,?,?,?)`,
+			r.RunID, page.Index, counts[sinks.EntityContacts], counts[sinks.EntityTasks], counts[sinks.EntityNotes], counts[sinks.EntityAppointments]); err != nil {
+			return err
+		}
+		stmt, err := tx.Prepare(`INSERT OR IGNORE INTO export_seen (run_id, id) VALUES (?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, id := range fresh {
+			if _, err := stmt.Exec(r.RunID, id); err != nil {
+				return err
+			}
+		}
+		return saveRunTx(tx, &next)
+	})
+	if err != nil {
+		return fmt.Errorf("checkpointing page %d: %w", page.Index+1, err)
+	}
+	*r = next
+	e.stats.Read(len(fresh))
+	e.log.Debug("export page", "page", page.Index+1, "listed", len(page.Contacts), "kept", len(kept),
+		"tasks", counts[sinks.EntityTasks], "notes", counts[sinks.EntityNotes], "appointments", counts[sinks.EntityAppointments])
+	return nil
+}
+
+// seenIDs returns which of contacts' ids this run listed already.
+func (e *exporter) seenIDs(ctx context.Context, runID string, contacts []ghl.Contact) (map[string]bool, error) {
+	seen := map[string]bool{}
+	for chunk := range slices.Chunk(contacts, 400) {
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, runID)
+		for _, c := range chunk {
+			args = append(args, c.ID)
+		}
+		q := `SELECT id FROM export_seen WHERE run_id = ? AND id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		rows, err := e.store.DB().QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("state: reading listed ids: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("state: reading listed ids: %w", err)
+			}
+			seen[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("state: reading listed ids: %w", err)
+		}
+	}
+	return seen, nil
+}
+
+// finish checks the listing against the API's total, writes the final
+// files from the staged pages, the deleted list and the manifest, and then
+// moves the cursor and known ids and forgets the run.
+func (e *exporter) finish(ctx context.Context, r *exportRun) error {
+	if r.Total > 0 && r.Listed < r.Total {
+		return fmt.Errorf("listing contacts: %w: %d distinct contacts listed of %d announced", ghl.ErrShortPage, r.Listed, r.Total)
+	}
+	if err := os.MkdirAll(r.FinalDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", r.FinalDir, err)
+	}
+	pages, err := e.stagedPages(ctx, r)
+	if err != nil {
+		return err
+	}
+	files := map[string]string{}
+	counts := map[string]int64{}
+	ents := append([]string{sinks.EntityContacts}, e.inc.Names()...)
+	for _, ent := range ents {
+		n, err := e.assemble(ctx, r, ent, pages)
+		if err != nil {
+			return err
+		}
+		files[ent] = sinks.FileName(ent, e.cfg.Format)
+		counts[ent] = n
+	}
+	var deleted []string
+	if e.mode == ModeIncremental {
+		if deleted, err = e.deletedIDs(ctx, r); err != nil {
+			return err
+		}
+		w, err := sinks.Create(e.cfg.Format, r.FinalDir, sinks.EntityDeleted, sinks.DeletedSchema, e.fileOptions())
+		if err != nil {
+			return err
+		}
+		for chunk := range slices.Chunk(deleted, 10000) {
+			rec := sinks.DeletedRecord(e.mem, chunk, r.StartedAt)
+			err := w.Write(rec)
+			rec.Release()
+			if err != nil {
+				w.Abort()
+				return err
+			}
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+		files[sinks.EntityDeleted] = sinks.FileName(sinks.EntityDeleted, e.cfg.Format)
+		counts[sinks.EntityDeleted] = int64(len(deleted))
+	}
+	if e.cfg.Layout == LayoutReplace {
+		e.removeStale(r.FinalDir, files)
+	}
+	m := sinks.Manifest{
+		SchemaVersion: sinks.SchemaVersion, Format: e.cfg.Format, Mode: e.mode,
+		LocationID: e.cfg.LocationID, BusinessID: e.cfg.BusinessID, Include: e.inc.Names(),
+		CreatedAt: r.StartedAt, Total: r.Total, Listed: r.Listed, RowCounts: counts, Files: files,
+		CustomFields: sinks.CustomFieldsManifest(e.schema),
+	}
+	if r.BoundMs != 0 {
+		t := time.UnixMilli(r.BoundMs).UTC()
+		m.Since = &t
+	}
+	cur := e.nextCursor(ctx, r)
+	if cur != nil {
+		m.Cursor = cur
+	}
+	if len(deleted) <= 10000 {
+		m.Deleted = deleted
+	}
+	if err := sinks.WriteManifest(r.FinalDir, m); err != nil {
+		return err
+	}
+	for ent, n := range counts {
+		e.stats.Written(ent, n)
+	}
+	// The files are in place: move the cursor and the known ids, forget
+	// the run. A crash before this commit redoes the (identical) files.
+	err = e.store.Tx(ctx, func(tx *sql.Tx) error {
+		if cur != nil {
+			if _, err := tx.Exec(`INSERT INTO export_cursor (scope, value_ms, ids, run_id) VALUES (?,?,?,?)
+				ON CONFLICT(scope) DO UPDATE SET value_ms=excluded.value_ms, ids=excluded.ids, run_id=excluded.run_id`,
+				r.Scope, cur.Value.UnixMilli(), jsonText(cur.IDs), r.RunID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(`DELETE FROM export_known WHERE scope = ?`, r.Scope); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO export_known (scope, id) SELECT ?, id FROM export_seen WHERE run_id = ?`, r.Scope, r.RunID); err != nil {
+			return err
+		}
+		for _, q := range []string{`DELETE FROM export_pages WHERE run_id = ?`, `DELETE FROM export_seen WHERE run_id = ?`} {
+			if _, err := tx.Exec(q, r.RunID); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(`DELETE FROM export_runs WHERE scope = ? AND run_id = ?`, r.Scope, r.RunID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("recording the finished export: %w", err)
+	}
+	os.RemoveAll(r.StageDir)
+	os.Remove(filepath.Dir(r.StageDir)) // only if empty
+	return nil
+}
+
+// nextCursor is the cursor for the next incremental run: the largest
+// dateUpdated listed, or the previous bound if nothing newer was seen.
+func (e *exporter) nextCursor(ctx context.Context, r *exportRun) *sinks.ExportCursor {
+	switch {
+	case r.MaxUpdated > r.BoundMs:
+		ids := slices.Clone(r.MaxIDs)
+		slices.Sort(ids)
+		return &sinks.ExportCursor{Field: "dateUpdated", Value: time.UnixMilli(r.MaxUpdated).UTC(), IDs: ids}
+	case r.BoundMs != 0:
+		ids := slices.Clone(r.BoundIDs)
+		for _, id := range r.MaxIDs {
+			if r.MaxUpdated == r.BoundMs && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		return &sinks.ExportCursor{Field: "dateUpdated", Value: time.UnixMilli(r.BoundMs).UTC(), IDs: ids}
+	}
+	return nil
+}
+
+func (e *exporter) fileOptions() sinks.Options {
+	return sinks.Options{Compression: e.cfg.Compression, RowGroupRows: e.cfg.RowGroupRows, Mem: e.mem}
+}
+
+// removeStale deletes export files in dir that this run did not write (an
+// entity no longer included, a deleted file from an earlier incremental
+// run), so the directory matches its manifest.
+func (e *exporter) removeStale(dir string, files map[string]string) {
+	for _, ent := range append(slices.Clone(exportEntities), sinks.EntityDeleted) {
+		for _, f := range []string{sinks.FormatParquet, sinks.FormatCSV} {
+			name := sinks.FileName(ent, f)
+			if files[ent] == name {
+				continue
+			}
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
+}
+
+type stagedPage struct {
+	page   int
+	counts map[string]int64
+}
+
+func (e *exporter) stagedPages(ctx context.Context, r *exportRun) ([]stagedPage, error) {
+	rows, err := e.store.DB().QueryContext(ctx, `SELECT page, contacts, tasks, notes, appointments FROM export_pages WHERE run_id = ? ORDER BY page`, r.RunID)
+	if err != nil {
+		return nil, fmt.Errorf("state: reading staged pages: %w", err)
+	}
+	defer rows.Close()
+	var out []stagedPage
+	for rows.Next() {
+		var p stagedPage
+		var c, t, n, a int64
+		if err := rows.Scan(&p.page, &c, &t, &n, &a); err != nil {
+			return nil, fmt.Errorf("state: reading staged pages: %w", err)
+		}
+		p.counts = map[string]int64{sinks.EntityContacts: c, sinks.EntityTasks: t, sinks.EntityNotes: n, sinks.EntityAppointments: a}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("state: reading staged pages: %w", err)
+	}
+	return out, nil
+}
+
+func (e *exporter) entitySchema(ent string) *arrow.Schema {
+	switch ent {
+	case sinks.EntityTasks:
+		return sinks.TaskSchema
+	case sinks.EntityNotes:
+		return sinks.NoteSchema
+	case sinks.EntityAppointments:
+		return sinks.AppointmentSchema
+	}
+	return e.schema.Schema
+}
+
+// assemble writes one entity's final file from the staged pages.
+func (e *exporter) assemble(ctx context.Context, r *exportRun, ent string, pages []stagedPage) (int64, error) {
+	w, err := sinks.Create(e.cfg.Format, r.FinalDir, ent, e.entitySchema(ent), e.fileOptions())
+	if err != nil {
+		return 0, err
+	}
+	defer w.Abort()
+	for _, p := range pages {
+		if p.counts[ent] == 0 {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		n, err := readStage(stagePath(r, p.page, ent), e.mem, w.Write)
+		if err != nil {
+			return 0, err
+		}
+		if n != p.counts[ent] {
+			return 0, fmt.Errorf("staged %s of page %d: %d rows, checkpoint says %d", ent, p.page+1, n, p.counts[ent])
+		}
+	}
+	if err := w.Close(); err != nil {
+		return 0, err
+	}
+	return w.Rows(), nil
+}
+
+// deletedIDs are the ids the previous finished run listed that this run
+// did not: contacts deleted since.
+func (e *exporter) deletedIDs(ctx context.Context, r *exportRun) ([]string, error) {
+	rows, err := e.store.DB().QueryContext(ctx, `SELECT k.id FROM export_known k WHERE k.scope = ?
+		AND NOT EXISTS (SELECT 1 FROM export_seen s WHERE s.run_id = ? AND s.id = k.id) ORDER BY k.id`, r.Scope, r.RunID)
+	if err != nil {
+		return nil, fmt.Errorf("state: finding deleted contacts: %w", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("state: finding deleted contacts: %w", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("state: finding deleted contacts: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,612 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sourcegraph/conc/pool"
+
+	"github.com/ghlbulk/ghlbulk/ghl/pace"
+)
+
+// Defaults of ImportConfig.
+const (
+	DefaultWorkers   = 8   // the API allows 10 req/s; at 200-400 ms a request, 8 in flight keep it busy
+	DefaultGroupSize = 50  // rows per lane group: one task, one bulk tag call per tag set
+	defaultCommitN   = 200 // rows per checkpoint transaction
+	defaultCommitDur = time.Second
+)
+
+// ImportConfig is everything RunImport needs; the CLI fills it from flags.
+type ImportConfig struct {
+	Files []string
+	// Open opens one input file (sources.OpenCSV / OpenParquet).
+	Open func(path string) (Source, error)
+	// Fingerprint identifies a file's content (sources.Fingerprint); nil
+	// uses FileFingerprint.
+	Fingerprint func(path string) (string, error)
+	// Transform applies the mapping (FromMapping(m)).
+	Transform TransformFunc
+	// MappingHash identifies the mapping (e.g. sha256 of the file); a state
+	// made with another mapping is refused.
+	MappingHash string
+	// Sink writes rows (sinks.NewGHL); not called in a dry run.
+	Sink       Sink
+	LocationID string
+	// Workers is the number of requests in flight (lanes); 0 means
+	// DefaultWorkers.
+	Workers int
+	// GroupSize is the number of rows per task; 0 means DefaultGroupSize.
+	GroupSize int
+	// Store is the checkpoint; it may be nil only in a dry run.
+	Store       *Store
+	RejectsPath string
+	// DryRun reads, transforms and classifies every row, writes the
+	// rejects file, and sends nothing and checkpoints nothing.
+	DryRun   bool
+	Stats    *Stats
+	Progress Progress
+	Logger   *slog.Logger
+
+	// CommitRows and CommitEvery bound a checkpoint transaction (defaults
+	// 200 rows, 1 s).
+	CommitRows  int
+	CommitEvery time.Duration
+}
+
+// RunImport reads every file, transforms its rows, and writes them through
+// the sink, checkpointing each row's outcome in the store. It returns the
+// run's report, and an error that says why it stopped early:
+// ErrInterrupted (ctx cancelled; progress saved), *QuotaError, *FaultError
+// (auth, scope, mapping, API, state), *StateError (the state belongs to
+// other input), or a wrapped input error.
+//
+// Cancelling ctx is a soft stop: reading stops, the rows in hand are
+// finished and checkpointed. At the end (whatever the outcome) rows_read
+// equals created + updated + unchanged + rejected.
+func RunImport(ctx context.Context, cfg ImportConfig) (Report, error) {
+	r, err := newImportRun(cfg)
+	if err != nil {
+		return Report{}, err
+	}
+	err = r.run(ctx)
+	rep := r.stats.Snapshot()
+	rep.DryRun = cfg.DryRun
+	rep.RejectsFile = cfg.RejectsPath
+	switch {
+	case err == nil:
+		rep.Outcome = "done"
+	case errors.Is(err, ErrInterrupted):
+		rep.Outcome = "interrupted"
+	case errors.As(err, new(*QuotaError)):
+		rep.Outcome = "quota"
+	default:
+		rep.Outcome = "failed"
+	}
+	if err != nil {
+		rep.Error = err.Error()
+	}
+	r.progress.Finish(rep)
+	return rep, err
+}
+
+// importRun is one import: the config, and the state shared by the
+// submitter (the goroutine that calls run), the pool's tasks and the
+// committer.
+type importRun struct {
+	cfg      ImportConfig
+	stats    *Stats
+	progress Progress
+	log      *slog.Logger
+	sink     Sink
+	journal  Journal
+	lanes    int
+
+	// work is the context requests run under: not cancelled by the soft
+	// stop (in-flight rows finish), cancelled by a run-level fault.
+	work       context.Context
+	cancelWork context.CancelCauseFunc
+
+	// stopping is the soft stop, checked between rows.
+	stopping func() bool
+
+	faultMu sync.Mutex
+	fault   error // the first run-level fault; guarded by faultMu
+
+	results chan []*outcome // to the committer
+
+	// laneTail is, per lane, the done channel of the last group submitted:
+	// the next group of that lane waits for it. Submitter only.
+	laneTail []chan struct{}
+
+	// headers are the inputs' headers by file; submitter only.
+	headers map[string][]string
+
+	// dryRejects collects rejects in a dry run (no state); committer only.
+	dryRejects []RejectRecord
+}
+
+// outcome is one row's result on its way to the checkpoint.
+type outcome struct {
+	fp     string
+	rec    *Record
+	status string
+	id     string
+	reason string
+	replay bool // already checkpointed (a resumed run): count only
+}
+
+func newImportRun(cfg ImportConfig) (*importRun, error) {
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.GroupSize <= 0 {
+		cfg.GroupSize = DefaultGroupSize
+	}
+	if cfg.CommitRows <= 0 {
+		cfg.CommitRows = defaultCommitN
+	}
+	if cfg.CommitEvery <= 0 {
+		cfg.CommitEvery = defaultCommitDur
+	}
+	if cfg.Fingerprint == nil {
+		cfg.Fingerprint = FileFingerprint
+	}
+	if cfg.Open == nil || cfg.Transform == nil {
+		return nil, errors.New("import: Open and Transform are required")
+	}
+	if cfg.Store == nil && !cfg.DryRun {
+		return nil, errors.New("import: a state store is required (only a dry run may go without)")
+	}
+	if cfg.Sink == nil && !cfg.DryRun {
+		return nil, errors.New("import: a sink is required")
+	}
+	r := &importRun{cfg: cfg, stats: cfg.Stats, progress: cfg.Progress, log: cfg.Logger, lanes: cfg.Workers,
+		headers: make(map[string][]string)}
+	if r.stats == nil {
+		r.stats = NewStats()
+	}
+	if r.progress == nil {
+		r.progress = nopProgress{}
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.sink = cfg.Sink
+	r.journal = nopJournal{}
+	if cfg.DryRun {
+		r.sink = dryRunSink{}
+	} else {
+		r.journal = cfg.Store
+	}
+	return r, nil
+}
+
+// run is the submitter: it owns the pool (Go and Wait) and the committer.
+func (r *importRun) run(ctx context.Context) error {
+	fps := make([]string, len(r.cfg.Files))
+	inputs := make([]Input, len(r.cfg.Files))
+	for i, f := range r.cfg.Files {
+		fp, err := r.cfg.Fingerprint(f)
+		if err != nil {
+			return fmt.Errorf("input %s: %w", f, err)
+		}
+		fps[i] = fp
+		inputs[i] = Input{File: f, Fingerprint: fp}
+	}
+	if r.cfg.Store != nil {
+		b := Binding{Location: r.cfg.LocationID, MappingHash: r.cfg.MappingHash, Inputs: inputs}
+		var err error
+		if r.cfg.DryRun {
+			_, err = r.cfg.Store.CheckBinding(ctx, b)
+		} else {
+			err = r.cfg.Store.Bind(ctx, b)
+		}
+		if err != nil {
+			return err
+		}
+	}
+
+	r.work, r.cancelWork = context.WithCancelCause(context.WithoutCancel(ctx))
+	defer r.cancelWork(nil)
+	r.stopping = func() bool { return ctx.Err() != nil }
+	r.results = make(chan []*outcome, r.lanes*2)
+	r.laneTail = make([]chan struct{}, r.lanes)
+
+	committed := make(chan error, 1)
+	go func() { committed <- r.commitLoop() }()
+
+	p := pool.New().WithMaxGoroutines(r.lanes).WithContext(r.work)
+	var readErr error
+	for i, f := range r.cfg.Files {
+		if readErr = r.readFile(ctx, p, f, fps[i]); readErr != nil {
+			break
+		}
+	}
+	_ = p.Wait() // task errors are recorded as the run's fault
+	close(r.results)
+	commitErr := <-committed
+
+	err := r.firstFault()
+	switch {
+	case err != nil:
+	case commitErr != nil:
+		err = commitErr
+	case readErr != nil:
+		err = readErr
+	case ctx.Err() != nil:
+		err = ErrInterrupted
+	}
+	rejErr := r.writeRejects()
+	if err == nil && rejErr != nil {
+		err = rejErr
+	}
+	if err == nil && r.cfg.Store != nil && !r.cfg.DryRun {
+		err = r.cfg.Store.Finish(context.WithoutCancel(ctx))
+	}
+	return r.classify(err)
+}
+
+// readFile streams one file: batches, transform, classify, dispatch.
+func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp string) (err error) {
+	src, err := r.cfg.Open(file)
+	if err != nil {
+		return fmt.Errorf("input %s: %w", file, err)
+	}
+	defer func() {
+		if cerr := src.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("input %s: %w", file, cerr)
+		}
+	}()
+	if r.cfg.Store != nil && !r.cfg.DryRun {
+		if err := r.cfg.Store.SetHeader(r.work, fp, src.Header()); err != nil {
+			return r.stateFault(err)
+		}
+	}
+	r.headers[file] = src.Header()
+	var pending []*Item
+	next := int64(1) // the row the next batch must start at, or later
+	for {
+		if ctx.Err() != nil || r.firstFault() != nil {
+			return nil
+		}
+		b, err := src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("input %s: %w", file, err)
+		}
+		if b.Record == nil {
+			continue
+		}
+		n := b.Record.NumRows()
+		if b.FirstRow < next {
+			b.Record.Release()
+			return &FaultError{Kind: FaultAPI, Err: fmt.Errorf("input %s: batch at row %d, after row %d was read: %w", file, b.FirstRow, next-1, ErrLoop)}
+		}
+		next = b.FirstRow + n
+		recs := r.cfg.Transform(b.Record, b.File, b.FirstRow)
+		b.Record.Release()
+		if int64(len(recs)) != n {
+			return fmt.Errorf("input %s: rows %d-%d: the mapping gave %d rows for %d", file, b.FirstRow, next-1, len(recs), n)
+		}
+		items, err := r.classifyRows(fp, file, recs)
+		if err != nil {
+			return err
+		}
+		pending = append(pending, items...)
+		if len(pending) >= r.lanes*r.cfg.GroupSize {
+			r.dispatch(ctx, p, fp, pending)
+			pending = nil
+		}
+	}
+	r.dispatch(ctx, p, fp, pending)
+	return nil
+}
+
+// classifyRows settles what can be settled without the API (rows already
+// checkpointed, rows the mapping rejected, rows whose content was already
+// written) and returns the rest as Items.
+func (r *importRun) classifyRows(fp, file string, recs []Record) ([]*Item, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	var done map[int64]RowRecord
+	var known map[string]ContactRecord
+	if r.cfg.Store != nil {
+		var err error
+		done, err = r.cfg.Store.Rows(r.work, fp, recs[0].Row, recs[len(recs)-1].Row)
+		if err != nil {
+			return nil, r.stateFault(err)
+		}
+		keys := make([]string, 0, len(recs))
+		for i := range recs {
+			if recs[i].Key != "" {
+				keys = append(keys, recs[i].Key)
+			}
+		}
+		known, err = r.cfg.Store.Contacts(r.work, keys)
+		if err != nil {
+			return nil, r.stateFault(err)
+		}
+	}
+	var items []*Item
+	var settled []*outcome
+	for i := range recs {
+		rec := &recs[i]
+		if rec.File == "" {
+			rec.File = file
+		}
+		if d, ok := done[rec.Row]; ok && d.Hash == rec.Hash {
+			settled = append(settled, &outcome{fp: fp, rec: rec, status: d.Status, id: d.ContactID, replay: true})
+			continue
+		}
+		switch {
+		case rec.Err != nil:
+			settled = append(settled, &outcome{fp: fp, rec: rec, status: StatusRejected, reason: rowReason(rec.Err)})
+		case rec.Key == "":
+			settled = append(settled, &outcome{fp: fp, rec: rec, status: StatusRejected, reason: "no email or phone to match the contact by"})
+		case known[rec.Key].Hash == rec.Hash && rec.Hash != "":
+			settled = append(settled, &outcome{fp: fp, rec: rec, status: StatusUnchanged, id: known[rec.Key].ContactID})
+		default:
+			items = append(items, &Item{Rec: rec, Known: known[rec.Key].ContactID})
+		}
+	}
+	if len(settled) > 0 {
+		r.results <- settled
+	}
+	return items, nil
+}
+
+// dispatch splits items into lanes by match key and submits one task per
+// non-empty lane. Rows with the same key share a lane, and a lane's groups
+// run one after another, so two writes for one contact never race (which
+// could create it twice).
+func (r *importRun) dispatch(ctx context.Context, p *pool.ContextPool, fp string, items []*Item) {
+	if len(items) == 0 {
+		return
+	}
+	byLane := make([][]*Item, r.lanes)
+	for _, it := range items {
+		l := laneOf(it.Rec.Key, r.lanes)
+		byLane[l] = append(byLane[l], it)
+	}
+	for lane, group := range byLane {
+		if len(group) == 0 {
+			continue
+		}
+		// Check before each Go: a soft stop or a fault submits nothing
+		// more (what is not submitted is not checkpointed, and is done
+		// by the next run).
+		if ctx.Err() != nil || r.firstFault() != nil {
+			return
+		}
+		prev := r.laneTail[lane]
+		mine := make(chan struct{})
+		r.laneTail[lane] = mine
+		g := &Group{Items: group, Journal: r.journal, Stats: r.stats, Logger: r.log, Stopping: r.stopping}
+		p.Go(func(wctx context.Context) error {
+			defer close(mine)
+			if prev != nil {
+				<-prev
+			}
+			err := r.write(wctx, g)
+			outs := make([]*outcome, 0, len(g.Items))
+			for _, it := range g.Items {
+				if it.Status == "" {
+					continue
+				}
+				outs = append(outs, &outcome{fp: fp, rec: it.Rec, status: it.Status, id: it.ContactID, reason: it.Reason})
+			}
+			r.results <- outs
+			if err != nil {
+				r.setFault(err)
+			}
+			return nil
+		})
+	}
+}
+
+// write calls the sink unless the run already stopped for a fault.
+func (r *importRun) write(ctx context.Context, g *Group) error {
+	if ctx.Err() != nil || r.firstFault() != nil {
+		return nil
+	}
+	return r.sink.Write(ctx, g)
+}
+
+// rowReason is a mapping's complaint without the row number (the rejects
+// file has its own _row column).
+func rowReason(err error) string {
+	var r interface{ Reason() string }
+	if errors.As(err, &r) {
+		return r.Reason()
+	}
+	return err.Error()
+}
+
+func laneOf(key string, lanes int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(lanes))
+}
+
+// setFault records the first run-level fault and aborts the requests in
+// flight. A context error caused by that abort is not a fault of its own.
+func (r *importRun) setFault(err error) {
+	r.faultMu.Lock()
+	defer r.faultMu.Unlock()
+	if r.fault != nil {
+		return
+	}
+	if errors.Is(err, context.Canceled) && r.work.Err() != nil {
+		return
+	}
+	r.fault = err
+	r.cancelWork(err)
+}
+
+func (r *importRun) firstFault() error {
+	r.faultMu.Lock()
+	defer r.faultMu.Unlock()
+	return r.fault
+}
+
+func (r *importRun) stateFault(err error) error {
+	fe := &FaultError{Kind: FaultState, Err: err}
+	if errors.Is(err, ErrDiskFull) {
+		fe.Hint = "free some disk space, then run the same command again"
+	}
+	r.setFault(fe)
+	return fe
+}
+
+// commitLoop is the committer: it counts each outcome and checkpoints them
+// in transactions of CommitRows rows or CommitEvery, whichever comes first.
+// A row is committed only after its requests returned.
+func (r *importRun) commitLoop() error {
+	var batch []RowOutcome
+	tick := time.NewTicker(r.cfg.CommitEvery)
+	defer tick.Stop()
+	var failed error
+	flush := func() {
+		if len(batch) == 0 || failed != nil {
+			batch = batch[:0]
+			return
+		}
+		if r.cfg.Store != nil && !r.cfg.DryRun {
+			if err := r.cfg.Store.CommitRows(context.WithoutCancel(r.work), batch); err != nil {
+				failed = r.stateFault(err)
+			}
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case outs, ok := <-r.results:
+			if !ok {
+				flush()
+				r.progress.Update(r.stats.Snapshot())
+				return failed
+			}
+			for _, o := range outs {
+				r.count(o)
+				if o.replay {
+					continue
+				}
+				ro := RowOutcome{FP: o.fp, File: o.rec.File, Row: o.rec.Row, Key: o.rec.Key, SourceKey: o.rec.SourceKey,
+					ContactID: o.id, Hash: o.rec.Hash, Status: o.status, Reason: o.reason}
+				if o.status == StatusRejected {
+					ro.Raw = o.rec.Raw
+					if r.cfg.DryRun {
+						r.dryRejects = append(r.dryRejects, RejectRecord{File: o.rec.File, Row: o.rec.Row, Raw: o.rec.Raw, Reason: o.reason})
+					}
+				}
+				batch = append(batch, ro)
+			}
+			if len(batch) >= r.cfg.CommitRows {
+				flush()
+			}
+			r.progress.Update(r.stats.Snapshot())
+		case <-tick.C:
+			flush()
+		}
+	}
+}
+
+// count adds one outcome to the run's counters. A row checkpointed by an
+// earlier run counts as unchanged (or rejected): this run wrote nothing.
+func (r *importRun) count(o *outcome) {
+	r.stats.Read(1)
+	switch o.status {
+	case StatusCreated:
+		if o.replay {
+			r.stats.Unchanged()
+		} else {
+			r.stats.Created()
+		}
+	case StatusUpdated:
+		if o.replay {
+			r.stats.Unchanged()
+		} else {
+			r.stats.Updated()
+		}
+	case StatusRejected:
+		r.stats.Rejected(1)
+	default:
+		r.stats.Unchanged()
+	}
+}
+
+// writeRejects regenerates the rejects file (from the state, or from
+// memory in a dry run).
+func (r *importRun) writeRejects() error {
+	if r.cfg.RejectsPath == "" {
+		return nil
+	}
+	ctx := context.WithoutCancel(r.work)
+	if r.cfg.DryRun || r.cfg.Store == nil {
+		headers := make([][]string, 0, len(r.cfg.Files))
+		for _, f := range r.cfg.Files {
+			if h, ok := r.headers[f]; ok {
+				headers = append(headers, h)
+			}
+		}
+		for i := range r.dryRejects {
+			r.dryRejects[i].Header = r.headers[r.dryRejects[i].File]
+		}
+		_, err := WriteRejects(r.cfg.RejectsPath, headers, sliceRejects(r.dryRejects))
+		return err
+	}
+	_, err := r.cfg.Store.WriteRejectsFile(ctx, r.cfg.RejectsPath)
+	return err
+}
+
+// classify turns what stopped the run into the typed errors of errors.go.
+func (r *importRun) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var qe *pace.QuotaError
+	if errors.As(err, &qe) {
+		return &QuotaError{ResetAt: qe.ResetAt, Err: err}
+	}
+	if errors.Is(err, pace.ErrDailyQuota) {
+		return &QuotaError{Err: err}
+	}
+	var fe *FaultError
+	if errors.As(err, &fe) {
+		s := r.stats.Snapshot()
+		fe.BeforeWrite = s.Created+s.Updated+s.NotesCreated+s.TasksCreated+s.TagCalls == 0
+		return fe
+	}
+	return err
+}
+
+// dryRunSink is --dry-run's one choke point: every row that would be
+// written is counted as the create or update it would be, and logged;
+// nothing is sent.
+type dryRunSink struct{}
+
+func (dryRunSink) Write(_ context.Context, g *Group) error {
+	for _, it := range g.Items {
+		if it.Known != "" {
+			it.Status, it.ContactID = StatusUpdated, it.Known
+		} else {
+			it.Status = StatusCreated
+		}
+		g.Logger.Debug("dry run: would upsert", "file", it.Rec.File, "row", it.Rec.Row, "key", it.Rec.Key,
+			"tags", len(it.Rec.Tags), "notes", len(it.Rec.Notes), "tasks", len(it.Rec.Tasks), "skipped_by", "--dry-run")
+	}
+	return nil
+}

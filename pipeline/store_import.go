@@ -1,0 +1,418 @@
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+)
+
+// Row outcomes as the checkpoint records them.
+const (
+	StatusCreated   = "created"
+	StatusUpdated   = "updated"
+	StatusUnchanged = "unchanged"
+	StatusRejected  = "rejected"
+)
+
+// Sub-resource kinds kept in the subs journal.
+const (
+	KindNote = "note"
+	KindTask = "task"
+)
+
+// Sub-resource states: pending is written before the create request is
+// sent, done once its answer (or a matching remote record) is known.
+const (
+	SubPending = "pending"
+	SubDone    = "done"
+)
+
+// Input is one file of an import run as the state binds it.
+type Input struct {
+	File        string   // as the user named it
+	Fingerprint string   // identifies the content (see Fingerprint)
+	Header      []string // the source columns, for the rejects file
+}
+
+// Binding is what a state was made for. A state is only resumed by a run
+// with the same location and mapping; its inputs may change only once the
+// run that used them has finished.
+type Binding struct {
+	Location    string
+	MappingHash string
+	Inputs      []Input
+}
+
+// Bind checks that the state belongs to this run and records the binding.
+// A mismatch is a *StateError and changes nothing.
+func (s *Store) Bind(ctx context.Context, b Binding) error {
+	same, err := s.CheckBinding(ctx, b)
+	if err != nil {
+		return err
+	}
+	return s.bind(ctx, b, same)
+}
+
+// CheckBinding is Bind's check alone, for a dry run that writes nothing.
+// same reports that the bound inputs are these.
+func (s *Store) CheckBinding(ctx context.Context, b Binding) (same bool, err error) {
+	type check struct{ key, want, what string }
+	checks := []check{
+		{"location", b.Location, "location"},
+		{"mapping_hash", b.MappingHash, "mapping"},
+	}
+	for _, c := range checks {
+		got, ok, err := s.meta(ctx, c.key)
+		if err != nil {
+			return false, s.wrap("read", err)
+		}
+		if ok && got != c.want {
+			return false, &StateError{Path: s.path, Problem: fmt.Sprintf("made for another %s (%s, this run %s)", c.what, short(got), short(c.want))}
+		}
+	}
+	prev, err := s.inputs(ctx)
+	if err != nil {
+		return false, err
+	}
+	finished, _, err := s.meta(ctx, "finished")
+	if err != nil {
+		return false, s.wrap("read", err)
+	}
+	same = len(prev) == len(b.Inputs)
+	for i := 0; same && i < len(prev); i++ {
+		same = prev[i].Fingerprint == b.Inputs[i].Fingerprint
+	}
+	if len(prev) > 0 && !same && finished != "1" {
+		return false, &StateError{Path: s.path, Problem: fmt.Sprintf("holds an unfinished import of other input (%s)", inputNames(prev))}
+	}
+	return same && len(prev) > 0, nil
+}
+
+func (s *Store) bind(ctx context.Context, b Binding, same bool) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		for _, kv := range [][2]string{{"location", b.Location}, {"mapping_hash", b.MappingHash}} {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		if same {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM inputs`); err != nil {
+			return err
+		}
+		for i, in := range b.Inputs {
+			h, _ := json.Marshal(in.Header)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO inputs(idx, file, fingerprint, header) VALUES (?, ?, ?, ?)`, i, in.File, in.Fingerprint, string(h)); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('finished', '0') ON CONFLICT(key) DO UPDATE SET value = '0'`)
+		return err
+	})
+}
+
+// SetHeader records an input's header once its source is open.
+func (s *Store) SetHeader(ctx context.Context, fingerprint string, header []string) error {
+	h, _ := json.Marshal(header)
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE inputs SET header = ? WHERE fingerprint = ?`, string(h), fingerprint)
+		return err
+	})
+}
+
+// Finish marks the bound run as complete: the next run may bring new input.
+func (s *Store) Finish(ctx context.Context) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('finished', '1') ON CONFLICT(key) DO UPDATE SET value = '1'`)
+		return err
+	})
+}
+
+func (s *Store) inputs(ctx context.Context) ([]Input, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT file, fingerprint, header FROM inputs ORDER BY idx`)
+	if err != nil {
+		return nil, s.wrap("read", err)
+	}
+	defer rows.Close()
+	var out []Input
+	for rows.Next() {
+		var in Input
+		var h string
+		if err := rows.Scan(&in.File, &in.Fingerprint, &h); err != nil {
+			return nil, s.wrap("read", err)
+		}
+		_ = json.Unmarshal([]byte(h), &in.Header)
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("read", err)
+	}
+	return out, nil
+}
+
+func inputNames(in []Input) string {
+	names := make([]string, len(in))
+	for i, x := range in {
+		names[i] = x.File
+	}
+	return strings.Join(names, ", ")
+}
+
+func short(s string) string {
+	if len(s) > 16 {
+		return s[:16] + "…"
+	}
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// RowRecord is a row's checkpointed outcome.
+type RowRecord struct {
+	Hash      string
+	Status    string
+	ContactID string
+}
+
+// Rows returns the recorded outcomes of rows first..last of the file with
+// this fingerprint, by row number.
+func (s *Store) Rows(ctx context.Context, fp string, first, last int64) (map[int64]RowRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT row, hash, status, contact_id FROM rows WHERE fp = ? AND row BETWEEN ? AND ?`, fp, first, last)
+	if err != nil {
+		return nil, s.wrap("read", err)
+	}
+	defer rows.Close()
+	out := make(map[int64]RowRecord)
+	for rows.Next() {
+		var n int64
+		var r RowRecord
+		if err := rows.Scan(&n, &r.Hash, &r.Status, &r.ContactID); err != nil {
+			return nil, s.wrap("read", err)
+		}
+		out[n] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("read", err)
+	}
+	return out, nil
+}
+
+// ContactRecord is the ID map's entry for a match key.
+type ContactRecord struct {
+	ContactID string
+	Hash      string // the row hash last written for this key
+}
+
+// Contacts looks keys up in the ID map.
+func (s *Store) Contacts(ctx context.Context, keys []string) (map[string]ContactRecord, error) {
+	out := make(map[string]ContactRecord, len(keys))
+	for chunk := range slices.Chunk(keys, 500) {
+		q := `SELECT key, contact_id, hash FROM contacts WHERE key IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		args := make([]any, len(chunk))
+		for i, k := range chunk {
+			args[i] = k
+		}
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, s.wrap("read", err)
+		}
+		for rows.Next() {
+			var k string
+			var r ContactRecord
+			if err := rows.Scan(&k, &r.ContactID, &r.Hash); err != nil {
+				rows.Close()
+				return nil, s.wrap("read", err)
+			}
+			out[k] = r
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, s.wrap("read", err)
+		}
+	}
+	return out, nil
+}
+
+// SubRef names one note or task of a contact by content: the same body sent
+// to the same contact twice in one row is Seq 0 and 1.
+type SubRef struct {
+	Key         string // the contact's match key
+	Kind        string // KindNote or KindTask
+	ContentHash string
+	Seq         int
+	ContactID   string
+	FP          string // the row that asked for it, for the record
+	Row         int64
+}
+
+// SubRecord is a journal entry.
+type SubRecord struct {
+	SubRef
+	RemoteID string
+	State    string // SubPending or SubDone
+}
+
+// Subs returns the journal entries of a contact key.
+func (s *Store) Subs(ctx context.Context, key string) ([]SubRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, content_hash, seq, contact_id, remote_id, state FROM subs WHERE key = ?`, key)
+	if err != nil {
+		return nil, s.wrap("read", err)
+	}
+	defer rows.Close()
+	var out []SubRecord
+	for rows.Next() {
+		r := SubRecord{SubRef: SubRef{Key: key}}
+		if err := rows.Scan(&r.Kind, &r.ContentHash, &r.Seq, &r.ContactID, &r.RemoteID, &r.State); err != nil {
+			return nil, s.wrap("read", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("read", err)
+	}
+	return out, nil
+}
+
+// MarkSub writes a journal entry (pending before sending, done after).
+func (s *Store) MarkSub(ctx context.Context, ref SubRef, state, remoteID string) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO subs(key, kind, content_hash, seq, contact_id, remote_id, state, fp, row)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(key, kind, content_hash, seq) DO UPDATE SET contact_id = excluded.contact_id,
+				remote_id = excluded.remote_id, state = excluded.state`,
+			ref.Key, ref.Kind, ref.ContentHash, ref.Seq, ref.ContactID, remoteID, state, ref.FP, ref.Row)
+		return err
+	})
+}
+
+// RowOutcome is one row's result, committed with its reject if it has one.
+type RowOutcome struct {
+	FP        string
+	File      string
+	Row       int64
+	Key       string
+	SourceKey string
+	ContactID string
+	Hash      string
+	Status    string // StatusCreated ...
+	Reason    string // for StatusRejected
+	Raw       []string
+}
+
+// CommitRows records outcomes in one transaction: the row, the ID map for
+// written rows, and the reject for rejected ones (a row that is written
+// after an earlier rejection loses its reject).
+func (s *Store) CommitRows(ctx context.Context, outs []RowOutcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		insRow, err := tx.PrepareContext(ctx, `INSERT INTO rows(fp, row, key, source_key, contact_id, hash, status, reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(fp, row) DO UPDATE SET key = excluded.key, source_key = excluded.source_key,
+				contact_id = excluded.contact_id, hash = excluded.hash, status = excluded.status, reason = excluded.reason`)
+		if err != nil {
+			return err
+		}
+		defer insRow.Close()
+		insContact, err := tx.PrepareContext(ctx, `INSERT INTO contacts(key, contact_id, source_key, hash) VALUES (?, ?, ?, ?)
+			ON CONFLICT(key) DO UPDATE SET contact_id = excluded.contact_id, source_key = excluded.source_key, hash = excluded.hash`)
+		if err != nil {
+			return err
+		}
+		defer insContact.Close()
+		insReject, err := tx.PrepareContext(ctx, `INSERT INTO rejects(fp, row, file, raw, reason) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT(fp, row) DO UPDATE SET file = excluded.file, raw = excluded.raw, reason = excluded.reason`)
+		if err != nil {
+			return err
+		}
+		defer insReject.Close()
+		delReject, err := tx.PrepareContext(ctx, `DELETE FROM rejects WHERE fp = ? AND row = ?`)
+		if err != nil {
+			return err
+		}
+		defer delReject.Close()
+		for _, o := range outs {
+			if _, err := insRow.ExecContext(ctx, o.FP, o.Row, o.Key, o.SourceKey, o.ContactID, o.Hash, o.Status, o.Reason); err != nil {
+				return err
+			}
+			if o.Status == StatusRejected {
+				raw, _ := json.Marshal(o.Raw)
+				if _, err := insReject.ExecContext(ctx, o.FP, o.Row, o.File, string(raw), o.Reason); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := delReject.ExecContext(ctx, o.FP, o.Row); err != nil {
+				return err
+			}
+			if o.Key != "" && o.ContactID != "" {
+				if _, err := insContact.ExecContext(ctx, o.Key, o.ContactID, o.SourceKey, o.Hash); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// RejectRecord is a stored reject.
+type RejectRecord struct {
+	File   string
+	Row    int64
+	Raw    []string
+	Header []string // the header of the row's file
+	Reason string
+}
+
+// Rejects yields the rejects of the bound inputs, file by file in input
+// order, rows in order. The error, if any, is yielded last.
+func (s *Store) Rejects(ctx context.Context) iter.Seq2[RejectRecord, error] {
+	return func(yield func(RejectRecord, error) bool) {
+		rows, err := s.db.QueryContext(ctx, `SELECT r.file, r.row, r.raw, r.reason, i.header FROM rejects r
+			JOIN (SELECT fingerprint, min(idx) AS idx, header FROM inputs GROUP BY fingerprint) i
+			ON i.fingerprint = r.fp ORDER BY i.idx, r.row`)
+		if err != nil {
+			yield(RejectRecord{}, s.wrap("read", err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r RejectRecord
+			var raw, header string
+			if err := rows.Scan(&r.File, &r.Row, &raw, &r.Reason, &header); err != nil {
+				yield(RejectRecord{}, s.wrap("read", err))
+				return
+			}
+			_ = json.Unmarshal([]byte(raw), &r.Raw)
+			_ = json.Unmarshal([]byte(header), &r.Header)
+			if !yield(r, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil && !errors.Is(err, context.Canceled) {
+			yield(RejectRecord{}, s.wrap("read", err))
+		}
+	}
+}
+
+// Headers is the header of each bound input, in input order.
+func (s *Store) Headers(ctx context.Context) ([][]string, error) {
+	in, err := s.inputs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]string, len(in))
+	for i, x := range in {
+		out[i] = x.Header
+	}
+	return out, nil
+}

@@ -1,0 +1,242 @@
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func openTestStore(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := OpenStore(path, StoreOptions{})
+	if err != nil {
+		t.Fatalf("OpenStore: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// seedStore makes a valid state with some rows, closed.
+func seedStore(t *testing.T, path string, rows int) {
+	t.Helper()
+	s, err := OpenStore(path, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs []RowOutcome
+	for i := range rows {
+		outs = append(outs, RowOutcome{FP: "fp", File: "a.csv", Row: int64(i + 1), Key: "email:" + strconv.Itoa(i) + "@x.io",
+			ContactID: "c" + strconv.Itoa(i), Hash: strings.Repeat("h", 40), Status: StatusCreated})
+	}
+	if err := s.CommitRows(context.Background(), outs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenStoreRefuses(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, path string)
+		want    string // substring of the StateError
+	}{
+		{"text file", func(t *testing.T, path string) {
+			os.WriteFile(path, []byte("email,phone\na@b.c,1\n"), 0o600)
+		}, "not a ghlbulk state"},
+		{"short file", func(t *testing.T, path string) {
+			os.WriteFile(path, []byte("SQLite"), 0o600)
+		}, "not a ghlbulk state"},
+		{"truncated", func(t *testing.T, path string) {
+			seedStore(t, path, 3000)
+			st, _ := os.Stat(path)
+			if err := os.Truncate(path, st.Size()/2); err != nil {
+				t.Fatal(err)
+			}
+		}, "damaged"},
+		{"foreign sqlite", func(t *testing.T, path string) {
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec("CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)"); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+		}, "SQLite database of something else"},
+		{"foreign meta", func(t *testing.T, path string) {
+			db, _ := sql.Open("sqlite", path)
+			db.Exec("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT)")
+			db.Exec("INSERT INTO meta VALUES ('application', 'other')")
+			db.Close()
+		}, "something else"},
+		{"schema version", func(t *testing.T, path string) {
+			seedStore(t, path, 1)
+			db, _ := sql.Open("sqlite", path)
+			if _, err := db.Exec("UPDATE meta SET value = '99' WHERE key = 'schema_version'"); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+		}, "schema version 99"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			tc.prepare(t, path)
+			_, err := OpenStore(path, StoreOptions{})
+			var se *StateError
+			if !errors.As(err, &se) {
+				t.Fatalf("OpenStore = %v, want *StateError", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "--restart") {
+				t.Errorf("error %q: want it to name %q, the file and --restart", err, tc.want)
+			}
+			// --restart starts over, whatever was there.
+			s, err := OpenStore(path, StoreOptions{Restart: true})
+			if err != nil {
+				t.Fatalf("OpenStore with Restart: %v", err)
+			}
+			s.Close()
+		})
+	}
+}
+
+func TestOpenStoreReopens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	seedStore(t, path, 10)
+	s := openTestStore(t, path)
+	rows, err := s.Rows(context.Background(), "fp", 1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 10 || rows[3].Status != StatusCreated || rows[3].ContactID != "c2" {
+		t.Errorf("rows after reopen = %v", rows)
+	}
+}
+
+func TestStoreLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := openTestStore(t, path)
+	_, err := OpenStore(path, StoreOptions{})
+	var se *StateError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "another ghlbulk run is using") ||
+		!strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
+		t.Fatalf("second OpenStore = %v, want the lock refusal naming our pid", err)
+	}
+	// Restart must not wipe a state in use either.
+	if _, err := OpenStore(path, StoreOptions{Restart: true}); !errors.As(err, &se) {
+		t.Fatalf("OpenStore(Restart) on a locked state = %v", err)
+	}
+	s.Close()
+	s2, err := OpenStore(path, StoreOptions{})
+	if err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	s2.Close()
+}
+
+func TestStoreBind(t *testing.T) {
+	ctx := context.Background()
+	in := func(fps ...string) []Input {
+		var out []Input
+		for i, fp := range fps {
+			out = append(out, Input{File: "f" + strconv.Itoa(i) + ".csv", Fingerprint: fp})
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		first  Binding
+		finish bool
+		second Binding
+		want   string // "" = accepted
+	}{
+		{"same", Binding{"loc", "m1", in("a")}, false, Binding{"loc", "m1", in("a")}, ""},
+		{"other location", Binding{"loc", "m1", in("a")}, true, Binding{"loc2", "m1", in("a")}, "another location"},
+		{"other mapping", Binding{"loc", "m1", in("a")}, true, Binding{"loc", "m2", in("a")}, "another mapping"},
+		{"other input unfinished", Binding{"loc", "m1", in("a")}, false, Binding{"loc", "m1", in("b")}, "unfinished import of other input"},
+		{"more input unfinished", Binding{"loc", "m1", in("a")}, false, Binding{"loc", "m1", in("a", "b")}, "unfinished"},
+		{"other input finished", Binding{"loc", "m1", in("a")}, true, Binding{"loc", "m1", in("b")}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTestStore(t, filepath.Join(t.TempDir(), "state.db"))
+			if err := s.Bind(ctx, tc.first); err != nil {
+				t.Fatal(err)
+			}
+			if tc.finish {
+				if err := s.Finish(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := s.Bind(ctx, tc.second)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Bind = %v, want nil", err)
+				}
+				return
+			}
+			var se *StateError
+			if !errors.As(err, &se) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Bind = %v, want StateError %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestStoreCommitRows(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, filepath.Join(t.TempDir(), "state.db"))
+	if err := s.Bind(ctx, Binding{"loc", "m", []Input{{File: "a.csv", Fingerprint: "fa", Header: []string{"email", "name"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.CommitRows(ctx, []RowOutcome{
+		{FP: "fa", File: "a.csv", Row: 1, Key: "email:a@x.io", ContactID: "c1", Hash: "h1", Status: StatusCreated},
+		{FP: "fa", File: "a.csv", Row: 2, Hash: "h2", Status: StatusRejected, Reason: `phone "1": too short`, Raw: []string{"", "Bo"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Contacts(ctx, []string{"email:a@x.io", "email:none@x.io"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c) != 1 || c["email:a@x.io"] != (ContactRecord{ContactID: "c1", Hash: "h1"}) {
+		t.Errorf("Contacts = %v", c)
+	}
+	var got []RejectRecord
+	for r, err := range s.Rejects(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	if len(got) != 1 || got[0].Row != 2 || got[0].Raw[1] != "Bo" || got[0].Header[0] != "email" {
+		t.Errorf("Rejects = %+v", got)
+	}
+	// Written later (fixed input): the reject goes.
+	if err := s.CommitRows(ctx, []RowOutcome{{FP: "fa", Row: 2, Key: "email:b@x.io", ContactID: "c2", Hash: "h3", Status: StatusUpdated}}); err != nil {
+		t.Fatal(err)
+	}
+	for r, err := range s.Rejects(ctx) {
+		t.Errorf("reject left: %+v %v", r, err)
+	}
+	// Journal.
+	ref := SubRef{Key: "email:a@x.io", Kind: KindNote, ContentHash: "n1", ContactID: "c1"}
+	if err := s.MarkSub(ctx, ref, SubPending, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkSub(ctx, ref, SubDone, "note1"); err != nil {
+		t.Fatal(err)
+	}
+	subs, err := s.Subs(ctx, "email:a@x.io")
+	if err != nil || len(subs) != 1 || subs[0].State != SubDone || subs[0].RemoteID != "note1" {
+		t.Errorf("Subs = %+v, %v", subs, err)
+	}
+}

@@ -1,0 +1,494 @@
+package sinks
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/ghlbulk/ghlbulk/ghl"
+	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/pipeline"
+)
+
+// GHLOptions configures the GHL sink.
+type GHLOptions struct {
+	// LocationID is set on every upsert that has none.
+	LocationID string
+	// Policy is the retry policy of each call; zero means pace.DefaultPolicy.
+	Policy pace.Policy
+	// BulkTagMax is the most contacts per bulk tag request (the API does
+	// not document its limit); 0 means 100.
+	BulkTagMax int
+	// MappingFaultAfter is how many rows in a row may fail with the same
+	// 422 message before the run stops as a mapping fault; 0 means 5.
+	MappingFaultAfter int
+}
+
+// GHL writes rows to HighLevel: POST /contacts/upsert for each row (never
+// with tags, which would replace the contact's tags), then the tags the
+// rows add, grouped into bulk requests by tag set, then each row's notes
+// and tasks, each sent once: a journal entry is written before a create and
+// after it, and a create whose outcome is unknown is looked up before it is
+// sent again. It implements pipeline.Sink and is safe for concurrent use.
+type GHL struct {
+	c   *ghl.Client
+	opt GHLOptions
+
+	mu        sync.Mutex
+	streakMsg string // the last 422 message met on an upsert; guarded by mu
+	streak    int    // how many rows in a row failed with it; guarded by mu
+}
+
+// NewGHL returns a sink writing through c (whose http.Client carries auth
+// and pacing).
+func NewGHL(c *ghl.Client, opt GHLOptions) *GHL {
+	if opt.Policy == (pace.Policy{}) {
+		opt.Policy = pace.DefaultPolicy()
+	}
+	if opt.BulkTagMax <= 0 {
+		opt.BulkTagMax = 100
+	}
+	if opt.MappingFaultAfter <= 0 {
+		opt.MappingFaultAfter = 5
+	}
+	return &GHL{c: c, opt: opt}
+}
+
+// pendingRow is an item whose contact was upserted and whose tags, notes
+// and tasks are still to be written.
+type pendingRow struct {
+	it     *pipeline.Item
+	status string   // StatusCreated or StatusUpdated, set once everything is written
+	tags   []string // the contact's tags as the upsert answered
+}
+
+// Write writes one group, in order. An item it could not finish (the run
+// stopped) keeps Status "". The error is a run-level fault only.
+func (s *GHL) Write(ctx context.Context, g *pipeline.Group) error {
+	if g.Stats == nil {
+		g.Stats = pipeline.NewStats()
+	}
+	if g.Journal == nil {
+		return errors.New("ghl sink: a journal is required")
+	}
+	var rows []*pendingRow
+	for _, it := range g.Items {
+		if (g.Stopping != nil && g.Stopping()) || ctx.Err() != nil {
+			break
+		}
+		resp, err := s.upsert(ctx, g, it)
+		if err != nil {
+			reason, fault := s.judge(err, true)
+			if fault != nil {
+				return fault
+			}
+			if fault := s.count422(err); fault != nil {
+				return fault
+			}
+			it.Reject(reason)
+			continue
+		}
+		s.reset422()
+		p := &pendingRow{it: it, status: pipeline.StatusUpdated, tags: resp.Contact.Tags}
+		if resp.New {
+			p.status = pipeline.StatusCreated
+		}
+		it.ContactID = resp.Contact.ID
+		rows = append(rows, p)
+	}
+	if err := s.addTags(ctx, g, rows); err != nil {
+		return err
+	}
+	for _, p := range rows {
+		if p.it.Status == pipeline.StatusRejected {
+			continue
+		}
+		if err := s.writeSubs(ctx, g, p.it); err != nil {
+			return err
+		}
+		if p.it.Status != pipeline.StatusRejected {
+			p.it.Status = p.status
+		}
+	}
+	return nil
+}
+
+// call runs fn through pace.Retry, counted under kind.
+func (s *GHL) call(ctx context.Context, g *pipeline.Group, kind string, fn func(context.Context) error) error {
+	g.Stats.RequestKind(kind)
+	return pace.Retry(ctx, s.opt.Policy, g.Stats, fn)
+}
+
+func (s *GHL) upsert(ctx context.Context, g *pipeline.Group, it *pipeline.Item) (*ghl.UpsertContactResponse, error) {
+	req := it.Rec.Contact
+	if req.LocationID == "" {
+		req.LocationID = s.opt.LocationID
+	}
+	req.Tags = nil // tags in an upsert replace all of the contact's tags
+	var resp *ghl.UpsertContactResponse
+	err := s.call(ctx, g, "upsert", func(ctx context.Context) error {
+		r, err := s.c.UpsertContact(ctx, req)
+		if err != nil {
+			return err
+		}
+		if r.Contact.ID == "" {
+			return &ghl.DecodeError{Method: http.MethodPost, Path: "/contacts/upsert", StatusCode: 200, Err: errors.New("answer has no contact id")}
+		}
+		resp = r
+		return nil
+	})
+	return resp, err
+}
+
+// judge sorts an error into a row's reject reason or a run-level fault.
+// onLocation is true for calls where a 404 means the location (or the
+// endpoint) is missing, not one contact.
+func (s *GHL) judge(err error, onLocation bool) (reason string, fault error) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pace.ErrDailyQuota) {
+		return "", err
+	}
+	var ae *ghl.APIError
+	if !errors.As(err, &ae) {
+		return "", &pipeline.FaultError{Kind: pipeline.FaultAPI, Err: err, Hint: "the state is kept: run the same command again to resume"}
+	}
+	switch code := ae.StatusCode; {
+	case code == http.StatusUnauthorized:
+		return "", &pipeline.FaultError{Kind: pipeline.FaultAuth, Err: err, Hint: "the token was refused: check GHL_TOKEN, or run ghlbulk auth login"}
+	case code == http.StatusForbidden:
+		return "", &pipeline.FaultError{Kind: pipeline.FaultScope, Err: err, Hint: "the token lacks the contacts.write scope or access to this location"}
+	case code == http.StatusNotFound && onLocation:
+		return "", &pipeline.FaultError{Kind: pipeline.FaultLocation, Err: err, Hint: "check --location / GHL_LOCATION_ID and --api-url"}
+	case code == http.StatusTooManyRequests, code >= 500:
+		return "", &pipeline.FaultError{Kind: pipeline.FaultAPI, Err: err, Hint: "the state is kept: run the same command again to resume"}
+	case code >= 400:
+		return rejectReason(ae), nil
+	}
+	return "", &pipeline.FaultError{Kind: pipeline.FaultAPI, Err: err}
+}
+
+// rejectReason reads `422 Unprocessable Entity: email must be an email
+// (POST /contacts/upsert)`.
+func rejectReason(ae *ghl.APIError) string {
+	msg := fmt.Sprintf("%d %s", ae.StatusCode, http.StatusText(ae.StatusCode))
+	if ae.Message != "" {
+		msg += ": " + ae.Message
+	}
+	return msg + " (" + ae.Method + " " + ae.Path + ")"
+}
+
+// count422 tracks rows failing with the same 422 one after another: the
+// same complaint on MappingFaultAfter rows in a row is the mapping's fault,
+// not the rows', and stops the run.
+func (s *GHL) count422(err error) error {
+	var ae *ghl.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusUnprocessableEntity {
+		s.reset422()
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ae.Message == s.streakMsg {
+		s.streak++
+	} else {
+		s.streakMsg, s.streak = ae.Message, 1
+	}
+	if s.streak >= s.opt.MappingFaultAfter {
+		return &pipeline.FaultError{
+			Kind: pipeline.FaultMapping,
+			Err:  fmt.Errorf("%d rows in a row refused with %q: %w", s.streak, ae.Message, err),
+			Hint: "the mapping is probably wrong; fix it, check it with ghlbulk validate --online, and run again",
+		}
+	}
+	return nil
+}
+
+func (s *GHL) reset422() {
+	s.mu.Lock()
+	s.streakMsg, s.streak = "", 0
+	s.mu.Unlock()
+}
+
+// normTag is how tags compare: HighLevel keeps them lower case.
+func normTag(t string) string { return strings.ToLower(strings.TrimSpace(t)) }
+
+// addTags adds each row's tags that its contact lacks, one bulk request per
+// tag set and up to BulkTagMax contacts. Contacts the bulk request fails
+// for are tried one by one.
+func (s *GHL) addTags(ctx context.Context, g *pipeline.Group, rows []*pendingRow) error {
+	type set struct {
+		tags []string
+		rows []*pendingRow
+	}
+	var order []string
+	sets := make(map[string]*set)
+	for _, p := range rows {
+		have := make(map[string]bool, len(p.tags))
+		for _, t := range p.tags {
+			have[normTag(t)] = true
+		}
+		var need []string
+		for _, t := range p.it.Rec.Tags {
+			n := normTag(t)
+			if n != "" && !have[n] && !slices.Contains(need, n) {
+				need = append(need, n)
+			}
+		}
+		if len(need) == 0 {
+			continue
+		}
+		slices.Sort(need)
+		k := strings.Join(need, "\x00")
+		if sets[k] == nil {
+			sets[k] = &set{tags: need}
+			order = append(order, k)
+		}
+		sets[k].rows = append(sets[k].rows, p)
+	}
+	for _, k := range order {
+		st := sets[k]
+		for chunk := range slices.Chunk(st.rows, s.opt.BulkTagMax) {
+			if err := s.bulkTags(ctx, g, st.tags, chunk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *GHL) bulkTags(ctx context.Context, g *pipeline.Group, tags []string, rows []*pendingRow) error {
+	ids := make([]string, len(rows))
+	for i, p := range rows {
+		ids[i] = p.it.ContactID
+	}
+	var resp *ghl.BulkTagsResponse
+	err := s.call(ctx, g, "bulk_tags", func(ctx context.Context) error {
+		g.Stats.TagCall()
+		r, err := s.c.BulkTags(ctx, "add", ghl.BulkTagsRequest{Contacts: ids, Tags: tags, LocationID: s.opt.LocationID})
+		resp = r
+		return err
+	})
+	retry := rows
+	if err == nil {
+		failed := make(map[string]bool)
+		for _, r := range resp.Responses {
+			if r.Type == "error" {
+				failed[r.ContactID] = true
+			}
+		}
+		retry = nil
+		for _, p := range rows {
+			if failed[p.it.ContactID] {
+				retry = append(retry, p)
+			}
+		}
+	} else if _, fault := s.judge(err, false); fault != nil {
+		return fault
+	}
+	// The bulk request was refused (4xx) or failed for some contacts: add
+	// them one by one, which names the row it fails for.
+	for _, p := range retry {
+		err := s.call(ctx, g, "tags", func(ctx context.Context) error {
+			g.Stats.TagCall()
+			_, err := s.c.AddTags(ctx, p.it.ContactID, tags)
+			return err
+		})
+		if err != nil {
+			reason, fault := s.judge(err, false)
+			if fault != nil {
+				return fault
+			}
+			p.it.Reject("tags: " + reason)
+		}
+	}
+	return nil
+}
+
+// remote is a note or a task as listed, reduced to what identifies it.
+type remote struct {
+	id      string
+	content string
+}
+
+// sub is one note or task to write.
+type sub struct {
+	kind    string
+	n       int    // 1-based, for messages
+	content string // what identifies it remotely (body, or title+body)
+	hash    string
+	create  func(ctx context.Context) (string, error)
+	list    func(ctx context.Context) ([]remote, error)
+}
+
+// writeSubs writes a row's notes then its tasks, skipping those the
+// journal has as done and looking up those it has as pending.
+func (s *GHL) writeSubs(ctx context.Context, g *pipeline.Group, it *pipeline.Item) error {
+	rec := it.Rec
+	if len(rec.Notes) == 0 && len(rec.Tasks) == 0 {
+		return nil
+	}
+	id := it.ContactID
+	entries, err := g.Journal.Subs(ctx, rec.Key)
+	if err != nil {
+		return &pipeline.FaultError{Kind: pipeline.FaultState, Err: err}
+	}
+	journal := make(map[string]pipeline.SubRecord, len(entries))
+	for _, e := range entries {
+		journal[e.Kind+"\x00"+e.ContentHash+"\x00"+fmt.Sprint(e.Seq)] = e
+	}
+	var subs []sub
+	for i, n := range rec.Notes {
+		in := n
+		subs = append(subs, sub{
+			kind: pipeline.KindNote, n: i + 1, content: noteContent(in.Body), hash: contentHash(in),
+			create: func(ctx context.Context) (string, error) {
+				r, err := s.c.CreateNote(ctx, id, in)
+				if err != nil {
+					return "", err
+				}
+				return r.ID, nil
+			},
+			list: func(ctx context.Context) ([]remote, error) {
+				ns, err := s.c.ListNotes(ctx, id)
+				out := make([]remote, len(ns))
+				for i, n := range ns {
+					out[i] = remote{id: n.ID, content: noteContent(n.Body)}
+				}
+				return out, err
+			},
+		})
+	}
+	for i, t := range rec.Tasks {
+		in := t
+		subs = append(subs, sub{
+			kind: pipeline.KindTask, n: i + 1, content: taskContent(in.Title, in.Body), hash: contentHash(in),
+			create: func(ctx context.Context) (string, error) {
+				r, err := s.c.CreateTask(ctx, id, in)
+				if err != nil {
+					return "", err
+				}
+				return r.ID, nil
+			},
+			list: func(ctx context.Context) ([]remote, error) {
+				ts, err := s.c.ListTasks(ctx, id)
+				out := make([]remote, len(ts))
+				for i, t := range ts {
+					out[i] = remote{id: t.ID, content: taskContent(t.Title, t.Body)}
+				}
+				return out, err
+			},
+		})
+	}
+	seen := make(map[string]int)
+	for _, sb := range subs {
+		seq := seen[sb.kind+sb.hash]
+		seen[sb.kind+sb.hash]++
+		ref := pipeline.SubRef{Key: rec.Key, Kind: sb.kind, ContentHash: sb.hash, Seq: seq, ContactID: id, FP: rec.File, Row: rec.Row}
+		e, ok := journal[sb.kind+"\x00"+sb.hash+"\x00"+fmt.Sprint(seq)]
+		if ok && e.State == pipeline.SubDone {
+			continue
+		}
+		remoteID, err := s.sendSub(ctx, g, sb, seq, ok && e.State == pipeline.SubPending, ref)
+		if err != nil {
+			reason, fault := s.judge(err, false)
+			if fault != nil {
+				return fault
+			}
+			it.Reject(fmt.Sprintf("%s %d: %s", sb.kind, sb.n, reason))
+			return nil
+		}
+		if err := g.Journal.MarkSub(ctx, ref, pipeline.SubDone, remoteID); err != nil {
+			return &pipeline.FaultError{Kind: pipeline.FaultState, Err: err}
+		}
+	}
+	return nil
+}
+
+// sendSub creates one note or task unless it is found to exist already:
+// first when the journal says it may have been sent by a run that was
+// killed (pending), then before every attempt that follows an attempt with
+// an unknown outcome.
+func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, pending bool, ref pipeline.SubRef) (string, error) {
+	find := func(ctx context.Context) (string, bool, error) {
+		g.Stats.RequestKind("list_" + sb.kind + "s")
+		list, err := sb.list(ctx)
+		if err != nil {
+			return "", false, err
+		}
+		var match []string
+		for _, r := range list {
+			if r.content == sb.content {
+				match = append(match, r.id)
+			}
+		}
+		if len(match) > seq {
+			return match[seq], true, nil
+		}
+		return "", false, nil
+	}
+	if pending {
+		var id string
+		var found bool
+		err := pace.Retry(ctx, s.opt.Policy, g.Stats, func(ctx context.Context) error {
+			var err error
+			id, found, err = find(ctx)
+			return err
+		})
+		if err != nil {
+			return "", err
+		}
+		if found {
+			return id, nil
+		}
+	} else if err := g.Journal.MarkSub(ctx, ref, pipeline.SubPending, ""); err != nil {
+		return "", &pipeline.FaultError{Kind: pipeline.FaultState, Err: err}
+	}
+	var id string
+	err := s.call(ctx, g, sb.kind, func(ctx context.Context) error {
+		if n, prev := pace.AttemptFromContext(ctx); n > 1 && pace.IsUnknownOutcome(prev) {
+			got, found, err := find(ctx)
+			if err != nil {
+				return err
+			}
+			if found {
+				id = got
+				return nil
+			}
+		}
+		got, err := sb.create(ctx)
+		if err != nil {
+			return err
+		}
+		id = got
+		switch sb.kind {
+		case pipeline.KindNote:
+			g.Stats.NoteCreated()
+		case pipeline.KindTask:
+			g.Stats.TaskCreated()
+		}
+		return nil
+	})
+	return id, err
+}
+
+// noteContent is what identifies a note when it is looked up.
+func noteContent(body string) string { return strings.TrimSpace(body) }
+
+// taskContent is what identifies a task when it is looked up (the due
+// date is left out: the API may write it back in another format).
+func taskContent(title, body string) string {
+	return strings.TrimSpace(title) + "\x00" + strings.TrimSpace(body)
+}
+
+// contentHash identifies a note or task input in the journal.
+func contentHash(v any) string {
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}

@@ -1,0 +1,340 @@
+// Package sources reads input files (CSV, Parquet) and HighLevel listings as
+// arrow.Record batches for the pipeline.
+//
+// File sources stream: a batch holds at most BatchSize rows, builders are
+// reused, and nothing is read ahead, so memory stays flat whatever the size
+// of the file. No source starts a goroutine.
+package sources
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/ghlbulk/ghlbulk/pipeline"
+)
+
+// ErrorColumn is the extra, last column of every CSV record: null when the
+// row was read cleanly, otherwise what was wrong with it (a field count that
+// does not match the header, a quote error). The row is still yielded, with
+// the fields that could be read, so the transform can reject it by name and
+// the counts add up. transform.ErrorColumn has the same value.
+const ErrorColumn = "_error"
+
+// DefaultBatchSize is the number of rows per batch when none is given.
+const DefaultBatchSize = 1024
+
+// CSVOptions tunes OpenCSV. The zero value is ready to use.
+type CSVOptions struct {
+	// Delimiter separates fields. Zero means: detect it from the header
+	// line (comma, semicolon, tab or pipe, counted outside quotes).
+	Delimiter rune
+	// BatchSize is the most rows in one batch (default DefaultBatchSize).
+	BatchSize int
+	// Allocator backs the records (default memory.DefaultAllocator).
+	Allocator memory.Allocator
+	// Name is the file as reported in batches and errors (default: path).
+	Name string
+}
+
+// CSV streams a CSV file (optionally gzip-compressed, with or without a
+// UTF-8 BOM) as batches of string columns, one per header column, plus
+// ErrorColumn. Every value is read as a string: validation is the
+// transform's job, so no value is ever turned into a null silently.
+type CSV struct {
+	name      string
+	f         *os.File
+	gz        *gzip.Reader
+	r         *csv.Reader
+	header    []string
+	schema    *arrow.Schema
+	mem       memory.Allocator
+	batchSize int
+	delim     rune
+
+	rows    int64 // data rows yielded so far
+	prevEnd int   // file line where the previous record (or the header) ended
+	pending int   // blank lines seen before the record held in held
+	held    []string
+	heldErr string
+	hasHeld bool
+	eof     bool
+}
+
+// OpenCSV opens path and reads its header. A header with a blank or a
+// repeated column name is refused, naming the column's position.
+func OpenCSV(path string, opt CSVOptions) (*CSV, error) {
+	name := opt.Name
+	if name == "" {
+		name = path
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open csv: %w", err)
+	}
+	c := &CSV{name: name, f: f, mem: opt.Allocator, batchSize: opt.BatchSize, delim: opt.Delimiter}
+	if c.mem == nil {
+		c.mem = memory.DefaultAllocator
+	}
+	if c.batchSize <= 0 {
+		c.batchSize = DefaultBatchSize
+	}
+	if err := c.init(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *CSV) init() error {
+	br := bufio.NewReaderSize(c.f, 64<<10)
+	var in io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("%s: gzip: %w", c.name, err)
+		}
+		c.gz = gz
+		br = bufio.NewReaderSize(gz, 64<<10)
+		in = br
+	}
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) {
+		_, _ = br.Discard(3)
+	}
+	if c.delim == 0 {
+		c.delim = sniffDelimiter(br)
+	}
+	if c.delim == '"' || c.delim == '\r' || c.delim == '\n' {
+		return fmt.Errorf("%s: delimiter %q: must not be a quote or a line break", c.name, c.delim)
+	}
+
+	c.r = csv.NewReader(in)
+	c.r.Comma = c.delim
+	c.r.FieldsPerRecord = -1
+	c.r.ReuseRecord = true
+	c.r.LazyQuotes = false
+
+	hdr, err := c.r.Read()
+	if err == io.EOF {
+		return fmt.Errorf("%s: empty file: no header row", c.name)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: header: %w", c.name, err)
+	}
+	c.header = append([]string(nil), hdr...)
+	c.prevEnd = c.endLine(hdr)
+	if err := checkHeader(c.header); err != nil {
+		return fmt.Errorf("%s: %w", c.name, err)
+	}
+	fields := make([]arrow.Field, 0, len(c.header)+1)
+	for _, h := range c.header {
+		fields = append(fields, arrow.Field{Name: h, Type: arrow.BinaryTypes.String, Nullable: true})
+	}
+	fields = append(fields, arrow.Field{Name: ErrorColumn, Type: arrow.BinaryTypes.String, Nullable: true})
+	c.schema = arrow.NewSchema(fields, nil)
+	return nil
+}
+
+// checkHeader refuses blank and duplicate column names, naming positions
+// (1-based) so the user can find them in a spreadsheet.
+func checkHeader(h []string) error {
+	var errs []error
+	seen := make(map[string]int, len(h))
+	for i, name := range h {
+		switch {
+		case strings.TrimSpace(name) == "":
+			errs = append(errs, fmt.Errorf("header column %d: blank name (every column needs a name)", i+1))
+		case name == ErrorColumn:
+			errs = append(errs, fmt.Errorf("header column %d: name %q is reserved", i+1, name))
+		default:
+			if j, ok := seen[name]; ok {
+				errs = append(errs, fmt.Errorf("header column %d: duplicate name %q (also column %d)", i+1, name, j+1))
+				continue
+			}
+			seen[name] = i
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sniffDelimiter looks at the first line (outside quotes) and picks the most
+// frequent of comma, semicolon, tab and pipe; comma when none occurs.
+func sniffDelimiter(br *bufio.Reader) rune {
+	buf, _ := br.Peek(64 << 10)
+	candidates := []byte{',', ';', '\t', '|'}
+	counts := make([]int, len(candidates))
+	inQuote := false
+scan:
+	for _, b := range buf {
+		switch {
+		case b == '"':
+			inQuote = !inQuote
+		case inQuote:
+		case b == '\n' || b == '\r':
+			break scan
+		default:
+			for i, c := range candidates {
+				if b == c {
+					counts[i]++
+				}
+			}
+		}
+	}
+	best := 0
+	for i := range counts {
+		if counts[i] > counts[best] {
+			best = i
+		}
+	}
+	return rune(candidates[best])
+}
+
+// endLine is the file line on which the record just read ends.
+func (c *CSV) endLine(rec []string) int {
+	if len(rec) == 0 {
+		return 0
+	}
+	last := len(rec) - 1
+	line, _ := c.r.FieldPos(last)
+	return line + strings.Count(rec[last], "\n")
+}
+
+// Header is the file's column names, in order (ErrorColumn not included).
+func (c *CSV) Header() []string { return c.header }
+
+// Delimiter is the field delimiter in use (given or detected).
+func (c *CSV) Delimiter() rune { return c.delim }
+
+// Schema is the schema of every record: the header columns, then ErrorColumn.
+func (c *CSV) Schema() *arrow.Schema { return c.schema }
+
+// Next reads up to BatchSize rows. It returns io.EOF (and no record) when
+// the file is done. Rows are counted as records, not lines: FirstRow is the
+// 1-based data row of the first row in the batch. A blank line between
+// records is yielded as an empty row, so that it shows up in the rejects
+// rather than vanishing.
+func (c *CSV) Next(ctx context.Context) (pipeline.Batch, error) {
+	if err := ctx.Err(); err != nil {
+		return pipeline.Batch{}, err
+	}
+	if c.r == nil {
+		return pipeline.Batch{}, fmt.Errorf("%s: read after close", c.name)
+	}
+	b := array.NewRecordBuilder(c.mem, c.schema)
+	defer b.Release()
+	cols := make([]*array.StringBuilder, len(c.schema.Fields()))
+	for i := range cols {
+		cols[i] = b.Field(i).(*array.StringBuilder)
+		cols[i].Reserve(c.batchSize)
+	}
+	n := 0
+	ncol := len(c.header)
+	for n < c.batchSize {
+		if c.pending > 0 {
+			// A blank line: every field empty.
+			for i := 0; i < ncol; i++ {
+				cols[i].Append("")
+			}
+			cols[ncol].AppendNull()
+			c.pending--
+			n++
+			continue
+		}
+		if c.hasHeld {
+			c.appendRow(cols, c.held, c.heldErr)
+			c.hasHeld = false
+			n++
+			continue
+		}
+		if c.eof {
+			break
+		}
+		if n%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return pipeline.Batch{}, err
+			}
+		}
+		rec, err := c.r.Read()
+		if err == io.EOF {
+			c.eof = true
+			break
+		}
+		marker := ""
+		start, end := 0, 0
+		if err != nil {
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				return pipeline.Batch{}, fmt.Errorf("%s: after data row %d: %w", c.name, c.rows+int64(n), err)
+			}
+			marker = fmt.Sprintf("unreadable: line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
+			start, end = pe.StartLine, pe.Line
+		} else {
+			start, _ = c.r.FieldPos(0)
+			end = c.endLine(rec)
+			if len(rec) != ncol {
+				marker = fmt.Sprintf("%d fields, header has %d", len(rec), ncol)
+			}
+		}
+		blank := start - c.prevEnd - 1
+		c.prevEnd = end
+		if blank > 0 {
+			c.pending = blank
+			c.held = append(c.held[:0], rec...)
+			c.heldErr = marker
+			c.hasHeld = true
+			continue
+		}
+		c.appendRow(cols, rec, marker)
+		n++
+	}
+	if n == 0 {
+		return pipeline.Batch{}, io.EOF
+	}
+	first := c.rows + 1
+	c.rows += int64(n)
+	return pipeline.Batch{Record: b.NewRecord(), File: c.name, FirstRow: first}, nil
+}
+
+func (c *CSV) appendRow(cols []*array.StringBuilder, rec []string, marker string) {
+	ncol := len(c.header)
+	for i := 0; i < ncol; i++ {
+		if i < len(rec) {
+			cols[i].Append(rec[i])
+		} else {
+			cols[i].AppendNull()
+		}
+	}
+	if marker == "" {
+		cols[ncol].AppendNull()
+	} else {
+		cols[ncol].Append(marker)
+	}
+}
+
+// Close releases the file. It is safe to call more than once.
+func (c *CSV) Close() error {
+	var errs []error
+	if c.gz != nil {
+		errs = append(errs, c.gz.Close())
+		c.gz = nil
+	}
+	if c.f != nil {
+		errs = append(errs, c.f.Close())
+		c.f = nil
+	}
+	c.r = nil
+	return errors.Join(errs...)
+}
+
+var _ pipeline.Source = (*CSV)(nil)

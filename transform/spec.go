@@ -1,0 +1,517 @@
+// Package transform turns source rows into HighLevel contacts, following a
+// mapping file (YAML). LoadMapping reads and lints the file; Spec.Compile
+// checks it against an input's header and the location's custom fields and
+// compiles its expressions once; Mapping.Apply maps an arrow.Record to one
+// Row per source row, each either a contact to write or a reject with its
+// reason.
+//
+// A mapping file:
+//
+//	version: 1
+//	key: [email, phone]              # match key: the first a row has (default)
+//	source_key: "Record ID"          # the source system's id, kept in the ID map
+//	defaults: { phone_region: US, timezone: America/New_York }
+//	optional_columns: ["Message"]    # may be missing from a file: read as blank
+//	fields:
+//	  firstName: "First Name"        # a column (normalised as a name)
+//	  email: { column: "Email" }     # normalised: trimmed, lower-cased, checked
+//	  source: { value: "HubSpot import" }
+//	  name: { expr: 'trim(col["First Name"] + " " + col["Last Name"])' }
+//	custom_fields:
+//	  lifecycle_stage: "Lifecycle Stage"   # fieldKey, with or without "contact."
+//	tags:
+//	  - { split: "Tags", sep: ";" }
+//	  - { value: imported }
+//	  - { value: lead, when: 'col["Lifecycle Stage"] == "lead"' }
+//	notes:
+//	  - { column: "Notes", title: "Imported note" }
+//	tasks:
+//	  - title: Follow up
+//	    due: 'add_days(col["Create Date"], 7)'
+//	    when: 'lower(col["Notes"]) contains "follow up"'
+//
+// A blank value never sets a field, so an import never blanks what a
+// contact already has.
+package transform
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+type srcKind int
+
+const (
+	kindNone srcKind = iota
+	kindColumn
+	kindValue
+	kindExpr
+	kindSplit // tags only: a column split into several tags
+)
+
+// valueSpec says where one value comes from.
+type valueSpec struct {
+	kind      srcKind
+	text      string // the column name, the constant or the expression
+	normalize string // "" means the target's default
+	def       string // used when the value is blank
+	line, col int
+}
+
+func (v valueSpec) set() bool { return v.kind != kindNone }
+
+type fieldSpec struct {
+	name      string
+	v         valueSpec
+	line, col int
+}
+
+type keyPart struct {
+	kind      string // email, phone, source_key or column
+	column    string
+	line, col int
+}
+
+type tagSpec struct {
+	v         valueSpec
+	sep       string
+	prefix    string
+	when      valueSpec
+	line, col int
+}
+
+type noteSpec struct {
+	body, title, when valueSpec
+	line, col         int
+}
+
+type taskSpec struct {
+	title, body, due, when valueSpec
+	line, col              int
+}
+
+// Spec is a mapping file, read and linted but not yet checked against an
+// input's header.
+type Spec struct {
+	file        string
+	key         []keyPart
+	sourceKey   valueSpec
+	phoneRegion string
+	loc         *time.Location
+	optional    map[string]bool
+	fields      []fieldSpec
+	custom      []fieldSpec
+	tags        []tagSpec
+	notes       []noteSpec
+	tasks       []taskSpec
+}
+
+// contactFields are the UpsertContactDto fields a mapping may set.
+var contactFields = []string{
+	"firstName", "lastName", "name", "email", "phone", "gender", "address1", "city", "state",
+	"postalCode", "website", "timezone", "dnd", "source", "dateOfBirth", "country", "companyName", "assignedTo",
+}
+
+// refusedFields explain why a field can't be mapped.
+var refusedFields = map[string]string{
+	"createNewIfDuplicateAllowed": "never mapped: import matches existing contacts by the location's duplicate rule so that a re-run updates rather than duplicates",
+	"additionalEmails":            "not supported: an upsert replaces a contact's additional emails wholesale, losing what is there; map one address to email",
+	"tags":                        "tags go in the top-level tags: list (they are added, never replaced)",
+	"customFields":                "custom fields go in the top-level custom_fields: section, by their key",
+	"locationId":                  "the location comes from --location or GHL_LOCATION_ID, not the mapping",
+	"dndSettings":                 "not supported: per-channel DND can't be imported; map dnd (true/false) instead",
+}
+
+var normalizers = []string{"none", "trim", "lower", "upper", "name", "email", "phone", "date", "day", "country"}
+
+var topKeys = []string{"version", "key", "source_key", "defaults", "optional_columns", "fields", "custom_fields", "tags", "notes", "tasks"}
+
+type parser struct {
+	file  string
+	lints []Lint
+}
+
+func (p *parser) lint(n *yaml.Node, format string, args ...any) {
+	line, col := 0, 0
+	if n != nil {
+		line, col = n.Line, n.Column
+	}
+	p.lints = append(p.lints, Lint{File: p.file, Line: line, Column: col, What: fmt.Sprintf(format, args...)})
+}
+
+// LoadMapping reads a mapping file. Every problem it finds is reported at
+// once, as a *LintError.
+func LoadMapping(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("mapping: %w", err)
+	}
+	return ParseMapping(path, data)
+}
+
+// ParseMapping is LoadMapping on bytes already read; name is used in
+// messages.
+func ParseMapping(name string, data []byte) (*Spec, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return nil, &LintError{Lints: []Lint{{File: name, Line: 1, Column: 1, What: strings.Join(te.Errors, "; ")}}}
+		}
+		line := 1
+		fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line)
+		return nil, &LintError{Lints: []Lint{{File: name, Line: line, Column: 1, What: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
+	}
+	p := &parser{file: name}
+	s := &Spec{file: name, phoneRegion: "US", loc: time.UTC, optional: map[string]bool{}}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		p.lint(&doc, "a mapping file is a YAML mapping with version: 1 and fields:")
+		return nil, &LintError{Lints: p.lints}
+	}
+	root := doc.Content[0]
+	sawVersion := false
+	p.eachKey(root, topKeys, func(k, v *yaml.Node) {
+		switch k.Value {
+		case "version":
+			sawVersion = true
+			if v.Value != "1" {
+				p.lint(v, "version %q: must be 1", v.Value)
+			}
+		case "key":
+			s.key = p.keyParts(v)
+		case "source_key":
+			s.sourceKey = p.value(v, kindColumn, false)
+			if s.sourceKey.kind != kindColumn && s.sourceKey.set() {
+				p.lint(v, "source_key: must name a column")
+			}
+		case "defaults":
+			p.eachKey(v, []string{"phone_region", "timezone"}, func(k, v *yaml.Node) {
+				switch k.Value {
+				case "phone_region":
+					r := strings.ToUpper(strings.TrimSpace(v.Value))
+					if !validRegion(r) {
+						p.lint(v, "phone_region %q: not a region libphonenumber knows (use an ISO 3166 code such as US, GB, DE)", v.Value)
+					}
+					s.phoneRegion = r
+				case "timezone":
+					loc, err := time.LoadLocation(v.Value)
+					if err != nil {
+						p.lint(v, "timezone %q: unknown (use an IANA name such as America/New_York)", v.Value)
+					} else {
+						s.loc = loc
+					}
+				}
+			})
+		case "optional_columns":
+			for _, c := range p.strings(v) {
+				s.optional[c] = true
+			}
+		case "fields":
+			s.fields = p.fieldSpecs(v, false)
+		case "custom_fields":
+			s.custom = p.fieldSpecs(v, true)
+		case "tags":
+			s.tags = p.tagSpecs(v)
+		case "notes":
+			s.notes = p.noteSpecs(v)
+		case "tasks":
+			s.tasks = p.taskSpecs(v)
+		}
+	})
+	if !sawVersion {
+		p.lint(root, "no version (add version: 1 at the top)")
+	}
+	if len(s.fields) == 0 && len(s.custom) == 0 {
+		p.lint(root, "no fields: nothing would be imported (add fields: with at least email or phone)")
+	}
+	if len(s.key) == 0 {
+		s.key = []keyPart{{kind: "email"}, {kind: "phone"}}
+	}
+	for _, kp := range s.key {
+		if kp.kind == "source_key" && !s.sourceKey.set() {
+			p.lint(&yaml.Node{Line: kp.line, Column: kp.col}, "key: source_key is used but no source_key: column is named (add source_key: \"<column>\")")
+		}
+	}
+	if len(p.lints) > 0 {
+		e := &LintError{Lints: p.lints}
+		e.sort()
+		return nil, e
+	}
+	return s, nil
+}
+
+// eachKey walks a mapping node, reporting unknown and repeated keys.
+func (p *parser) eachKey(n *yaml.Node, allowed []string, fn func(k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		p.lint(n, "expected a mapping of %s", quoteList(allowed))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if allowed != nil && !contains(allowed, k.Value) {
+			p.lint(k, "unknown key %q%s", k.Value, didYouMean(k.Value, allowed, "allowed: "+quoteList(allowed)))
+			continue
+		}
+		if seen[k.Value] {
+			p.lint(k, "%q given twice (keep one)", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		fn(k, v)
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *parser) strings(n *yaml.Node) []string {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return []string{n.Value}
+	case yaml.SequenceNode:
+		var out []string
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				p.lint(c, "expected a column name")
+				continue
+			}
+			out = append(out, c.Value)
+		}
+		return out
+	}
+	p.lint(n, "expected a column name or a list of them")
+	return nil
+}
+
+func (p *parser) keyParts(n *yaml.Node) []keyPart {
+	var items []*yaml.Node
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	} else {
+		items = []*yaml.Node{n}
+	}
+	var out []keyPart
+	for _, it := range items {
+		switch {
+		case it.Kind == yaml.ScalarNode && (it.Value == "email" || it.Value == "phone" || it.Value == "source_key"):
+			out = append(out, keyPart{kind: it.Value, line: it.Line, col: it.Column})
+		case it.Kind == yaml.MappingNode:
+			p.eachKey(it, []string{"column"}, func(k, v *yaml.Node) {
+				out = append(out, keyPart{kind: "column", column: v.Value, line: v.Line, col: v.Column})
+			})
+		default:
+			p.lint(it, "key %q: must be email, phone, source_key or {column: \"<name>\"}", it.Value)
+		}
+	}
+	return out
+}
+
+// value reads where a value comes from. A scalar means the scalar kind
+// (a column for fields, a constant for titles, an expression for when and
+// due); a mapping names one of column, value or expr, with normalize and
+// default.
+func (p *parser) value(n *yaml.Node, scalar srcKind, allowNormalize bool) valueSpec {
+	if n.Kind == yaml.ScalarNode {
+		if n.Tag == "!!null" {
+			p.lint(n, "no value (give a column name or {column|value|expr: ...})")
+			return valueSpec{}
+		}
+		return valueSpec{kind: scalar, text: n.Value, line: n.Line, col: n.Column}
+	}
+	allowed := []string{"column", "value", "expr", "default"}
+	if allowNormalize {
+		allowed = append(allowed, "normalize")
+	}
+	var v valueSpec
+	sources := 0
+	p.eachKey(n, allowed, func(k, val *yaml.Node) {
+		if val.Kind != yaml.ScalarNode {
+			p.lint(val, "%s: expected text", k.Value)
+			return
+		}
+		switch k.Value {
+		case "column", "value", "expr":
+			sources++
+			v.kind = map[string]srcKind{"column": kindColumn, "value": kindValue, "expr": kindExpr}[k.Value]
+			v.text, v.line, v.col = val.Value, val.Line, val.Column
+		case "normalize":
+			if !contains(normalizers, val.Value) {
+				p.lint(val, "unknown normalizer %q%s", val.Value, didYouMean(val.Value, normalizers, "allowed: "+quoteList(normalizers)))
+			}
+			v.normalize = val.Value
+		case "default":
+			v.def = val.Value
+		}
+	})
+	if n.Kind == yaml.MappingNode && sources != 1 {
+		p.lint(n, "give exactly one of column, value or expr")
+		return valueSpec{}
+	}
+	if v.kind == kindColumn && strings.TrimSpace(v.text) == "" {
+		p.lint(n, "blank column name")
+	}
+	return v
+}
+
+func (p *parser) fieldSpecs(n *yaml.Node, custom bool) []fieldSpec {
+	var out []fieldSpec
+	p.eachKey(n, nil, func(k, v *yaml.Node) {
+		if !custom {
+			if why, ok := refusedFields[k.Value]; ok {
+				p.lint(k, "field %q: %s", k.Value, why)
+				return
+			}
+			if !contains(contactFields, k.Value) {
+				p.lint(k, "unknown contact field %q%s", k.Value, didYouMean(k.Value, contactFields, "fields are: "+strings.Join(contactFields, ", ")+"; custom fields go under custom_fields:"))
+				return
+			}
+		}
+		vs := p.value(v, kindColumn, true)
+		if vs.set() {
+			out = append(out, fieldSpec{name: k.Value, v: vs, line: k.Line, col: k.Column})
+		}
+	})
+	return out
+}
+
+func (p *parser) seq(n *yaml.Node, what string) []*yaml.Node {
+	if n.Kind != yaml.SequenceNode {
+		p.lint(n, "%s: expected a list (each item starting with \"- \")", what)
+		return nil
+	}
+	return n.Content
+}
+
+func (p *parser) tagSpecs(n *yaml.Node) []tagSpec {
+	var out []tagSpec
+	for _, it := range p.seq(n, "tags") {
+		t := tagSpec{line: it.Line, col: it.Column}
+		if it.Kind == yaml.ScalarNode {
+			t.v = valueSpec{kind: kindValue, text: it.Value, line: it.Line, col: it.Column}
+			out = append(out, t)
+			continue
+		}
+		sources := 0
+		p.eachKey(it, []string{"column", "split", "value", "expr", "sep", "prefix", "when"}, func(k, v *yaml.Node) {
+			switch k.Value {
+			case "column", "split", "value", "expr":
+				sources++
+				kind := map[string]srcKind{"column": kindColumn, "split": kindSplit, "value": kindValue, "expr": kindExpr}[k.Value]
+				t.v = valueSpec{kind: kind, text: v.Value, line: v.Line, col: v.Column}
+			case "sep":
+				t.sep = v.Value
+			case "prefix":
+				t.prefix = v.Value
+			case "when":
+				t.when = valueSpec{kind: kindExpr, text: v.Value, line: v.Line, col: v.Column}
+			}
+		})
+		if it.Kind == yaml.MappingNode && sources != 1 {
+			p.lint(it, "a tag needs exactly one of value, column, split or expr")
+			continue
+		}
+		if t.sep != "" && t.v.kind != kindSplit {
+			p.lint(it, "sep only goes with split")
+		}
+		if t.v.kind == kindSplit && t.sep == "" {
+			t.sep = ","
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (p *parser) noteSpecs(n *yaml.Node) []noteSpec {
+	var out []noteSpec
+	for _, it := range p.seq(n, "notes") {
+		ns := noteSpec{line: it.Line, col: it.Column}
+		if it.Kind == yaml.ScalarNode {
+			ns.body = valueSpec{kind: kindColumn, text: it.Value, line: it.Line, col: it.Column}
+			out = append(out, ns)
+			continue
+		}
+		sources := 0
+		p.eachKey(it, []string{"column", "value", "expr", "title", "when"}, func(k, v *yaml.Node) {
+			switch k.Value {
+			case "column", "value", "expr":
+				sources++
+				kind := map[string]srcKind{"column": kindColumn, "value": kindValue, "expr": kindExpr}[k.Value]
+				ns.body = valueSpec{kind: kind, text: v.Value, line: v.Line, col: v.Column}
+			case "title":
+				ns.title = p.value(v, kindValue, false)
+			case "when":
+				ns.when = valueSpec{kind: kindExpr, text: v.Value, line: v.Line, col: v.Column}
+			}
+		})
+		if sources != 1 {
+			p.lint(it, "a note needs exactly one of column, value or expr for its body")
+			continue
+		}
+		out = append(out, ns)
+	}
+	return out
+}
+
+func (p *parser) taskSpecs(n *yaml.Node) []taskSpec {
+	var out []taskSpec
+	for _, it := range p.seq(n, "tasks") {
+		ts := taskSpec{line: it.Line, col: it.Column}
+		p.eachKey(it, []string{"title", "body", "due", "when"}, func(k, v *yaml.Node) {
+			switch k.Value {
+			case "title":
+				ts.title = p.value(v, kindValue, false)
+			case "body":
+				ts.body = p.value(v, kindValue, false)
+			case "due":
+				ts.due = p.value(v, kindExpr, false)
+			case "when":
+				ts.when = valueSpec{kind: kindExpr, text: v.Value, line: v.Line, col: v.Column}
+			}
+		})
+		if it.Kind != yaml.MappingNode {
+			continue
+		}
+		if !ts.title.set() {
+			p.lint(it, "a task needs a title")
+			continue
+		}
+		if !ts.due.set() {
+			p.lint(it, "a task needs a due date (due: an expression, e.g. 'add_days(col[\"Create Date\"], 7)')")
+			continue
+		}
+		out = append(out, ts)
+	}
+	return out
+}
+
+// CustomFieldKeys lists the custom field keys the mapping uses, as written
+// (with or without "contact."), sorted. Empty means GET customFields need
+// not be called.
+func (s *Spec) CustomFieldKeys() []string {
+	var out []string
+	for _, f := range s.custom {
+		out = append(out, f.name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NeedsCustomFields reports whether Compile needs the location's custom
+// field definitions.
+func (s *Spec) NeedsCustomFields() bool { return len(s.custom) > 0 }
+
+// File is the mapping file's name as given.
+func (s *Spec) File() string { return s.file }
