@@ -136,7 +136,6 @@ func (e *e2e) run(ctx context.Context) (pipeline.Report, error) {
 		Sink:        sinks.NewGHL(e.client, sinks.GHLOptions{LocationID: e.sb.LocationID(), Policy: policy}),
 		LocationID:  e.sb.LocationID(),
 		Workers:     4,
-		GroupSize:   25,
 		Store:       st,
 		RejectsPath: filepath.Join(e.dir, "rejects.csv"),
 		Stats:       stats,
@@ -144,19 +143,41 @@ func (e *e2e) run(ctx context.Context) (pipeline.Report, error) {
 }
 
 // snapshot is what the sandbox holds: per email, the tags, notes and tasks.
+// Reads are retried: the faulty sandbox drops them too.
 func (e *e2e) snapshot() map[string]string {
 	ctx := context.Background()
+	p := pace.Policy{Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxAttempts: 50}
 	out := map[string]string{}
-	for page, err := range e.client.ContactPages(ctx, ghl.ListContactsParams{LocationID: e.sb.LocationID(), Limit: 100}) {
+	var contacts []ghl.Contact
+	q := ghl.ListContactsParams{LocationID: e.sb.LocationID(), Limit: 100}
+	for range 1000 {
+		var page *ghl.ContactsPage
+		err := pace.Retry(ctx, p, nil, func(ctx context.Context) error {
+			var err error
+			page, err = e.client.ListContacts(ctx, q)
+			return err
+		})
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		for _, c := range page.Contacts {
-			notes, err := e.client.ListNotes(ctx, c.ID)
-			if err != nil {
-				e.t.Fatal(err)
-			}
-			tasks, err := e.client.ListTasks(ctx, c.ID)
+		contacts = append(contacts, page.Contacts...)
+		if page.Last || len(page.Contacts) == 0 {
+			break
+		}
+		q = page.NextParams
+	}
+	{
+		for _, c := range contacts {
+			var notes []ghl.Note
+			var tasks []ghl.Task
+			err := pace.Retry(ctx, p, nil, func(ctx context.Context) error {
+				var err error
+				if notes, err = e.client.ListNotes(ctx, c.ID); err != nil {
+					return err
+				}
+				tasks, err = e.client.ListTasks(ctx, c.ID)
+				return err
+			})
 			if err != nil {
 				e.t.Fatal(err)
 			}
@@ -178,7 +199,7 @@ func (e *e2e) snapshot() map[string]string {
 }
 
 func TestImportSandbox(t *testing.T) {
-	const rows = 300
+	const rows = 400
 	clean := newE2E(t, sandbox.FaultSpec{}, rows)
 	r, err := clean.run(context.Background())
 	if err != nil {

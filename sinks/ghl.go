@@ -432,26 +432,18 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 		}
 		return "", false, nil
 	}
-	if pending {
-		var id string
-		var found bool
-		err := pace.Retry(ctx, s.opt.Policy, g.Stats, func(ctx context.Context) error {
-			var err error
-			id, found, err = find(ctx)
-			return err
-		})
-		if err != nil {
-			return "", err
+	if !pending {
+		if err := g.Journal.MarkSub(ctx, ref, pipeline.SubPending, ""); err != nil {
+			return "", &pipeline.FaultError{Kind: pipeline.FaultState, Err: err}
 		}
-		if found {
-			return id, nil
-		}
-	} else if err := g.Journal.MarkSub(ctx, ref, pipeline.SubPending, ""); err != nil {
-		return "", &pipeline.FaultError{Kind: pipeline.FaultState, Err: err}
 	}
+	// unsure is set while an earlier attempt (in this run or a killed
+	// one) may have created it: then it is looked up before it is sent.
+	// It stays set until a lookup succeeds, however many attempts fail.
+	unsure := pending
 	var id string
 	err := s.call(ctx, g, sb.kind, func(ctx context.Context) error {
-		if n, prev := pace.AttemptFromContext(ctx); n > 1 && pace.IsUnknownOutcome(prev) {
+		if unsure {
 			got, found, err := find(ctx)
 			if err != nil {
 				return err
@@ -460,9 +452,13 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 				id = got
 				return nil
 			}
+			unsure = false
 		}
 		got, err := sb.create(ctx)
 		if err != nil {
+			if pace.IsUnknownOutcome(err) {
+				unsure = true
+			}
 			return err
 		}
 		id = got

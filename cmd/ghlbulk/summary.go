@@ -18,7 +18,12 @@ func printSummary(w io.Writer, title string, r pipeline.Report, extra [][2]strin
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s\n", title)
 	row := func(k string, v any) { fmt.Fprintf(tw, "  %s\t%v\n", k, v) }
-	if r.RowsRead > 0 || len(r.RowsWritten) == 0 {
+	switch {
+	case r.DryRun:
+		row("rows read", r.RowsRead)
+		row("would write", r.Created+r.Updated+r.Unchanged)
+		row("would reject", r.Rejected)
+	case r.RowsRead > 0 || len(r.RowsWritten) == 0:
 		row("rows read", r.RowsRead)
 		row("created", r.Created)
 		row("updated", r.Updated)
@@ -42,7 +47,7 @@ func printSummary(w io.Writer, title string, r pipeline.Report, extra [][2]strin
 		row("retries", r.Retries)
 		row("throttled (429)", r.Throttled)
 	}
-	row("elapsed", (time.Duration(r.ElapsedS*float64(time.Second))).Round(10*time.Millisecond))
+	row("elapsed", (time.Duration(r.ElapsedS * float64(time.Second))).Round(10*time.Millisecond))
 	if r.ElapsedS > 0 && r.RowsRead > 0 {
 		row("rows/s", fmt.Sprintf("%.0f", float64(r.RowsRead)/r.ElapsedS))
 	}

@@ -101,6 +101,16 @@ func (s *Server) seed(locID string, n int, seed int64) {
 	defer s.mu.Unlock()
 	r := rand.New(rand.NewPCG(uint64(seed), hashString(locID)))
 	l := s.loc(locID)
+	if len(l.contacts) == 0 && n > 1024 { // size the maps once rather than growing them n times
+		l.contacts = make(map[string]*contact, n)
+		l.byEmail = make(map[string]string, n)
+		l.byPhone = make(map[string]string, n)
+		if len(s.kids.tasks) == 0 {
+			s.kids.tasks = make(map[string][]*task, n/3)
+			s.kids.notes = make(map[string][]*note, n/3)
+			s.kids.appointments = make(map[string][]*appointment, n/6)
+		}
+	}
 	nb := min(max(1, n/50), 5000)
 	businesses := make([]string, nb)
 	for i := range businesses {

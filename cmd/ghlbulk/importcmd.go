@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/spf13/cobra"
+
+	"github.com/ghlbulk/ghlbulk/auth"
+	"github.com/ghlbulk/ghlbulk/ghl"
+	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/sinks"
+	"github.com/ghlbulk/ghlbulk/sources"
+	"github.com/ghlbulk/ghlbulk/transform"
+)
+
+func init() { extraCommands = append(extraCommands, newImportCmd, newValidateCmd) }
+
+// importOptions are import's flags; validate uses a subset.
+type importOptions struct {
+	files     []string
+	mapping   string
+	state     string
+	rejects   string
+	workers   int
+	dryRun    bool
+	report    string
+	restart   bool
+	delimiter string
+	online    bool // validate only
+}
+
+func newImportCmd(f *factory) *cobra.Command {
+	var o importOptions
+	cmd := &cobra.Command{
+		Use:   "import FILE... --mapping M.yaml",
+		Short: "Import CSV or Parquet files into a location, paced, resumable, with nothing lost",
+		Long: `Import contacts, with their tags, notes and tasks, from CSV (.csv, .csv.gz) or Parquet files into
+the location, through a mapping file (see mappings/ for HubSpot, Salesforce and Mailchimp presets).
+
+Each row is written with POST /contacts/upsert, so a contact that already exists (by the location's
+duplicate rule: email, then phone) is updated, never duplicated. A blank value never overwrites a
+filled field, and tags are added, never replaced. Rows that cannot be written go to the rejects file
+with their row number and the reason; the run goes on.
+
+Progress is checkpointed in --state: run the same command again to resume after an interruption, a
+crash or a spent daily quota. Running it again over unchanged input sends no write request.
+
+Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped early (resumable).`,
+		Example: `  ghlbulk import contacts.csv --mapping mappings/hubspot.yaml
+  ghlbulk import a.csv b.parquet --mapping m.yaml --state run.state --report report.json --workers 8
+  ghlbulk import contacts.csv --mapping m.yaml --dry-run      # everything but the writes`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.files = args
+			return runImport(cmd.Context(), f, o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&o.mapping, "mapping", "m", "", "mapping file (YAML); required")
+	fl.StringVar(&o.state, "state", "", "checkpoint database (default <first FILE>.state)")
+	fl.StringVar(&o.rejects, "rejects", "", "rejects file (default <first FILE>.rejects.csv)")
+	fl.IntVarP(&o.workers, "workers", "w", pipeline.DefaultWorkers, "requests in flight (the pacer keeps them under the rate limit)")
+	fl.BoolVar(&o.dryRun, "dry-run", false, "read, map and judge every row; write nothing to HighLevel")
+	fl.StringVar(&o.report, "report", "", "write the run's report as JSON to this file")
+	fl.BoolVar(&o.restart, "restart", false, "discard the checkpoint in --state and start over")
+	fl.StringVar(&o.delimiter, "delimiter", "", "CSV delimiter (default: detected from the header)")
+	return cmd
+}
+
+func newValidateCmd(f *factory) *cobra.Command {
+	var o importOptions
+	cmd := &cobra.Command{
+		Use:   "validate FILE... --mapping M.yaml",
+		Short: "Judge every row as import would, and write the rejects, without writing to HighLevel",
+		Long: `Read the files through the mapping and judge every row as import would: the rejects file gets the
+rows import would reject, with the reason. Needs no network and no credentials unless --online,
+which also reads the location's custom fields to check their types.
+
+Exits 0 once every row has been judged, whatever it found; 2 for a bad mapping, flag or file.`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.files = args
+			o.dryRun = true
+			o.workers = pipeline.DefaultWorkers
+			return runImport(cmd.Context(), f, o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&o.mapping, "mapping", "m", "", "mapping file (YAML); required")
+	fl.StringVar(&o.rejects, "rejects", "", "rejects file (default <first FILE>.rejects.csv)")
+	fl.StringVar(&o.delimiter, "delimiter", "", "CSV delimiter (default: detected from the header)")
+	fl.BoolVar(&o.online, "online", false, "also check against the location: its custom fields")
+	fl.StringVar(&o.report, "report", "", "write the report as JSON to this file")
+	return cmd
+}
+
+// validate checks what can be checked before anything is opened.
+func (o *importOptions) validate() error {
+	if o.mapping == "" {
+		return errors.New("--mapping is required: a mapping file such as mappings/hubspot.yaml")
+	}
+	if o.workers < 1 || o.workers > 64 {
+		return fmt.Errorf("--workers %d: must be between 1 and 64", o.workers)
+	}
+	if o.delimiter != "" && utf8.RuneCountInString(o.delimiter) != 1 {
+		return fmt.Errorf("--delimiter %q: must be one character, such as , or ; or a tab", o.delimiter)
+	}
+	for _, file := range o.files {
+		if kindOf(file) == "" {
+			return fmt.Errorf("%s: not a .csv, .csv.gz or .parquet file", file)
+		}
+		st, err := os.Stat(file)
+		if err != nil {
+			return fmt.Errorf("input file: %w", err)
+		}
+		if st.IsDir() {
+			return fmt.Errorf("%s: is a directory, not a file", file)
+		}
+	}
+	if o.state == "" {
+		o.state = o.files[0] + ".state"
+	}
+	if o.rejects == "" {
+		o.rejects = o.files[0] + ".rejects.csv"
+	}
+	return nil
+}
+
+func kindOf(file string) string {
+	l := strings.ToLower(file)
+	switch {
+	case strings.HasSuffix(l, ".parquet"):
+		return "parquet"
+	case strings.HasSuffix(l, ".csv"), strings.HasSuffix(l, ".csv.gz"), strings.HasSuffix(l, ".tsv"), strings.HasSuffix(l, ".txt"):
+		return "csv"
+	}
+	return ""
+}
+
+func (o *importOptions) open(path string) (pipeline.Source, error) {
+	if kindOf(path) == "parquet" {
+		return sources.OpenParquet(path, sources.ParquetOptions{})
+	}
+	var delim rune
+	if o.delimiter != "" {
+		delim, _ = utf8.DecodeRuneInString(o.delimiter)
+	}
+	return sources.OpenCSV(path, sources.CSVOptions{Delimiter: delim})
+}
+
+// prepared is a run that has passed every check that needs no write.
+type prepared struct {
+	mappings    map[string]*transform.Mapping // by file
+	mappingHash string
+	session     *apiSession // nil when the run needs no network
+}
+
+// prepare lints the mapping, reads each file's header, fetches the custom
+// field definitions when the mapping uses them and the run is online, and
+// compiles the mapping for each file. Everything here fails with exit 2.
+func (o *importOptions) prepare(ctx context.Context, f *factory, online bool) (*prepared, error) {
+	if err := o.validate(); err != nil {
+		return nil, refused(err)
+	}
+	raw, err := os.ReadFile(o.mapping)
+	if err != nil {
+		return nil, refused(fmt.Errorf("--mapping: %w", err))
+	}
+	spec, err := transform.LoadMapping(o.mapping)
+	if err != nil {
+		return nil, refused(err)
+	}
+	sum := sha256.Sum256(raw)
+	p := &prepared{mappings: map[string]*transform.Mapping{}, mappingHash: hex.EncodeToString(sum[:])}
+
+	if online {
+		need := auth.ScopeContactsRead
+		if !o.dryRun {
+			need = auth.ScopeContactsWrite
+		}
+		if p.session, err = f.session(ctx, need); err != nil {
+			return nil, err
+		}
+	}
+	var fields []ghl.CustomField
+	if spec.NeedsCustomFields() {
+		if p.session != nil {
+			fields, err = p.session.client.ListCustomFields(p.session.ctx, p.session.location)
+			if err != nil {
+				return nil, refused(fmt.Errorf("reading the location's custom fields (the mapping uses %s): %w", strings.Join(spec.CustomFieldKeys(), ", "), err))
+			}
+		} else {
+			// Offline, the keys can't be checked against the location:
+			// take them as text so every other rule is still judged.
+			for _, k := range spec.CustomFieldKeys() {
+				key := k
+				if !strings.HasPrefix(key, "contact.") {
+					key = "contact." + key
+				}
+				fields = append(fields, ghl.CustomField{ID: "offline:" + key, FieldKey: key, DataType: "TEXT"})
+			}
+			f.logger().Info("custom fields are checked as text offline; use --online to check them against the location", "fields", spec.CustomFieldKeys())
+		}
+	}
+	var problems []error
+	for _, file := range o.files {
+		src, err := o.open(file)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", file, err))
+			continue
+		}
+		header := src.Header()
+		src.Close()
+		m, err := spec.Compile(header, fields)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s does not fit %s:\n%w", o.mapping, file, err))
+			continue
+		}
+		p.mappings[file] = m
+	}
+	if len(problems) > 0 {
+		return nil, refused(errors.Join(problems...))
+	}
+	return p, nil
+}
+
+// transformFor applies each file's own compiled mapping.
+func (p *prepared) transformFor() pipeline.TransformFunc {
+	byFile := make(map[string]pipeline.TransformFunc, len(p.mappings))
+	for file, m := range p.mappings {
+		byFile[file] = pipeline.FromMapping(m)
+	}
+	return func(rec arrow.Record, file string, firstRow int64) []pipeline.Record {
+		return byFile[file](rec, file, firstRow)
+	}
+}
+
+func runImport(ctx context.Context, f *factory, o importOptions) error {
+	log := f.logger()
+	online := !o.dryRun || o.online
+	p, err := o.prepare(ctx, f, online)
+	if err != nil {
+		return err
+	}
+	cfg := pipeline.ImportConfig{
+		Files:       o.files,
+		Open:        o.open,
+		Fingerprint: sources.Fingerprint,
+		Transform:   p.transformFor(),
+		MappingHash: p.mappingHash,
+		Workers:     o.workers,
+		RejectsPath: o.rejects,
+		DryRun:      o.dryRun,
+		Stats:       pipeline.NewStats(),
+		Logger:      log,
+		Progress:    pipeline.NewProgress(f.stderr, f.progressAllowed(), 0, log, 0),
+	}
+	if p.session != nil {
+		ctx = p.session.ctx
+		cfg.LocationID = p.session.location
+		cfg.Sink = sinks.NewGHL(p.session.client, sinks.GHLOptions{LocationID: p.session.location})
+	}
+	if !o.dryRun {
+		store, err := pipeline.OpenStore(o.state, pipeline.StoreOptions{Restart: o.restart})
+		if err != nil {
+			return refused(err)
+		}
+		defer store.Close()
+		cfg.Store = store
+	}
+	rep, runErr := pipeline.RunImport(ctx, cfg)
+	title := "import"
+	if o.dryRun {
+		title = "validate (nothing written)"
+	}
+	extra := [][2]string{{"rejects file", o.rejects}}
+	if !o.dryRun {
+		extra = append(extra, [2]string{"state", o.state})
+	}
+	if p.session != nil {
+		if st := p.session.pacer.Observed(); st.DailyRemaining >= 0 {
+			extra = append(extra, [2]string{"daily quota left", fmt.Sprintf("%d of %d", st.DailyRemaining, st.DailyLimit)})
+		}
+	}
+	if !f.opts.quiet {
+		printSummary(f.stdout, title, rep, extra)
+	}
+	if err := writeReport(o.report, rep); err != nil {
+		log.Error("writing the report", "err", err)
+	}
+	return classifyRunError(runErr)
+}
+
+// classifyRunError maps a runner's error to the CLI's exit code classes.
+func classifyRunError(err error) error {
+	switch pipeline.ExitCode(err) {
+	case exitOK:
+		return nil
+	case exitRefused:
+		return refused(err)
+	case exitStopped:
+		return stopped(err)
+	default:
+		return err
+	}
+}

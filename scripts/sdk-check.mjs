@@ -1,0 +1,268 @@
+// Drives HighLevel's official Node SDK (@gohighlevel/api-client 3.1.0) against
+// `ghlbulk sandbox`: create, read, list, search, tag, annotate, task and delete a
+// contact. The point is a client we did not write: the SDK builds its own
+// paths ("/contacts/" with the trailing slash), headers (Version: 2023-02-21,
+// x-sdk-version) and bodies, and reads the answers by HighLevel's field names.
+//
+// Run through scripts/sdk-check.sh, which starts the sandbox and sets
+// GHL_API_URL, GHL_LOCATION_ID and GHL_TOKEN. One line per step; the first
+// step whose answer is wrong stops the run with exit status 1.
+// SDK_CHECK_DEBUG=1 turns on the SDK's own request/response log.
+import { HighLevel, GHLError } from '@gohighlevel/api-client';
+
+const { GHL_API_URL: apiURL, GHL_LOCATION_ID: locationId, GHL_TOKEN: token } = process.env;
+if (!apiURL || !locationId || !token) {
+  console.error('GHL_API_URL, GHL_LOCATION_ID and GHL_TOKEN must be set (scripts/sdk-check.sh does it)');
+  process.exit(2);
+}
+
+// The sandbox token is a location-scoped bearer token. The SDK accepts it as a
+// private integration token: both are sent as "Authorization: Bearer …", and
+// the constructor insists on either that or OAuth client credentials.
+const ghl = new HighLevel({
+  privateIntegrationToken: token,
+  logLevel: process.env.SDK_CHECK_DEBUG ? 'debug' : 'none',
+});
+
+// The SDK has no base URL option: HighLevel.BASE_URL is a static that the
+// constructor copies into its axios instance. A request interceptor (public
+// API) points every call at the sandbox instead, and refuses to let any call
+// leave for the real API should a later SDK build URLs differently.
+ghl.addRequestInterceptor({
+  onFulfilled: (config) => {
+    config.baseURL = apiURL;
+    if (/^https?:\/\//.test(config.url ?? '') && !config.url.startsWith(apiURL)) {
+      throw new Error(`SDK tried to call ${config.url}, outside the sandbox`);
+    }
+    return config;
+  },
+});
+
+// Keep the last response so steps can look at headers the SDK hides.
+let lastResponse;
+ghl.addResponseInterceptor({
+  onFulfilled: (res) => { lastResponse = res; return res; },
+});
+
+let stepNo = 0;
+class StepFailure extends Error {}
+
+// step runs fn, which returns the text to print after "ok"; any exception,
+// or a failed expectation, stops the run with what was asked and answered.
+async function step(name, fn) {
+  stepNo++;
+  try {
+    const detail = await fn();
+    console.log(`ok  ${name}${detail ? ' ' + detail : ''}`);
+  } catch (err) {
+    console.log(`FAIL ${name}`);
+    if (err instanceof GHLError) {
+      const req = err.request ?? {};
+      console.log(`  request: ${req.method?.toUpperCase()} ${req.url} params=${JSON.stringify(req.params ?? {})} body=${JSON.stringify(req.data ?? null)}`);
+      console.log(`  answer: ${err.statusCode} ${err.code} ${JSON.stringify(err.response)}`);
+    } else {
+      console.log(`  ${err.message}`);
+      if (!(err instanceof StepFailure)) console.log(err.stack);
+      if (lastResponse) {
+        console.log(`  last answer: ${lastResponse.config.method?.toUpperCase()} ${lastResponse.config.url} -> ${lastResponse.status} ${JSON.stringify(lastResponse.data).slice(0, 2000)}`);
+      }
+    }
+    process.exit(1);
+  }
+}
+
+function expect(cond, what, got) {
+  if (!cond) throw new StepFailure(`expected ${what}, got ${JSON.stringify(got)}`);
+}
+
+// expectError runs fn and wants the SDK to throw a GHLError with one of the
+// given HTTP statuses; it returns the error so the caller can inspect the body.
+async function expectError(fn, statuses) {
+  try {
+    const got = await fn();
+    throw new StepFailure(`expected an error ${statuses.join(' or ')}, got success ${JSON.stringify(got)}`);
+  } catch (err) {
+    if (err instanceof StepFailure) throw err;
+    if (!(err instanceof GHLError)) throw err;
+    expect(statuses.includes(err.statusCode), `HTTP ${statuses.join(' or ')}`, { status: err.statusCode, body: err.response });
+    return err;
+  }
+}
+
+const sameInstant = (a, b) => a && b && new Date(a).getTime() === new Date(b).getTime();
+
+// Unique per run, so a sandbox kept with --data doesn't trip the duplicate rule.
+const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+const email = `sdk.check.${run}@example.com`;
+const phone = `+1415555${String(Math.floor(Math.random() * 10000)).padStart(4, '0')}`;
+let contactId;
+let seededTotal;
+
+await step('list seeded contacts (GET /contacts/)', async () => {
+  const res = await ghl.contacts.getContacts({ locationId, limit: 100 });
+  expect(Array.isArray(res.contacts), 'a contacts array', res);
+  // The sandbox was started with --contacts 20.
+  expect(res.contacts.length === 20, '20 seeded contacts', res.contacts.length);
+  seededTotal = res.meta?.total ?? res.count ?? res.total;
+  expect(seededTotal === 20, 'meta.total (or count) of 20', res.meta ?? res);
+  expect(res.contacts.every((c) => c.id && c.locationId === locationId), 'every contact with an id in this location', res.contacts[0]);
+  const h = lastResponse.headers;
+  expect(h['x-ratelimit-max'] && h['x-ratelimit-remaining'] && h['x-ratelimit-interval-milliseconds'], 'X-RateLimit-* headers', h);
+  return `count=${res.contacts.length} total=${seededTotal} ratelimit=${h['x-ratelimit-remaining']}/${h['x-ratelimit-max']} per ${h['x-ratelimit-interval-milliseconds']}ms`;
+});
+
+await step('create contact (POST /contacts/)', async () => {
+  const res = await ghl.contacts.createContact({
+    locationId, firstName: 'Ada', lastName: 'Lovelace', email: email.toUpperCase(), phone,
+    tags: ['sdk-check'], source: 'sdk-check', companyName: 'Analytical Engines',
+  });
+  const c = res.contact;
+  expect(c?.id, 'contact.id', res);
+  expect(c.locationId === locationId, `locationId ${locationId}`, c.locationId);
+  // HighLevel keeps the email as sent in `email` but matches on emailLowerCase;
+  // accept either spelling in `email`, require the lower-cased copy.
+  expect(c.email?.toLowerCase() === email, `email ${email}`, c.email);
+  expect(c.firstName === 'Ada' && c.lastName === 'Lovelace', 'firstName Ada, lastName Lovelace', c);
+  expect(Array.isArray(c.tags) && c.tags.includes('sdk-check'), 'tags to include sdk-check', c.tags);
+  expect(c.dateAdded && !Number.isNaN(Date.parse(c.dateAdded)), 'an ISO dateAdded', c.dateAdded);
+  contactId = c.id;
+  return `id=${contactId} email=${c.email}`;
+});
+
+await step('duplicate create is refused with the existing id', async () => {
+  const err = await expectError(() => ghl.contacts.createContact({ locationId, firstName: 'Ada', email }), [400]);
+  // The real API names the contact that already has this email in meta.contactId.
+  expect(err.response?.meta?.contactId === contactId, `meta.contactId ${contactId}`, err.response);
+  return `status=${err.statusCode} matchingField=${err.response.meta.matchingField ?? '-'} message="${err.response.message}"`;
+});
+
+await step('get contact (GET /contacts/{id})', async () => {
+  const res = await ghl.contacts.getContact({ contactId }, { headers: { locationId } });
+  const c = res.contact;
+  expect(c?.id === contactId, `contact.id ${contactId}`, res);
+  expect(c.email?.toLowerCase() === email && c.phone === phone, `email ${email} and phone ${phone}`, { email: c.email, phone: c.phone });
+  expect(c.companyName === 'Analytical Engines', 'companyName Analytical Engines', c.companyName);
+  return `id=${c.id} name="${c.firstName} ${c.lastName}" phone=${c.phone}`;
+});
+
+await step('list finds it by query (GET /contacts/?query=)', async () => {
+  const res = await ghl.contacts.getContacts({ locationId, query: email, limit: 20 });
+  const ids = (res.contacts ?? []).map((c) => c.id);
+  expect(ids.includes(contactId), `contacts to include ${contactId}`, ids);
+  return `count=${ids.length}`;
+});
+
+await step('search finds it (POST /contacts/search)', async () => {
+  const res = await ghl.contacts.searchContactsAdvanced({
+    locationId, page: 1, pageLimit: 20,
+    filters: [{ field: 'email', operator: 'eq', value: email }],
+  });
+  const ids = (res.contacts ?? []).map((c) => c.id);
+  expect(ids.length === 1 && ids[0] === contactId, `exactly [${contactId}]`, ids);
+  expect(res.total === 1, 'total 1', res.total);
+  return `total=${res.total}`;
+});
+
+await step('add tags (POST /contacts/{id}/tags)', async () => {
+  const res = await ghl.contacts.addTags({ contactId }, { tags: ['vip', 'sdk-check', 'Newsletter'] });
+  const tags = res.tags ?? [];
+  for (const t of ['sdk-check', 'vip']) expect(tags.includes(t), `tags to include ${t}`, tags);
+  // HighLevel stores tags lower-cased and once each.
+  expect(tags.includes('newsletter'), 'Newsletter stored as newsletter', tags);
+  expect(new Set(tags).size === tags.length, 'no tag twice', tags);
+  const again = (await ghl.contacts.getContact({ contactId }, { headers: { locationId } })).contact;
+  expect([...again.tags].sort().join() === [...tags].sort().join(), `getContact tags ${tags}`, again.tags);
+  return `tags=${tags.join(',')}`;
+});
+
+let noteId;
+const noteBody = `Called on ${run}; wants the enterprise plan.`;
+await step('create note (POST /contacts/{id}/notes)', async () => {
+  const res = await ghl.contacts.createNote({ contactId }, { body: noteBody });
+  const n = res.note;
+  expect(n?.id, 'note.id', res);
+  expect(n.body === noteBody, `body "${noteBody}"`, n.body);
+  expect(n.contactId === contactId, `contactId ${contactId}`, n.contactId);
+  noteId = n.id;
+  return `id=${noteId}`;
+});
+
+await step('list notes (GET /contacts/{id}/notes)', async () => {
+  const res = await ghl.contacts.getAllNotes({ contactId });
+  const notes = res.notes ?? [];
+  expect(notes.length === 1 && notes[0].id === noteId && notes[0].body === noteBody, `one note ${noteId}`, res);
+  return `count=${notes.length}`;
+});
+
+let taskId;
+const dueDate = new Date(Date.UTC(2030, 0, 15, 17, 0, 0)).toISOString();
+await step('create task (POST /contacts/{id}/tasks)', async () => {
+  const res = await ghl.contacts.createTask({ contactId }, { title: 'Send proposal', body: 'Enterprise tier', dueDate, completed: false });
+  const t = res.task;
+  expect(t?.id, 'task.id', res);
+  expect(t.title === 'Send proposal' && t.body === 'Enterprise tier', 'title and body as sent', t);
+  expect(t.completed === false, 'completed false', t.completed);
+  expect(sameInstant(t.dueDate, dueDate), `dueDate ${dueDate}`, t.dueDate);
+  expect(t.contactId === contactId, `contactId ${contactId}`, t.contactId);
+  taskId = t.id;
+  return `id=${taskId} due=${t.dueDate}`;
+});
+
+await step('list tasks (GET /contacts/{id}/tasks)', async () => {
+  const res = await ghl.contacts.getAllTasks({ contactId });
+  const tasks = res.tasks ?? [];
+  expect(tasks.length === 1 && tasks[0].id === taskId, `one task ${taskId}`, res);
+  return `count=${tasks.length}`;
+});
+
+await step('complete task (PUT /contacts/{id}/tasks/{taskId}/completed)', async () => {
+  const res = await ghl.contacts.updateTaskCompleted({ contactId, taskId }, { completed: true });
+  expect(res.task?.id === taskId && res.task.completed === true, 'task.completed true', res);
+  const listed = (await ghl.contacts.getAllTasks({ contactId })).tasks ?? [];
+  expect(listed.find((t) => t.id === taskId)?.completed === true, 'the listed task completed', listed);
+  return `completed=${res.task.completed}`;
+});
+
+await step('delete task (DELETE /contacts/{id}/tasks/{taskId})', async () => {
+  const res = await ghl.contacts.deleteTask({ contactId, taskId });
+  // "succeded" is HighLevel's spelling, and the SDK's type.
+  expect(res.succeded === true, 'succeded: true', res);
+  const listed = (await ghl.contacts.getAllTasks({ contactId })).tasks ?? [];
+  expect(!listed.some((t) => t.id === taskId), `task ${taskId} gone`, listed);
+  return `succeded=${res.succeded} remaining=${listed.length}`;
+});
+
+await step('upsert existing contact (POST /contacts/upsert)', async () => {
+  const res = await ghl.contacts.upsertContact({ locationId, email, firstName: 'Augusta', tags: ['upserted'] });
+  expect(res.new === false, 'new: false', res);
+  expect(res.contact?.id === contactId, `contact.id ${contactId}`, res.contact?.id);
+  const c = (await ghl.contacts.getContact({ contactId }, { headers: { locationId } })).contact;
+  expect(c.firstName === 'Augusta' && c.lastName === 'Lovelace', 'firstName updated, lastName kept', c);
+  return `new=${res.new} id=${res.contact.id} firstName=${c.firstName}`;
+});
+
+await step('upsert new contact, then delete it', async () => {
+  const other = `sdk.check.${run}.new@example.com`;
+  const res = await ghl.contacts.upsertContact({ locationId, email: other, firstName: 'Charles' });
+  expect(res.new === true && res.contact?.id && res.contact.id !== contactId, 'new: true with a fresh id', res);
+  const del = await ghl.contacts.deleteContact({ contactId: res.contact.id });
+  expect(del.succeded === true, 'succeded: true', del);
+  return `new=${res.new} id=${res.contact.id}`;
+});
+
+await step('delete contact (DELETE /contacts/{id})', async () => {
+  const res = await ghl.contacts.deleteContact({ contactId });
+  expect(res.succeded === true, 'succeded: true', res);
+  return `succeded=${res.succeded}`;
+});
+
+await step('deleted contact is gone', async () => {
+  const err = await expectError(() => ghl.contacts.getContact({ contactId }, { headers: { locationId } }), [400, 404]);
+  const res = await ghl.contacts.getContacts({ locationId, limit: 100 });
+  const total = res.meta?.total ?? res.count ?? res.total;
+  expect(total === seededTotal, `total back to ${seededTotal}`, total);
+  expect(!res.contacts.some((c) => c.id === contactId), `${contactId} not listed`, res.contacts.map((c) => c.id));
+  return `get=${err.statusCode} ${err.code} total=${total}`;
+});
+
+console.log(`${stepNo} passed, 0 failed`);

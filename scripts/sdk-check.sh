@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs HighLevel's official Node SDK (@gohighlevel/api-client) against
+# `ghlbulk sandbox`, to show that the sandbox answers as the real API does for
+# a client we did not write. Exits with the status of scripts/sdk-check.mjs.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+bin=/tmp/ghlbulk-sdk/ghlbulk
+go build -o "$bin" ./cmd/ghlbulk
+
+# The SDK version is pinned in scripts/package-lock.json; install it only once.
+if [ ! -d scripts/node_modules/@gohighlevel/api-client ]; then
+	if [ -f scripts/package-lock.json ]; then
+		npm ci --prefix scripts --no-audit --no-fund >&2
+	else
+		npm install --prefix scripts --no-audit --no-fund >&2
+	fi
+fi
+
+# The sandbox logs to stderr; keep that in a file so a failure can show it.
+log=$(mktemp /tmp/ghlbulk-sdk/sandbox.XXXXXX.log)
+fifo=$(mktemp -u /tmp/ghlbulk-sdk/out.XXXXXX)
+mkfifo "$fifo"
+"$bin" sandbox --addr 127.0.0.1:0 --contacts 20 >"$fifo" 2>"$log" &
+sandbox_pid=$!
+cleanup() {
+	kill "$sandbox_pid" 2>/dev/null || true
+	wait "$sandbox_pid" 2>/dev/null || true
+	rm -f "$fifo" "$log"
+}
+trap cleanup EXIT
+
+# First stdout line: GHL_API_URL=... GHL_LOCATION_ID=... GHL_TOKEN=...
+# Read it through a FIFO held open on fd 3, so the sandbox never gets SIGPIPE
+# for later writes and we don't have to poll a file.
+exec 3<"$fifo"
+if ! IFS= read -r -t 60 line <&3; then
+	echo "sandbox printed no first line within 60s; its log:" >&2
+	cat "$log" >&2
+	exit 1
+fi
+for kv in $line; do
+	case "$kv" in
+	GHL_API_URL=* | GHL_LOCATION_ID=* | GHL_TOKEN=*) export "${kv?}" ;;
+	*) echo "unexpected word on the sandbox's first line: $kv" >&2; exit 1 ;;
+	esac
+done
+: "${GHL_API_URL:?missing from the sandbox line}" "${GHL_LOCATION_ID:?}" "${GHL_TOKEN:?}"
+# Drain anything else the sandbox writes to stdout.
+cat <&3 >/dev/null &
+
+status=0
+node scripts/sdk-check.mjs || status=$?
+if [ "$status" -ne 0 ]; then
+	echo "--- sandbox log ---" >&2
+	tail -n 40 "$log" >&2
+fi
+exit "$status"
