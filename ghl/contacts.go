@@ -125,16 +125,21 @@ func (c *Client) CreateContact(ctx context.Context, req UpsertContactRequest) (*
 	return out.contact(http.MethodPost, path)
 }
 
-// updateContactBody is UpdateContactDto: the upsert fields less locationId,
-// which the API refuses on a PUT. The shallower nil pointer shadows the
-// embedded field, and omitempty drops it.
+// updateContactBody is UpdateContactDto: the upsert fields less
+// locationId, gender and companyName, which UpdateContactDto does not have
+// and the API refuses on a PUT ("property companyName should not exist").
+// The shallower nil pointers shadow the embedded fields, and omitempty
+// drops them.
 type updateContactBody struct {
 	UpsertContactRequest
-	LocationID *struct{} `json:"locationId,omitempty"`
+	LocationID  *struct{} `json:"locationId,omitempty"`
+	Gender      *struct{} `json:"gender,omitempty"`
+	CompanyName *struct{} `json:"companyName,omitempty"`
 }
 
-// UpdateContact is PUT /contacts/{id}. req.LocationID is not sent. Tags in
-// req replace all of the contact's tags; use AddTags to add.
+// UpdateContact is PUT /contacts/{id}. req.LocationID, Gender and
+// CompanyName are not sent: only the upsert can set them. Tags in req
+// replace all of the contact's tags; use AddTags to add.
 func (c *Client) UpdateContact(ctx context.Context, id string, req UpdateContactRequest) (*Contact, error) {
 	if err := requireID("contact id", id); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -55,6 +56,7 @@ type e2e struct {
 	csv     string
 	mapping string
 	state   string
+	base    string
 	sb      *sandbox.Server
 	client  *ghl.Client
 }
@@ -77,7 +79,7 @@ func newE2E(t *testing.T, faults sandbox.FaultSpec, rows int) *e2e {
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: bearer{tok, http.DefaultTransport}}
 	dir := t.TempDir()
 	e := &e2e{t: t, dir: dir, csv: filepath.Join(dir, "people.csv"), mapping: filepath.Join(dir, "m.yaml"),
-		state: filepath.Join(dir, "state.db"), sb: sb, client: ghl.New(base, hc)}
+		state: filepath.Join(dir, "state.db"), base: base, sb: sb, client: ghl.New(base, hc)}
 	var b strings.Builder
 	b.WriteString("first,email,phone,tags,note,task\n")
 	for i := range rows {
@@ -253,5 +255,41 @@ func TestImportSandbox(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("faulty run: %d contacts, clean %d", len(got), len(want))
+	}
+}
+
+func TestImportSandboxRunFaults(t *testing.T) {
+	tests := []struct {
+		name  string
+		token func(sb *sandbox.Server) string
+		kind  pipeline.FaultKind
+		exit  int
+	}{
+		{"bad token", func(*sandbox.Server) string { return "not-a-token" }, pipeline.FaultAuth, 2},
+		{"read-only scope", func(sb *sandbox.Server) string {
+			tok, err := sb.IssueToken(sb.LocationID(), []string{"contacts.readonly"}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}, pipeline.FaultScope, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newE2E(t, sandbox.FaultSpec{}, 50)
+			e.client = ghl.New(e.base, &http.Client{Transport: bearer{tc.token(e.sb), http.DefaultTransport}})
+			r, err := e.run(context.Background())
+			var fe *pipeline.FaultError
+			if !errors.As(err, &fe) || fe.Kind != tc.kind || pipeline.ExitCode(err) != tc.exit {
+				t.Fatalf("run = %v (%T), want fault %s, exit %d", err, err, tc.kind, tc.exit)
+			}
+			t.Logf("%v; report %+v", err, r)
+			if r.RowsRead != r.Done() || r.Created != 0 {
+				t.Errorf("report %+v", r)
+			}
+			if w := e.sb.Counts().Writes; w > int64(4) {
+				t.Errorf("%d write requests before stopping", w)
+			}
+		})
 	}
 }

@@ -85,6 +85,17 @@ expectType('contacts', contactTypes, 'tags', 'VARCHAR[]');
 expectType('contacts', contactTypes, 'dateAdded', timeTypes);
 expectType('contacts', contactTypes, 'dateUpdated', timeTypes);
 expectType('contacts', contactTypes, 'dnd', 'BOOLEAN');
+// Typed custom field columns: the manifest gives each one's Arrow type.
+const duckOf = (arrow) =>
+  arrow.startsWith('timestamp') ? timeTypes
+    : arrow.startsWith('list<') && arrow.includes('utf8') ? 'VARCHAR[]'
+    : ({ utf8: 'VARCHAR', float64: 'DOUBLE', bool: 'BOOLEAN' })[arrow] ?? `(unknown Arrow type ${arrow})`;
+for (const cf of manifest.custom_fields ?? []) expectType('contacts', contactTypes, cf.column, duckOf(cf.type));
+// A time the export could not parse is written as null; HighLevel always
+// sends dateAdded, so a null there means a parsing bug, not missing data.
+const [nulls] = await rows(`SELECT count(*) FILTER (WHERE dateAdded IS NULL) AS added, count(*) FILTER (WHERE dateUpdated IS NULL) AS updated FROM contacts`);
+if (Number(nulls.added) || Number(nulls.updated)) fail(`contacts: ${nulls.added} null dateAdded, ${nulls.updated} null dateUpdated`);
+else ok('contacts.dateAdded and dateUpdated never null');
 const childTime = { tasks: 'dueDate', notes: 'dateAdded', appointments: 'startTime' };
 for (const e of entities.filter((e) => e !== 'contacts')) {
   const t = await types(e);

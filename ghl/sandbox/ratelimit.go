@@ -33,10 +33,19 @@ type limitState struct {
 	intervalMs            int64
 }
 
-// newLimiter returns nil (no limits, no headers) for a negative rate.
+// unlimited stands for "no limit" in the headers: the real API always
+// sends them, and a client's pacer learns from them that it may go fast.
+const unlimited = 1 << 30
+
+// newLimiter turns a negative rate into no burst limit and no daily limit
+// (benchmarks), and a negative daily into no daily limit; the headers are
+// sent either way.
 func newLimiter(rate int, interval time.Duration, daily int, dayWd time.Duration) *limiter {
 	if rate < 0 {
-		return nil
+		rate, daily = unlimited, unlimited
+	}
+	if daily < 0 {
+		daily = unlimited
 	}
 	return &limiter{rate: rate, daily: daily, interval: interval, dayWd: dayWd, buckets: map[string]*bucket{}}
 }

@@ -21,9 +21,9 @@ import (
 type Options struct {
 	Addr string // for Start; "" or "127.0.0.1:0" picks a free loopback port
 
-	Rate     int           // requests per Interval per app and location; 0 = 100; negative = no limits at all
+	Rate     int           // requests per Interval per app and location; 0 = 100; negative = no limits at all (headers still sent)
 	Interval time.Duration // 0 = 10s
-	Daily    int           // requests per DailyWindow; 0 = 200000
+	Daily    int           // requests per DailyWindow; 0 = 200000; negative = no daily limit
 
 	DailyWindow time.Duration // 0 = 24h; tests shorten it
 
@@ -101,7 +101,7 @@ func New(opt Options) (*Server, error) {
 	if opt.Interval <= 0 {
 		opt.Interval = DefaultInterval
 	}
-	if opt.Daily <= 0 {
+	if opt.Daily == 0 {
 		opt.Daily = DefaultDaily
 	}
 	if opt.DailyWindow <= 0 {
