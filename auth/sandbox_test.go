@@ -1,8 +1,3 @@
-//go:build sandbox
-
-// Run with `go test -tags sandbox ./auth/` once ghl/sandbox compiles; then
-// the tag can go (fake_test.go stands in for it meanwhile).
-
 package auth
 
 import (
@@ -52,9 +47,13 @@ func TestSandboxLoginRefreshPreflight(t *testing.T) {
 	if tok.AccessToken == first.AccessToken {
 		t.Error("not refreshed 5 minutes before expiry")
 	}
-	// The old refresh token is dead after rotation.
-	writeToken(t, path, storedToken{AccessToken: "x-secret", RefreshToken: first.RefreshToken, Expiry: time.Now().Add(-time.Minute), ClientID: sandbox.DefaultClientID})
-	src2, _, _ := Source(ctx, opt)
+	// The old refresh token is dead after rotation. (A file of its own:
+	// src re-reads its file under the lock and must keep the live one.)
+	dead := filepath.Join(t.TempDir(), "dead.json")
+	writeToken(t, dead, storedToken{AccessToken: "x-secret", RefreshToken: first.RefreshToken, Expiry: time.Now().Add(-time.Minute), ClientID: sandbox.DefaultClientID})
+	deadOpt := opt
+	deadOpt.TokenFile = dead
+	src2, _, _ := Source(ctx, deadOpt)
 	if _, err := src2.Token(); !errors.Is(err, ErrNoCredentials) || strings.Contains(err.Error(), first.RefreshToken) {
 		t.Errorf("old refresh token: err = %v", err)
 	}

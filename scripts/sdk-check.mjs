@@ -101,10 +101,11 @@ let seededTotal;
 await step('list seeded contacts (GET /contacts/)', async () => {
   const res = await ghl.contacts.getContacts({ locationId, limit: 100 });
   expect(Array.isArray(res.contacts), 'a contacts array', res);
-  // The sandbox was started with --contacts 20.
-  expect(res.contacts.length === 20, '20 seeded contacts', res.contacts.length);
+  // sdk-check.sh starts the sandbox with --contacts 20 (at most 100, one page).
+  const seeded = Number(process.env.SDK_CHECK_SEEDED ?? 20);
+  expect(res.contacts.length === seeded, `${seeded} seeded contacts`, res.contacts.length);
   seededTotal = res.meta?.total ?? res.count ?? res.total;
-  expect(seededTotal === 20, 'meta.total (or count) of 20', res.meta ?? res);
+  expect(seededTotal === seeded, `meta.total (or count) of ${seeded}`, res.meta ?? res);
   expect(res.contacts.every((c) => c.id && c.locationId === locationId), 'every contact with an id in this location', res.contacts[0]);
   const h = lastResponse.headers;
   expect(h['x-ratelimit-max'] && h['x-ratelimit-remaining'] && h['x-ratelimit-interval-milliseconds'], 'X-RateLimit-* headers', h);
@@ -263,6 +264,50 @@ await step('deleted contact is gone', async () => {
   expect(total === seededTotal, `total back to ${seededTotal}`, total);
   expect(!res.contacts.some((c) => c.id === contactId), `${contactId} not listed`, res.contacts.map((c) => c.id));
   return `get=${err.statusCode} ${err.code} total=${total}`;
+});
+
+// A second client for the error paths, pointed at the sandbox the same way.
+function client(config) {
+  const c = new HighLevel({ logLevel: 'none', ...config });
+  c.addRequestInterceptor({ onFulfilled: (cfg) => { cfg.baseURL = apiURL; return cfg; } });
+  return c;
+}
+
+await step('a bad token is refused (401)', async () => {
+  const bad = client({ privateIntegrationToken: 'not-a-token' });
+  const err = await expectError(() => bad.contacts.getContacts({ locationId, limit: 1 }), [401]);
+  expect(err.code === 'AUTHENTICATION', 'a GHLAuthenticationError', err.code);
+  return `code=${err.code} message="${err.message}"`;
+});
+
+// The SDK's opt-in retry reads X-RateLimit-* from the 429 to tell a burst
+// limit (wait the interval, retry) from a spent daily quota (give up), so the
+// sandbox must send them on the 429 too. Uses up the current burst window:
+// keep these steps last.
+const seededId = (await ghl.contacts.getContacts({ locationId, limit: 1 })).contacts[0].id;
+await step('burst limit: 429 carries the headers the SDK parses', async () => {
+  const left = Number(lastResponse.headers['x-ratelimit-remaining']);
+  expect(Number.isFinite(left), 'a numeric X-RateLimit-Remaining', lastResponse.headers);
+  const results = await Promise.allSettled(
+    Array.from({ length: left + 5 }, () => ghl.contacts.getContact({ contactId: seededId }, { headers: { locationId } })));
+  const refused = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
+  expect(refused.length >= 5, 'at least 5 of the calls refused', { sent: results.length, refused: refused.length });
+  const other = refused.find((e) => e.code !== 'RATE_LIMIT');
+  expect(!other, 'only GHLRateLimitError', other && { code: other.code, status: other.statusCode, body: other.response });
+  const rl = refused[0].rateLimit;
+  expect(rl?.scope === 'burst' && rl.remaining === 0 && rl.intervalMs > 0 && rl.dailyRemaining > 0, 'rateLimit {scope: burst, remaining: 0, intervalMs > 0, dailyRemaining > 0}', rl);
+  return `sent=${results.length} refused=${refused.length} scope=${rl.scope} max=${rl.max} intervalMs=${rl.intervalMs} dailyRemaining=${rl.dailyRemaining}`;
+});
+
+await step('burst limit: SDK rateLimitRetry waits and succeeds', async () => {
+  const patient = client({ privateIntegrationToken: token, rateLimitRetry: { maxRetries: 2, maxDelayMs: 15000 } });
+  const started = Date.now();
+  const results = await Promise.allSettled(
+    Array.from({ length: 5 }, () => patient.contacts.getContact({ contactId: seededId }, { headers: { locationId } })));
+  const failed = results.filter((r) => r.status === 'rejected').map((r) => `${r.reason.statusCode} ${r.reason.message}`);
+  expect(failed.length === 0, 'all 5 calls to succeed after waiting', failed);
+  expect(results.every((r) => r.value.contact?.id === seededId), `contact ${seededId} each time`, results.map((r) => r.value.contact?.id));
+  return `5/5 after ${((Date.now() - started) / 1000).toFixed(1)}s`;
 });
 
 console.log(`${stepNo} passed, 0 failed`);

@@ -10,27 +10,34 @@ cd "$root"
 bin=/tmp/ghlbulk-sdk/ghlbulk
 go build -o "$bin" ./cmd/ghlbulk
 
-# The SDK version is pinned in scripts/package-lock.json; install it only once.
+# Versions are pinned in scripts/package.json and package-lock.json; install
+# once. `npm install`, not `npm ci`: the lock can only list the DuckDB
+# bindings for platforms the registry served when it was written, and npm ci
+# refuses a lock that lacks the other platforms' optional packages.
 if [ ! -d scripts/node_modules/@gohighlevel/api-client ]; then
-	if [ -f scripts/package-lock.json ]; then
-		npm ci --prefix scripts --no-audit --no-fund >&2
-	else
-		npm install --prefix scripts --no-audit --no-fund >&2
-	fi
+	npm install --prefix scripts --no-audit --no-fund >&2
 fi
+
+# sdk-check.mjs expects exactly this many contacts before it adds its own.
+export SDK_CHECK_SEEDED=20
 
 # The sandbox logs to stderr; keep that in a file so a failure can show it.
 log=$(mktemp /tmp/ghlbulk-sdk/sandbox.XXXXXX.log)
 fifo=$(mktemp -u /tmp/ghlbulk-sdk/out.XXXXXX)
 mkfifo "$fifo"
-"$bin" sandbox --addr 127.0.0.1:0 --contacts 20 >"$fifo" 2>"$log" &
+"$bin" sandbox --addr 127.0.0.1:0 --contacts "$SDK_CHECK_SEEDED" >"$fifo" 2>"$log" &
 sandbox_pid=$!
+node_pid=
 cleanup() {
+	if [ -n "$node_pid" ]; then kill "$node_pid" 2>/dev/null || true; fi
 	kill "$sandbox_pid" 2>/dev/null || true
 	wait "$sandbox_pid" 2>/dev/null || true
 	rm -f "$fifo" "$log"
 }
 trap cleanup EXIT
+# Turn INT/TERM into a normal exit so the EXIT trap stops the sandbox.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # First stdout line: GHL_API_URL=... GHL_LOCATION_ID=... GHL_TOKEN=...
 # Read it through a FIFO held open on fd 3, so the sandbox never gets SIGPIPE
@@ -51,8 +58,13 @@ done
 # Drain anything else the sandbox writes to stdout.
 cat <&3 >/dev/null &
 
+# In the background with wait, because bash runs a signal's trap only once
+# a foreground child has ended; wait returns at once on INT/TERM.
+node scripts/sdk-check.mjs &
+node_pid=$!
 status=0
-node scripts/sdk-check.mjs || status=$?
+wait "$node_pid" || status=$?
+node_pid=
 if [ "$status" -ne 0 ]; then
 	echo "--- sandbox log ---" >&2
 	tail -n 40 "$log" >&2

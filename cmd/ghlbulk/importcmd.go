@@ -286,7 +286,8 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 		extra = append(extra, [2]string{"state", o.state})
 	}
 	if p.session != nil {
-		if st := p.session.pacer.Observed(); st.DailyRemaining >= 0 {
+		// A limit past a billion is a sandbox with limits off: not news.
+		if st := p.session.pacer.Observed(); st.DailyRemaining >= 0 && st.DailyLimit < 1e9 {
 			extra = append(extra, [2]string{"daily quota left", fmt.Sprintf("%d of %d", st.DailyRemaining, st.DailyLimit)})
 		}
 	}

@@ -23,7 +23,9 @@ func printSummary(w io.Writer, title string, r pipeline.Report, extra [][2]strin
 		row("rows read", r.RowsRead)
 		row("would write", r.Created+r.Updated+r.Unchanged)
 		row("would reject", r.Rejected)
-	case r.RowsRead > 0 || len(r.RowsWritten) == 0:
+	case len(r.RowsWritten) > 0:
+		// An export: its own counters follow.
+	default:
 		row("rows read", r.RowsRead)
 		row("created", r.Created)
 		row("updated", r.Updated)

@@ -1,8 +1,3 @@
-//go:build sandbox
-
-// Run with `go test -tags sandbox ./ghl/pace/` once ghl/sandbox compiles;
-// then the tag can go and this replaces TestLoopbackFixedWindow's fake.
-
 package pace
 
 import (

@@ -28,7 +28,7 @@ func benchServer(b *testing.B, contacts int) (*Server, string, string, *http.Cli
 			contacts = n
 		}
 	}
-	s, err := New(Options{Rate: -1, Contacts: contacts, Seed: 1})
+	s, err := New(Options{Rate: -1, Daily: -1, Contacts: contacts, Seed: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

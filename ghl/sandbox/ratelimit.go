@@ -37,12 +37,11 @@ type limitState struct {
 // sends them, and a client's pacer learns from them that it may go fast.
 const unlimited = 1 << 30
 
-// newLimiter turns a negative rate into no burst limit and no daily limit
-// (benchmarks), and a negative daily into no daily limit; the headers are
-// sent either way.
+// newLimiter turns a negative rate into no burst limit and a negative
+// daily into no daily limit; the headers are sent either way.
 func newLimiter(rate int, interval time.Duration, daily int, dayWd time.Duration) *limiter {
 	if rate < 0 {
-		rate, daily = unlimited, unlimited
+		rate = unlimited
 	}
 	if daily < 0 {
 		daily = unlimited

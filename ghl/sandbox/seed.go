@@ -27,6 +27,8 @@ var fieldDefs = []struct {
 	{"Last Purchase Date", "last_purchase_date", "DATE", "YYYY-MM-DD", nil},
 	{"Interests", "interests", "MULTIPLE_OPTIONS", "Interests", []string{"Email", "SMS", "Webinars", "Events", "Newsletter"}},
 	{"Referral Code", "referral_code", "TEXT", "Code", nil},
+	{"Lead Source", "lead_source", "TEXT", "Source", nil},
+	{"Birthday", "birthday", "DATE", "YYYY-MM-DD", nil},
 	{"Deal Size", "deal_size", "NUMERICAL", "Amount", nil}, // an opportunity field, to show model filtering
 }
 

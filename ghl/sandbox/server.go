@@ -21,7 +21,7 @@ import (
 type Options struct {
 	Addr string // for Start; "" or "127.0.0.1:0" picks a free loopback port
 
-	Rate     int           // requests per Interval per app and location; 0 = 100; negative = no limits at all (headers still sent)
+	Rate     int           // requests per Interval per app and location; 0 = 100; negative = no burst limit (headers still sent)
 	Interval time.Duration // 0 = 10s
 	Daily    int           // requests per DailyWindow; 0 = 200000; negative = no daily limit
 

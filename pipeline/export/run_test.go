@@ -62,7 +62,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, contacts int) *fixture {
 	t.Helper()
-	sb, err := sandbox.New(sandbox.Options{Rate: -1, Contacts: contacts, Seed: 1})
+	sb, err := sandbox.New(sandbox.Options{Rate: -1, Daily: -1, Contacts: contacts, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
