@@ -259,7 +259,7 @@ func (s *Server) hBusiness(q *call) reply {
 
 // searchHit is a contact in a search answer, with its cursor.
 type searchHit struct {
-	*contact
+	contactView
 	SearchAfter []any `json:"searchAfter"`
 }
 
@@ -439,7 +439,7 @@ func (s *Server) searchIndexed(l *location, ix *index, field string, desc bool, 
 			skip--
 			return true
 		}
-		body.Contacts = append(body.Contacts, searchHit{c, key(c).cursor()})
+		body.Contacts = append(body.Contacts, searchHit{c.view(), key(c).cursor()})
 		return len(body.Contacts) < limit
 	}
 	if !desc {
@@ -503,7 +503,7 @@ func (s *Server) searchScan(l *location, field string, desc bool, keep func(*con
 	}
 	i += skip
 	for ; i < len(hits) && len(body.Contacts) < limit; i++ {
-		body.Contacts = append(body.Contacts, searchHit{hits[i].c, hits[i].k.cursor()})
+		body.Contacts = append(body.Contacts, searchHit{hits[i].c.view(), hits[i].k.cursor()})
 	}
 }
 

@@ -68,6 +68,28 @@ func (c *contact) clone() *contact {
 	return &n
 }
 
+// contactView is a contact as the API sends it: with the lower-cased
+// copies the real API derives (emailLowerCase, firstNameLowerCase, ...; see
+// GetContectByIdSchema), which clients match on.
+type contactView struct {
+	plainContact
+	EmailLowerCase     string `json:"emailLowerCase,omitempty"`
+	FirstNameLowerCase string `json:"firstNameLowerCase,omitempty"`
+	LastNameLowerCase  string `json:"lastNameLowerCase,omitempty"`
+	FullNameLowerCase  string `json:"fullNameLowerCase,omitempty"`
+}
+
+// plainContact has no MarshalJSON, so embedding it adds no recursion.
+type plainContact contact
+
+func (c *contact) view() contactView {
+	return contactView{plainContact(*c), strings.ToLower(c.Email), strings.ToLower(c.FirstName),
+		strings.ToLower(c.LastName), strings.ToLower(c.fullName())}
+}
+
+// MarshalJSON sends the contact as the API does (see contactView).
+func (c contact) MarshalJSON() ([]byte, error) { return json.Marshal(c.view()) }
+
 // name is what the API shows as the contact's name.
 func (c *contact) fullName() string {
 	return strings.TrimSpace(c.FirstName + " " + c.LastName)
