@@ -39,7 +39,9 @@
 // X-RateLimit-Interval-Milliseconds, X-RateLimit-Max and
 // X-RateLimit-Remaining; past a limit the answer is 429 with Retry-After,
 // and a spent daily quota shows X-RateLimit-Daily-Remaining: 0. A negative
-// Rate turns limits (and their headers) off, for benchmarks.
+// Rate turns the burst limit off and a negative Daily the daily one, for
+// benchmarks; the headers are still sent (with limits of 2^30), so that a
+// client's pacer learns that it may go fast.
 //
 // # Faults
 //

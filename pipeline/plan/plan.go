@@ -1,0 +1,415 @@
+// Package plan tells a user, before the first write, what an import will
+// cost in API requests and how long that takes under HighLevel's limits,
+// and helps a run stay inside them: a request cap (Cap), a loop that waits
+// out a spent daily quota (RunWithWait), and the ID map a run leaves
+// behind (WriteIDMap).
+package plan
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/pipeline"
+)
+
+// Input is what Estimate reads: the run's files through its mapping, and
+// the checkpoint if there is one. FromImport fills it from the run's
+// ImportConfig, so that the plan reads the rows exactly as the run will.
+type Input struct {
+	Files       []string
+	Open        func(path string) (pipeline.Source, error)
+	Fingerprint func(path string) (string, error) // nil: pipeline.FileFingerprint
+	Transform   pipeline.TransformFunc
+	// Store is the run's checkpoint; nil when nothing was written yet
+	// (validate, or a first run). With it, rows already done, rows whose
+	// content was already written and notes and tasks already created
+	// are left out of the count.
+	Store *pipeline.Store
+	// Workers and GroupSize are the run's lanes and rows per lane group
+	// (0: the pipeline's defaults); the sink sends one bulk tag request
+	// per tag set per group, so the estimate groups rows as the run does.
+	Workers, GroupSize int
+	// BulkTagMax is the sink's most contacts per bulk tag request (0: 100).
+	BulkTagMax int
+	// Rate is the X-RateLimit-* state seen so far (pace.Transport.Observed
+	// after the preflight); fields at -1 or 0 fall back to the documented
+	// limits (100 per 10 s, 200,000 a day).
+	Rate pace.RateState
+	// DailyWindow is how long a daily quota lasts (0: 24 h).
+	DailyWindow time.Duration
+}
+
+// FromImport is the Input of the run cfg describes, with the rate-limit
+// state rate (pace.RateState{} when offline).
+func FromImport(cfg pipeline.ImportConfig, rate pace.RateState) Input {
+	return Input{
+		Files: cfg.Files, Open: cfg.Open, Fingerprint: cfg.Fingerprint, Transform: cfg.Transform,
+		Store: cfg.Store, Workers: cfg.Workers, GroupSize: cfg.GroupSize, Rate: rate,
+	}
+}
+
+// Plan is what a run is expected to cost. Requests is the sum of the
+// request kinds below it, each a first attempt: retries come on top.
+type Plan struct {
+	Rows       int64 // rows read
+	Requests   int64 // Upserts + Notes + Tasks + TagCalls + Lookups
+	Upserts    int64 // POST /contacts/upsert, one per row to write
+	Notes      int64 // notes not yet created
+	Tasks      int64 // tasks not yet created
+	TagCalls   int64 // bulk tag requests (an upper bound: tags a contact already has are not added)
+	Lookups    int64 // notes or tasks a killed run may have sent: listed before they are sent again
+	Unchanged  int64 // rows already done, or whose content was already written
+	Duplicates int64 // rows repeating an earlier row of the input (same match key, same content)
+	Rejected   int64 // rows the mapping rejects (no request)
+
+	DailyLeft  int           // requests left in today's quota; -1 unknown
+	DailyLimit int           // the daily quota
+	Burst      int           // requests per Interval
+	Interval   time.Duration // the burst window
+	ETA        time.Duration // at the burst rate, waiting for the quota to come back as often as it runs out
+	Days       int           // quota windows the run touches: 1 when it fits in what is left today
+}
+
+// Estimate reads every input row through the mapping, as the run will,
+// and counts the requests writing them takes. It keeps no rows: its memory
+// is a set of 8-byte digests of (match key, content hash) for the
+// duplicates (about 40 bytes a distinct row in Go's map, so 40 MB for a
+// million rows) and one lane group of tag sets at a time.
+func Estimate(ctx context.Context, in Input) (Plan, error) {
+	if in.Open == nil || in.Transform == nil {
+		return Plan{}, errors.New("plan: Open and Transform are required")
+	}
+	if in.Fingerprint == nil {
+		in.Fingerprint = pipeline.FileFingerprint
+	}
+	if in.Workers <= 0 {
+		in.Workers = pipeline.DefaultWorkers
+	}
+	if in.GroupSize <= 0 {
+		in.GroupSize = pipeline.DefaultGroupSize
+	}
+	if in.BulkTagMax <= 0 {
+		in.BulkTagMax = 100
+	}
+	e := &estimator{in: in, seen: make(map[uint64]struct{})}
+	for _, f := range in.Files {
+		if err := e.file(ctx, f); err != nil {
+			return e.p, err
+		}
+	}
+	e.p.Requests = e.p.Upserts + e.p.Notes + e.p.Tasks + e.p.TagCalls + e.p.Lookups
+	e.p.schedule(in.Rate, in.DailyWindow)
+	return e.p, nil
+}
+
+type estimator struct {
+	in   Input
+	p    Plan
+	seen map[uint64]struct{}
+	// pending are the tag-set keys of the rows waiting to be dispatched
+	// (the run's pending slice), with their lanes.
+	pending []pendingRow
+}
+
+type pendingRow struct {
+	lane int
+	tags string // "" when the row adds no tag
+}
+
+func (e *estimator) file(ctx context.Context, file string) (err error) {
+	fp, err := e.in.Fingerprint(file)
+	if err != nil {
+		return fmt.Errorf("input %s: %w", file, err)
+	}
+	src, err := e.in.Open(file)
+	if err != nil {
+		return fmt.Errorf("input %s: %w", file, err)
+	}
+	defer func() {
+		if cerr := src.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("input %s: %w", file, cerr)
+		}
+	}()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b, err := src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("input %s: %w", file, err)
+		}
+		if b.Record == nil {
+			continue
+		}
+		recs := e.in.Transform(b.Record, b.File, b.FirstRow)
+		b.Record.Release()
+		if err := e.batch(ctx, fp, recs); err != nil {
+			return err
+		}
+		// The run dispatches what it holds once it holds a lane group
+		// per lane (pipeline.readFile).
+		if len(e.pending) >= e.in.Workers*e.in.GroupSize {
+			e.dispatch()
+		}
+	}
+	e.dispatch()
+	return nil
+}
+
+// batch classifies one batch's rows as the run's classifyRows does.
+func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	e.p.Rows += int64(len(recs))
+	var done map[int64]pipeline.RowRecord
+	var known map[string]pipeline.ContactRecord
+	if st := e.in.Store; st != nil {
+		var err error
+		if done, err = st.Rows(ctx, fp, recs[0].Row, recs[len(recs)-1].Row); err != nil {
+			return err
+		}
+		keys := make([]string, 0, len(recs))
+		for i := range recs {
+			if recs[i].Key != "" {
+				keys = append(keys, recs[i].Key)
+			}
+		}
+		if known, err = st.Contacts(ctx, keys); err != nil {
+			return err
+		}
+	}
+	for i := range recs {
+		rec := &recs[i]
+		if d, ok := done[rec.Row]; ok && d.Hash == rec.Hash {
+			if d.Status == pipeline.StatusRejected {
+				e.p.Rejected++
+			} else {
+				e.p.Unchanged++
+			}
+			continue
+		}
+		switch {
+		case rec.Err != nil || rec.Key == "":
+			e.p.Rejected++
+			continue
+		case rec.Hash != "" && known[rec.Key].Hash == rec.Hash:
+			e.p.Unchanged++
+			continue
+		}
+		d := digest(rec.Key, rec.Hash)
+		if _, dup := e.seen[d]; dup {
+			e.p.Duplicates++
+			continue
+		}
+		e.seen[d] = struct{}{}
+		e.p.Upserts++
+		if err := e.subs(ctx, rec); err != nil {
+			return err
+		}
+		e.pending = append(e.pending, pendingRow{lane: laneOf(rec.Key, e.in.Workers), tags: tagSet(rec.Tags)})
+	}
+	return nil
+}
+
+// subs counts a row's notes and tasks that the journal does not have as
+// created (sinks.GHL.writeSubs).
+func (e *estimator) subs(ctx context.Context, rec *pipeline.Record) error {
+	if len(rec.Notes) == 0 && len(rec.Tasks) == 0 {
+		return nil
+	}
+	journal := map[string]string{}
+	if e.in.Store != nil {
+		entries, err := e.in.Store.Subs(ctx, rec.Key)
+		if err != nil {
+			return err
+		}
+		for _, s := range entries {
+			journal[fmt.Sprintf("%s\x00%s\x00%d", s.Kind, s.ContentHash, s.Seq)] = s.State
+		}
+	}
+	seq := map[string]int{}
+	one := func(kind string, v any, count *int64) {
+		h := contentHash(v)
+		n := seq[kind+h]
+		seq[kind+h]++
+		switch journal[fmt.Sprintf("%s\x00%s\x00%d", kind, h, n)] {
+		case pipeline.SubDone:
+		case pipeline.SubPending:
+			e.p.Lookups++
+			*count++
+		default:
+			*count++
+		}
+	}
+	for _, n := range rec.Notes {
+		one(pipeline.KindNote, n, &e.p.Notes)
+	}
+	for _, t := range rec.Tasks {
+		one(pipeline.KindTask, t, &e.p.Tasks)
+	}
+	return nil
+}
+
+// dispatch groups the pending rows by lane, as the run does, and counts a
+// bulk tag request per distinct tag set and BulkTagMax contacts of each
+// group (sinks.GHL.addTags).
+func (e *estimator) dispatch() {
+	if len(e.pending) == 0 {
+		return
+	}
+	perLane := make([]map[string]int, e.in.Workers)
+	for _, r := range e.pending {
+		if r.tags == "" {
+			continue
+		}
+		if perLane[r.lane] == nil {
+			perLane[r.lane] = map[string]int{}
+		}
+		perLane[r.lane][r.tags]++
+	}
+	for _, sets := range perLane {
+		for _, n := range sets {
+			e.p.TagCalls += int64((n + e.in.BulkTagMax - 1) / e.in.BulkTagMax)
+		}
+	}
+	e.pending = e.pending[:0]
+}
+
+// tagSet is the sink's key for a row's tags: lower case, trimmed, unique,
+// sorted.
+func tagSet(tags []string) string {
+	var need []string
+	for _, t := range tags {
+		n := strings.ToLower(strings.TrimSpace(t))
+		if n != "" && !slices.Contains(need, n) {
+			need = append(need, n)
+		}
+	}
+	slices.Sort(need)
+	return strings.Join(need, "\x00")
+}
+
+// laneOf is the run's lane of a match key (pipeline.laneOf).
+func laneOf(key string, lanes int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(lanes))
+}
+
+// contentHash is the journal's hash of a note or task input
+// (sinks.contentHash).
+func contentHash(v any) string {
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+func digest(key, hash string) uint64 {
+	sum := sha256.Sum256([]byte(key + "\x00" + hash))
+	return binary.LittleEndian.Uint64(sum[:8])
+}
+
+// schedule fills in the limits and the ETA.
+func (p *Plan) schedule(rate pace.RateState, window time.Duration) {
+	def := pace.DefaultLimits()
+	p.Burst, p.Interval, p.DailyLimit, p.DailyLeft = def.Burst, def.Interval, def.Daily, -1
+	if rate.Max > 0 {
+		p.Burst = rate.Max
+	}
+	if rate.Interval > 0 {
+		p.Interval = rate.Interval
+	}
+	if rate.DailyLimit > 0 {
+		p.DailyLimit = rate.DailyLimit
+	}
+	if rate.DailyRemaining >= 0 && !rate.At.IsZero() {
+		p.DailyLeft = rate.DailyRemaining
+	}
+	if window <= 0 {
+		window = 24 * time.Hour
+	}
+	burst := func(n int64) time.Duration {
+		return time.Duration(float64(n) / float64(p.Burst) * float64(p.Interval))
+	}
+	left := int64(p.DailyLeft)
+	if left < 0 {
+		left = int64(p.DailyLimit)
+	}
+	p.Days = 1
+	if p.Requests <= left {
+		p.ETA = burst(p.Requests)
+		return
+	}
+	// Today's share, then whole windows, then the rest: each window
+	// starts when the previous one ends (an estimate: the real reset
+	// comes at a fixed time of day).
+	rest := p.Requests - left
+	full := (rest - 1) / int64(p.DailyLimit)
+	last := rest - full*int64(p.DailyLimit)
+	p.Days = int(2 + full)
+	p.ETA = time.Duration(1+full)*window + burst(last)
+}
+
+// Print writes the plan as the table a user reads before the run starts.
+func (p Plan) Print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(tw, "  %s\t%v\n", k, v) }
+	fmt.Fprintln(tw, "plan")
+	row("rows read", p.Rows)
+	row("to write", p.Upserts)
+	if p.Unchanged > 0 {
+		row("unchanged", p.Unchanged)
+	}
+	if p.Duplicates > 0 {
+		row("duplicates in input", p.Duplicates)
+	}
+	if p.Rejected > 0 {
+		row("rejected", p.Rejected)
+	}
+	kinds := fmt.Sprintf("%d upserts, %d tag calls, %d notes, %d tasks", p.Upserts, p.TagCalls, p.Notes, p.Tasks)
+	if p.Lookups > 0 {
+		kinds += fmt.Sprintf(", %d lookups", p.Lookups)
+	}
+	row("requests", fmt.Sprintf("%d (%s; retries on top)", p.Requests, kinds))
+	if p.DailyLeft >= 0 && p.DailyLimit < 1e9 {
+		row("daily quota left", fmt.Sprintf("%d of %d", p.DailyLeft, p.DailyLimit))
+	} else if p.DailyLimit < 1e9 {
+		row("daily quota", fmt.Sprintf("%d (what is left today is not known yet)", p.DailyLimit))
+	}
+	eta := FormatDuration(p.ETA)
+	if p.Days > 1 {
+		eta += fmt.Sprintf(" (the daily quota runs out: %d days; see --wait)", p.Days)
+	}
+	row("ETA", fmt.Sprintf("%s at %d requests per %s", eta, p.Burst, p.Interval))
+	tw.Flush()
+}
+
+// FormatDuration is d for a person: seconds, minutes, hours or days.
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%.0f s", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%.1f min", d.Minutes())
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%.1f hours", d.Hours())
+	default:
+		return fmt.Sprintf("%.1f days", d.Hours()/24)
+	}
+}
