@@ -173,6 +173,12 @@ type Manifest struct {
 	// CustomFields maps each typed custom field column to its fieldKey and
 	// dataType.
 	CustomFields []ManifestCustomField `json:"custom_fields,omitempty"`
+	// Layout is the export's --layout: "replace" (the files straight in
+	// --out) or "run" (each run in --out/run=<start>/).
+	Layout string `json:"layout,omitempty"`
+	// RunDir is, with layout "run", this run's directory relative to --out
+	// ("run=20260102T150405Z"), the one the manifest sits in.
+	RunDir string `json:"run_dir,omitempty"`
 }
 
 // ExportCursor is the incremental cursor: the largest dateUpdated exported,

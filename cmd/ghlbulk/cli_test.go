@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -65,5 +67,48 @@ func TestParseRate(t *testing.T) {
 		if (err != nil) != tt.wantErr || n != tt.n {
 			t.Errorf("parseRate(%q) = %d, %v; want %d, err=%v", tt.in, n, err, tt.n, tt.wantErr)
 		}
+	}
+}
+
+func TestImportRefusesBadInputBeforeAnyWrite(t *testing.T) {
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "in.csv")
+	if err := os.WriteFile(csv, []byte("Email\na@example.com\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	badMapping := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(badMapping, []byte("version: 1\nfields:\n  email: \"Emial\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join("..", "..", "mappings", "generic.yaml")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no mapping", []string{"import", csv}, "--mapping is required"},
+		{"no file", []string{"import", "--mapping", good}, "requires at least 1 arg"},
+		{"missing file", []string{"import", filepath.Join(dir, "nope.csv"), "--mapping", good}, "no such file"},
+		{"unknown extension", []string{"import", filepath.Join(dir, "in.xlsx"), "--mapping", good}, "not a .csv, .csv.gz or .parquet file"},
+		{"bad workers", []string{"import", csv, "--mapping", good, "--workers", "0"}, "--workers 0: must be between 1 and 64"},
+		{"bad delimiter", []string{"import", csv, "--mapping", good, "--delimiter", ";;"}, "--delimiter"},
+		{"mapping names a missing column", []string{"validate", csv, "--mapping", badMapping}, `bad.yaml:3:`},
+		{"no location", []string{"import", csv, "--mapping", filepath.Join(dir, "m.yaml")}, ""},
+	}
+	// The last case needs a mapping that fits, so that it gets as far as the credentials.
+	if err := os.WriteFile(filepath.Join(dir, "m.yaml"), []byte("version: 1\nfields:\n  email: \"Email\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests[len(tests)-1].want = "no location: set --location or GHL_LOCATION_ID"
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, nil, tt.args...)
+			if r.code != exitRefused {
+				t.Fatalf("exit %d, want %d; stderr: %s", r.code, exitRefused, r.stderr)
+			}
+			if !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("stderr %q does not say %q", r.stderr, tt.want)
+			}
+		})
 	}
 }

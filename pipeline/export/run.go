@@ -729,7 +729,10 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 		SchemaVersion: sinks.SchemaVersion, Format: e.cfg.Format, Mode: e.mode,
 		LocationID: e.cfg.LocationID, BusinessID: e.cfg.BusinessID, Include: e.inc.Names(),
 		CreatedAt: r.StartedAt, Total: r.Total, Listed: r.Listed, RowCounts: counts, Files: files,
-		CustomFields: sinks.CustomFieldsManifest(e.schema),
+		CustomFields: sinks.CustomFieldsManifest(e.schema), Layout: e.cfg.Layout,
+	}
+	if e.cfg.Layout == LayoutRun {
+		m.RunDir = filepath.Base(r.FinalDir)
 	}
 	if r.BoundMs != 0 {
 		t := time.UnixMilli(r.BoundMs).UTC()

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of ghlbulk against the embedded sandbox, on loopback
+# only. `make bench` runs it after the Go benchmarks; docs/benchmarks.md
+# records its figures and how to read them.
+#
+#   ./scripts/bench.sh                     # sections 1-5 at 100k contacts
+#   BENCH_LARGE=1 ./scripts/bench.sh       # also 1M-row import and 1M-contact export (slow)
+#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export parquet
+#
+# Environment:
+#   BENCH_ROWS            rows/contacts of the default size (100000)
+#   BENCH_LARGE=1         also run at BENCH_LARGE_ROWS (1000000)
+#   BENCH_PACED_SECONDS   length of the paced import (60)
+#   BENCH_WORKERS         --workers of import and export (default: the CLI's)
+#   BENCH_DIR             work directory (out/bench); inputs are kept and reused
+#
+# Peak RSS comes from /usr/bin/time -f %M when it exists, otherwise from
+# VmHWM in /proc/PID/status, polled.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BIN=${BIN:-$ROOT/bin/ghlbulk}
+BENCH_ROWS=${BENCH_ROWS:-100000}
+BENCH_LARGE=${BENCH_LARGE:-0}
+BENCH_LARGE_ROWS=${BENCH_LARGE_ROWS:-1000000}
+BENCH_PACED_SECONDS=${BENCH_PACED_SECONDS:-60}
+BENCH_ONLY=${BENCH_ONLY:-serve import paced export parquet}
+BENCH_DIR=${BENCH_DIR:-$ROOT/out/bench}
+WORKER_FLAG=()
+if [[ -n "${BENCH_WORKERS:-}" ]]; then WORKER_FLAG=(--workers "$BENCH_WORKERS"); fi
+
+mkdir -p "$BENCH_DIR"
+RUN=$(mktemp -d "$BENCH_DIR/run.XXXXXX")
+
+# ---- background processes: every one we start is recorded and stopped ----
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		if kill -0 "$p" 2>/dev/null; then
+			kill -TERM "$p" 2>/dev/null || true
+		fi
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	PIDS=()
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+if [[ ! -x "$BIN" ]]; then
+	echo "building $BIN" >&2
+	mkdir -p "$(dirname "$BIN")"
+	go build -trimpath -o "$BIN" ./cmd/ghlbulk
+fi
+
+HAVE_TIME=0
+if [[ -x /usr/bin/time ]] && /usr/bin/time -f %M true >/dev/null 2>&1; then HAVE_TIME=1; fi
+
+# jnum FILE KEY: a number from a report (top level, or a.b for one level down).
+jnum() {
+	if command -v jq >/dev/null 2>&1; then
+		jq -r ".$2 // 0" "$1"
+	else
+		python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."): d=d.get(k,0) if isinstance(d,dict) else 0
+print(d)' "$1" "$2"
+	fi
+}
+# calc EXPR: floating-point arithmetic.
+calc() { awk "BEGIN { printf \"%s\", $1 }" </dev/null; }
+fmt() { awk -v x="$1" -v f="$2" 'BEGIN { printf f, x }' </dev/null; }
+mib() { fmt "$(calc "$1/1024")" "%.0f MiB"; }
+
+# ---- result table ----
+ROWS=()
+row() { ROWS+=("$(printf '%-48s %-22s %s' "$1" "$2" "${3:-}")"); printf '  %-48s %-22s %s\n' "$1" "$2" "${3:-}"; }
+section() { printf '\n== %s\n' "$1"; ROWS+=("" "== $1"); }
+
+# start_sandbox NAME ARGS...: starts the sandbox in the background and
+# exports its GHL_* variables once it prints them (seeding comes first).
+SB_PID=
+start_sandbox() {
+	local name=$1
+	shift
+	local out=$RUN/$name.sandbox.out
+	"$BIN" sandbox --addr 127.0.0.1:0 "$@" >"$out" 2>"$RUN/$name.sandbox.err" &
+	SB_PID=$!
+	PIDS+=("$SB_PID")
+	local i
+	for ((i = 0; i < 3000; i++)); do # up to 300 s (seeding 1M contacts)
+		if [[ -s $out ]] && head -1 "$out" | grep -q '^GHL_API_URL='; then
+			local line
+			line=$(head -1 "$out")
+			export ${line?}
+			return 0
+		fi
+		if ! kill -0 "$SB_PID" 2>/dev/null; then
+			echo "sandbox exited:" >&2
+			cat "$RUN/$name.sandbox.err" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "sandbox did not start in 300 s" >&2
+	return 1
+}
+stop_sandbox() {
+	if [[ -n $SB_PID ]] && kill -0 "$SB_PID" 2>/dev/null; then
+		kill -TERM "$SB_PID"
+		wait "$SB_PID" 2>/dev/null || true
+	fi
+	SB_PID=
+}
+
+# measure RSSFILE CMD...: runs CMD in the foreground and writes its peak RSS
+# (KiB) to RSSFILE; returns CMD's exit status.
+measure() {
+	local rssf=$1
+	shift
+	if ((HAVE_TIME)); then
+		local rc=0
+		/usr/bin/time -f %M -o "$rssf" "$@" || rc=$?
+		# GNU time prefixes "Command exited with non-zero status N" lines.
+		tail -1 "$rssf" >"$rssf.tmp" && mv "$rssf.tmp" "$rssf"
+		return $rc
+	fi
+	"$@" &
+	local pid=$! hwm=0 v i
+	PIDS+=("$pid")
+	for ((i = 0; i < 360000; i++)); do # polled every 10 ms, 1 h at most
+		v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+		[[ -n $v ]] && ((v > hwm)) && hwm=$v
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	local rc=0
+	wait "$pid" || rc=$?
+	echo "$hwm" >"$rssf"
+	return $rc
+}
+
+csv_for() { # csv_for N: a generated input of N rows, made once
+	local f=$BENCH_DIR/contacts-$1.csv
+	if [[ ! -s $f ]]; then
+		go run ./scripts/benchgen -n "$1" -o "$f" >&2
+	fi
+	echo "$f"
+}
+
+has() { [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+
+echo "ghlbulk bench: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2/1048576 }' /proc/meminfo), $(go version | cut -d' ' -f3), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "work dir $RUN"
+
+# ---- 1. sandbox throughput ----
+if has serve; then
+	section "1. sandbox throughput, loopback, limits off (go test -bench Serve ./ghl/sandbox)"
+	go test -run '^$' -bench Serve -benchtime 2x ./ghl/sandbox >"$RUN/serve.txt" 2>&1 || { cat "$RUN/serve.txt"; exit 1; }
+	while read -r name rps; do
+		row "$name" "$(fmt "$rps" '%.0f') req/s"
+	done < <(awk '/^BenchmarkServe/ { for (i = 1; i <= NF; i++) if ($(i+1) == "req/s") print $1, $i }' "$RUN/serve.txt")
+fi
+
+# ---- 2. import, limits off ----
+bench_import() { # bench_import N
+	local n=$1 csv
+	csv=$(csv_for "$n")
+	start_sandbox "import-$n" --rate off --daily 0
+	local rep=$RUN/import-$n.json rc=0
+	measure "$RUN/import-$n.rss" "$BIN" import "$csv" --mapping scripts/bench-mapping.yaml ${WORKER_FLAG[@]+"${WORKER_FLAG[@]}"} \
+		--state "$RUN/import-$n.state" --rejects "$RUN/import-$n.rejects.csv" --report "$rep" --no-progress -q || rc=$?
+	stop_sandbox
+	local rows el req wr rss
+	rows=$(jnum "$rep" rows_read)
+	el=$(jnum "$rep" elapsed_s)
+	req=$(jnum "$rep" requests)
+	wr=$(calc "$(jnum "$rep" created)+$(jnum "$rep" updated)")
+	rss=$(cat "$RUN/import-$n.rss")
+	row "import $n rows: exit / outcome" "$rc / $(jq -r .outcome "$rep" 2>/dev/null || echo ?)" "rejected $(jnum "$rep" rejected)"
+	row "import $n rows: rows/s" "$(fmt "$(calc "$rows/$el")" '%.0f')" "($rows rows in $(fmt "$el" '%.1f') s)"
+	row "import $n rows: requests per contact" "$(fmt "$(calc "$req/($wr>0?$wr:1)")" '%.3f')" "target <= 1.05; $req requests, $wr written, by kind: $(jq -c .requests_by_kind "$rep" 2>/dev/null)"
+	row "import $n rows: peak RSS" "$(mib "$rss")"
+}
+if has import; then
+	section "2. import, sandbox --rate off --daily 0"
+	bench_import "$BENCH_ROWS"
+	if [[ $BENCH_LARGE == 1 ]]; then bench_import "$BENCH_LARGE_ROWS"; fi
+fi
+
+# ---- 3. paced import at the sandbox's default 100/10s ----
+if has paced; then
+	section "3. import paced by the sandbox's default limit (100/10s = 10 req/s), ${BENCH_PACED_SECONDS}s"
+	csv=$(csv_for "$BENCH_ROWS")
+	start_sandbox paced --daily 0
+	rep=$RUN/paced.json
+	"$BIN" import "$csv" --mapping scripts/bench-mapping.yaml ${WORKER_FLAG[@]+"${WORKER_FLAG[@]}"} \
+		--state "$RUN/paced.state" --rejects "$RUN/paced.rejects.csv" --report "$rep" --no-progress --log-format json -v \
+		2>"$RUN/paced.log" &
+	imp=$!
+	PIDS+=("$imp")
+	for ((i = 0; i < BENCH_PACED_SECONDS * 10; i++)); do
+		kill -0 "$imp" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -INT "$imp" 2>/dev/null || true
+	rc=0
+	wait "$imp" || rc=$?
+	stop_sandbox
+	req=$(jnum "$rep" requests)
+	el=$(jnum "$rep" elapsed_s)
+	thr=$(jnum "$rep" throttled)
+	rate=$(calc "$req/$el")
+	row "paced: exit after SIGINT" "$rc" "(3: stopped early, resumable)"
+	row "paced: achieved requests/s" "$(fmt "$rate" '%.2f')" "$req requests in $(fmt "$el" '%.1f') s"
+	row "paced: share of allowed 10 req/s" "$(fmt "$(calc "100*$rate/10")" '%.1f')%" "target >= 97%"
+	row "paced: 429 answers (report: throttled)" "$thr" "target: none after the first window; retries $(jnum "$rep" retries)"
+fi
+
+# ---- 4. export, limits off ----
+bench_export() { # bench_export N
+	local n=$1 t0 t1
+	t0=$(date +%s.%N)
+	start_sandbox "export-$n" --rate off --daily 0 --contacts "$n"
+	t1=$(date +%s.%N)
+	local sbrss
+	sbrss=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SB_PID/status" 2>/dev/null || echo 0)
+	row "sandbox seeding $n contacts" "$(fmt "$(calc "$t1-$t0")" '%.1f') s" "sandbox peak RSS after seeding $(mib "$sbrss")"
+	local kind rep out rc inc min size rows el req
+	for kind in contacts full; do
+		rep=$RUN/export-$n-$kind.json
+		out=$RUN/export-$n-$kind
+		inc=()
+		[[ $kind == full ]] && inc=(--include tasks,notes,appointments)
+		rc=0
+		measure "$RUN/export-$n-$kind.rss" "$BIN" export --out "$out" ${inc[@]+"${inc[@]}"} ${WORKER_FLAG[@]+"${WORKER_FLAG[@]}"} \
+			--report "$rep" --no-progress -q || rc=$?
+		rows=$(jnum "$rep" rows_written.contacts)
+		el=$(jnum "$rep" elapsed_s)
+		req=$(jnum "$rep" requests)
+		size=$(find "$out" -maxdepth 1 -type f \( -name '*.parquet' -o -name '*.csv' \) -printf '%s\n' | awk '{ s += $1 } END { print s+0 }')
+		if [[ $kind == full ]]; then min=$(calc "int(($n+499)/500)+3*$n"); else min=$(calc "int(($n+499)/500)"); fi
+		row "export $n ($kind): exit / contacts" "$rc / $rows" "$(jq -c .rows_written "$rep" 2>/dev/null)"
+		row "export $n ($kind): contacts/s" "$(fmt "$(calc "$rows/$el")" '%.0f')" "($(fmt "$el" '%.1f') s)"
+		row "export $n ($kind): requests per contact" "$(fmt "$(calc "$req/($rows>0?$rows:1)")" '%.4f')" "$req requests, minimum $min (ceil(N/500)$([[ $kind == full ]] && echo ' + 3N'))"
+		row "export $n ($kind): peak RSS" "$(mib "$(cat "$RUN/export-$n-$kind.rss")")"
+		row "export $n ($kind): output bytes per contact" "$(fmt "$(calc "$size/($rows>0?$rows:1)")" '%.0f')" "$size bytes of Parquet"
+		rm -rf "$out"
+	done
+	stop_sandbox
+}
+if has export; then
+	section "4. export, sandbox --rate off --daily 0, Parquet"
+	bench_export "$BENCH_ROWS"
+	if [[ $BENCH_LARGE == 1 ]]; then bench_export "$BENCH_LARGE_ROWS"; fi
+fi
+
+# ---- 5. Parquet writers ----
+if has parquet; then
+	section "5. Parquet writers, 20k contacts (go test -bench Parquet ./sinks/)"
+	go test -run '^$' -bench Parquet -benchmem ./sinks/ >"$RUN/parquet.txt" 2>&1 || { cat "$RUN/parquet.txt"; exit 1; }
+	while read -r name mbs bpr allocs; do
+		row "$name" "$mbs MB/s" "file $bpr B/row, $allocs allocs/op"
+	done < <(awk '/^BenchmarkParquet/ { m = ""; b = ""; a = ""
+		for (i = 2; i <= NF; i++) { if ($(i+1) == "MB/s") m = $i; if ($(i+1) == "file_B/row") b = $i; if ($(i+1) == "allocs/op") a = $i }
+		print $1, m, b, a }' "$RUN/parquet.txt")
+fi
+
+printf '\n==== summary (%s)\n' "$(date -u +%FT%TZ)"
+printf '%s\n' "${ROWS[@]}"
+rm -rf "$RUN"/*.state "$RUN"/*.state.lock
+echo "logs and reports in $RUN"
