@@ -27,11 +27,19 @@ import (
 type Scope string
 
 // The smallest scopes ghlbulk needs: reading contacts (export, validate
-// --online) and writing them (import).
+// --online) and writing them (import). ScopeCustomFieldsRead reads the
+// location's custom field definitions: an import whose mapping names custom
+// fields needs it, and an export uses it for the typed custom field columns
+// (without it the raw customFields column is still exported).
 const (
-	ScopeContactsRead  Scope = "contacts.readonly"
-	ScopeContactsWrite Scope = "contacts.write"
+	ScopeContactsRead     Scope = "contacts.readonly"
+	ScopeContactsWrite    Scope = "contacts.write"
+	ScopeCustomFieldsRead Scope = "locations/customFields.readonly"
 )
+
+// DefaultLoginScopes are the scopes `auth login` asks for when none are
+// given: what import and export need, nothing more.
+var DefaultLoginScopes = []string{string(ScopeContactsRead), string(ScopeContactsWrite), string(ScopeCustomFieldsRead)}
 
 // Kind says where a token came from.
 type Kind string
@@ -88,6 +96,11 @@ func (o Options) httpClient() *http.Client {
 	}
 	return &http.Client{Timeout: 30 * time.Second}
 }
+
+// TokenFilePath is the token file these options name: --token-file, else
+// GHL_TOKEN_FILE, else DefaultTokenFile(). Source, Status, Logout and the
+// CLI's `auth login` all use it, so they agree on the file.
+func (o Options) TokenFilePath() (string, error) { return o.tokenFilePath() }
 
 // tokenFilePath is --token-file, else GHL_TOKEN_FILE, else the default.
 func (o Options) tokenFilePath() (string, error) {

@@ -25,7 +25,7 @@ type LoginOptions struct {
 	APIURL       string   // "" = ProductionAPIURL
 	ClientID     string   // the Marketplace app's client id
 	ClientSecret string   // its secret (never stored in the token file)
-	Scopes       []string // nil = contacts.readonly contacts.write
+	Scopes       []string // nil = DefaultLoginScopes
 	UserType     string   // "Location" (default) or "Company"
 	TokenFile    string   // where to store the token; "" = DefaultTokenFile()
 
@@ -74,7 +74,7 @@ func Login(ctx context.Context, o LoginOptions) (Info, error) {
 	}
 	scopes := o.Scopes
 	if scopes == nil {
-		scopes = []string{string(ScopeContactsRead), string(ScopeContactsWrite)}
+		scopes = DefaultLoginScopes
 	}
 	userType := o.UserType
 	if userType == "" {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,7 +64,7 @@ func PreflightWithInfo(ctx context.Context, hc *http.Client, apiURL, locationID 
 	}
 	canRead, readKnown := info.HasScope(ScopeContactsRead)
 	if need == ScopeContactsWrite && !known {
-		status, err := probe(ctx, hc, http.MethodPut, apiURL+"/contacts/"+probeID, "{}")
+		status, _, err := probe(ctx, hc, http.MethodPut, apiURL+"/contacts/"+probeID, "{}")
 		if err != nil {
 			return err
 		}
@@ -78,7 +79,7 @@ func PreflightWithInfo(ctx context.Context, hc *http.Client, apiURL, locationID 
 		return nil // nothing more to learn without the read scope
 	}
 	q := url.Values{"locationId": {locationID}, "limit": {"1"}}
-	status, err := probe(ctx, hc, http.MethodGet, apiURL+"/contacts/?"+q.Encode(), "")
+	status, msg, err := probe(ctx, hc, http.MethodGet, apiURL+"/contacts/?"+q.Encode(), "")
 	if err != nil {
 		return err
 	}
@@ -90,8 +91,12 @@ func PreflightWithInfo(ctx context.Context, hc *http.Client, apiURL, locationID 
 			return &PreflightError{Need: need, Location: locationID, Status: status,
 				Reason: fmt.Sprintf("the token may not read contacts of location %s (403): it lacks contacts.readonly or is for another location; add the scope to your app's scopes in the Marketplace (or the private integration's scopes) and log in again, or use a token for %s", locationID, locationID)}
 		}
-		if !known {
-			// A write-only token can't read; the write probe passed.
+		if !known && !locationRefusal(msg) {
+			// A write-only token can't read; the write probe passed. But
+			// a 403 that says the token does not have access to the
+			// location is a token for another location, whatever its
+			// scopes: the write probe names no location, so only this
+			// answer tells.
 			return nil
 		}
 		return &PreflightError{Need: need, Location: locationID, Status: status,
@@ -112,16 +117,25 @@ func refusedErr(need Scope, loc string, status int) *PreflightError {
 		Reason: "the token was refused (401: expired, revoked or not a HighLevel token): set a valid GHL_TOKEN or run `ghlbulk auth login`"}
 }
 
-// probe sends one request and returns its status; the body is drained and
-// never shown (it might echo a header).
-func probe(ctx context.Context, hc *http.Client, method, u, body string) (int, error) {
+// locationRefusal reports whether a 403's message is HighLevel's "The token
+// does not have access to this location." rather than its scope refusal
+// ("The token is not authorized for this scope.").
+func locationRefusal(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "location") && !strings.Contains(m, "scope")
+}
+
+// probe sends one request and returns its status and the API's message (for
+// telling refusals apart only; it is never shown, since a body might echo a
+// header).
+func probe(ctx context.Context, hc *http.Client, method, u, body string) (int, string, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return 0, fmt.Errorf("preflight: %w", err)
+		return 0, "", fmt.Errorf("preflight: %w", err)
 	}
 	req.Header.Set("Version", "2021-07-28")
 	req.Header.Set("Accept", "application/json")
@@ -130,9 +144,24 @@ func probe(ctx context.Context, hc *http.Client, method, u, body string) (int, e
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, &redactedError{msg: "preflight: " + Redact(err.Error()), err: err}
+		return 0, "", &redactedError{msg: "preflight: " + Redact(err.Error()), err: err}
 	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
-	return resp.StatusCode, nil
+	var m struct {
+		Message json.RawMessage `json:"message"`
+	}
+	var msg string
+	if json.Unmarshal(raw, &m) == nil && len(m.Message) > 0 {
+		var one string
+		var many []string
+		switch {
+		case json.Unmarshal(m.Message, &one) == nil:
+			msg = one
+		case json.Unmarshal(m.Message, &many) == nil:
+			msg = strings.Join(many, "; ")
+		}
+	}
+	return resp.StatusCode, msg, nil
 }

@@ -77,3 +77,39 @@ func TestSandboxLoginRefreshPreflight(t *testing.T) {
 		t.Errorf("other location: %v", err)
 	}
 }
+
+// A token with both scopes for another location passes the write probe
+// (which names no location) and must still be refused for writing: the
+// read probe's 403 says "location", not "scope".
+func TestSandboxPreflightOtherLocationWrite(t *testing.T) {
+	sb, err := sandbox.New(sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	base, err := sb.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	other, err := sb.IssueToken("OtherLocation0000001", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: NewTransport(nil, staticSource(other))}
+	var pe *PreflightError
+	for _, need := range []Scope{ScopeContactsRead, ScopeContactsWrite} {
+		if err := Preflight(ctx, hc, base, sb.LocationID(), need); !errors.As(err, &pe) || !strings.Contains(err.Error(), "location") {
+			t.Errorf("%s with another location's token: %v", need, err)
+		}
+	}
+	// A write-only token (no contacts.readonly) is still let through.
+	wo, err := sb.IssueToken(sb.LocationID(), []string{"contacts.write"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc = &http.Client{Transport: NewTransport(nil, staticSource(wo))}
+	if err := Preflight(ctx, hc, base, sb.LocationID(), ScopeContactsWrite); err != nil {
+		t.Errorf("write-only token, write preflight: %v", err)
+	}
+}

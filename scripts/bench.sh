@@ -107,6 +107,10 @@ start_sandbox() {
 	echo "sandbox did not start in 300 s" >&2
 	return 1
 }
+# sb_cpu: the sandbox's CPU time so far (user+sys, s).
+sb_cpu() {
+	awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$SB_PID/stat" 2>/dev/null || echo 0
+}
 stop_sandbox() {
 	if [[ -n $SB_PID ]] && kill -0 "$SB_PID" 2>/dev/null; then
 		kill -TERM "$SB_PID"
@@ -115,37 +119,46 @@ stop_sandbox() {
 	SB_PID=
 }
 
-# measure RSSFILE CMD...: runs CMD in the foreground and writes its peak RSS
-# (KiB) to RSSFILE; returns CMD's exit status.
+# measure OUT CMD...: runs CMD in the foreground and writes its peak RSS
+# (KiB) to OUT and its CPU time (user+system, s) to OUT.cpu; returns CMD's
+# exit status. CPU time is the figure to trust on a loaded machine.
 measure() {
 	local rssf=$1
 	shift
 	if ((HAVE_TIME)); then
 		local rc=0
-		/usr/bin/time -f %M -o "$rssf" "$@" || rc=$?
+		/usr/bin/time -f '%M %U %S' -o "$rssf" "$@" || rc=$?
 		# GNU time prefixes "Command exited with non-zero status N" lines.
-		tail -1 "$rssf" >"$rssf.tmp" && mv "$rssf.tmp" "$rssf"
+		tail -1 "$rssf" | awk '{ print $2 + $3 > "'"$rssf"'.cpu"; print $1 }' >"$rssf.tmp" && mv "$rssf.tmp" "$rssf"
 		return $rc
 	fi
 	"$@" &
-	local pid=$! hwm=0 v i
+	local pid=$! hwm=0 v i cpu=0 tck
+	tck=$(getconf CLK_TCK)
 	PIDS+=("$pid")
 	for ((i = 0; i < 360000; i++)); do # polled every 10 ms, 1 h at most
 		v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
 		[[ -n $v ]] && ((v > hwm)) && hwm=$v
+		v=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true)
+		[[ -n $v ]] && cpu=$v
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.01
 	done
 	local rc=0
 	wait "$pid" || rc=$?
 	echo "$hwm" >"$rssf"
+	calc "$cpu/$tck" >"$rssf.cpu"
 	return $rc
 }
 
-csv_for() { # csv_for N: a generated input of N rows, made once
-	local f=$BENCH_DIR/contacts-$1.csv
+csv_for() { # csv_for N [fixed]: a generated input of N rows, made once
+	local f=$BENCH_DIR/contacts-$1.csv flag=()
+	if [[ ${2:-} == fixed ]]; then
+		f=$BENCH_DIR/contacts-$1-fixedtags.csv
+		flag=(-fixed-tags)
+	fi
 	if [[ ! -s $f ]]; then
-		go run ./scripts/benchgen -n "$1" -o "$f" >&2
+		go run ./scripts/benchgen -n "$1" ${flag[@]+"${flag[@]}"} -o "$f" >&2
 	fi
 	echo "$f"
 }
@@ -153,6 +166,7 @@ csv_for() { # csv_for N: a generated input of N rows, made once
 has() { [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 echo "ghlbulk bench: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2/1048576 }' /proc/meminfo), $(go version | cut -d' ' -f3), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "binary $BIN: $("$BIN" version 2>/dev/null | head -1), built $(date -u -r "$BIN" +%FT%TZ) (make build, or delete it, to rebuild)"
 echo "work dir $RUN"
 
 # ---- 1. sandbox throughput ----
@@ -165,13 +179,16 @@ if has serve; then
 fi
 
 # ---- 2. import, limits off ----
-bench_import() { # bench_import N
+bench_import() { # bench_import N [fixed]: fixed gives every row the same four tags
 	local n=$1 csv
-	csv=$(csv_for "$n")
+	csv=$(csv_for "$n" "${2:-}")
+	[[ ${2:-} == fixed ]] && n="$n-fixedtags"
 	start_sandbox "import-$n" --rate off --daily 0
 	local rep=$RUN/import-$n.json rc=0
 	measure "$RUN/import-$n.rss" "$BIN" import "$csv" --mapping scripts/bench-mapping.yaml ${WORKER_FLAG[@]+"${WORKER_FLAG[@]}"} \
 		--state "$RUN/import-$n.state" --rejects "$RUN/import-$n.rejects.csv" --report "$rep" --no-progress -q || rc=$?
+	local sbcpu
+	sbcpu=$(sb_cpu)
 	stop_sandbox
 	local rows el req wr rss
 	rows=$(jnum "$rep" rows_read)
@@ -183,10 +200,12 @@ bench_import() { # bench_import N
 	row "import $n rows: rows/s" "$(fmt "$(calc "$rows/$el")" '%.0f')" "($rows rows in $(fmt "$el" '%.1f') s)"
 	row "import $n rows: requests per contact" "$(fmt "$(calc "$req/($wr>0?$wr:1)")" '%.3f')" "target <= 1.05; $req requests, $wr written, by kind: $(jq -c .requests_by_kind "$rep" 2>/dev/null)"
 	row "import $n rows: peak RSS" "$(mib "$rss")"
+	row "import $n rows: importer CPU per row" "$(fmt "$(calc "1e6*$(cat "$RUN/import-$n.rss.cpu")/($rows>0?$rows:1)")" '%.0f') us" "$(cat "$RUN/import-$n.rss.cpu") CPU-s (user+sys); sandbox $(fmt "$(calc "1e6*$sbcpu/($rows>0?$rows:1)")" '%.0f') us/row"
 }
 if has import; then
 	section "2. import, sandbox --rate off --daily 0"
 	bench_import "$BENCH_ROWS"
+	bench_import "$BENCH_ROWS" fixed # one tag set on every row: the floor of the tag requests
 	if [[ $BENCH_LARGE == 1 ]]; then bench_import "$BENCH_LARGE_ROWS"; fi
 fi
 
@@ -197,23 +216,24 @@ if has paced; then
 	start_sandbox paced --daily 0
 	rep=$RUN/paced.json
 	"$BIN" import "$csv" --mapping scripts/bench-mapping.yaml ${WORKER_FLAG[@]+"${WORKER_FLAG[@]}"} \
-		--state "$RUN/paced.state" --rejects "$RUN/paced.rejects.csv" --report "$rep" --no-progress --log-format json -v \
-		2>"$RUN/paced.log" &
+		--state "$RUN/paced.state" --rejects "$RUN/paced.rejects.csv" --report "$rep" --no-progress 2>"$RUN/paced.log" &
 	imp=$!
 	PIDS+=("$imp")
 	for ((i = 0; i < BENCH_PACED_SECONDS * 10; i++)); do
 		kill -0 "$imp" 2>/dev/null || break
 		sleep 0.1
 	done
+	tsig=$(date +%s.%N)
 	kill -INT "$imp" 2>/dev/null || true
 	rc=0
 	wait "$imp" || rc=$?
+	tend=$(date +%s.%N)
 	stop_sandbox
 	req=$(jnum "$rep" requests)
 	el=$(jnum "$rep" elapsed_s)
 	thr=$(jnum "$rep" throttled)
 	rate=$(calc "$req/$el")
-	row "paced: exit after SIGINT" "$rc" "(3: stopped early, resumable)"
+	row "paced: exit after SIGINT" "$rc" "(3: stopped early, resumable); exited $(fmt "$(calc "$tend-$tsig")" '%.1f') s after the signal"
 	row "paced: achieved requests/s" "$(fmt "$rate" '%.2f')" "$req requests in $(fmt "$el" '%.1f') s"
 	row "paced: share of allowed 10 req/s" "$(fmt "$(calc "100*$rate/10")" '%.1f')%" "target >= 97%"
 	row "paced: 429 answers (report: throttled)" "$thr" "target: none after the first window; retries $(jnum "$rep" retries)"
@@ -235,8 +255,11 @@ bench_export() { # bench_export N
 		inc=()
 		[[ $kind == full ]] && inc=(--include tasks,notes,appointments)
 		rc=0
+		local c0 c1
+		c0=$(sb_cpu)
 		measure "$RUN/export-$n-$kind.rss" "$BIN" export --out "$out" ${inc[@]+"${inc[@]}"} ${WORKER_FLAG[@]+"${WORKER_FLAG[@]}"} \
 			--report "$rep" --no-progress -q || rc=$?
+		c1=$(sb_cpu)
 		rows=$(jnum "$rep" rows_written.contacts)
 		el=$(jnum "$rep" elapsed_s)
 		req=$(jnum "$rep" requests)
@@ -246,6 +269,7 @@ bench_export() { # bench_export N
 		row "export $n ($kind): contacts/s" "$(fmt "$(calc "$rows/$el")" '%.0f')" "($(fmt "$el" '%.1f') s)"
 		row "export $n ($kind): requests per contact" "$(fmt "$(calc "$req/($rows>0?$rows:1)")" '%.4f')" "$req requests, minimum $min (ceil(N/500)$([[ $kind == full ]] && echo ' + 3N'))"
 		row "export $n ($kind): peak RSS" "$(mib "$(cat "$RUN/export-$n-$kind.rss")")"
+		row "export $n ($kind): exporter CPU per contact" "$(fmt "$(calc "1e6*$(cat "$RUN/export-$n-$kind.rss.cpu")/($rows>0?$rows:1)")" '%.0f') us" "$(cat "$RUN/export-$n-$kind.rss.cpu") CPU-s (user+sys); sandbox $(fmt "$(calc "1e6*($c1-$c0)/($rows>0?$rows:1)")" '%.0f') us/contact"
 		row "export $n ($kind): output bytes per contact" "$(fmt "$(calc "$size/($rows>0?$rows:1)")" '%.0f')" "$size bytes of Parquet"
 		rm -rf "$out"
 	done

@@ -44,7 +44,20 @@ type GHL struct {
 	mu        sync.Mutex
 	streakMsg string // the last 422 message met on an upsert; guarded by mu
 	streak    int    // how many rows in a row failed with it; guarded by mu
+
+	// made is the contact id written this run for each match key that the
+	// upsert can't match on (a source key: "key:..."), so that a second
+	// row with that key updates the contact rather than creating another.
+	made sync.Map
 }
+
+// confirmAttempts is how many times a write refused with a 4xx (other than
+// 401, 403, 404, 429) is sent in all before the row is rejected. A 4xx on
+// a write is not proof that nothing was written: the API has applied a
+// write and still answered 422. Sending the write again is safe: the upsert
+// and tag calls are idempotent, and a note or task is looked up before it
+// is sent again.
+const confirmAttempts = 3
 
 // NewGHL returns a sink writing through c (whose http.Client carries auth
 // and pacing).
@@ -110,7 +123,7 @@ func (s *GHL) Write(ctx context.Context, g *pipeline.Group) error {
 		if p.it.Status == pipeline.StatusRejected {
 			continue
 		}
-		if err := s.writeSubs(ctx, g, p.it); err != nil {
+		if err := s.writeSubs(ctx, g, p.it, p.status == pipeline.StatusUpdated); err != nil {
 			return err
 		}
 		if p.it.Status != pipeline.StatusRejected {
@@ -126,14 +139,67 @@ func (s *GHL) call(ctx context.Context, g *pipeline.Group, kind string, fn func(
 	return pace.Retry(ctx, s.opt.Policy, g.Stats, fn)
 }
 
+// callWrite is call for a write that is safe to send again (idempotent, or
+// fn looks up what an earlier attempt may have done): a refusal that would
+// reject the row is sent again, up to confirmAttempts in all, before it is
+// believed.
+func (s *GHL) callWrite(ctx context.Context, g *pipeline.Group, kind string, fn func(context.Context) error) error {
+	var err error
+	for attempt := range confirmAttempts {
+		if attempt > 0 {
+			g.Stats.Retry()
+		}
+		if err = s.call(ctx, g, kind, fn); !rowRefusal(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// rowRefusal reports a 4xx that judge would make a row's reject.
+func rowRefusal(err error) bool {
+	var ae *ghl.APIError
+	if err == nil || !errors.As(err, &ae) {
+		return false
+	}
+	switch code := ae.StatusCode; {
+	case code == http.StatusUnauthorized, code == http.StatusForbidden, code == http.StatusNotFound, code == http.StatusTooManyRequests:
+		return false
+	case code >= 400 && code < 500:
+		return true
+	}
+	return false
+}
+
+// matchable reports a match key the upsert itself matches on.
+func matchable(key string) bool {
+	return strings.HasPrefix(key, "email:") || strings.HasPrefix(key, "phone:")
+}
+
 func (s *GHL) upsert(ctx context.Context, g *pipeline.Group, it *pipeline.Item) (*ghl.UpsertContactResponse, error) {
 	req := it.Rec.Contact
 	if req.LocationID == "" {
 		req.LocationID = s.opt.LocationID
 	}
 	req.Tags = nil // tags in an upsert replace all of the contact's tags
+	key := it.Rec.Key
+	if !matchable(key) {
+		// No email or phone: the upsert can't find the contact, and would
+		// create it again. Update the one this key was written to.
+		known := it.Known
+		if v, ok := s.made.Load(key); ok {
+			known = v.(string)
+		}
+		if known != "" {
+			resp, err := s.update(ctx, g, known, req)
+			if err == nil || !rowRefusal(err) || !strings.Contains(strings.ToLower(err.Error()), "not found") {
+				return resp, err
+			}
+			// Deleted since: create it again.
+		}
+	}
 	var resp *ghl.UpsertContactResponse
-	err := s.call(ctx, g, "upsert", func(ctx context.Context) error {
+	err := s.callWrite(ctx, g, "upsert", func(ctx context.Context) error {
 		r, err := s.c.UpsertContact(ctx, req)
 		if err != nil {
 			return err
@@ -142,6 +208,27 @@ func (s *GHL) upsert(ctx context.Context, g *pipeline.Group, it *pipeline.Item) 
 			return &ghl.DecodeError{Method: http.MethodPost, Path: "/contacts/upsert", StatusCode: 200, Err: errors.New("answer has no contact id")}
 		}
 		resp = r
+		return nil
+	})
+	if err == nil && !matchable(key) && key != "" {
+		s.made.Store(key, resp.Contact.ID)
+	}
+	return resp, err
+}
+
+// update writes a contact known by id (PUT /contacts/{id}), answering as
+// an upsert that found it.
+func (s *GHL) update(ctx context.Context, g *pipeline.Group, id string, req ghl.UpsertContactRequest) (*ghl.UpsertContactResponse, error) {
+	var resp *ghl.UpsertContactResponse
+	err := s.callWrite(ctx, g, "update", func(ctx context.Context) error {
+		c, err := s.c.UpdateContact(ctx, id, req)
+		if err != nil {
+			return err
+		}
+		if c.ID == "" {
+			c.ID = id
+		}
+		resp = &ghl.UpsertContactResponse{Contact: *c}
 		return nil
 	})
 	return resp, err
@@ -218,17 +305,33 @@ func (s *GHL) reset422() {
 // normTag is how tags compare: HighLevel keeps them lower case.
 func normTag(t string) string { return strings.ToLower(strings.TrimSpace(t)) }
 
-// addTags adds each row's tags that its contact lacks, one bulk request per
-// tag set and up to BulkTagMax contacts. Contacts the bulk request fails
-// for are tried one by one.
+// addTags adds each row's tags that its contact lacks, in bulk requests
+// of up to BulkTagMax contacts, grouped whichever way needs fewer requests:
+// one request per distinct tag set (rows that need exactly the same tags),
+// or one per block of tags that exactly the same rows need (a tag every
+// row needs is then one request, and each varied tag one more). Tags are
+// only ever added to contacts that need them. Contacts a bulk request
+// fails for are tried one by one.
 func (s *GHL) addTags(ctx context.Context, g *pipeline.Group, rows []*pendingRow) error {
-	type set struct {
-		tags []string
-		rows []*pendingRow
+	for _, c := range planTags(rows, s.opt.BulkTagMax) {
+		if err := s.bulkTags(ctx, g, c.tags, c.rows); err != nil {
+			return err
+		}
 	}
-	var order []string
-	sets := make(map[string]*set)
-	for _, p := range rows {
+	return nil
+}
+
+// tagCall is one bulk tag request: tags added to rows.
+type tagCall struct {
+	tags []string
+	rows []*pendingRow
+}
+
+// planTags returns the bulk tag requests for rows, the fewer of the two
+// groupings (by tag set, by tag block), each chunked to max contacts.
+func planTags(rows []*pendingRow, max int) []tagCall {
+	needs := make([][]string, len(rows))
+	for i, p := range rows {
 		have := make(map[string]bool, len(p.tags))
 		for _, t := range p.tags {
 			have[normTag(t)] = true
@@ -240,26 +343,75 @@ func (s *GHL) addTags(ctx context.Context, g *pipeline.Group, rows []*pendingRow
 				need = append(need, n)
 			}
 		}
+		slices.Sort(need)
+		needs[i] = need
+	}
+	// By tag set: rows needing exactly the same tags share requests.
+	var setOrder []string
+	sets := make(map[string]*tagCall)
+	for i, need := range needs {
 		if len(need) == 0 {
 			continue
 		}
-		slices.Sort(need)
 		k := strings.Join(need, "\x00")
 		if sets[k] == nil {
-			sets[k] = &set{tags: need}
-			order = append(order, k)
+			sets[k] = &tagCall{tags: need}
+			setOrder = append(setOrder, k)
 		}
-		sets[k].rows = append(sets[k].rows, p)
+		sets[k].rows = append(sets[k].rows, rows[i])
 	}
-	for _, k := range order {
-		st := sets[k]
-		for chunk := range slices.Chunk(st.rows, s.opt.BulkTagMax) {
-			if err := s.bulkTags(ctx, g, st.tags, chunk); err != nil {
-				return err
+	bySet := make([]tagCall, 0, len(setOrder))
+	for _, k := range setOrder {
+		bySet = append(bySet, *sets[k])
+	}
+	// By tag block: tags needed by exactly the same rows share requests.
+	rowsOf := make(map[string][]int)
+	var tagOrder []string
+	for i, need := range needs {
+		for _, t := range need {
+			if rowsOf[t] == nil {
+				tagOrder = append(tagOrder, t)
+			}
+			rowsOf[t] = append(rowsOf[t], i)
+		}
+	}
+	type block struct {
+		tags []string
+		rows []int
+	}
+	var blockOrder []string
+	blocks := make(map[string]*block)
+	for _, t := range tagOrder {
+		sig := fmt.Sprint(rowsOf[t])
+		if blocks[sig] == nil {
+			blocks[sig] = &block{rows: rowsOf[t]}
+			blockOrder = append(blockOrder, sig)
+		}
+		blocks[sig].tags = append(blocks[sig].tags, t)
+	}
+	var byBlock []tagCall
+	for _, sig := range blockOrder {
+		b := blocks[sig]
+		c := tagCall{tags: b.tags}
+		for _, i := range b.rows {
+			c.rows = append(c.rows, rows[i])
+		}
+		byBlock = append(byBlock, c)
+	}
+	chunk := func(calls []tagCall) []tagCall {
+		var out []tagCall
+		for _, c := range calls {
+			for part := range slices.Chunk(c.rows, max) {
+				out = append(out, tagCall{tags: c.tags, rows: part})
 			}
 		}
+		return out
 	}
-	return nil
+	a, b := chunk(bySet), chunk(byBlock)
+	if len(b) < len(a) {
+		return b
+	}
+	return a
 }
 
 func (s *GHL) bulkTags(ctx context.Context, g *pipeline.Group, tags []string, rows []*pendingRow) error {
@@ -294,7 +446,7 @@ func (s *GHL) bulkTags(ctx context.Context, g *pipeline.Group, tags []string, ro
 	// The bulk request was refused (4xx) or failed for some contacts: add
 	// them one by one, which names the row it fails for.
 	for _, p := range retry {
-		err := s.call(ctx, g, "tags", func(ctx context.Context) error {
+		err := s.callWrite(ctx, g, "tags", func(ctx context.Context) error {
 			g.Stats.TagCall()
 			_, err := s.c.AddTags(ctx, p.it.ContactID, tags)
 			return err
@@ -327,8 +479,11 @@ type sub struct {
 }
 
 // writeSubs writes a row's notes then its tasks, skipping those the
-// journal has as done and looking up those it has as pending.
-func (s *GHL) writeSubs(ctx context.Context, g *pipeline.Group, it *pipeline.Item) error {
+// journal has as done and looking up those it has as pending. When the
+// contact existed before this row (existed), one the journal does not know
+// is looked up too: the contact may have it from an import whose state is
+// gone (--restart, another --state, a lost file), and it is not sent twice.
+func (s *GHL) writeSubs(ctx context.Context, g *pipeline.Group, it *pipeline.Item, existed bool) error {
 	rec := it.Rec
 	if len(rec.Notes) == 0 && len(rec.Tasks) == 0 {
 		return nil
@@ -394,7 +549,7 @@ func (s *GHL) writeSubs(ctx context.Context, g *pipeline.Group, it *pipeline.Ite
 		if ok && e.State == pipeline.SubDone {
 			continue
 		}
-		remoteID, err := s.sendSub(ctx, g, sb, seq, ok && e.State == pipeline.SubPending, ref)
+		remoteID, err := s.sendSub(ctx, g, sb, seq, ok && e.State == pipeline.SubPending, existed && !ok, ref)
 		if err != nil {
 			reason, fault := s.judge(err, false)
 			if fault != nil {
@@ -412,9 +567,11 @@ func (s *GHL) writeSubs(ctx context.Context, g *pipeline.Group, it *pipeline.Ite
 
 // sendSub creates one note or task unless it is found to exist already:
 // first when the journal says it may have been sent by a run that was
-// killed (pending), then before every attempt that follows an attempt with
-// an unknown outcome.
-func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, pending bool, ref pipeline.SubRef) (string, error) {
+// killed (pending) or the contact may have it from elsewhere (lookup),
+// then before every attempt that follows an attempt with an unknown
+// outcome (a dropped connection, or a 4xx: the API has created and still
+// answered 422).
+func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, pending, lookup bool, ref pipeline.SubRef) (string, error) {
 	find := func(ctx context.Context) (string, bool, error) {
 		g.Stats.RequestKind("list_" + sb.kind + "s")
 		list, err := sb.list(ctx)
@@ -440,9 +597,9 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 	// unsure is set while an earlier attempt (in this run or a killed
 	// one) may have created it: then it is looked up before it is sent.
 	// It stays set until a lookup succeeds, however many attempts fail.
-	unsure := pending
+	unsure := pending || lookup
 	var id string
-	err := s.call(ctx, g, sb.kind, func(ctx context.Context) error {
+	err := s.callWrite(ctx, g, sb.kind, func(ctx context.Context) error {
 		if unsure {
 			got, found, err := find(ctx)
 			if err != nil {
@@ -456,7 +613,7 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 		}
 		got, err := sb.create(ctx)
 		if err != nil {
-			if pace.IsUnknownOutcome(err) {
+			if pace.IsUnknownOutcome(err) || rowRefusal(err) {
 				unsure = true
 			}
 			return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -39,13 +40,48 @@ func (f *factory) session(ctx context.Context, need auth.Scope) (*apiSession, er
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 64
-	pacer := pace.NewTransport(base, pace.DefaultLimits())
+	var under http.RoundTripper = base
+	if f.wrapHTTP != nil {
+		under = f.wrapHTTP(base)
+	}
+	pacer := pace.NewTransport(under, pace.DefaultLimits())
 	// auth outside the pacer: a request re-sent after a 401 refresh pays
 	// for its own rate-limit token too.
 	hc := &http.Client{Transport: auth.NewTransport(pacer, src), Timeout: 60 * time.Second}
 	ctx = pace.WithLocation(ctx, loc)
-	if err := auth.PreflightWithInfo(ctx, hc, f.apiURL(), loc, need, info); err != nil {
-		return nil, refused(err)
+	for {
+		err := auth.PreflightWithInfo(ctx, hc, f.apiURL(), loc, need, info)
+		var q *pace.QuotaError
+		switch {
+		case err == nil:
+		case errors.As(err, &q) && f.waitForQuota:
+			f.logger().Warn("daily quota spent; waiting for it to reset", "until", q.ResetAt.UTC().Format(time.RFC3339))
+			if err := sleepCtx(ctx, time.Until(q.ResetAt)+time.Second); err != nil {
+				return nil, stopped(err)
+			}
+			continue
+		case errors.As(err, &q):
+			// Not a refusal: the same command goes on once the quota resets.
+			return nil, stopped(err)
+		default:
+			return nil, refused(err)
+		}
+		break
 	}
 	return &apiSession{client: ghl.New(f.apiURL(), hc), pacer: pacer, location: loc, info: info, ctx: ctx}, nil
+}
+
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

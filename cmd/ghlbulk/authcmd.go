@@ -16,10 +16,10 @@ func newAuthCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "auth",
 		Short: "Log in with OAuth, show or remove the stored token",
-		Long: `Credentials come from GHL_TOKEN (a private integration token or an access token) or from the
-token file that 'auth login' writes (--token-file or GHL_TOKEN_FILE; default
+		Long: `Credentials come from GHL_TOKEN (a private integration token or an access token), which wins when
+set, or else from the token file that 'auth login' writes (--token-file or GHL_TOKEN_FILE; default
 $XDG_CONFIG_HOME/ghlbulk/token.json, mode 0600). Stored tokens are refreshed before they expire and
-the rotated refresh token is saved at once.`,
+the rotated refresh token is saved at once. No token is ever printed, logged or taken as a flag.`,
 	}
 	cmd.AddCommand(newAuthLoginCmd(f), newAuthStatusCmd(f), newAuthLogoutCmd(f))
 	return cmd
@@ -46,9 +46,15 @@ Register http://127.0.0.1:PORT/callback as a redirect URI of your app and pass -
 			if err != nil {
 				return refused(err)
 			}
+			// The same file Source reads: --token-file, else GHL_TOKEN_FILE,
+			// else the default.
+			tokenFile, err := ao.TokenFilePath()
+			if err != nil {
+				return refused(err)
+			}
 			info, err := auth.Login(cmd.Context(), auth.LoginOptions{
 				APIURL: f.apiURL(), ClientID: id, ClientSecret: secret, Scopes: scopes,
-				UserType: userType, TokenFile: f.opts.tokenFile, Out: f.stderr, ListenAddr: listen,
+				UserType: userType, TokenFile: tokenFile, Out: f.stderr, ListenAddr: listen,
 			})
 			if err != nil {
 				return refused(err)
@@ -58,8 +64,8 @@ Register http://127.0.0.1:PORT/callback as a redirect URI of your app and pass -
 		},
 	}
 	cmd.Flags().StringVar(&clientFile, "client-file", "", "JSON file with the app's client_id and client_secret")
-	cmd.Flags().StringSliceVar(&scopes, "scopes", []string{string(auth.ScopeContactsRead), string(auth.ScopeContactsWrite)},
-		"scopes to ask for: the least that does the job (contacts.readonly to export, contacts.write to import)")
+	cmd.Flags().StringSliceVar(&scopes, "scopes", auth.DefaultLoginScopes,
+		"scopes to ask for, the least that does the job: contacts.readonly exports, contacts.write imports,\nlocations/customFields.readonly reads the custom field definitions (mappings with custom fields, typed columns)")
 	cmd.Flags().StringVar(&listen, "listen", "", "address of the redirect listener (default 127.0.0.1 on a free port)")
 	cmd.Flags().StringVar(&userType, "user-type", "Location", "token type: Location, or Company for an agency token")
 	return cmd

@@ -50,8 +50,13 @@ are UTC timestamps, tags a list of strings, custom fields typed columns named by
 all raw values in the customFields JSON column).
 
 --incremental keeps a cursor on dateUpdated in --state and fetches only what changed since the last
-run (and only the changed contacts' tasks, notes and appointments); deleted contacts are listed in
-the manifest. Run the same command again with the same --state to resume an interrupted export.`,
+run (and only the changed contacts' tasks, notes and appointments); contacts deleted since are
+listed in the manifest and in the deleted file. Run the same command again with the same --state to
+resume an interrupted export. --layout run keeps every run in DIR/run=<UTC start>/ instead of
+replacing the files in DIR.
+
+Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, credentials or scope),
+3 stopped early (interrupted or daily quota spent; resumable).`,
 		Example: `  ghlbulk export --out warehouse/ --include tasks,notes,appointments
   ghlbulk export --out nightly/ --incremental --layout run --state nightly.state --report report.json
   ghlbulk export --out biz/ --business 641c094001436dbc2081e642 --format csv`,

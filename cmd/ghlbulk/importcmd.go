@@ -35,6 +35,7 @@ type importOptions struct {
 	restart   bool
 	delimiter string
 	online    bool // validate only
+	plan      planFlags
 }
 
 func newImportCmd(f *factory) *cobra.Command {
@@ -72,6 +73,7 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 	fl.StringVar(&o.report, "report", "", "write the run's report as JSON to this file")
 	fl.BoolVar(&o.restart, "restart", false, "discard the checkpoint in --state and start over")
 	fl.StringVar(&o.delimiter, "delimiter", "", "CSV delimiter (default: detected from the header)")
+	o.plan.register(fl)
 	return cmd
 }
 
@@ -246,6 +248,11 @@ func (p *prepared) transformFor() pipeline.TransformFunc {
 func runImport(ctx context.Context, f *factory, o importOptions) error {
 	log := f.logger()
 	online := !o.dryRun || o.online
+	if err := o.plan.validate(); err != nil {
+		return refused(err)
+	}
+	f.wrapHTTP = o.plan.wrapTransport
+	f.waitForQuota = o.plan.wait
 	p, err := o.prepare(ctx, f, online)
 	if err != nil {
 		return err
@@ -276,7 +283,11 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 		defer store.Close()
 		cfg.Store = store
 	}
-	rep, runErr := pipeline.RunImport(ctx, cfg)
+	if err := o.plan.printPlan(ctx, f, cfg, p.session); err != nil {
+		return refused(err)
+	}
+	rep, runErr := o.plan.run(ctx, f, cfg)
+	o.plan.writeIDMap(ctx, f, cfg.Store)
 	title := "import"
 	if o.dryRun {
 		title = "validate (nothing written)"

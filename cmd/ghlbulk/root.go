@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -39,6 +40,12 @@ type factory struct {
 	stdout, stderr io.Writer
 	opts           globalOptions
 	getenv         func(string) string
+	// wrapHTTP, when set, goes under the pacer (import's --max-requests
+	// counts every attempt there).
+	wrapHTTP func(http.RoundTripper) http.RoundTripper
+	// waitForQuota makes the preflight wait out a spent daily quota
+	// (import --wait) instead of stopping with exit 3.
+	waitForQuota bool
 }
 
 func (f *factory) logger() *slog.Logger {

@@ -391,10 +391,10 @@ func (t *Transport) learn(key string, resp *http.Response, now time.Time) {
 		}
 		l.blockedUntil = later(l.blockedUntil, until)
 	}
-	if s.DailyRemaining == 0 {
-		// This request was the day's last: the next one fails fast.
-		l.quotaReset = dailyReset(resp.Header, now)
-	}
+	// A 2xx with X-RateLimit-Daily-Remaining 0 says nothing of when the
+	// quota comes back, and guessing (the next UTC midnight) can stall a run
+	// for hours: the next request goes out, and its 429, which spends no
+	// quota, carries the Retry-After the stop and --wait then use.
 }
 
 func later(a, b time.Time) time.Time {

@@ -262,6 +262,11 @@ func TestDailyQuotaFailsFast(t *testing.T) {
 	if obs := tr.Observed(); obs.DailyRemaining != 0 || obs.DailyLimit != 3 {
 		t.Errorf("Observed = %v", obs)
 	}
+	// The day's last 2xx doesn't say when the quota comes back: one more
+	// request goes out and its 429 (which spends no quota) says.
+	if resp, err := get(t, tr, ctx, "http://sim/contacts/x"); err != nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("probe after the last request: %v %v, want a 429", resp, err)
+	}
 	okBefore := srv.ok + len(srv.rejected)
 	_, err := get(t, tr, ctx, "http://sim/contacts/x")
 	var q *QuotaError
@@ -272,7 +277,7 @@ func TestDailyQuotaFailsFast(t *testing.T) {
 		t.Errorf("QuotaError = %+v", q)
 	}
 	if srv.ok+len(srv.rejected) != okBefore {
-		t.Error("a request was sent after the quota was spent")
+		t.Error("a request was sent after the 429 said the quota was spent")
 	}
 	if retry, _ := ShouldRetry(context.Background(), err); retry {
 		t.Error("ShouldRetry says retry a spent quota")

@@ -90,6 +90,55 @@ var (
 	apptStatus = []string{"booked", "confirmed", "showed", "noshow", "cancelled"}
 )
 
+// Precomputed for seed: the e-mail local parts of the names, the full
+// names, and the JSON of the picklist options, so that seeding a million
+// contacts does not redo them a million times.
+var (
+	firstLower = mapStrings(firstNames, asciiLower)
+	lastLower  = mapStrings(lastNames, asciiLower)
+	fullNames  = func() [][]string {
+		out := make([][]string, len(firstNames))
+		for i, f := range firstNames {
+			out[i] = make([]string, len(lastNames))
+			for j, l := range lastNames {
+				out[i][j] = f + " " + l
+			}
+		}
+		return out
+	}()
+	// optionJSON memoises jsonString of picklist options. A stored
+	// json.RawMessage is never written in place, so contacts may share one.
+	optionJSON = map[string]json.RawMessage{}
+	// interestJSON memoises the JSON arrays of MULTIPLE_OPTIONS values.
+	interestJSON = map[string]json.RawMessage{}
+)
+
+func mapStrings(in []string, f func(string) string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = f(s)
+	}
+	return out
+}
+
+func optJSON(s string) json.RawMessage {
+	if v, ok := optionJSON[s]; ok {
+		return v
+	}
+	v := jsonString(s)
+	optionJSON[s] = v
+	return v
+}
+
+// seedID is randID(r, 20) with one allocation: the same draws, the same id.
+func seedID(r *rand.Rand) string {
+	var b [20]byte
+	for i := range b {
+		b[i] = idAlphabet[r.IntN(len(idAlphabet))]
+	}
+	return string(b[:])
+}
+
 // seedAnchor is the instant seed data ends at: fixed, so that seeding is
 // deterministic, and in the past, so that new writes sort after it.
 var seedAnchor = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
@@ -126,42 +175,50 @@ func (s *Server) seed(locID string, n int, seed int64) {
 	}
 	added := make([]ientry, 0, n)
 	updated := make([]ientry, 0, n)
-	var sb strings.Builder
+	lifecycle := byID["contact.lifecycle_stage"]
+	interests := byID["contact.interests"]
+	var buf []byte
 	for i := range n {
-		first := firstNames[r.IntN(len(firstNames))]
-		last := lastNames[r.IntN(len(lastNames))]
+		fi, li := r.IntN(len(firstNames)), r.IntN(len(lastNames))
+		first, last := firstNames[fi], lastNames[li]
 		pl := places[r.IntN(len(places))]
 		addedMs := start + int64(i)*step + r.Int64N(step)
 		updMs := addedMs
 		if r.IntN(3) > 0 {
 			updMs += r.Int64N(seedAnchor - addedMs + 1)
 		}
-		id := randID(r, 20)
+		id := seedID(r)
 		for l.contacts[id] != nil {
-			id = randID(r, 20)
+			id = seedID(r)
 		}
-		c := &contact{ID: id, LocationID: locID, FirstName: first, LastName: last, Name: first + " " + last,
+		c := &contact{ID: id, LocationID: locID, FirstName: first, LastName: last, Name: fullNames[fi][li],
 			Type: "lead", Source: sources[r.IntN(len(sources))], Country: "US", City: pl.city, State: pl.state,
 			PostalCode: pl.zip, Timezone: pl.tz, addedMs: addedMs, updatedMs: updMs,
-			DateAdded: fmtMillis(addedMs), DateUpdated: fmtMillis(updMs), Tags: []string{}, CustomFields: []cfValue{}}
+			DateAdded: fmtMillis(addedMs), Tags: []string{}, CustomFields: []cfValue{}}
+		c.DateUpdated = c.DateAdded
+		if updMs != addedMs {
+			c.DateUpdated = fmtMillis(updMs)
+		}
 		hasEmail, hasPhone := r.IntN(20) > 0, r.IntN(10) > 0
 		if !hasEmail && !hasPhone {
 			hasEmail = true
 		}
 		if hasEmail {
-			sb.Reset()
-			sb.WriteString(asciiLower(first))
-			sb.WriteByte('.')
-			sb.WriteString(asciiLower(last))
-			sb.WriteString(strconv.Itoa(i))
-			sb.WriteByte('@')
-			sb.WriteString(domains[r.IntN(len(domains))])
-			c.Email = sb.String()
+			buf = append(buf[:0], firstLower[fi]...)
+			buf = append(buf, '.')
+			buf = append(buf, lastLower[li]...)
+			buf = strconv.AppendInt(buf, int64(i), 10)
+			buf = append(buf, '@')
+			buf = append(buf, domains[r.IntN(len(domains))]...)
+			c.Email = string(buf)
 		}
-		if hasPhone {
+		if hasPhone { // +1 AAA EEE LLLL, as fmt "+1%s%03d%04d"
 			rest := i / len(places)
-			area := places[i%len(places)].area
-			c.Phone = fmt.Sprintf("+1%s%03d%04d", area, 200+(rest/10000)%800, rest%10000)
+			buf = append(buf[:0], "+1"...)
+			buf = append(buf, places[i%len(places)].area...)
+			buf = appendPadded(buf, 200+(rest/10000)%800, 3)
+			buf = appendPadded(buf, rest%10000, 4)
+			c.Phone = string(buf)
 		}
 		if r.IntN(3) == 0 {
 			c.CompanyName = companies[r.IntN(len(companies))]
@@ -176,36 +233,56 @@ func (s *Server) seed(locID string, n int, seed int64) {
 			c.DND = true
 		}
 		if k := r.IntN(4); k > 0 {
+			var tags [3]string
+			nt := 0
 			for range k {
 				t := tagPool[r.IntN(len(tagPool))]
-				if !slices.Contains(c.Tags, t) {
-					c.Tags = append(c.Tags, t)
+				if !slices.Contains(tags[:nt], t) {
+					tags[nt] = t
+					nt++
 				}
 			}
+			c.Tags = slices.Clone(tags[:nt])
 		}
+		// Up to five values, gathered on the stack and stored in one
+		// slice of the right size.
+		var cfs [5]cfValue
+		ncf := 0
 		if r.IntN(10) < 7 {
-			f := byID["contact.lifecycle_stage"]
-			c.CustomFields = append(c.CustomFields, cfValue{f.ID, jsonString(f.PicklistOptions[r.IntN(len(f.PicklistOptions))])})
+			cfs[ncf] = cfValue{lifecycle.ID, optJSON(lifecycle.PicklistOptions[r.IntN(len(lifecycle.PicklistOptions))])}
+			ncf++
 		}
 		if r.IntN(2) == 0 {
-			c.CustomFields = append(c.CustomFields, cfValue{byID["contact.lead_score"].ID, json.RawMessage(strconv.Itoa(r.IntN(101)))})
+			cfs[ncf] = cfValue{byID["contact.lead_score"].ID, scoreJSON[r.IntN(101)]}
+			ncf++
 		}
 		if r.IntN(10) < 3 {
-			f := byID["contact.interests"]
+			f := interests
 			a, b := r.IntN(len(f.PicklistOptions)), r.IntN(len(f.PicklistOptions))
 			vals := []string{f.PicklistOptions[a]}
 			if b != a {
 				vals = append(vals, f.PicklistOptions[b])
 			}
-			raw, _ := json.Marshal(vals)
-			c.CustomFields = append(c.CustomFields, cfValue{f.ID, raw})
+			key := strings.Join(vals, "\x00")
+			raw, ok := interestJSON[key]
+			if !ok {
+				raw, _ = json.Marshal(vals)
+				interestJSON[key] = raw
+			}
+			cfs[ncf] = cfValue{f.ID, raw}
+			ncf++
 		}
 		if r.IntN(5) == 0 {
-			d := time.UnixMilli(addedMs + r.Int64N(seedAnchor-addedMs+1)).UTC().Format("2006-01-02")
-			c.CustomFields = append(c.CustomFields, cfValue{byID["contact.last_purchase_date"].ID, jsonString(d)})
+			ms := addedMs + r.Int64N(seedAnchor-addedMs+1)
+			cfs[ncf] = cfValue{byID["contact.last_purchase_date"].ID, appendQuotedDate(nil, ms)}
+			ncf++
 		}
 		if r.IntN(10) == 0 {
-			c.CustomFields = append(c.CustomFields, cfValue{byID["contact.referral_code"].ID, jsonString("REF-" + randID(r, 6))})
+			cfs[ncf] = cfValue{byID["contact.referral_code"].ID, jsonString("REF-" + randID(r, 6))}
+			ncf++
+		}
+		if ncf > 0 {
+			c.CustomFields = slices.Clone(cfs[:ncf])
 		}
 		if r.IntN(5) == 0 {
 			c.BusinessID = businesses[r.IntN(nb)]
@@ -221,22 +298,64 @@ func (s *Server) seed(locID string, n int, seed int64) {
 			s.db.put("contact", c.ID, locID, c)
 		}
 	}
-	l.added.e = append(l.added.e, added...)
-	l.updated.e = append(l.updated.e, updated...)
+	if len(l.added.e) == 0 { // the usual case: no copy of a million entries
+		l.added.e, l.updated.e = added, updated
+	} else {
+		l.added.e = append(l.added.e, added...)
+		l.updated.e = append(l.updated.e, updated...)
+	}
 	sortIndex(&l.added)
 	sortIndex(&l.updated)
 }
 
+// scoreJSON is the JSON of the lead scores 0-100.
+var scoreJSON = func() []json.RawMessage {
+	out := make([]json.RawMessage, 101)
+	for i := range out {
+		out[i] = json.RawMessage(strconv.Itoa(i))
+	}
+	return out
+}()
+
+// appendPadded appends v in decimal, zero-padded to width digits.
+func appendPadded(b []byte, v, width int) []byte {
+	var d [20]byte
+	i := len(d)
+	for v > 0 || i > len(d)-width {
+		i--
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[i:]...)
+}
+
+// appendQuotedDate appends the UTC date of ms as a JSON string, "2006-01-02".
+func appendQuotedDate(b []byte, ms int64) []byte {
+	y, m, d := time.UnixMilli(ms).UTC().Date()
+	b = append(b, '"')
+	b = appendPadded(b, y, 4)
+	b = append(b, '-')
+	b = appendPadded(b, int(m), 2)
+	b = append(b, '-')
+	b = appendPadded(b, d, 2)
+	return append(b, '"')
+}
+
 func sortIndex(x *index) {
-	slices.SortFunc(x.e, func(a, b ientry) int {
-		if a.less(b) {
-			return -1
-		}
-		if b.less(a) {
-			return 1
-		}
-		return 0
-	})
+	if slices.IsSortedFunc(x.e, cmpIentry) {
+		return
+	}
+	slices.SortFunc(x.e, cmpIentry)
+}
+
+func cmpIentry(a, b ientry) int {
+	if a.less(b) {
+		return -1
+	}
+	if b.less(a) {
+		return 1
+	}
+	return 0
 }
 
 func jsonString(s string) json.RawMessage {
@@ -265,13 +384,17 @@ func asciiLower(s string) string {
 	return b.String()
 }
 
+// appointmentUsers is every seeded appointment's users, shared (never
+// written in place).
+var appointmentUsers = []string{DefaultUserID}
+
 // seedChildren gives c some tasks, notes and appointments.
 func (s *Server) seedChildren(r *rand.Rand, c *contact) {
 	span := seedAnchor - c.addedMs + 1
 	if r.IntN(10) < 3 {
 		for range 1 + r.IntN(2) {
 			due := c.addedMs + r.Int64N(span) + int64(7*24*time.Hour/time.Millisecond)
-			t := &task{ID: randID(r, 20), Title: taskBody[r.IntN(len(taskBody))], DueDate: fmtMillis(due - due%3600000),
+			t := &task{ID: seedID(r), Title: taskBody[r.IntN(len(taskBody))], DueDate: fmtMillis(due - due%3600000),
 				Completed: r.IntN(2) == 0, ContactID: c.ID, AssignedTo: DefaultUserID}
 			s.kids.tasks[c.ID] = append(s.kids.tasks[c.ID], t)
 			if s.db != nil {
@@ -281,7 +404,7 @@ func (s *Server) seedChildren(r *rand.Rand, c *contact) {
 	}
 	if r.IntN(20) < 7 {
 		for range 1 + r.IntN(3) {
-			n := &note{ID: randID(r, 20), Body: noteBody[r.IntN(len(noteBody))], UserID: DefaultUserID,
+			n := &note{ID: seedID(r), Body: noteBody[r.IntN(len(noteBody))], UserID: DefaultUserID,
 				DateAdded: fmtMillis(c.addedMs + r.Int64N(span)), ContactID: c.ID}
 			s.kids.notes[c.ID] = append(s.kids.notes[c.ID], n)
 			if s.db != nil {
@@ -293,13 +416,13 @@ func (s *Server) seedChildren(r *rand.Rand, c *contact) {
 		startMs := c.addedMs + r.Int64N(span)
 		startMs -= startMs % 1800000
 		st := apptStatus[r.IntN(len(apptStatus))]
-		a := &appointment{ID: randID(r, 20), CalendarID: "YlWd2wuCAZQzh2cH1fVZ", Status: st,
+		booked := time.UnixMilli(startMs - 86400000).UTC().Format(time.DateTime)
+		a := &appointment{ID: seedID(r), CalendarID: "YlWd2wuCAZQzh2cH1fVZ", Status: st,
 			Title: apptTitles[r.IntN(len(apptTitles))], AssignedUserID: DefaultUserID,
 			StartTime:  time.UnixMilli(startMs).UTC().Format(time.DateTime),
 			EndTime:    time.UnixMilli(startMs + 1800000).UTC().Format(time.DateTime),
-			LocationID: c.LocationID, ContactID: c.ID, AppointmentStatus: st, Users: []string{DefaultUserID},
-			DateAdded:   time.UnixMilli(startMs - 86400000).UTC().Format(time.DateTime),
-			DateUpdated: time.UnixMilli(startMs - 86400000).UTC().Format(time.DateTime)}
+			LocationID: c.LocationID, ContactID: c.ID, AppointmentStatus: st, Users: appointmentUsers,
+			DateAdded: booked, DateUpdated: booked}
 		s.kids.appointments[c.ID] = append(s.kids.appointments[c.ID], a)
 		if s.db != nil {
 			s.db.put("appointment", a.ID, c.ID, a)

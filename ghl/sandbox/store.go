@@ -10,7 +10,57 @@ import (
 // timeLayout is how the API writes instants: RFC 3339, milliseconds, UTC.
 const timeLayout = "2006-01-02T15:04:05.000Z"
 
-func fmtMillis(ms int64) string { return time.UnixMilli(ms).UTC().Format(timeLayout) }
+func fmtMillis(ms int64) string {
+	if ms < 0 || ms >= maxFastMillis {
+		return time.UnixMilli(ms).UTC().Format(timeLayout)
+	}
+	var b [24]byte
+	return string(appendMillis(b[:0], ms))
+}
+
+// maxFastMillis is 10000-01-01T00:00:00Z: below it (and from 1970 on)
+// appendMillis writes what time.Format(timeLayout) would, without the
+// general formatter (seeding a million contacts formats two million times).
+const maxFastMillis = 253402300800000
+
+// appendMillis appends ms (0 <= ms < maxFastMillis) in timeLayout.
+func appendMillis(b []byte, ms int64) []byte {
+	days := ms / 86400000
+	rem := ms % 86400000
+	// civil_from_days (Howard Hinnant), days since 1970-01-01.
+	z := days + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	b = append2(append2(b, int(y/100)), int(y%100))
+	b = append(b, '-')
+	b = append2(b, int(m))
+	b = append(b, '-')
+	b = append2(b, int(d))
+	b = append(b, 'T')
+	b = append2(b, int(rem/3600000))
+	b = append(b, ':')
+	b = append2(b, int(rem/60000%60))
+	b = append(b, ':')
+	b = append2(b, int(rem/1000%60))
+	b = append(b, '.')
+	msec := int(rem % 1000)
+	b = append(b, byte('0'+msec/100), byte('0'+msec/10%10), byte('0'+msec%10))
+	return append(b, 'Z')
+}
+
+func append2(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
 
 func parseMillis(s string) (int64, bool) {
 	t, err := time.Parse(time.RFC3339Nano, s)

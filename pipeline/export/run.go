@@ -44,7 +44,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -393,6 +395,13 @@ func (e *exporter) openRun(ctx context.Context) (*exportRun, error) {
 		}
 	}
 	fields, err := e.src.CustomFields(ctx)
+	if ghl.StatusCode(err) == http.StatusForbidden {
+		// The token may read contacts (the preflight said so) but not the
+		// custom field definitions (locations/customFields.readonly):
+		// export without the typed columns rather than not at all.
+		e.log.Warn("exporting without typed custom field columns: the token may not read the location's custom field definitions (scope locations/customFields.readonly); the raw customFields column is still exported")
+		fields, err = nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -404,7 +413,7 @@ func (e *exporter) openRun(ctx context.Context) (*exportRun, error) {
 	}
 	r.FinalDir = e.cfg.OutDir
 	if e.cfg.Layout == LayoutRun {
-		r.FinalDir = filepath.Join(e.cfg.OutDir, "run="+start.Format("20060102T150405Z"))
+		r.FinalDir = freeRunDir(e.cfg.OutDir, start)
 	}
 	r.StageDir = filepath.Join(e.cfg.OutDir, stageDirName, r.RunID)
 	r.Cursor.Style = e.src.Style()
@@ -431,6 +440,21 @@ func (e *exporter) openRun(ctx context.Context) (*exportRun, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// freeRunDir is the new run's directory with layout run: OutDir/run=<start
+// to the second>, or, when an earlier run started in the same second,
+// run=<start>-2, -3, ... (which sort after it), so that two runs never
+// share a directory.
+func freeRunDir(out string, start time.Time) string {
+	base := filepath.Join(out, "run="+start.Format("20060102T150405Z"))
+	p := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			return p
+		}
+		p = fmt.Sprintf("%s-%d", base, i)
+	}
 }
 
 func (e *exporter) loadRun(ctx context.Context) (*exportRun, error) {

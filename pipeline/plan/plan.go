@@ -69,7 +69,7 @@ type Plan struct {
 	Notes      int64 // notes not yet created
 	Tasks      int64 // tasks not yet created
 	TagCalls   int64 // bulk tag requests (an upper bound: tags a contact already has are not added)
-	Lookups    int64 // notes or tasks a killed run may have sent: listed before they are sent again
+	Lookups    int64 // listings of notes or tasks before one is sent (a killed run's, or an existing contact's)
 	Unchanged  int64 // rows already done, or whose content was already written
 	Duplicates int64 // rows repeating an earlier row of the input (same match key, same content)
 	Rejected   int64 // rows the mapping rejects (no request)
@@ -125,7 +125,7 @@ type estimator struct {
 
 type pendingRow struct {
 	lane int
-	tags string // "" when the row adds no tag
+	tags string // tagSet of its tags: "" when the row adds none
 }
 
 func (e *estimator) file(ctx context.Context, file string) (err error) {
@@ -219,7 +219,7 @@ func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record
 		}
 		e.seen[d] = struct{}{}
 		e.p.Upserts++
-		if err := e.subs(ctx, rec); err != nil {
+		if err := e.subs(ctx, rec, known[rec.Key].ContactID != ""); err != nil {
 			return err
 		}
 		e.pending = append(e.pending, pendingRow{lane: laneOf(rec.Key, e.in.Workers), tags: tagSet(rec.Tags)})
@@ -228,8 +228,11 @@ func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record
 }
 
 // subs counts a row's notes and tasks that the journal does not have as
-// created (sinks.GHL.writeSubs).
-func (e *estimator) subs(ctx context.Context, rec *pipeline.Record) error {
+// created (sinks.GHL.writeSubs), and the lookups the sink makes first: for
+// one the journal has as pending, and for any of a contact that existed
+// (here: one the state knows; a contact that was in the location before
+// any import is not known offline, so its lookups are not counted).
+func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool) error {
 	if len(rec.Notes) == 0 && len(rec.Tasks) == 0 {
 		return nil
 	}
@@ -253,6 +256,11 @@ func (e *estimator) subs(ctx context.Context, rec *pipeline.Record) error {
 		case pipeline.SubPending:
 			e.p.Lookups++
 			*count++
+		case "":
+			if existed {
+				e.p.Lookups++
+			}
+			*count++
 		default:
 			*count++
 		}
@@ -266,29 +274,53 @@ func (e *estimator) subs(ctx context.Context, rec *pipeline.Record) error {
 	return nil
 }
 
-// dispatch groups the pending rows by lane, as the run does, and counts a
-// bulk tag request per distinct tag set and BulkTagMax contacts of each
-// group (sinks.GHL.addTags).
+// dispatch groups the pending rows by lane, as the run does, and counts
+// the bulk tag requests of each group as the sink plans them
+// (sinks.planTags): the fewer of one request per distinct tag set and one
+// per block of tags that exactly the same rows need, each chunked to
+// BulkTagMax contacts.
 func (e *estimator) dispatch() {
 	if len(e.pending) == 0 {
 		return
 	}
-	perLane := make([]map[string]int, e.in.Workers)
+	perLane := make([][]string, e.in.Workers)
 	for _, r := range e.pending {
-		if r.tags == "" {
-			continue
-		}
-		if perLane[r.lane] == nil {
-			perLane[r.lane] = map[string]int{}
-		}
-		perLane[r.lane][r.tags]++
+		perLane[r.lane] = append(perLane[r.lane], r.tags)
 	}
 	for _, sets := range perLane {
-		for _, n := range sets {
-			e.p.TagCalls += int64((n + e.in.BulkTagMax - 1) / e.in.BulkTagMax)
-		}
+		e.p.TagCalls += int64(tagCalls(sets, e.in.BulkTagMax))
 	}
 	e.pending = e.pending[:0]
+}
+
+// tagCalls is the number of bulk tag requests for one group of rows,
+// given each row's tag set (tagSet; "" for none).
+func tagCalls(sets []string, max int) int {
+	chunks := func(n int) int { return (n + max - 1) / max }
+	bySet := map[string]int{}
+	rowsOf := map[string][]int{}
+	for i, k := range sets {
+		if k == "" {
+			continue
+		}
+		bySet[k]++
+		for _, t := range strings.Split(k, "\x00") {
+			rowsOf[t] = append(rowsOf[t], i)
+		}
+	}
+	a := 0
+	for _, n := range bySet {
+		a += chunks(n)
+	}
+	blocks := map[string]int{}
+	for _, rows := range rowsOf {
+		blocks[fmt.Sprint(rows)] = len(rows)
+	}
+	b := 0
+	for _, n := range blocks {
+		b += chunks(n)
+	}
+	return min(a, b)
 }
 
 // tagSet is the sink's key for a row's tags: lower case, trimmed, unique,

@@ -69,7 +69,8 @@ func RunWithWaitOptions(ctx context.Context, run func(ctx context.Context) (pipe
 		if progress(rep) {
 			idle = 0
 		} else if idle++; idle >= o.Idle {
-			o.Log.Error("the daily quota is still spent after waiting; giving up", "runs", len(reps))
+			o.Log.Error("no row was checkpointed in the last quota windows: the rows in flight need more requests than one window allows; run again with fewer --workers",
+				"runs", len(reps))
 			return finish(reps, start, o.Now()), err
 		}
 		now := o.Now()
@@ -89,8 +90,12 @@ func RunWithWaitOptions(ctx context.Context, run func(ctx context.Context) (pipe
 	}
 }
 
+// progress is work a run checkpointed: rows written, or notes and tasks
+// (journaled). Tag calls alone are not: a row is checkpointed only when its
+// whole group is done, so a quota smaller than the groups in flight makes
+// requests and checkpoints nothing, run after run.
 func progress(r pipeline.Report) bool {
-	return r.Created+r.Updated+r.NotesCreated+r.TasksCreated+r.TagCalls > 0 || r.Rejected > 0 && r.Requests > 0
+	return r.Created+r.Updated+r.NotesCreated+r.TasksCreated > 0 || r.Rejected > 0 && r.Requests > 0
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -1,7 +1,8 @@
 // Command benchgen writes a CSV of realistic, unique contacts for
 // scripts/bench.sh: first/last name, a unique email, a unique US phone
 // number that libphonenumber judges valid, company, city, state and a Tags
-// column of three or four common tags plus one varied one.
+// column of three or four common tags plus one varied one (of 200), or with
+// -fixed-tags the same four tags on every row.
 //
 //	go run ./scripts/benchgen -n 100000 -o out/bench/contacts-100k.csv
 //
@@ -47,14 +48,15 @@ func main() {
 	n := flag.Int("n", 100000, "rows")
 	out := flag.String("o", "-", "output file (- for stdout)")
 	seed := flag.Uint64("seed", 1, "seed")
+	fixed := flag.Bool("fixed-tags", false, "give every row the same four tags (one tag set: the floor of tag requests)")
 	flag.Parse()
-	if err := run(*n, *out, *seed); err != nil {
+	if err := run(*n, *out, *seed, *fixed); err != nil {
 		fmt.Fprintln(os.Stderr, "benchgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, out string, seed uint64) error {
+func run(n int, out string, seed uint64, fixed bool) error {
 	f := os.Stdout
 	if out != "-" {
 		var err error
@@ -91,6 +93,9 @@ func run(n int, out string, seed uint64) error {
 			tags = append(tags, common[j])
 		}
 		tags = append(tags, "cohort-"+strconv.Itoa(r.IntN(200)))
+		if fixed {
+			tags = common
+		}
 		if err := w.Write([]string{first, last, email, phone, companies[r.IntN(len(companies))], pl.city, pl.state,
 			strings.Join(tags, ";")}); err != nil {
 			return err
