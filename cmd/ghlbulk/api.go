@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
 // apiSession is what a command that talks to HighLevel needs: the client,
@@ -16,6 +19,7 @@ import (
 // location every request is paced under.
 type apiSession struct {
 	client   *ghl.Client
+	hc       *http.Client
 	pacer    *pace.Transport
 	location string
 	info     auth.Info
@@ -40,35 +44,48 @@ func (f *factory) session(ctx context.Context, need auth.Scope) (*apiSession, er
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 64
-	var under http.RoundTripper = base
+	var under http.RoundTripper = logTransport{base, f.logger()}
 	if f.wrapHTTP != nil {
-		under = f.wrapHTTP(base)
+		under = f.wrapHTTP(under)
 	}
 	pacer := pace.NewTransport(under, pace.DefaultLimits())
 	// auth outside the pacer: a request re-sent after a 401 refresh pays
 	// for its own rate-limit token too.
 	hc := &http.Client{Transport: auth.NewTransport(pacer, src), Timeout: 60 * time.Second}
 	ctx = pace.WithLocation(ctx, loc)
-	for {
-		err := auth.PreflightWithInfo(ctx, hc, f.apiURL(), loc, need, info)
-		var q *pace.QuotaError
-		switch {
-		case err == nil:
-		case errors.As(err, &q) && f.waitForQuota:
-			f.logger().Warn("daily quota spent; waiting for it to reset", "until", q.ResetAt.UTC().Format(time.RFC3339))
-			if err := sleepCtx(ctx, time.Until(q.ResetAt)+time.Second); err != nil {
-				return nil, stopped(err)
-			}
-			continue
-		case errors.As(err, &q):
-			// Not a refusal: the same command goes on once the quota resets.
-			return nil, stopped(err)
-		default:
-			return nil, refused(err)
-		}
-		break
+	err = f.quotaAware(ctx, func() error {
+		return auth.PreflightWithInfo(ctx, hc, f.apiURL(), loc, need, info)
+	})
+	var st *stoppedError
+	switch {
+	case errors.As(err, &st):
+		return nil, err
+	case err != nil:
+		return nil, refused(err)
 	}
-	return &apiSession{client: ghl.New(f.apiURL(), hc), pacer: pacer, location: loc, info: info, ctx: ctx}, nil
+	return &apiSession{client: ghl.New(f.apiURL(), hc), hc: hc, pacer: pacer, location: loc, info: info, ctx: ctx}, nil
+}
+
+// quotaAware runs a call made before the run (preflight, custom field
+// definitions). A spent daily quota is never a refusal: with --wait it is
+// waited out and the call made again; without, it stops with exit 3, and
+// the same command goes on once the quota resets. Other errors are
+// returned as they are.
+func (f *factory) quotaAware(ctx context.Context, call func() error) error {
+	for {
+		err := call()
+		var q *pace.QuotaError
+		if !errors.As(err, &q) {
+			return err
+		}
+		if !f.waitForQuota {
+			return stopped(err)
+		}
+		f.logger().Warn("daily quota spent; waiting for it to reset", "until", q.ResetAt.UTC().Format(time.RFC3339))
+		if err := sleepCtx(ctx, time.Until(q.ResetAt)+time.Second); err != nil {
+			return stopped(err)
+		}
+	}
 }
 
 // sleepCtx waits d or until ctx is done.
@@ -84,4 +101,53 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// checkedSink runs the write preflight just before the first write, not at
+// start: HighLevel can't be asked for a token's scopes, so the check for
+// contacts.write may need a probe request, and a re-run with nothing left to
+// write must send no write-like request at all.
+type checkedSink struct {
+	pipeline.Sink
+	once  sync.Once
+	err   error
+	check func(ctx context.Context) error
+}
+
+func (s *checkedSink) Write(ctx context.Context, g *pipeline.Group) error {
+	s.once.Do(func() {
+		if err := s.check(ctx); err != nil {
+			s.err = &pipeline.FaultError{Kind: pipeline.FaultScope, BeforeWrite: true, Err: err}
+		}
+	})
+	if s.err != nil {
+		return s.err
+	}
+	return s.Sink.Write(ctx, g)
+}
+
+// writeCheck is the preflight for contacts.write on this session.
+func (s *apiSession) writeCheck(f *factory) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		return auth.PreflightWithInfo(pace.WithLocation(ctx, s.location), s.hc, f.apiURL(), s.location, auth.ScopeContactsWrite, s.info)
+	}
+}
+
+// logTransport logs each request at debug level: method, path, status and
+// time. Never headers or bodies, which carry the token and customer data.
+type logTransport struct {
+	next http.RoundTripper
+	log  *slog.Logger
+}
+
+func (t logTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	attrs := []any{"method", req.Method, "path", req.URL.Path, "ms", time.Since(start).Milliseconds()}
+	if err != nil {
+		t.log.Debug("request failed", append(attrs, "err", err)...)
+		return resp, err
+	}
+	t.log.Debug("request", append(attrs, "status", resp.StatusCode)...)
+	return resp, nil
 }

@@ -480,7 +480,10 @@ func TestE2EAuthPreflightRefusals(t *testing.T) {
 					t.Errorf("a write request was answered %d before the refusal (%v)", st, c.ByStatus)
 				}
 			}
-			if c.Total > 2 {
+			// At most: the read probe, the custom field definitions the
+			// mapping needs, and the write probe (sent only once a write is
+			// due, so that a re-run with nothing to write sends none).
+			if c.Total > 3 {
 				t.Errorf("%d requests before the refusal (%v)", c.Total, c.ByRoute)
 			}
 			if _, err := os.Stat(filepath.Join(dir, "out", "manifest.json")); err == nil {

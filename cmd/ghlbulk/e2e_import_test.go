@@ -586,11 +586,10 @@ func TestImportRerunSendsNoWrite(t *testing.T) {
 	first := mustImport(t, sb, f, file, peopleMapping)
 	sb.ResetCounts()
 	second := mustImport(t, sb, f, file, peopleMapping)
-	if w := dataWrites(sb.Counts()); w != 0 {
+	// Strictly none: the write preflight's probe too is sent only when a
+	// write is due.
+	if w := sb.Counts().Writes; w != 0 {
 		t.Errorf("re-run sent %d write requests: %v", w, sb.Counts().ByRoute)
-	}
-	if p := sb.Counts().ByRoute["PUT /contacts/{contactId}"]; p != 1 {
-		t.Logf("preflight probes: %d", p)
 	}
 	if second.Requests != 0 || second.Unchanged != first.Created+first.Updated || second.Rejected != first.Rejected {
 		t.Errorf("re-run report: %+v (first %+v)", second, first)

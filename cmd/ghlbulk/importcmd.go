@@ -184,18 +184,30 @@ func (o *importOptions) prepare(ctx context.Context, f *factory, online bool) (*
 	p := &prepared{mappings: map[string]*transform.Mapping{}, mappingHash: hex.EncodeToString(sum[:])}
 
 	if online {
-		need := auth.ScopeContactsRead
-		if !o.dryRun {
-			need = auth.ScopeContactsWrite
-		}
-		if p.session, err = f.session(ctx, need); err != nil {
+		// The location and read access are checked now; contacts.write just
+		// before the first write (checkedSink).
+		if p.session, err = f.session(ctx, auth.ScopeContactsRead); err != nil {
 			return nil, err
 		}
 	}
 	var fields []ghl.CustomField
 	if spec.NeedsCustomFields() {
 		if p.session != nil {
-			fields, err = p.session.client.ListCustomFields(p.session.ctx, p.session.location)
+			err = f.quotaAware(ctx, func() (err error) {
+				fields, err = p.session.client.ListCustomFields(p.session.ctx, p.session.location)
+				return err
+			})
+			var st *stoppedError
+			if errors.As(err, &st) {
+				return nil, err
+			}
+			if err != nil && !o.dryRun && ghl.IsForbidden(err) {
+				// A token this narrow most likely can't write either: say
+				// that first, it is the scope an import can't do without.
+				if werr := p.session.writeCheck(f)(p.session.ctx); werr != nil {
+					return nil, refused(werr)
+				}
+			}
 			if err != nil {
 				return nil, refused(fmt.Errorf("reading the location's custom fields (the mapping uses %s): %w", strings.Join(spec.CustomFieldKeys(), ", "), err))
 			}
@@ -273,7 +285,10 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 	if p.session != nil {
 		ctx = p.session.ctx
 		cfg.LocationID = p.session.location
-		cfg.Sink = sinks.NewGHL(p.session.client, sinks.GHLOptions{LocationID: p.session.location})
+		cfg.Sink = &checkedSink{
+			Sink:  sinks.NewGHL(p.session.client, sinks.GHLOptions{LocationID: p.session.location}),
+			check: p.session.writeCheck(f),
+		}
 	}
 	if !o.dryRun {
 		store, err := pipeline.OpenStore(o.state, pipeline.StoreOptions{Restart: o.restart})

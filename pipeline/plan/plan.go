@@ -287,8 +287,13 @@ func (e *estimator) dispatch() {
 	for _, r := range e.pending {
 		perLane[r.lane] = append(perLane[r.lane], r.tags)
 	}
+	// A lane's rows go in groups of at most GroupSize (pipeline.dispatch).
 	for _, sets := range perLane {
-		e.p.TagCalls += int64(tagCalls(sets, e.in.BulkTagMax))
+		for len(sets) > 0 {
+			n := min(len(sets), e.in.GroupSize)
+			e.p.TagCalls += int64(tagCalls(sets[:n], e.in.BulkTagMax))
+			sets = sets[n:]
+		}
 	}
 	e.pending = e.pending[:0]
 }
