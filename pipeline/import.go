@@ -382,7 +382,7 @@ func (r *importRun) dispatch(ctx context.Context, p *pool.ContextPool, fp string
 	}
 	byLane := make([][]*Item, r.lanes)
 	for _, it := range items {
-		l := laneOf(it.Rec.Key, r.lanes)
+		l := LaneOf(it.Rec.Key, r.lanes)
 		byLane[l] = append(byLane[l], it)
 	}
 	// A lane's rows go in groups of at most GroupSize, one after another:
@@ -453,7 +453,9 @@ func rowReason(err error) string {
 	return err.Error()
 }
 
-func laneOf(key string, lanes int) int {
+// LaneOf is the lane (of lanes) that rows with match key key go to: rows
+// of one key are written one after another, never at once.
+func LaneOf(key string, lanes int) int {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key))
 	return int(h.Sum32() % uint32(lanes))

@@ -501,7 +501,7 @@ func (s *GHL) writeSubs(ctx context.Context, g *pipeline.Group, it *pipeline.Ite
 	for i, n := range rec.Notes {
 		in := n
 		subs = append(subs, sub{
-			kind: pipeline.KindNote, n: i + 1, content: noteContent(in.Body), hash: contentHash(in),
+			kind: pipeline.KindNote, n: i + 1, content: noteContent(in.Body), hash: ContentHash(in),
 			create: func(ctx context.Context) (string, error) {
 				r, err := s.c.CreateNote(ctx, id, in)
 				if err != nil {
@@ -522,7 +522,7 @@ func (s *GHL) writeSubs(ctx context.Context, g *pipeline.Group, it *pipeline.Ite
 	for i, t := range rec.Tasks {
 		in := t
 		subs = append(subs, sub{
-			kind: pipeline.KindTask, n: i + 1, content: taskContent(in.Title, in.Body), hash: contentHash(in),
+			kind: pipeline.KindTask, n: i + 1, content: taskContent(in.Title, in.Body), hash: ContentHash(in),
 			create: func(ctx context.Context) (string, error) {
 				r, err := s.c.CreateTask(ctx, id, in)
 				if err != nil {
@@ -639,8 +639,8 @@ func taskContent(title, body string) string {
 	return strings.TrimSpace(title) + "\x00" + strings.TrimSpace(body)
 }
 
-// contentHash identifies a note or task input in the journal.
-func contentHash(v any) string {
+// ContentHash identifies a note or task input in the journal.
+func ContentHash(v any) string {
 	b, _ := json.Marshal(v)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])

@@ -9,11 +9,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"slices"
 	"strings"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/sinks"
 )
 
 // Input is what Estimate reads: the run's files through its mapping, and
@@ -222,7 +220,7 @@ func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record
 		if err := e.subs(ctx, rec, known[rec.Key].ContactID != ""); err != nil {
 			return err
 		}
-		e.pending = append(e.pending, pendingRow{lane: laneOf(rec.Key, e.in.Workers), tags: tagSet(rec.Tags)})
+		e.pending = append(e.pending, pendingRow{lane: pipeline.LaneOf(rec.Key, e.in.Workers), tags: tagSet(rec.Tags)})
 	}
 	return nil
 }
@@ -248,7 +246,7 @@ func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool
 	}
 	seq := map[string]int{}
 	one := func(kind string, v any, count *int64) {
-		h := contentHash(v)
+		h := sinks.ContentHash(v)
 		n := seq[kind+h]
 		seq[kind+h]++
 		switch journal[fmt.Sprintf("%s\x00%s\x00%d", kind, h, n)] {
@@ -340,21 +338,6 @@ func tagSet(tags []string) string {
 	}
 	slices.Sort(need)
 	return strings.Join(need, "\x00")
-}
-
-// laneOf is the run's lane of a match key (pipeline.laneOf).
-func laneOf(key string, lanes int) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return int(h.Sum32() % uint32(lanes))
-}
-
-// contentHash is the journal's hash of a note or task input
-// (sinks.contentHash).
-func contentHash(v any) string {
-	b, _ := json.Marshal(v)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
 }
 
 func digest(key, hash string) uint64 {
