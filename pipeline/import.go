@@ -23,6 +23,9 @@ const (
 	// sooner on SIGINT and fit a nearly spent daily quota. 128 is what a
 	// 1024-row batch gives each of the default 8 lanes.
 	DefaultGroupSize = 128
+	// DefaultStopGrace fits well inside a scheduler's grace period
+	// (Kubernetes gives 30 s between SIGTERM and SIGKILL).
+	DefaultStopGrace = 10 * time.Second
 	defaultCommitN   = 200 // rows per checkpoint transaction
 	defaultCommitDur = time.Second
 )
@@ -57,6 +60,13 @@ type ImportConfig struct {
 	Stats    *Stats
 	Progress Progress
 	Logger   *slog.Logger
+
+	// StopGrace is how long a soft stop (ctx cancelled: SIGINT, SIGTERM,
+	// --max-requests) may drain the groups in flight before their requests
+	// are cancelled too and what is unfinished is left to the next run
+	// (as after a kill: upserts are idempotent, notes and tasks journaled).
+	// 0 means DefaultStopGrace; negative means no limit.
+	StopGrace time.Duration
 
 	// CommitRows and CommitEvery bound a checkpoint transaction (defaults
 	// 200 rows, 1 s).
@@ -99,6 +109,10 @@ func RunImport(ctx context.Context, cfg ImportConfig) (Report, error) {
 	r.progress.Finish(rep)
 	return rep, err
 }
+
+// errStopGrace cancels the requests in flight once a soft stop's grace
+// period is over.
+var errStopGrace = errors.New("stop grace period over")
 
 // importRun is one import: the config, and the state shared by the
 // submitter (the goroutine that calls run), the pool's tasks and the
@@ -220,6 +234,20 @@ func (r *importRun) run(ctx context.Context) error {
 	r.work, r.cancelWork = context.WithCancelCause(context.WithoutCancel(ctx))
 	defer r.cancelWork(nil)
 	r.stopping = func() bool { return ctx.Err() != nil }
+	if grace := r.cfg.StopGrace; grace >= 0 {
+		if grace == 0 {
+			grace = DefaultStopGrace
+		}
+		var timer *time.Timer
+		stopAfter := context.AfterFunc(ctx, func() {
+			timer = time.AfterFunc(grace, func() { r.cancelWork(errStopGrace) })
+		})
+		defer func() {
+			if !stopAfter() && timer != nil {
+				timer.Stop()
+			}
+		}()
+	}
 	r.results = make(chan []*outcome, r.lanes*2)
 	r.laneTail = make([]chan struct{}, r.lanes)
 
@@ -238,6 +266,12 @@ func (r *importRun) run(ctx context.Context) error {
 	commitErr := <-committed
 
 	err := r.firstFault()
+	if errors.Is(context.Cause(r.work), errStopGrace) {
+		r.log.Warn("stopped before the rows in flight were finished; the next run does them", "grace", r.cfg.StopGrace)
+		if errors.Is(err, context.Canceled) {
+			err = nil // cut short by the stop's grace period, not a fault
+		}
+	}
 	switch {
 	case err != nil:
 	case commitErr != nil:

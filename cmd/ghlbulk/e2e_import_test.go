@@ -862,6 +862,46 @@ func TestImportInterrupted(t *testing.T) {
 	checkHolds(t, byKey(t, all), want)
 }
 
+// TestImportStopGrace: a soft stop whose rows in flight can't be finished
+// within --stop-grace cancels them and exits 3; the next run converges with
+// nothing lost and nothing twice (as after a kill).
+func TestImportStopGrace(t *testing.T) {
+	t.Parallel()
+	const rows = 80
+	faults, _ := sandbox.ParseFaults("latency=150ms,seed=4")
+	sb := startSandbox(t, sandbox.Options{Rate: -1, Faults: faults})
+	f := newImpFiles(t)
+	file := genPeople(t, f.dir, rows, 40)
+	cmd, out := startImport(t, sb.env(), append(f.args(file, peopleMapping), "--stop-grace", "50ms")...)
+	exited := make(chan struct{})
+	var werr error
+	go func() { werr = cmd.Wait(); close(exited) }()
+	if !waitWrites(t, sb, 20, exited) {
+		t.Fatalf("run ended before it could be interrupted: %v\n%s", werr, out)
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	<-exited
+	if code := exitOf(werr); code != exitStopped {
+		t.Fatalf("SIGINT: exit %d, want %d\n%s", code, exitStopped, out)
+	}
+	if first := readReport(t, f.report); first.Outcome != "interrupted" {
+		t.Errorf("interrupted report: %+v", first)
+	}
+	if !strings.Contains(out.String(), "stopped before the rows in flight were finished") {
+		t.Errorf("the grace period did not cut the drain short:\n%s\nreport %+v", out, readReport(t, f.report))
+	}
+	rep := mustImport(t, sb, f, file, peopleMapping)
+	if rep.RowsRead != rows {
+		t.Errorf("resumed report: %+v", rep)
+	}
+	_, want := expectRows(t, sb, file, peopleMapping)
+	all := sb.contents(t)
+	if len(all) != len(want) {
+		t.Errorf("sandbox holds %d contacts, want %d", len(all), len(want))
+	}
+	checkHolds(t, byKey(t, all), want)
+}
+
 // TestImportRefusals: what must exit 2 before any write does.
 func TestImportRefusals(t *testing.T) {
 	t.Parallel()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -36,6 +37,7 @@ type importOptions struct {
 	delimiter string
 	online    bool // validate only
 	plan      planFlags
+	stopGrace time.Duration
 }
 
 func newImportCmd(f *factory) *cobra.Command {
@@ -73,6 +75,8 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 	fl.StringVar(&o.report, "report", "", "write the run's report as JSON to this file")
 	fl.BoolVar(&o.restart, "restart", false, "discard the checkpoint in --state and start over")
 	fl.StringVar(&o.delimiter, "delimiter", "", "CSV delimiter (default: detected from the header)")
+	fl.DurationVar(&o.stopGrace, "stop-grace", pipeline.DefaultStopGrace,
+		"on SIGINT/SIGTERM, how long to finish the rows in flight before leaving them to the next run")
 	o.plan.register(fl)
 	return cmd
 }
@@ -276,6 +280,7 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 		Transform:   p.transformFor(),
 		MappingHash: p.mappingHash,
 		Workers:     o.workers,
+		StopGrace:   o.stopGrace,
 		RejectsPath: o.rejects,
 		DryRun:      o.dryRun,
 		Stats:       pipeline.NewStats(),
