@@ -109,9 +109,12 @@ func runDemo(ctx context.Context, f *factory, out, rate string, contacts int) er
 	}
 	fmt.Fprintf(w, `
 Done. What to look at:
-  %[1]s/*.rejects.csv   rows that were not imported, with _row, _file and _reason
-  %[1]s/*.report*.json  each run's counters (the second pass made no write request)
-  %[2]s/              contacts, tasks, notes and appointments as Parquet, and manifest.json
+  %[1]s/*.rejects.csv
+      rows that were not imported, with _row, _file and _reason
+  %[1]s/*.report*.json
+      each run's counters (the second pass made no write request)
+  %[2]s/
+      contacts, tasks, notes and appointments as Parquet, and manifest.json
 
 Query the export with DuckDB, for example:
   duckdb -c "SELECT count(*), min(dateAdded), max(dateUpdated) FROM '%[2]s/contacts.parquet'"

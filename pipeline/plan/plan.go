@@ -416,7 +416,12 @@ func (p Plan) Print(w io.Writer) {
 	if p.Days > 1 {
 		eta += fmt.Sprintf(" (the daily quota runs out: %d days; see --wait)", p.Days)
 	}
-	row("ETA", fmt.Sprintf("%s at %d requests per %s", eta, p.Burst, p.Interval))
+	// A limit past a billion is a sandbox with limits off.
+	if p.Burst < 1e9 {
+		row("ETA", fmt.Sprintf("%s at %d requests per %s", eta, p.Burst, p.Interval))
+	} else {
+		row("ETA", eta+" (no burst limit)")
+	}
 	tw.Flush()
 }
 
