@@ -574,6 +574,9 @@ func (r *importRun) commitLoop() error {
 			r.progress.Update(r.stats.Snapshot())
 		case <-tick.C:
 			flush()
+			// Rows finish a group at a time, which under pacing can be
+			// minutes apart: show the requests going out meanwhile.
+			r.progress.Update(r.stats.Snapshot())
 		}
 	}
 }

@@ -49,7 +49,7 @@ func newBarProgress(w io.Writer, total int64) *barProgress {
 func (p *barProgress) Update(r Report) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.bar.Describe(fmt.Sprintf("import (%d rejected, %d throttled)", r.Rejected, r.Throttled))
+	p.bar.Describe(fmt.Sprintf("import (%d requests, %d rejected, %d throttled)", r.Requests, r.Rejected, r.Throttled))
 	_ = p.bar.Set64(r.Done())
 }
 

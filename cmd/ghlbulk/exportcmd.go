@@ -136,7 +136,7 @@ func runExport(ctx context.Context, f *factory, o exportOptions) error {
 	defer store.Close()
 	log := f.logger()
 	stats := pipeline.NewStats()
-	progress := pipeline.NewProgress(f.stderr, f.progressAllowed(), 0, log, 0)
+	progress := pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0)
 	rep, runErr := export.Run(sess.ctx, export.Config{
 		Client:      sess.client,
 		LocationID:  sess.location,

@@ -285,7 +285,7 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 		DryRun:      o.dryRun,
 		Stats:       pipeline.NewStats(),
 		Logger:      log,
-		Progress:    pipeline.NewProgress(f.stderr, f.progressAllowed(), 0, log, 0),
+		Progress:    pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0),
 	}
 	if p.session != nil {
 		ctx = p.session.ctx
