@@ -187,6 +187,8 @@ func (s *testSandbox) contents(t *testing.T) []held {
 					}
 				}
 				errs[i] = err
+				// A sandbox with limits or faults on: wait out a window.
+				time.Sleep(150 * time.Millisecond)
 			}
 		}()
 	}
