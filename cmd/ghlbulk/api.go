@@ -53,17 +53,40 @@ func (f *factory) session(ctx context.Context, need auth.Scope) (*apiSession, er
 	// for its own rate-limit token too.
 	hc := &http.Client{Transport: auth.NewTransport(pacer, src), Timeout: 60 * time.Second}
 	ctx = pace.WithLocation(ctx, loc)
-	err = f.quotaAware(ctx, func() error {
+	err = f.beforeRun(ctx, func(ctx context.Context) error {
 		return auth.PreflightWithInfo(ctx, hc, f.apiURL(), loc, need, info)
 	})
-	var st *stoppedError
-	switch {
-	case errors.As(err, &st):
-		return nil, err
-	case err != nil:
-		return nil, refused(err)
+	if err != nil {
+		return nil, refusedIfAPIRefusal(err)
 	}
 	return &apiSession{client: ghl.New(f.apiURL(), hc), hc: hc, pacer: pacer, location: loc, info: info, ctx: ctx}, nil
+}
+
+// beforeRun makes a call that precedes the run (preflight, custom field
+// definitions) with the same retries as the run's own requests: a dropped
+// connection or a 5xx there is no reason to refuse the run.
+func (f *factory) beforeRun(ctx context.Context, call func(ctx context.Context) error) error {
+	return f.quotaAware(ctx, func() error { return pace.Retry(ctx, pace.DefaultPolicy(), nil, call) })
+}
+
+// refusedIfAPIRefusal marks err as a refusal (exit 2) when the API or the
+// credentials said no: a preflight or credentials error, or a 4xx answer.
+// A stop stays a stop (exit 3), and a fault that outlived its retries (the
+// network, 5xx) is a failure (exit 1): the same command may well work later.
+func refusedIfAPIRefusal(err error) error {
+	var st *stoppedError
+	var pe *auth.PreflightError
+	var ce *auth.CredentialsError
+	var ae *ghl.APIError
+	switch {
+	case errors.As(err, &st):
+		return err
+	case errors.As(err, &pe), errors.As(err, &ce):
+		return refused(err)
+	case errors.As(err, &ae) && ae.StatusCode >= 400 && ae.StatusCode < 500:
+		return refused(err)
+	}
+	return err
 }
 
 // quotaAware runs a call made before the run (preflight, custom field
@@ -116,8 +139,13 @@ type checkedSink struct {
 
 func (s *checkedSink) Write(ctx context.Context, g *pipeline.Group) error {
 	s.once.Do(func() {
-		if err := s.check(ctx); err != nil {
+		err := s.check(ctx)
+		var pe *auth.PreflightError
+		switch {
+		case errors.As(err, &pe):
 			s.err = &pipeline.FaultError{Kind: pipeline.FaultScope, BeforeWrite: true, Err: err}
+		case err != nil:
+			s.err = &pipeline.FaultError{Kind: pipeline.FaultAPI, Err: err}
 		}
 	})
 	if s.err != nil {
@@ -129,7 +157,10 @@ func (s *checkedSink) Write(ctx context.Context, g *pipeline.Group) error {
 // writeCheck is the preflight for contacts.write on this session.
 func (s *apiSession) writeCheck(f *factory) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		return auth.PreflightWithInfo(pace.WithLocation(ctx, s.location), s.hc, f.apiURL(), s.location, auth.ScopeContactsWrite, s.info)
+		ctx = pace.WithLocation(ctx, s.location)
+		return f.beforeRun(ctx, func(ctx context.Context) error {
+			return auth.PreflightWithInfo(ctx, s.hc, f.apiURL(), s.location, auth.ScopeContactsWrite, s.info)
+		})
 	}
 }
 

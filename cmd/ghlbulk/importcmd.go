@@ -197,8 +197,8 @@ func (o *importOptions) prepare(ctx context.Context, f *factory, online bool) (*
 	var fields []ghl.CustomField
 	if spec.NeedsCustomFields() {
 		if p.session != nil {
-			err = f.quotaAware(ctx, func() (err error) {
-				fields, err = p.session.client.ListCustomFields(p.session.ctx, p.session.location)
+			err = f.beforeRun(p.session.ctx, func(ctx context.Context) (err error) {
+				fields, err = p.session.client.ListCustomFields(ctx, p.session.location)
 				return err
 			})
 			var st *stoppedError
@@ -209,11 +209,11 @@ func (o *importOptions) prepare(ctx context.Context, f *factory, online bool) (*
 				// A token this narrow most likely can't write either: say
 				// that first, it is the scope an import can't do without.
 				if werr := p.session.writeCheck(f)(p.session.ctx); werr != nil {
-					return nil, refused(werr)
+					return nil, refusedIfAPIRefusal(werr)
 				}
 			}
 			if err != nil {
-				return nil, refused(fmt.Errorf("reading the location's custom fields (the mapping uses %s): %w", strings.Join(spec.CustomFieldKeys(), ", "), err))
+				return nil, refusedIfAPIRefusal(fmt.Errorf("reading the location's custom fields (the mapping uses %s): %w", strings.Join(spec.CustomFieldKeys(), ", "), err))
 			}
 		} else {
 			// Offline, the keys can't be checked against the location:
