@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
+	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
@@ -37,18 +40,6 @@ notes:
 tasks:
   - { title: "Follow up", body: { column: "task" }, due: { value: "2026-12-01" }, when: 'col["task"] != ""' }
 `
-
-// bearer adds the sandbox token to each request.
-type bearer struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(r)
-}
 
 type e2e struct {
 	t       *testing.T
@@ -76,7 +67,7 @@ func newE2E(t *testing.T, faults sandbox.FaultSpec, rows int) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: bearer{tok, http.DefaultTransport}}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: bearer(tok, http.DefaultTransport)}
 	dir := t.TempDir()
 	e := &e2e{t: t, dir: dir, csv: filepath.Join(dir, "people.csv"), mapping: filepath.Join(dir, "m.yaml"),
 		state: filepath.Join(dir, "state.db"), base: base, sb: sb, client: ghl.New(base, hc)}
@@ -277,7 +268,7 @@ func TestImportSandboxRunFaults(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newE2E(t, sandbox.FaultSpec{}, 50)
-			e.client = ghl.New(e.base, &http.Client{Transport: bearer{tc.token(e.sb), http.DefaultTransport}})
+			e.client = ghl.New(e.base, &http.Client{Transport: bearer(tc.token(e.sb), http.DefaultTransport)})
 			r, err := e.run(context.Background())
 			var fe *pipeline.FaultError
 			if !errors.As(err, &fe) || fe.Kind != tc.kind || pipeline.ExitCode(err) != tc.exit {
@@ -292,4 +283,9 @@ func TestImportSandboxRunFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bearer is the auth transport the CLI uses, with a static token.
+func bearer(token string, next http.RoundTripper) http.RoundTripper {
+	return auth.NewTransport(next, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}))
 }

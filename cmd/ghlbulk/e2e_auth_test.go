@@ -398,7 +398,7 @@ func TestE2EAuthRefreshMidImport(t *testing.T) {
 	if c.ByStatus[401] != 0 {
 		t.Errorf("%d requests answered 401: a token was used after it expired", c.ByStatus[401])
 	}
-	cl := xpClient(s)
+	cl := s.client()
 	res, err := cl.SearchContacts(context.Background(), ghl.SearchRequest{LocationID: s.LocationID(), PageLimit: 1})
 	if err != nil {
 		t.Fatal(err)

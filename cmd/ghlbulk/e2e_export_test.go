@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,20 +36,6 @@ import (
 	"github.com/ghlbulk/ghlbulk/sinks"
 )
 
-// xpBearer adds the sandbox token to the test's own API calls.
-type xpBearer struct{ token string }
-
-func (b xpBearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-// xpClient is a ghl client on the sandbox with its all-scopes token.
-func xpClient(s *testSandbox) *ghl.Client {
-	return ghl.New(s.URL, &http.Client{Transport: xpBearer{s.Token}, Timeout: 30 * time.Second})
-}
-
 // xpServed is what the sandbox serves: every contact of the location and
 // their sub-resources, keyed by id.
 type xpServed struct {
@@ -66,7 +51,7 @@ type xpServed struct {
 func xpServedData(t *testing.T, s *testSandbox) xpServed {
 	t.Helper()
 	ctx := context.Background()
-	c := xpClient(s)
+	c := s.client()
 	d := xpServed{contacts: map[string]ghl.Contact{}, tasks: map[string]ghl.Task{}, notes: map[string]ghl.Note{}, appts: map[string]ghl.Appointment{}}
 	for page, err := range c.ContactPages(ctx, ghl.ListContactsParams{LocationID: s.LocationID(), Limit: 100}) {
 		if err != nil {
@@ -629,7 +614,7 @@ func TestE2EExportIncremental(t *testing.T) {
 
 	// Change 3 contacts (1%), add 1, delete 2, through the API.
 	ctx := context.Background()
-	c := xpClient(s)
+	c := s.client()
 	before := xpServedData(t, s)
 	ids := slices.Sorted(maps.Keys(before.contacts))
 	changed := map[string]bool{}

@@ -23,6 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
+	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
 	"github.com/ghlbulk/ghlbulk/pipeline"
@@ -95,17 +98,11 @@ func mustImport(t *testing.T, sb *testSandbox, f impFiles, file, mapping string,
 	return rep
 }
 
-// bearerRT adds a token to each request of the test's own API client.
-type bearerRT struct{ token string }
-
-func (b bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
+// client is the test's own API client on the sandbox, with its all-scopes
+// token, through the same auth transport the CLI uses.
 func (s *testSandbox) client() *ghl.Client {
-	return ghl.New(s.URL, &http.Client{Timeout: 10 * time.Second, Transport: bearerRT{s.Token}})
+	rt := auth.NewTransport(nil, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: s.Token}))
+	return ghl.New(s.URL, &http.Client{Timeout: 30 * time.Second, Transport: rt})
 }
 
 // again retries a read that a faulty sandbox may fail (any error: reads

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
@@ -63,14 +61,6 @@ func writePlanInput(t *testing.T, n int) (dir, csvPath, mapping string) {
 	return dir, csvPath, mapping
 }
 
-type testBearer struct{ token string }
-
-func (b testBearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 func TestVerifyAfterImport(t *testing.T) {
 	sb := startSandbox(t, sandbox.Options{Rate: -1})
 	dir, in, mapping := writePlanInput(t, 120)
@@ -89,7 +79,7 @@ func TestVerifyAfterImport(t *testing.T) {
 	}
 
 	// Plant differences: change two contacts behind the import's back.
-	c := ghl.New(sb.URL, &http.Client{Timeout: 10 * time.Second, Transport: testBearer{sb.Token}})
+	c := sb.client()
 	ctx := context.Background()
 	list, err := c.SearchContacts(ctx, ghl.SearchRequest{LocationID: sb.LocationID(), PageLimit: 100, Query: "person7@example.com"})
 	if err != nil || len(list.Contacts) != 1 {

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
+	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
@@ -37,17 +40,6 @@ notes:
 tasks:
   - { title: "Follow up", body: { column: "task" }, due: { value: "2026-12-01" }, when: 'col["task"] != ""' }
 `
-
-type bearer struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(r)
-}
 
 // env is one sandbox, one input file and one state.
 type env struct {
@@ -85,7 +77,7 @@ func newEnv(t *testing.T, opt sandbox.Options, rows int, wrap func(http.RoundTri
 		rt = wrap(rt)
 	}
 	pacer := pace.NewTransport(rt, pace.DefaultLimits())
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: bearer{tok, pacer}}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: bearer(tok, pacer)}
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, csv: filepath.Join(dir, "people.csv"), state: filepath.Join(dir, "state.db"),
 		sb: sb, base: base, client: ghl.New(base, hc), pacer: pacer}
@@ -179,4 +171,9 @@ func readCSV(t *testing.T, path string) [][]string {
 		t.Fatal(err)
 	}
 	return rows
+}
+
+// bearer is the auth transport the CLI uses, with a static token.
+func bearer(token string, next http.RoundTripper) http.RoundTripper {
+	return auth.NewTransport(next, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}))
 }

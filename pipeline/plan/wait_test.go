@@ -31,7 +31,7 @@ func TestRunWithWaitAcrossQuotaWindows(t *testing.T) {
 	// (see the report), which the sandbox's short window is not.
 	run := func(ctx context.Context) (pipeline.Report, error) {
 		pacer := pace.NewTransport(http.DefaultTransport, pace.DefaultLimits())
-		c := ghl.New(e.base, &http.Client{Timeout: 10 * time.Second, Transport: bearer{tok, pacer}})
+		c := ghl.New(e.base, &http.Client{Timeout: 10 * time.Second, Transport: bearer(tok, pacer)})
 		cfg := e.config(st)
 		cfg.Workers, cfg.GroupSize = 2, 10
 		cfg.Sink = sinks.NewGHL(c, sinks.GHLOptions{LocationID: e.sb.LocationID(),
