@@ -68,6 +68,11 @@ type ImportConfig struct {
 	// 0 means DefaultStopGrace; negative means no limit.
 	StopGrace time.Duration
 
+	// BulkTagMax is the most contacts per bulk tag request (0:
+	// DefaultBulkTagMax); MaxPendingTags bounds the (tag, contact) pairs
+	// waiting for a full request (0: DefaultMaxPendingTags).
+	BulkTagMax, MaxPendingTags int
+
 	// CommitRows and CommitEvery bound a checkpoint transaction (defaults
 	// 200 rows, 1 s).
 	CommitRows  int
@@ -139,6 +144,13 @@ type importRun struct {
 
 	results chan []*outcome // to the committer
 
+	// tags adds the rows' tags (nil: the sink adds them itself, or a dry
+	// run); batcher gathers them, and tagCalls carries full requests from
+	// the committer to the tag sender.
+	tags     TagWriter
+	batcher  *TagBatcher
+	tagCalls chan []TagCall
+
 	// laneTail is, per lane, the done channel of the last group submitted:
 	// the next group of that lane waits for it. Submitter only.
 	laneTail []chan struct{}
@@ -157,7 +169,8 @@ type outcome struct {
 	status string
 	id     string
 	reason string
-	replay bool // already checkpointed (a resumed run): count only
+	tags   []string // tags still to add (Item.Tags)
+	replay bool     // already checkpointed (a resumed run): count only
 }
 
 func newImportRun(cfg ImportConfig) (*importRun, error) {
@@ -202,6 +215,10 @@ func newImportRun(cfg ImportConfig) (*importRun, error) {
 		r.sink = dryRunSink{}
 	} else {
 		r.journal = cfg.Store
+		if tw, ok := cfg.Sink.(TagWriter); ok {
+			r.tags = tw
+			r.batcher = NewTagBatcher(cfg.BulkTagMax, cfg.MaxPendingTags)
+		}
 	}
 	return r, nil
 }
@@ -251,6 +268,16 @@ func (r *importRun) run(ctx context.Context) error {
 	r.results = make(chan []*outcome, r.lanes*2)
 	r.laneTail = make([]chan struct{}, r.lanes)
 
+	if err := r.resumeTags(); err != nil {
+		return r.classify(err)
+	}
+	r.tagCalls = make(chan []TagCall, 16)
+	tagsSent := make(chan struct{})
+	go func() {
+		defer close(tagsSent)
+		r.tagLoop()
+	}()
+
 	committed := make(chan error, 1)
 	go func() { committed <- r.commitLoop() }()
 
@@ -264,6 +291,16 @@ func (r *importRun) run(ctx context.Context) error {
 	_ = p.Wait() // task errors are recorded as the run's fault
 	close(r.results)
 	commitErr := <-committed
+	close(r.tagCalls)
+	<-tagsSent
+	if r.batcher != nil && commitErr == nil && readErr == nil && ctx.Err() == nil && r.firstFault() == nil {
+		// Every row is in: the tags still waiting go out now, in as
+		// few requests as they can. (A run that stops early leaves
+		// them journaled for the next one.)
+		if err := r.sendTags(r.batcher.Drain()); err != nil {
+			r.setFault(err)
+		}
+	}
 
 	err := r.firstFault()
 	if errors.Is(context.Cause(r.work), errStopGrace) {
@@ -458,7 +495,16 @@ func (r *importRun) submit(ctx context.Context, p *pool.ContextPool, fp string, 
 			if it.Status == "" {
 				continue
 			}
-			outs = append(outs, &outcome{fp: fp, rec: it.Rec, status: it.Status, id: it.ContactID, reason: it.Reason})
+			o := &outcome{fp: fp, rec: it.Rec, status: it.Status, id: it.ContactID, reason: it.Reason}
+			if len(it.Tags) > 0 && (it.Status == StatusCreated || it.Status == StatusUpdated) {
+				if r.tags == nil {
+					// Never drop a row's tags silently.
+					err = errors.Join(err, fmt.Errorf("import: the sink left tags to add but is no TagWriter (row %d)", it.Rec.Row))
+					continue
+				}
+				o.tags = it.Tags
+			}
+			outs = append(outs, o)
 		}
 		r.results <- outs
 		if err != nil {
@@ -543,6 +589,9 @@ func (r *importRun) commitLoop() error {
 				failed = r.stateFault(err)
 			}
 		}
+		if failed == nil {
+			r.queueTags(batch)
+		}
 		batch = batch[:0]
 	}
 	for {
@@ -560,6 +609,9 @@ func (r *importRun) commitLoop() error {
 				}
 				ro := RowOutcome{FP: o.fp, File: o.rec.File, Row: o.rec.Row, Key: o.rec.Key, SourceKey: o.rec.SourceKey,
 					ContactID: o.id, Hash: o.rec.Hash, Status: o.status, Reason: o.reason}
+				if r.tags != nil && len(o.tags) > 0 {
+					ro.Tags, ro.Raw = o.tags, o.rec.Raw
+				}
 				if o.status == StatusRejected {
 					ro.Raw = o.rec.Raw
 					if r.cfg.DryRun {
@@ -579,6 +631,82 @@ func (r *importRun) commitLoop() error {
 			r.progress.Update(r.stats.Snapshot())
 		}
 	}
+}
+
+// queueTags hands the tags of rows just checkpointed to the batcher, and
+// the requests that fills to the tag sender.
+func (r *importRun) queueTags(batch []RowOutcome) {
+	if r.batcher == nil {
+		return
+	}
+	for _, o := range batch {
+		if len(o.Tags) == 0 {
+			continue
+		}
+		in := &TagIntent{FP: o.FP, File: o.File, Row: o.Row, Key: o.Key, ContactID: o.ContactID, Tags: o.Tags, Raw: o.Raw, counted: o.Status}
+		if calls := r.batcher.Add(in); len(calls) > 0 {
+			r.tagCalls <- calls
+		}
+	}
+}
+
+// tagLoop is the tag sender: it sends the full requests the committer
+// queues, one at a time (they are a few in a hundred of the run's
+// requests), until the committer is done. After a fault it only drains.
+func (r *importRun) tagLoop() {
+	for calls := range r.tagCalls {
+		if r.firstFault() != nil {
+			continue
+		}
+		if err := r.sendTags(calls); err != nil {
+			r.setFault(err)
+		}
+	}
+}
+
+// sendTags sends bulk tag requests and settles the intents they finish:
+// deleted from the state, or, refused by the API, their rows made rejects.
+func (r *importRun) sendTags(calls []TagCall) error {
+	for i := range calls {
+		c := &calls[i]
+		refused, err := r.tags.AddTags(r.work, r.stats, c.Tags, c.IDs)
+		if err != nil {
+			return err
+		}
+		finished := c.settle(refused)
+		if err := r.cfg.Store.SettleTags(context.WithoutCancel(r.work), finished); err != nil {
+			return &FaultError{Kind: FaultState, Err: err}
+		}
+		for _, in := range finished {
+			if in.reason != "" && in.counted != "" {
+				r.stats.Demote(in.counted)
+			}
+		}
+	}
+	return nil
+}
+
+// resumeTags sends the tags an earlier run left journaled (it stopped
+// before its batches filled), before any row is read: a row they are
+// refused for is then a reject when this run reads it.
+func (r *importRun) resumeTags() error {
+	if r.batcher == nil {
+		return nil
+	}
+	intents, err := r.cfg.Store.TagIntents(r.work)
+	if err != nil {
+		return &FaultError{Kind: FaultState, Err: err}
+	}
+	if len(intents) == 0 {
+		return nil
+	}
+	r.log.Info("adding the tags an earlier run left to add", "rows", len(intents))
+	resumed := NewTagBatcher(r.cfg.BulkTagMax, r.cfg.MaxPendingTags)
+	var calls []TagCall
+	for _, in := range intents {
+		calls = append(calls, resumed.Add(in)...)
+	}
+	return r.sendTags(append(calls, resumed.Drain()...))
 }
 
 // count adds one outcome to the run's counters. A row checkpointed by an

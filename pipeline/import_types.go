@@ -42,6 +42,9 @@ type Item struct {
 	Status    string // StatusCreated, StatusUpdated, StatusRejected
 	ContactID string
 	Reason    string // for StatusRejected: what is wrong, with the HTTP status and the API's message
+	// Tags are the row's tags its contact lacks, left by a Sink that is a
+	// TagWriter for the run to add in bulk (normalised: NormTags).
+	Tags []string
 }
 
 // Reject marks the item rejected with a reason.

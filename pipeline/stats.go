@@ -41,6 +41,20 @@ func (s *Stats) Unchanged() { s.unchanged.Add(1) }
 // Rejected counts n rows that went to the rejects file.
 func (s *Stats) Rejected(n int) { s.rejected.Add(int64(n)) }
 
+// Demote moves a row counted as written (status StatusCreated or
+// StatusUpdated) to rejected: its tags were refused after it was counted.
+func (s *Stats) Demote(status string) {
+	switch status {
+	case StatusCreated:
+		s.created.Add(-1)
+	case StatusUpdated:
+		s.updated.Add(-1)
+	default:
+		return
+	}
+	s.rejected.Add(1)
+}
+
 // Request counts one HTTP attempt (retries included).
 func (s *Stats) Request() { s.requests.Add(1) }
 

@@ -160,6 +160,10 @@ func checkHeader(path string) error {
 //   - subs: notes and tasks sent, by contact key and content; state
 //     "pending" is written before the request, "done" after it.
 //   - rejects: rejected rows as read, with the reason.
+//   - tag_intents: tags rows still have to add (TagIntent), written with
+//     the row's checkpoint and deleted once the tags are added. (Added
+//     without a version change: CREATE TABLE IF NOT EXISTS gives a state
+//     of an older ghlbulk the table, empty, which is what it means there.)
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS inputs (
@@ -176,6 +180,10 @@ CREATE TABLE IF NOT EXISTS subs (
 	PRIMARY KEY (key, kind, content_hash, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rejects (
 	fp TEXT NOT NULL, row INTEGER NOT NULL, file TEXT NOT NULL, raw TEXT NOT NULL, reason TEXT NOT NULL,
+	PRIMARY KEY (fp, row)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tag_intents (
+	fp TEXT NOT NULL, row INTEGER NOT NULL, file TEXT NOT NULL, key TEXT NOT NULL, contact_id TEXT NOT NULL,
+	tags TEXT NOT NULL, raw TEXT NOT NULL,
 	PRIMARY KEY (fp, row)) WITHOUT ROWID;
 `
 

@@ -305,6 +305,9 @@ type RowOutcome struct {
 	Status    string // StatusCreated ...
 	Reason    string // for StatusRejected
 	Raw       []string
+	// Tags are the tags the row still has to add (a TagIntent is journaled
+	// with the row).
+	Tags []string
 }
 
 // CommitRows records outcomes in one transaction: the row, the ID map for
@@ -340,6 +343,13 @@ func (s *Store) CommitRows(ctx context.Context, outs []RowOutcome) error {
 			return err
 		}
 		defer delReject.Close()
+		insIntent, err := tx.PrepareContext(ctx, `INSERT INTO tag_intents(fp, row, file, key, contact_id, tags, raw) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(fp, row) DO UPDATE SET file = excluded.file, key = excluded.key, contact_id = excluded.contact_id,
+				tags = excluded.tags, raw = excluded.raw`)
+		if err != nil {
+			return err
+		}
+		defer insIntent.Close()
 		for _, o := range outs {
 			if _, err := insRow.ExecContext(ctx, o.FP, o.Row, o.Key, o.SourceKey, o.ContactID, o.Hash, o.Status, o.Reason); err != nil {
 				return err
@@ -358,6 +368,70 @@ func (s *Store) CommitRows(ctx context.Context, outs []RowOutcome) error {
 				if _, err := insContact.ExecContext(ctx, o.Key, o.ContactID, o.SourceKey, o.Hash); err != nil {
 					return err
 				}
+			}
+			if len(o.Tags) > 0 {
+				tags, _ := json.Marshal(o.Tags)
+				raw, _ := json.Marshal(o.Raw)
+				if _, err := insIntent.ExecContext(ctx, o.FP, o.Row, o.File, o.Key, o.ContactID, string(tags), string(raw)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// TagIntents returns the tags rows of earlier runs still have to add.
+func (s *Store) TagIntents(ctx context.Context) ([]*TagIntent, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT fp, row, file, key, contact_id, tags, raw FROM tag_intents ORDER BY fp, row`)
+	if err != nil {
+		return nil, s.wrap("read", err)
+	}
+	defer rows.Close()
+	var out []*TagIntent
+	for rows.Next() {
+		in := &TagIntent{}
+		var tags, raw string
+		if err := rows.Scan(&in.FP, &in.Row, &in.File, &in.Key, &in.ContactID, &tags, &raw); err != nil {
+			return nil, s.wrap("read", err)
+		}
+		_ = json.Unmarshal([]byte(tags), &in.Tags)
+		_ = json.Unmarshal([]byte(raw), &in.Raw)
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("read", err)
+	}
+	return out, nil
+}
+
+// SettleTags records intents whose tags were all answered, in one
+// transaction: an intent is deleted; one the API refused also makes its
+// row a reject (with its source values and the reason) and clears the ID
+// map's hash of its key, so that the row is written again once fixed.
+func (s *Store) SettleTags(ctx context.Context, done []*TagIntent) error {
+	if len(done) == 0 {
+		return nil
+	}
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		for _, in := range done {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM tag_intents WHERE fp = ? AND row = ?`, in.FP, in.Row); err != nil {
+				return err
+			}
+			if in.reason == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE rows SET status = ?, reason = ? WHERE fp = ? AND row = ?`, StatusRejected, in.reason, in.FP, in.Row); err != nil {
+				return err
+			}
+			raw, _ := json.Marshal(in.Raw)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO rejects(fp, row, file, raw, reason) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT(fp, row) DO UPDATE SET file = excluded.file, raw = excluded.raw, reason = excluded.reason`,
+				in.FP, in.Row, in.File, string(raw), in.reason); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE contacts SET hash = '' WHERE key = ?`, in.Key); err != nil {
+				return err
 			}
 		}
 		return nil

@@ -74,16 +74,11 @@ func NewGHL(c *ghl.Client, opt GHLOptions) *GHL {
 	return &GHL{c: c, opt: opt}
 }
 
-// pendingRow is an item whose contact was upserted and whose tags, notes
-// and tasks are still to be written.
-type pendingRow struct {
-	it     *pipeline.Item
-	status string   // StatusCreated or StatusUpdated, set once everything is written
-	tags   []string // the contact's tags as the upsert answered
-}
-
-// Write writes one group, in order. An item it could not finish (the run
-// stopped) keeps Status "". The error is a run-level fault only.
+// Write writes one group, in order: each row's upsert (never with tags,
+// which would replace the contact's tags), then its notes and tasks. The
+// tags the contact lacks are left in Item.Tags for the run to add in bulk
+// (AddTags). An item it could not finish (the run stopped) keeps Status
+// "". The error is a run-level fault only.
 func (s *GHL) Write(ctx context.Context, g *pipeline.Group) error {
 	if g.Stats == nil {
 		g.Stats = pipeline.NewStats()
@@ -91,7 +86,6 @@ func (s *GHL) Write(ctx context.Context, g *pipeline.Group) error {
 	if g.Journal == nil {
 		return errors.New("ghl sink: a journal is required")
 	}
-	var rows []*pendingRow
 	for _, it := range g.Items {
 		if (g.Stopping != nil && g.Stopping()) || ctx.Err() != nil {
 			break
@@ -109,47 +103,48 @@ func (s *GHL) Write(ctx context.Context, g *pipeline.Group) error {
 			continue
 		}
 		s.reset422()
-		p := &pendingRow{it: it, status: pipeline.StatusUpdated, tags: resp.Contact.Tags}
-		if resp.New {
-			p.status = pipeline.StatusCreated
-		}
 		it.ContactID = resp.Contact.ID
-		rows = append(rows, p)
-	}
-	if err := s.addTags(ctx, g, rows); err != nil {
-		return err
-	}
-	for _, p := range rows {
-		if p.it.Status == pipeline.StatusRejected {
-			continue
-		}
-		if err := s.writeSubs(ctx, g, p.it, p.status == pipeline.StatusUpdated); err != nil {
+		it.Tags = missingTags(it.Rec.Tags, resp.Contact.Tags)
+		if err := s.writeSubs(ctx, g, it, !resp.New); err != nil {
 			return err
 		}
-		if p.it.Status != pipeline.StatusRejected {
-			p.it.Status = p.status
+		if it.Status == pipeline.StatusRejected {
+			continue
+		}
+		it.Status = pipeline.StatusUpdated
+		if resp.New {
+			it.Status = pipeline.StatusCreated
 		}
 	}
 	return nil
 }
 
+// missingTags is want less have, normalised (pipeline.NormTags).
+func missingTags(want, have []string) []string {
+	has := pipeline.NormTags(have)
+	return slices.DeleteFunc(pipeline.NormTags(want), func(t string) bool {
+		_, found := slices.BinarySearch(has, t)
+		return found
+	})
+}
+
 // call runs fn through pace.Retry, counted under kind.
-func (s *GHL) call(ctx context.Context, g *pipeline.Group, kind string, fn func(context.Context) error) error {
-	g.Stats.RequestKind(kind)
-	return pace.Retry(ctx, s.opt.Policy, g.Stats, fn)
+func (s *GHL) call(ctx context.Context, st *pipeline.Stats, kind string, fn func(context.Context) error) error {
+	st.RequestKind(kind)
+	return pace.Retry(ctx, s.opt.Policy, st, fn)
 }
 
 // callWrite is call for a write that is safe to send again (idempotent, or
 // fn looks up what an earlier attempt may have done): a refusal that would
 // reject the row is sent again, up to confirmAttempts in all, before it is
 // believed.
-func (s *GHL) callWrite(ctx context.Context, g *pipeline.Group, kind string, fn func(context.Context) error) error {
+func (s *GHL) callWrite(ctx context.Context, st *pipeline.Stats, kind string, fn func(context.Context) error) error {
 	var err error
 	for attempt := range confirmAttempts {
 		if attempt > 0 {
-			g.Stats.Retry()
+			st.Retry()
 		}
-		if err = s.call(ctx, g, kind, fn); !rowRefusal(err) {
+		if err = s.call(ctx, st, kind, fn); !rowRefusal(err) {
 			return err
 		}
 	}
@@ -199,7 +194,7 @@ func (s *GHL) upsert(ctx context.Context, g *pipeline.Group, it *pipeline.Item) 
 		}
 	}
 	var resp *ghl.UpsertContactResponse
-	err := s.callWrite(ctx, g, "upsert", func(ctx context.Context) error {
+	err := s.callWrite(ctx, g.Stats, "upsert", func(ctx context.Context) error {
 		r, err := s.c.UpsertContact(ctx, req)
 		if err != nil {
 			return err
@@ -220,7 +215,7 @@ func (s *GHL) upsert(ctx context.Context, g *pipeline.Group, it *pipeline.Item) 
 // an upsert that found it.
 func (s *GHL) update(ctx context.Context, g *pipeline.Group, id string, req ghl.UpsertContactRequest) (*ghl.UpsertContactResponse, error) {
 	var resp *ghl.UpsertContactResponse
-	err := s.callWrite(ctx, g, "update", func(ctx context.Context) error {
+	err := s.callWrite(ctx, g.Stats, "update", func(ctx context.Context) error {
 		c, err := s.c.UpdateContact(ctx, id, req)
 		if err != nil {
 			return err
@@ -302,164 +297,45 @@ func (s *GHL) reset422() {
 	s.mu.Unlock()
 }
 
-// normTag is how tags compare: HighLevel keeps them lower case.
-func normTag(t string) string { return strings.ToLower(strings.TrimSpace(t)) }
-
-// addTags adds each row's tags that its contact lacks, in bulk requests
-// of up to BulkTagMax contacts, grouped whichever way needs fewer requests:
-// one request per distinct tag set (rows that need exactly the same tags),
-// or one per block of tags that exactly the same rows need (a tag every
-// row needs is then one request, and each varied tag one more). Tags are
-// only ever added to contacts that need them. Contacts a bulk request
-// fails for are tried one by one.
-func (s *GHL) addTags(ctx context.Context, g *pipeline.Group, rows []*pendingRow) error {
-	for _, c := range planTags(rows, s.opt.BulkTagMax) {
-		if err := s.bulkTags(ctx, g, c.tags, c.rows); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// tagCall is one bulk tag request: tags added to rows.
-type tagCall struct {
-	tags []string
-	rows []*pendingRow
-}
-
-// planTags returns the bulk tag requests for rows, the fewer of the two
-// groupings (by tag set, by tag block), each chunked to max contacts.
-func planTags(rows []*pendingRow, max int) []tagCall {
-	needs := make([][]string, len(rows))
-	for i, p := range rows {
-		have := make(map[string]bool, len(p.tags))
-		for _, t := range p.tags {
-			have[normTag(t)] = true
-		}
-		var need []string
-		for _, t := range p.it.Rec.Tags {
-			n := normTag(t)
-			if n != "" && !have[n] && !slices.Contains(need, n) {
-				need = append(need, n)
-			}
-		}
-		slices.Sort(need)
-		needs[i] = need
-	}
-	// By tag set: rows needing exactly the same tags share requests.
-	var setOrder []string
-	sets := make(map[string]*tagCall)
-	for i, need := range needs {
-		if len(need) == 0 {
-			continue
-		}
-		k := strings.Join(need, "\x00")
-		if sets[k] == nil {
-			sets[k] = &tagCall{tags: need}
-			setOrder = append(setOrder, k)
-		}
-		sets[k].rows = append(sets[k].rows, rows[i])
-	}
-	bySet := make([]tagCall, 0, len(setOrder))
-	for _, k := range setOrder {
-		bySet = append(bySet, *sets[k])
-	}
-	// By tag block: tags needed by exactly the same rows share requests.
-	rowsOf := make(map[string][]int)
-	var tagOrder []string
-	for i, need := range needs {
-		for _, t := range need {
-			if rowsOf[t] == nil {
-				tagOrder = append(tagOrder, t)
-			}
-			rowsOf[t] = append(rowsOf[t], i)
-		}
-	}
-	type block struct {
-		tags []string
-		rows []int
-	}
-	var blockOrder []string
-	blocks := make(map[string]*block)
-	for _, t := range tagOrder {
-		sig := fmt.Sprint(rowsOf[t])
-		if blocks[sig] == nil {
-			blocks[sig] = &block{rows: rowsOf[t]}
-			blockOrder = append(blockOrder, sig)
-		}
-		blocks[sig].tags = append(blocks[sig].tags, t)
-	}
-	var byBlock []tagCall
-	for _, sig := range blockOrder {
-		b := blocks[sig]
-		c := tagCall{tags: b.tags}
-		for _, i := range b.rows {
-			c.rows = append(c.rows, rows[i])
-		}
-		byBlock = append(byBlock, c)
-	}
-	chunk := func(calls []tagCall) []tagCall {
-		var out []tagCall
-		for _, c := range calls {
-			for part := range slices.Chunk(c.rows, max) {
-				out = append(out, tagCall{tags: c.tags, rows: part})
-			}
-		}
-		return out
-	}
-	a, b := chunk(bySet), chunk(byBlock)
-	if len(b) < len(a) {
-		return b
-	}
-	return a
-}
-
-func (s *GHL) bulkTags(ctx context.Context, g *pipeline.Group, tags []string, rows []*pendingRow) error {
-	ids := make([]string, len(rows))
-	for i, p := range rows {
-		ids[i] = p.it.ContactID
-	}
+// AddTags adds tags to the contacts ids in one bulk request; contacts it
+// fails for (the whole request refused with a 4xx, or an error for some in
+// its answer) are tried one by one, which names the contact it fails for:
+// those are refused, with the reason. It implements pipeline.TagWriter.
+func (s *GHL) AddTags(ctx context.Context, st *pipeline.Stats, tags, ids []string) (map[string]string, error) {
 	var resp *ghl.BulkTagsResponse
-	err := s.call(ctx, g, "bulk_tags", func(ctx context.Context) error {
-		g.Stats.TagCall()
+	err := s.call(ctx, st, "bulk_tags", func(ctx context.Context) error {
+		st.TagCall()
 		r, err := s.c.BulkTags(ctx, "add", ghl.BulkTagsRequest{Contacts: ids, Tags: tags, LocationID: s.opt.LocationID})
 		resp = r
 		return err
 	})
-	retry := rows
+	retry := ids
 	if err == nil {
-		failed := make(map[string]bool)
-		for _, r := range resp.Responses {
-			if r.Type == "error" {
-				failed[r.ContactID] = true
-			}
-		}
 		retry = nil
-		for _, p := range rows {
-			if failed[p.it.ContactID] {
-				retry = append(retry, p)
+		for _, r := range resp.Responses {
+			if r.Type == "error" && slices.Contains(ids, r.ContactID) && !slices.Contains(retry, r.ContactID) {
+				retry = append(retry, r.ContactID)
 			}
 		}
 	} else if _, fault := s.judge(err, false); fault != nil {
-		return fault
+		return nil, fault
 	}
-	// The bulk request was refused (4xx) or failed for some contacts: add
-	// them one by one, which names the row it fails for.
-	for _, p := range retry {
-		err := s.callWrite(ctx, g, "tags", func(ctx context.Context) error {
-			g.Stats.TagCall()
-			_, err := s.c.AddTags(ctx, p.it.ContactID, tags)
+	refused := make(map[string]string)
+	for _, id := range retry {
+		err := s.callWrite(ctx, st, "tags", func(ctx context.Context) error {
+			st.TagCall()
+			_, err := s.c.AddTags(ctx, id, tags)
 			return err
 		})
 		if err != nil {
 			reason, fault := s.judge(err, false)
 			if fault != nil {
-				return fault
+				return nil, fault
 			}
-			p.it.Reject("tags: " + reason)
+			refused[id] = "tags: " + reason
 		}
 	}
-	return nil
+	return refused, nil
 }
 
 // remote is a note or a task as listed, reduced to what identifies it.
@@ -599,7 +475,7 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 	// It stays set until a lookup succeeds, however many attempts fail.
 	unsure := pending || lookup
 	var id string
-	err := s.callWrite(ctx, g, sb.kind, func(ctx context.Context) error {
+	err := s.callWrite(ctx, g.Stats, sb.kind, func(ctx context.Context) error {
 		if unsure {
 			got, found, err := find(ctx)
 			if err != nil {

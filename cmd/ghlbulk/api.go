@@ -131,13 +131,16 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // contacts.write may need a probe request, and a re-run with nothing left to
 // write must send no write-like request at all.
 type checkedSink struct {
-	pipeline.Sink
+	sink interface {
+		pipeline.Sink
+		pipeline.TagWriter
+	}
 	once  sync.Once
 	err   error
 	check func(ctx context.Context) error
 }
 
-func (s *checkedSink) Write(ctx context.Context, g *pipeline.Group) error {
+func (s *checkedSink) checked(ctx context.Context) error {
 	s.once.Do(func() {
 		err := s.check(ctx)
 		var pe *auth.PreflightError
@@ -148,10 +151,23 @@ func (s *checkedSink) Write(ctx context.Context, g *pipeline.Group) error {
 			s.err = &pipeline.FaultError{Kind: pipeline.FaultAPI, Err: err}
 		}
 	})
-	if s.err != nil {
-		return s.err
+	return s.err
+}
+
+func (s *checkedSink) Write(ctx context.Context, g *pipeline.Group) error {
+	if err := s.checked(ctx); err != nil {
+		return err
 	}
-	return s.Sink.Write(ctx, g)
+	return s.sink.Write(ctx, g)
+}
+
+// AddTags is checked too: a resumed run's first write may be the tags
+// the run before it left.
+func (s *checkedSink) AddTags(ctx context.Context, st *pipeline.Stats, tags, ids []string) (map[string]string, error) {
+	if err := s.checked(ctx); err != nil {
+		return nil, err
+	}
+	return s.sink.AddTags(ctx, st, tags, ids)
 }
 
 // writeCheck is the preflight for contacts.write on this session.

@@ -1008,23 +1008,26 @@ func TestImportRefusals(t *testing.T) {
 	})
 }
 
-// TestImportRequestsPerContact: 1000 new contacts without notes or tasks,
-// three tags every row has and one of four stages on each, cost at most
-// 1.05 requests a contact (upserts and tag calls); with vip on a third of
-// the rows as well, at most 1.06 (the sink's tag grouping is per lane group
-// of about 125 rows, and a bulk call takes at most 100 contacts: 7 calls a
-// group; ≤ 1.05 there needs tag calls batched across lanes).
+// TestImportRequestsPerContact: new contacts without notes or tasks, with
+// three tags every row has and one that varies, cost at most 1.05
+// requests a contact (upserts and bulk tag calls shared by up to 100
+// contacts across every lane): one of four stages; vip on a third of the
+// rows as well; or one of 40 cohorts (50 rows each), where a tag batched
+// per lane group would cost a call for nearly every row.
 func TestImportRequestsPerContact(t *testing.T) {
 	t.Parallel()
-	const rows = 1000
 	for _, tc := range []struct {
-		name string
-		vip  int // rows with company "Co 0" get vip: every vip-th
-		max  float64
+		name    string
+		rows    int
+		vip     int // rows with company "Co 0" get vip: every vip-th
+		cohorts int // the varied tag is one of this many, not a stage
+		max     float64
 	}{
-		{"common and stage", 0, 1.05},
-		{"common, vip and stage", 3, 1.06},
+		{"common and stage", 1000, 0, 0, 1.05},
+		{"common, vip and stage", 1000, 3, 0, 1.05},
+		{"common and a cohort of 40", 2000, 0, 40, 1.05},
 	} {
+		rows := tc.rows
 		sb := startSandbox(t, sandbox.Options{Rate: -1})
 		f := newImpFiles(t)
 		var b strings.Builder
@@ -1035,12 +1038,16 @@ func TestImportRequestsPerContact(t *testing.T) {
 			if tc.vip > 0 {
 				co = fmt.Sprintf("Co %d", i%tc.vip)
 			}
-			fmt.Fprintf(&b, "ID-%d,Name%d,Surname%d,tags%04d@example.com,,Boston,%s,%s,,\n", i, i, i, i, co, stages[(i*7/3)%len(stages)])
+			stage := stages[(i*7/3)%len(stages)]
+			if tc.cohorts > 0 {
+				stage = fmt.Sprint("cohort-", i%tc.cohorts)
+			}
+			fmt.Fprintf(&b, "ID-%d,Name%d,Surname%d,tags%04d@example.com,,Boston,%s,%s,,\n", i, i, i, i, co, stage)
 		}
 		file := filepath.Join(f.dir, "tags.csv")
 		os.WriteFile(file, []byte(b.String()), 0o644)
 		rep := mustImport(t, sb, f, file, peopleMapping)
-		if rep.Created != rows {
+		if rep.Created != int64(rows) {
 			t.Fatalf("%s: created %d of %d", tc.name, rep.Created, rows)
 		}
 		per := float64(rep.Requests) / float64(rep.Created)

@@ -291,7 +291,7 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 		ctx = p.session.ctx
 		cfg.LocationID = p.session.location
 		cfg.Sink = &checkedSink{
-			Sink:  sinks.NewGHL(p.session.client, sinks.GHLOptions{LocationID: p.session.location}),
+			sink:  sinks.NewGHL(p.session.client, sinks.GHLOptions{LocationID: p.session.location}),
 			check: p.session.writeCheck(f),
 		}
 	}

@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -35,12 +33,9 @@ type Input struct {
 	// content was already written and notes and tasks already created
 	// are left out of the count.
 	Store *pipeline.Store
-	// Workers and GroupSize are the run's lanes and rows per lane group
-	// (0: the pipeline's defaults); the sink sends one bulk tag request
-	// per tag set per group, so the estimate groups rows as the run does.
-	Workers, GroupSize int
-	// BulkTagMax is the sink's most contacts per bulk tag request (0: 100).
-	BulkTagMax int
+	// BulkTagMax and MaxPendingTags are the run's tag batcher's bounds
+	// (0: the pipeline's defaults): the estimate batches tags as it does.
+	BulkTagMax, MaxPendingTags int
 	// Rate is the X-RateLimit-* state seen so far (pace.Transport.Observed
 	// after the preflight); fields at -1 or 0 fall back to the documented
 	// limits (100 per 10 s, 200,000 a day).
@@ -54,7 +49,7 @@ type Input struct {
 func FromImport(cfg pipeline.ImportConfig, rate pace.RateState) Input {
 	return Input{
 		Files: cfg.Files, Open: cfg.Open, Fingerprint: cfg.Fingerprint, Transform: cfg.Transform,
-		Store: cfg.Store, Workers: cfg.Workers, GroupSize: cfg.GroupSize, Rate: rate,
+		Store: cfg.Store, BulkTagMax: cfg.BulkTagMax, MaxPendingTags: cfg.MaxPendingTags, Rate: rate,
 	}
 }
 
@@ -92,21 +87,16 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 	if in.Fingerprint == nil {
 		in.Fingerprint = pipeline.FileFingerprint
 	}
-	if in.Workers <= 0 {
-		in.Workers = pipeline.DefaultWorkers
+	e := &estimator{in: in, seen: make(map[uint64]struct{}), tags: pipeline.NewTagBatcher(in.BulkTagMax, in.MaxPendingTags)}
+	if err := e.resumedTags(ctx); err != nil {
+		return e.p, err
 	}
-	if in.GroupSize <= 0 {
-		in.GroupSize = pipeline.DefaultGroupSize
-	}
-	if in.BulkTagMax <= 0 {
-		in.BulkTagMax = 100
-	}
-	e := &estimator{in: in, seen: make(map[uint64]struct{})}
 	for _, f := range in.Files {
 		if err := e.file(ctx, f); err != nil {
 			return e.p, err
 		}
 	}
+	e.p.TagCalls += int64(len(e.tags.Drain()))
 	e.p.Requests = e.p.Upserts + e.p.Notes + e.p.Tasks + e.p.TagCalls + e.p.Lookups
 	e.p.schedule(in.Rate, in.DailyWindow)
 	return e.p, nil
@@ -116,14 +106,27 @@ type estimator struct {
 	in   Input
 	p    Plan
 	seen map[uint64]struct{}
-	// pending are the tag-set keys of the rows waiting to be dispatched
-	// (the run's pending slice), with their lanes.
-	pending []pendingRow
+	// tags batches the rows' tags as the run's batcher does, the match
+	// key standing in for the contact id.
+	tags *pipeline.TagBatcher
 }
 
-type pendingRow struct {
-	lane int
-	tags string // tagSet of its tags: "" when the row adds none
+// resumedTags counts the requests for the tags an earlier run left
+// journaled, which the run sends before anything else.
+func (e *estimator) resumedTags(ctx context.Context) error {
+	if e.in.Store == nil {
+		return nil
+	}
+	intents, err := e.in.Store.TagIntents(ctx)
+	if err != nil || len(intents) == 0 {
+		return err
+	}
+	b := pipeline.NewTagBatcher(e.in.BulkTagMax, e.in.MaxPendingTags)
+	for _, in := range intents {
+		e.p.TagCalls += int64(len(b.Add(in)))
+	}
+	e.p.TagCalls += int64(len(b.Drain()))
+	return nil
 }
 
 func (e *estimator) file(ctx context.Context, file string) (err error) {
@@ -159,13 +162,7 @@ func (e *estimator) file(ctx context.Context, file string) (err error) {
 		if err := e.batch(ctx, fp, recs); err != nil {
 			return err
 		}
-		// The run dispatches what it holds once it holds a lane group
-		// per lane (pipeline.readFile).
-		if len(e.pending) >= e.in.Workers*e.in.GroupSize {
-			e.dispatch()
-		}
 	}
-	e.dispatch()
 	return nil
 }
 
@@ -220,7 +217,9 @@ func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record
 		if err := e.subs(ctx, rec, known[rec.Key].ContactID != ""); err != nil {
 			return err
 		}
-		e.pending = append(e.pending, pendingRow{lane: pipeline.LaneOf(rec.Key, e.in.Workers), tags: tagSet(rec.Tags)})
+		if tags := pipeline.NormTags(rec.Tags); len(tags) > 0 {
+			e.p.TagCalls += int64(len(e.tags.Add(&pipeline.TagIntent{ContactID: rec.Key, Tags: tags})))
+		}
 	}
 	return nil
 }
@@ -270,74 +269,6 @@ func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool
 		one(pipeline.KindTask, t, &e.p.Tasks)
 	}
 	return nil
-}
-
-// dispatch groups the pending rows by lane, as the run does, and counts
-// the bulk tag requests of each group as the sink plans them
-// (sinks.planTags): the fewer of one request per distinct tag set and one
-// per block of tags that exactly the same rows need, each chunked to
-// BulkTagMax contacts.
-func (e *estimator) dispatch() {
-	if len(e.pending) == 0 {
-		return
-	}
-	perLane := make([][]string, e.in.Workers)
-	for _, r := range e.pending {
-		perLane[r.lane] = append(perLane[r.lane], r.tags)
-	}
-	// A lane's rows go in groups of at most GroupSize (pipeline.dispatch).
-	for _, sets := range perLane {
-		for len(sets) > 0 {
-			n := min(len(sets), e.in.GroupSize)
-			e.p.TagCalls += int64(tagCalls(sets[:n], e.in.BulkTagMax))
-			sets = sets[n:]
-		}
-	}
-	e.pending = e.pending[:0]
-}
-
-// tagCalls is the number of bulk tag requests for one group of rows,
-// given each row's tag set (tagSet; "" for none).
-func tagCalls(sets []string, max int) int {
-	chunks := func(n int) int { return (n + max - 1) / max }
-	bySet := map[string]int{}
-	rowsOf := map[string][]int{}
-	for i, k := range sets {
-		if k == "" {
-			continue
-		}
-		bySet[k]++
-		for _, t := range strings.Split(k, "\x00") {
-			rowsOf[t] = append(rowsOf[t], i)
-		}
-	}
-	a := 0
-	for _, n := range bySet {
-		a += chunks(n)
-	}
-	blocks := map[string]int{}
-	for _, rows := range rowsOf {
-		blocks[fmt.Sprint(rows)] = len(rows)
-	}
-	b := 0
-	for _, n := range blocks {
-		b += chunks(n)
-	}
-	return min(a, b)
-}
-
-// tagSet is the sink's key for a row's tags: lower case, trimmed, unique,
-// sorted.
-func tagSet(tags []string) string {
-	var need []string
-	for _, t := range tags {
-		n := strings.ToLower(strings.TrimSpace(t))
-		if n != "" && !slices.Contains(need, n) {
-			need = append(need, n)
-		}
-	}
-	slices.Sort(need)
-	return strings.Join(need, "\x00")
 }
 
 func digest(key, hash string) uint64 {
