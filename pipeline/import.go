@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -68,6 +69,11 @@ type ImportConfig struct {
 	// 0 means DefaultStopGrace; negative means no limit.
 	StopGrace time.Duration
 
+	// RunTag is put on every contact the run creates ("{run}" stands for
+	// the run's id; "" for none): how the run's contacts are found in
+	// HighLevel, and what ghlbulk undo checks before it deletes one.
+	RunTag string
+
 	// BulkTagMax is the most contacts per bulk tag request (0:
 	// DefaultBulkTagMax); MaxPendingTags bounds the (tag, contact) pairs
 	// waiting for a full request (0: DefaultMaxPendingTags).
@@ -97,6 +103,7 @@ func RunImport(ctx context.Context, cfg ImportConfig) (Report, error) {
 	err = r.run(ctx)
 	rep := r.stats.Snapshot()
 	rep.DryRun = cfg.DryRun
+	rep.RunID, rep.RunTag = r.bound.ID, r.bound.Tag
 	rep.RejectsFile = cfg.RejectsPath
 	switch {
 	case err == nil:
@@ -150,6 +157,11 @@ type importRun struct {
 	tags     TagWriter
 	batcher  *TagBatcher
 	tagCalls chan []TagCall
+	bound    Run // the run the state is bound to (not in a dry run)
+	// resumedSince is bound.Started when an earlier process (or an
+	// earlier --wait round) worked on the run; zero for a new run.
+	resumedSince time.Time
+	began        time.Time // when this RunImport started
 
 	// laneTail is, per lane, the done channel of the last group submitted:
 	// the next group of that lane waits for it. Submitter only.
@@ -199,7 +211,7 @@ func newImportRun(cfg ImportConfig) (*importRun, error) {
 		return nil, errors.New("import: a sink is required")
 	}
 	r := &importRun{cfg: cfg, stats: cfg.Stats, progress: cfg.Progress, log: cfg.Logger, lanes: cfg.Workers,
-		headers: make(map[string][]string)}
+		headers: make(map[string][]string), began: time.Now()}
 	if r.stats == nil {
 		r.stats = NewStats()
 	}
@@ -236,12 +248,15 @@ func (r *importRun) run(ctx context.Context) error {
 		inputs[i] = Input{File: f, Fingerprint: fp}
 	}
 	if r.cfg.Store != nil {
-		b := Binding{Location: r.cfg.LocationID, MappingHash: r.cfg.MappingHash, Inputs: inputs}
+		b := Binding{Location: r.cfg.LocationID, MappingHash: r.cfg.MappingHash, Inputs: inputs, RunTag: r.cfg.RunTag}
 		var err error
 		if r.cfg.DryRun {
 			_, err = r.cfg.Store.CheckBinding(ctx, b)
-		} else {
-			err = r.cfg.Store.Bind(ctx, b)
+		} else if err = r.cfg.Store.Bind(ctx, b); err == nil {
+			r.bound, err = r.cfg.Store.CurrentRun(ctx)
+			if r.bound.Started.Before(r.began) {
+				r.resumedSince = r.bound.Started
+			}
 		}
 		if err != nil {
 			return err
@@ -434,7 +449,7 @@ func (r *importRun) classifyRows(fp, file string, recs []Record) ([]*Item, error
 		case known[rec.Key].Hash == rec.Hash && rec.Hash != "":
 			settled = append(settled, &outcome{fp: fp, rec: rec, status: StatusUnchanged, id: known[rec.Key].ContactID})
 		default:
-			items = append(items, &Item{Rec: rec, Known: known[rec.Key].ContactID})
+			items = append(items, &Item{Rec: rec, Known: known[rec.Key].ContactID, Since: r.resumedSince})
 		}
 	}
 	if len(settled) > 0 {
@@ -503,6 +518,9 @@ func (r *importRun) submit(ctx context.Context, p *pool.ContextPool, fp string, 
 					continue
 				}
 				o.tags = it.Tags
+			}
+			if it.Status == StatusCreated && r.bound.Tag != "" && r.tags != nil {
+				o.tags = NormTags(append(slices.Clone(o.tags), r.bound.Tag))
 			}
 			outs = append(outs, o)
 		}
@@ -643,7 +661,8 @@ func (r *importRun) queueTags(batch []RowOutcome) {
 		if len(o.Tags) == 0 {
 			continue
 		}
-		in := &TagIntent{FP: o.FP, File: o.File, Row: o.Row, Key: o.Key, ContactID: o.ContactID, Tags: o.Tags, Raw: o.Raw, counted: o.Status}
+		in := &TagIntent{FP: o.FP, File: o.File, Row: o.Row, Key: o.Key, ContactID: o.ContactID, Tags: o.Tags, Raw: o.Raw,
+			counted: o.Status, status: o.Status, run: r.cfg.Store.runID()}
 		if calls := r.batcher.Add(in); len(calls) > 0 {
 			r.tagCalls <- calls
 		}

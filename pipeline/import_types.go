@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
@@ -23,6 +24,7 @@ type Record struct {
 	Tasks     []ghl.TaskInput
 	Hash      string // content hash of all of the above: unchanged detection
 	Err       error  // non-nil: the row is rejected with this reason
+	ContactID string // the contact a notes or tasks row attaches to (from the ID map); "" for a contacts row
 }
 
 // TransformFunc turns one record batch of file into Records, one per row,
@@ -35,6 +37,10 @@ type Item struct {
 	Rec *Record
 	// Known is the contact id the ID map holds for Rec.Key ("" if none).
 	Known string
+	// Since is set when an earlier attempt at this row may have been sent
+	// (the run is resumed, and started then): a contact the upsert finds
+	// that was added since is one this run created.
+	Since time.Time
 
 	// Filled in by the sink. An Item left with Status "" was not finished
 	// (the run stopped first) and is not checkpointed: the next run does

@@ -111,6 +111,8 @@ type Report struct {
 	TasksCreated   int64            `json:"tasks_created"`
 	TagCalls       int64            `json:"tag_calls"`
 	DryRun         bool             `json:"dry_run,omitempty"`
+	RunID          string           `json:"run_id,omitempty"` // import: the run (ghlbulk undo --run)
+	RunTag         string           `json:"run_tag,omitempty"`
 	RejectsFile    string           `json:"rejects_file,omitempty"`
 	Outcome        string           `json:"outcome,omitempty"` // done, interrupted, quota, failed
 	Error          string           `json:"error,omitempty"`

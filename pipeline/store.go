@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -44,6 +45,7 @@ type Store struct {
 	path string
 	db   *sql.DB
 	lock *fileLock
+	run  atomic.Pointer[string] // the bound run's id (Bind)
 }
 
 // StateError is a state file that can't be used for this run: damaged,
@@ -161,9 +163,15 @@ func checkHeader(path string) error {
 //     "pending" is written before the request, "done" after it.
 //   - rejects: rejected rows as read, with the reason.
 //   - tag_intents: tags rows still have to add (TagIntent), written with
-//     the row's checkpoint and deleted once the tags are added. (Added
-//     without a version change: CREATE TABLE IF NOT EXISTS gives a state
-//     of an older ghlbulk the table, empty, which is what it means there.)
+//     the row's checkpoint and deleted once the tags are added.
+//   - runs: each import run (a binding of new input) with its run tag;
+//     made: the contacts, notes and tasks each run created; tags_added:
+//     the tags it added to contacts it did not create. ghlbulk undo reads
+//     them, and deletes what it has undone.
+//
+// Tables added since version 1 need no version change: CREATE TABLE IF NOT
+// EXISTS gives a state of an older ghlbulk the table, empty, which is what
+// it means there.
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS inputs (
@@ -183,8 +191,16 @@ CREATE TABLE IF NOT EXISTS rejects (
 	PRIMARY KEY (fp, row)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tag_intents (
 	fp TEXT NOT NULL, row INTEGER NOT NULL, file TEXT NOT NULL, key TEXT NOT NULL, contact_id TEXT NOT NULL,
-	tags TEXT NOT NULL, raw TEXT NOT NULL,
+	tags TEXT NOT NULL, raw TEXT NOT NULL, status TEXT NOT NULL DEFAULT '', run TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (fp, row)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+	id TEXT PRIMARY KEY, tag TEXT NOT NULL DEFAULT '', started TEXT NOT NULL, files TEXT NOT NULL DEFAULT '[]') WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS made (
+	run TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, contact_id TEXT NOT NULL,
+	PRIMARY KEY (run, kind, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tags_added (
+	run TEXT NOT NULL, contact_id TEXT NOT NULL, tag TEXT NOT NULL,
+	PRIMARY KEY (run, contact_id, tag)) WITHOUT ROWID;
 `
 
 // init checks the file's integrity, marker and version, and creates the
@@ -286,6 +302,14 @@ func (s *Store) Tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 		return s.wrap("commit", err)
 	}
 	return nil
+}
+
+// wrapNil is wrap for an error that may be nil.
+func (s *Store) wrapNil(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return s.wrap(op, err)
 }
 
 // wrap names the state file in a database error and marks a full disk.

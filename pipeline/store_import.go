@@ -2,13 +2,16 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Row outcomes as the checkpoint records them.
@@ -46,6 +49,27 @@ type Binding struct {
 	Location    string
 	MappingHash string
 	Inputs      []Input
+	// RunTag is the tag a new run puts on the contacts it creates, "{run}"
+	// standing for the run's id ("" for none). A resumed run keeps the tag
+	// it started with.
+	RunTag string
+}
+
+// Run is one import run: a binding of new input, resumed as often as it
+// takes, and what ghlbulk undo undoes.
+type Run struct {
+	ID      string
+	Tag     string // the tag on the contacts it created ("" for none)
+	Started time.Time
+	Files   []string
+}
+
+// newRunID is sortable by time and unique enough for one state:
+// 20261123-190512-3fa9.
+func newRunID(now time.Time) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 }
 
 // Bind checks that the state belongs to this run and records the binding.
@@ -100,6 +124,27 @@ func (s *Store) bind(ctx context.Context, b Binding, same bool) error {
 				return err
 			}
 		}
+		var run string
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'run_id'`).Scan(&run); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if !same || run == "" {
+			now := time.Now()
+			run = newRunID(now)
+			files := make([]string, len(b.Inputs))
+			for i, in := range b.Inputs {
+				files[i] = in.File
+			}
+			fj, _ := json.Marshal(files)
+			tag := strings.ReplaceAll(b.RunTag, "{run}", run)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO runs(id, tag, started, files) VALUES (?, ?, ?, ?)`, run, tag, now.UTC().Format(time.RFC3339Nano), string(fj)); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('run_id', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, run); err != nil {
+				return err
+			}
+		}
+		s.run.Store(&run)
 		if same {
 			return nil
 		}
@@ -115,6 +160,64 @@ func (s *Store) bind(ctx context.Context, b Binding, same bool) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('finished', '0') ON CONFLICT(key) DO UPDATE SET value = '0'`)
 		return err
 	})
+}
+
+// CurrentRun is the run the state is bound to (after Bind).
+func (s *Store) CurrentRun(ctx context.Context) (Run, error) {
+	id := s.runID()
+	if id == "" {
+		return Run{}, errors.New("state: no run bound")
+	}
+	return s.RunByID(ctx, id)
+}
+
+// runID is the bound run's id, "" before Bind.
+func (s *Store) runID() string {
+	if p := s.run.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Runs lists the state's runs, oldest first.
+func (s *Store) Runs(ctx context.Context) ([]Run, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, tag, started, files FROM runs ORDER BY started, id`)
+	if err != nil {
+		return nil, s.wrap("read", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		var r Run
+		var started, files string
+		if err := rows.Scan(&r.ID, &r.Tag, &started, &files); err != nil {
+			return nil, s.wrap("read", err)
+		}
+		r.Started, _ = time.Parse(time.RFC3339Nano, started)
+		_ = json.Unmarshal([]byte(files), &r.Files)
+		out = append(out, r)
+	}
+	return out, s.wrapNil("read", rows.Err())
+}
+
+// RunByID returns one run; a run the state does not hold is an error that
+// lists those it does.
+func (s *Store) RunByID(ctx context.Context, id string) (Run, error) {
+	runs, err := s.Runs(ctx)
+	if err != nil {
+		return Run{}, err
+	}
+	ids := make([]string, len(runs))
+	for i, r := range runs {
+		if r.ID == id {
+			return r, nil
+		}
+		ids[i] = r.ID
+	}
+	if len(ids) == 0 {
+		return Run{}, fmt.Errorf("state %s holds no import run", s.path)
+	}
+	return Run{}, fmt.Errorf("state %s holds no run %q (it holds %s)", s.path, id, strings.Join(ids, ", "))
 }
 
 // SetHeader records an input's header once its source is open.
@@ -251,6 +354,9 @@ type SubRef struct {
 	ContactID   string
 	FP          string // the row that asked for it, for the record
 	Row         int64
+	// Created is set with SubDone when this run's request created it (not
+	// a lookup that found it): the run's record for ghlbulk undo.
+	Created bool
 }
 
 // SubRecord is a journal entry.
@@ -289,6 +395,11 @@ func (s *Store) MarkSub(ctx context.Context, ref SubRef, state, remoteID string)
 			ON CONFLICT(key, kind, content_hash, seq) DO UPDATE SET contact_id = excluded.contact_id,
 				remote_id = excluded.remote_id, state = excluded.state`,
 			ref.Key, ref.Kind, ref.ContentHash, ref.Seq, ref.ContactID, remoteID, state, ref.FP, ref.Row)
+		if err != nil || !ref.Created || state != SubDone || remoteID == "" {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO made(run, kind, id, contact_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			s.runID(), ref.Kind, remoteID, ref.ContactID)
 		return err
 	})
 }
@@ -343,13 +454,19 @@ func (s *Store) CommitRows(ctx context.Context, outs []RowOutcome) error {
 			return err
 		}
 		defer delReject.Close()
-		insIntent, err := tx.PrepareContext(ctx, `INSERT INTO tag_intents(fp, row, file, key, contact_id, tags, raw) VALUES (?, ?, ?, ?, ?, ?, ?)
+		insIntent, err := tx.PrepareContext(ctx, `INSERT INTO tag_intents(fp, row, file, key, contact_id, tags, raw, status, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(fp, row) DO UPDATE SET file = excluded.file, key = excluded.key, contact_id = excluded.contact_id,
-				tags = excluded.tags, raw = excluded.raw`)
+				tags = excluded.tags, raw = excluded.raw, status = excluded.status, run = excluded.run`)
 		if err != nil {
 			return err
 		}
 		defer insIntent.Close()
+		insMade, err := tx.PrepareContext(ctx, `INSERT INTO made(run, kind, id, contact_id) VALUES (?, 'contact', ?, ?) ON CONFLICT DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer insMade.Close()
+		run := s.runID()
 		for _, o := range outs {
 			if _, err := insRow.ExecContext(ctx, o.FP, o.Row, o.Key, o.SourceKey, o.ContactID, o.Hash, o.Status, o.Reason); err != nil {
 				return err
@@ -369,10 +486,15 @@ func (s *Store) CommitRows(ctx context.Context, outs []RowOutcome) error {
 					return err
 				}
 			}
+			if o.Status == StatusCreated && o.ContactID != "" {
+				if _, err := insMade.ExecContext(ctx, run, o.ContactID, o.ContactID); err != nil {
+					return err
+				}
+			}
 			if len(o.Tags) > 0 {
 				tags, _ := json.Marshal(o.Tags)
 				raw, _ := json.Marshal(o.Raw)
-				if _, err := insIntent.ExecContext(ctx, o.FP, o.Row, o.File, o.Key, o.ContactID, string(tags), string(raw)); err != nil {
+				if _, err := insIntent.ExecContext(ctx, o.FP, o.Row, o.File, o.Key, o.ContactID, string(tags), string(raw), o.Status, run); err != nil {
 					return err
 				}
 			}
@@ -383,7 +505,7 @@ func (s *Store) CommitRows(ctx context.Context, outs []RowOutcome) error {
 
 // TagIntents returns the tags rows of earlier runs still have to add.
 func (s *Store) TagIntents(ctx context.Context) ([]*TagIntent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT fp, row, file, key, contact_id, tags, raw FROM tag_intents ORDER BY fp, row`)
+	rows, err := s.db.QueryContext(ctx, `SELECT fp, row, file, key, contact_id, tags, raw, status, run FROM tag_intents ORDER BY fp, row`)
 	if err != nil {
 		return nil, s.wrap("read", err)
 	}
@@ -392,7 +514,7 @@ func (s *Store) TagIntents(ctx context.Context) ([]*TagIntent, error) {
 	for rows.Next() {
 		in := &TagIntent{}
 		var tags, raw string
-		if err := rows.Scan(&in.FP, &in.Row, &in.File, &in.Key, &in.ContactID, &tags, &raw); err != nil {
+		if err := rows.Scan(&in.FP, &in.Row, &in.File, &in.Key, &in.ContactID, &tags, &raw, &in.status, &in.run); err != nil {
 			return nil, s.wrap("read", err)
 		}
 		_ = json.Unmarshal([]byte(tags), &in.Tags)
@@ -406,9 +528,11 @@ func (s *Store) TagIntents(ctx context.Context) ([]*TagIntent, error) {
 }
 
 // SettleTags records intents whose tags were all answered, in one
-// transaction: an intent is deleted; one the API refused also makes its
-// row a reject (with its source values and the reason) and clears the ID
-// map's hash of its key, so that the row is written again once fixed.
+// transaction: an intent is deleted, and the tags it added to a contact
+// the run did not create are recorded for ghlbulk undo; one the API
+// refused makes its row a reject (with its source values and the reason)
+// and clears the ID map's hash of its key, so that the row is written
+// again once fixed.
 func (s *Store) SettleTags(ctx context.Context, done []*TagIntent) error {
 	if len(done) == 0 {
 		return nil
@@ -419,6 +543,14 @@ func (s *Store) SettleTags(ctx context.Context, done []*TagIntent) error {
 				return err
 			}
 			if in.reason == "" {
+				if in.status != StatusUpdated {
+					continue
+				}
+				for _, t := range in.Tags {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO tags_added(run, contact_id, tag) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, in.run, in.ContactID, t); err != nil {
+						return err
+					}
+				}
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE rows SET status = ?, reason = ? WHERE fp = ? AND row = ?`, StatusRejected, in.reason, in.FP, in.Row); err != nil {

@@ -157,12 +157,12 @@ func TestStoreBind(t *testing.T) {
 		second Binding
 		want   string // "" = accepted
 	}{
-		{"same", Binding{"loc", "m1", in("a")}, false, Binding{"loc", "m1", in("a")}, ""},
-		{"other location", Binding{"loc", "m1", in("a")}, true, Binding{"loc2", "m1", in("a")}, "another location"},
-		{"other mapping", Binding{"loc", "m1", in("a")}, true, Binding{"loc", "m2", in("a")}, "another mapping"},
-		{"other input unfinished", Binding{"loc", "m1", in("a")}, false, Binding{"loc", "m1", in("b")}, "unfinished import of other input"},
-		{"more input unfinished", Binding{"loc", "m1", in("a")}, false, Binding{"loc", "m1", in("a", "b")}, "unfinished"},
-		{"other input finished", Binding{"loc", "m1", in("a")}, true, Binding{"loc", "m1", in("b")}, ""},
+		{"same", Binding{Location: "loc", MappingHash: "m1", Inputs: in("a")}, false, Binding{Location: "loc", MappingHash: "m1", Inputs: in("a")}, ""},
+		{"other location", Binding{Location: "loc", MappingHash: "m1", Inputs: in("a")}, true, Binding{Location: "loc2", MappingHash: "m1", Inputs: in("a")}, "another location"},
+		{"other mapping", Binding{Location: "loc", MappingHash: "m1", Inputs: in("a")}, true, Binding{Location: "loc", MappingHash: "m2", Inputs: in("a")}, "another mapping"},
+		{"other input unfinished", Binding{Location: "loc", MappingHash: "m1", Inputs: in("a")}, false, Binding{Location: "loc", MappingHash: "m1", Inputs: in("b")}, "unfinished import of other input"},
+		{"more input unfinished", Binding{Location: "loc", MappingHash: "m1", Inputs: in("a")}, false, Binding{Location: "loc", MappingHash: "m1", Inputs: in("a", "b")}, "unfinished"},
+		{"other input finished", Binding{Location: "loc", MappingHash: "m1", Inputs: in("a")}, true, Binding{Location: "loc", MappingHash: "m1", Inputs: in("b")}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,7 +193,7 @@ func TestStoreBind(t *testing.T) {
 func TestStoreCommitRows(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t, filepath.Join(t.TempDir(), "state.db"))
-	if err := s.Bind(ctx, Binding{"loc", "m", []Input{{File: "a.csv", Fingerprint: "fa", Header: []string{"email", "name"}}}}); err != nil {
+	if err := s.Bind(ctx, Binding{Location: "loc", MappingHash: "m", Inputs: []Input{{File: "a.csv", Fingerprint: "fa", Header: []string{"email", "name"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	err := s.CommitRows(ctx, []RowOutcome{

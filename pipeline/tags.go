@@ -48,6 +48,8 @@ type TagIntent struct {
 	// counted is the status this run counted the row as ("" for an intent
 	// an earlier run left): a refusal moves it to rejected.
 	counted string
+	status  string // the row's status as checkpointed: undo's record
+	run     string // the run that wrote the row
 	left    int    // tag requests still to answer for it
 	reason  string // why a request refused it, if one did
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
@@ -194,9 +195,18 @@ func (s *GHL) upsert(ctx context.Context, g *pipeline.Group, it *pipeline.Item) 
 		}
 	}
 	var resp *ghl.UpsertContactResponse
+	// unsure is set once an attempt may have been applied without this
+	// run hearing of it (the answer was lost, or a 422 that the API sends
+	// after a write): a later attempt then finds the contact an earlier
+	// one created, and answers new: false.
+	unsure := false
+	sent := time.Now()
 	err := s.callWrite(ctx, g.Stats, "upsert", func(ctx context.Context) error {
 		r, err := s.c.UpsertContact(ctx, req)
 		if err != nil {
+			if pace.IsUnknownOutcome(err) || rowRefusal(err) {
+				unsure = true
+			}
 			return err
 		}
 		if r.Contact.ID == "" {
@@ -205,10 +215,27 @@ func (s *GHL) upsert(ctx context.Context, g *pipeline.Group, it *pipeline.Item) 
 		resp = r
 		return nil
 	})
+	if err == nil && !resp.New && ((unsure && addedSince(resp.Contact.DateAdded, sent.Add(-time.Second))) ||
+		(!it.Since.IsZero() && addedSince(resp.Contact.DateAdded, it.Since))) {
+		resp.New = true
+	}
 	if err == nil && !matchable(key) && key != "" {
 		s.made.Store(key, resp.Contact.ID)
 	}
 	return resp, err
+}
+
+// addedSince reports a contact added (dateAdded, RFC 3339) at or after
+// since: one an earlier attempt of this row made, when one may have been
+// applied unheard. Counting it as created is what puts the run tag on it
+// and lets undo delete it, so the bound errs the safe way: no margin for
+// HighLevel's clock being ahead of this one (a contact somebody else
+// created just before would be taken for the run's), and a second for an
+// attempt's own answer (the API keeps milliseconds; a clock behind this
+// one leaves the contact to the earlier import, never to undo).
+func addedSince(dateAdded string, since time.Time) bool {
+	t, err := time.Parse(time.RFC3339Nano, dateAdded)
+	return err == nil && !t.Before(since)
 }
 
 // update writes a contact known by id (PUT /contacts/{id}), answering as
@@ -475,6 +502,7 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 	// It stays set until a lookup succeeds, however many attempts fail.
 	unsure := pending || lookup
 	var id string
+	var created bool
 	err := s.callWrite(ctx, g.Stats, sb.kind, func(ctx context.Context) error {
 		if unsure {
 			got, found, err := find(ctx)
@@ -494,7 +522,7 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 			}
 			return err
 		}
-		id = got
+		id, created = got, true
 		switch sb.kind {
 		case pipeline.KindNote:
 			g.Stats.NoteCreated()
@@ -503,6 +531,14 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 		}
 		return nil
 	})
+	if err == nil && (created || pending) {
+		// This run made it (found after a pending mark: an attempt of
+		// this run's made it): the record ghlbulk undo reads.
+		ref.Created = true
+		if err := g.Journal.MarkSub(ctx, ref, pipeline.SubDone, id); err != nil {
+			return "", &pipeline.FaultError{Kind: pipeline.FaultState, Err: err}
+		}
+	}
 	return id, err
 }
 

@@ -237,6 +237,19 @@ func (s *Spec) hasField(name string) bool {
 // NeedsCustomFields reports whether the mapping sets custom fields.
 func (m *Mapping) NeedsCustomFields() bool { return len(m.custom) > 0 }
 
+// Duplicates is the mapping's duplicates: setting (DuplicatesMerge when
+// the file does not say).
+func (m *Mapping) Duplicates() Duplicates { return m.spec.Duplicates() }
+
+// Duplicates is the mapping's duplicates: setting (DuplicatesMerge when
+// the file does not say).
+func (s *Spec) Duplicates() Duplicates {
+	if s.duplicates == "" {
+		return DuplicatesMerge
+	}
+	return s.duplicates
+}
+
 // Header is the input header the mapping was compiled for.
 func (m *Mapping) Header() []string { return m.header }
 

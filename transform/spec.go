@@ -9,6 +9,7 @@
 //
 //	version: 1
 //	key: [email, phone]              # match key: the first a row has (default)
+//	duplicates: merge                # a row repeating an earlier row's key: merge (default) or report
 //	source_key: "Record ID"          # the source system's id, kept in the ID map
 //	defaults: { phone_region: US, timezone: America/New_York }
 //	optional_columns: ["Message"]    # may be missing from a file: read as blank
@@ -32,6 +33,14 @@
 //
 // A blank value never sets a field, so an import never blanks what a
 // contact already has.
+//
+// duplicates says what a row whose match key repeats an earlier row's of
+// the same input is. merge (the default): it is written on top of the
+// earlier row's contact, its non-blank values winning, so the file is one
+// contact per key. report: it is a duplicate to be reported, not merged;
+// `ghlbulk validate` lists it in its plan as a duplicate of the earlier row
+// either way, saying which. (Import itself writes every row as it comes;
+// the setting is for the tools that judge a file before it is imported.)
 package transform
 
 import (
@@ -101,6 +110,7 @@ type taskSpec struct {
 type Spec struct {
 	file        string
 	key         []keyPart
+	duplicates  Duplicates
 	sourceKey   valueSpec
 	phoneRegion string
 	loc         *time.Location
@@ -130,7 +140,7 @@ var refusedFields = map[string]string{
 
 var normalizers = []string{"none", "trim", "lower", "upper", "name", "email", "phone", "date", "day", "country"}
 
-var topKeys = []string{"version", "key", "source_key", "defaults", "optional_columns", "fields", "custom_fields", "tags", "notes", "tasks"}
+var topKeys = []string{"version", "key", "duplicates", "source_key", "defaults", "optional_columns", "fields", "custom_fields", "tags", "notes", "tasks"}
 
 type parser struct {
 	file  string
@@ -169,7 +179,7 @@ func ParseMapping(name string, data []byte) (*Spec, error) {
 		return nil, &LintError{Lints: []Lint{{File: name, Line: line, Column: 1, What: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
 	}
 	p := &parser{file: name}
-	s := &Spec{file: name, phoneRegion: "US", loc: time.UTC, optional: map[string]bool{}}
+	s := &Spec{file: name, duplicates: DuplicatesMerge, phoneRegion: "US", loc: time.UTC, optional: map[string]bool{}}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		p.lint(&doc, "a mapping file is a YAML mapping with version: 1 and fields:")
 		return nil, &LintError{Lints: p.lints}
@@ -185,6 +195,8 @@ func ParseMapping(name string, data []byte) (*Spec, error) {
 			}
 		case "key":
 			s.key = p.keyParts(v)
+		case "duplicates":
+			s.duplicates = p.duplicates(v)
 		case "source_key":
 			s.sourceKey = p.value(v, kindColumn, false)
 			if s.sourceKey.kind != kindColumn && s.sourceKey.set() {
@@ -317,6 +329,34 @@ func (p *parser) keyParts(n *yaml.Node) []keyPart {
 		}
 	}
 	return out
+}
+
+// Duplicates is the mapping's duplicates: setting, what a row whose match
+// key repeats an earlier row's of the input is.
+type Duplicates string
+
+// The duplicates: values.
+const (
+	// DuplicatesMerge: the row is merged into the earlier one (written on
+	// top of its contact). The default.
+	DuplicatesMerge Duplicates = "merge"
+	// DuplicatesReport: the row is reported as a duplicate, not merged.
+	DuplicatesReport Duplicates = "report"
+)
+
+var duplicatesValues = []string{string(DuplicatesMerge), string(DuplicatesReport)}
+
+func (p *parser) duplicates(n *yaml.Node) Duplicates {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		p.lint(n, "duplicates: must be merge or report (merge, the default, writes a repeated key on top of the earlier row; report lists it)")
+		return DuplicatesMerge
+	}
+	v := strings.ToLower(strings.TrimSpace(n.Value))
+	if !contains(duplicatesValues, v) {
+		p.lint(n, "duplicates %q: must be merge or report%s", n.Value, didYouMean(v, duplicatesValues, "merge, the default, writes a repeated key on top of the earlier row; report lists it"))
+		return DuplicatesMerge
+	}
+	return Duplicates(v)
 }
 
 // value reads where a value comes from. A scalar means the scalar kind

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -126,11 +127,20 @@ type held struct {
 }
 
 // tagSet is the contact's tags, sorted.
+// tagSet is the contact's tags sorted, each run tag (one per run, so it
+// differs between two sandboxes) written as ghlbulk-RUN.
 func (h held) tagSet() []string {
 	tags := slices.Clone(h.Tags)
+	for i, t := range tags {
+		if runTagRE.MatchString(t) {
+			tags[i] = "ghlbulk-RUN"
+		}
+	}
 	sort.Strings(tags)
 	return tags
 }
+
+var runTagRE = regexp.MustCompile(`^ghlbulk-\d{8}-\d{6}-[0-9a-f]{4}$`)
 
 // summary is everything compared between two sandboxes.
 func (h held) summary() string {

@@ -38,6 +38,8 @@ type importOptions struct {
 	online    bool // validate only
 	plan      planFlags
 	stopGrace time.Duration
+	kind      string // contacts (""), notes or tasks: see relatedcmd.go
+	runTag    string
 }
 
 func newImportCmd(f *factory) *cobra.Command {
@@ -56,10 +58,16 @@ with their row number and the reason; the run goes on.
 Progress is checkpointed in --state: run the same command again to resume after an interruption, a
 crash or a spent daily quota. Running it again over unchanged input sends no write request.
 
+With --kind notes or --kind tasks, FILE is a CRM's notes or tasks export instead, whose rows name
+their contact by the CRM's id: each row's note or task is written on the contact the ID map
+(--id-map, read, as the contacts import wrote it) gives for that id. No quota plan is printed.
+
 Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped early (resumable).`,
 		Example: `  ghlbulk import contacts.csv --mapping mappings/hubspot.yaml
   ghlbulk import a.csv b.parquet --mapping m.yaml --state run.state --report report.json --workers 8
-  ghlbulk import contacts.csv --mapping m.yaml --dry-run      # everything but the writes`,
+  ghlbulk import contacts.csv --mapping m.yaml --dry-run      # everything but the writes
+  ghlbulk import contacts.csv --mapping mappings/hubspot.yaml --id-map map.csv
+  ghlbulk import --kind notes notes.csv --mapping mappings/hubspot-notes.yaml --id-map map.csv`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
@@ -78,33 +86,47 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 	fl.DurationVar(&o.stopGrace, "stop-grace", pipeline.DefaultStopGrace,
 		"on SIGINT/SIGTERM, how long to finish the rows in flight before leaving them to the next run")
 	o.plan.register(fl)
+	fl.StringVar(&o.runTag, "run-tag", defaultRunTag,
+		`tag put on the contacts this run creates ({run} is the run's id; "" for none): ghlbulk undo deletes only contacts that carry it`)
+	fl.StringVar(&o.kind, "kind", transform.KindContacts,
+		"what FILE holds: contacts, or notes or tasks to attach to the contacts of --id-map (then read, not written)")
 	return cmd
 }
 
 func newValidateCmd(f *factory) *cobra.Command {
 	var o importOptions
+	var v validateFlags
 	cmd := &cobra.Command{
 		Use:   "validate FILE... --mapping M.yaml",
-		Short: "Judge every row as import would, and write the rejects, without writing to HighLevel",
+		Short: "Judge every row as import would, and write the rejects and the plan, without writing to HighLevel",
 		Long: `Read the files through the mapping and judge every row as import would: the rejects file gets the
-rows import would reject, with the reason. Needs no network and no credentials unless --online,
-which also reads the location's custom fields to check their types.
+rows import would reject, with the reason, and the plan file (--plan-out) one line per row saying what
+import would do with it. Needs no network and no credentials unless --online.
 
-Exits 0 once every row has been judged, whatever it found; 2 for a bad mapping, flag or file.`,
+Offline, the plan tells rejects and rows that repeat an earlier row's match key (duplicates) from
+rows to write. With --online, validate also reads the location's custom fields, and lists its contacts
+once (one request per 500 contacts, whatever the size of the file) to say of each row whether import
+would create a contact, update one (which), or hit a conflict: an email matching one contact and a
+phone another, where the upsert updates the first and silently drops the phone. It writes nothing.
+
+Exits 0 once every row has been judged, whatever it found; 2 for a bad mapping, flag, file or credentials.`,
+		Example: `  ghlbulk validate contacts.csv --mapping mappings/hubspot.yaml
+  ghlbulk validate contacts.csv --mapping mappings/hubspot.yaml --online --plan-out plan.csv`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
 			o.dryRun = true
 			o.workers = pipeline.DefaultWorkers
-			return runImport(cmd.Context(), f, o)
+			return runValidate(cmd.Context(), f, o, v)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&o.mapping, "mapping", "m", "", "mapping file (YAML); required")
 	fl.StringVar(&o.rejects, "rejects", "", "rejects file (default <first FILE>.rejects.csv)")
 	fl.StringVar(&o.delimiter, "delimiter", "", "CSV delimiter (default: detected from the header)")
-	fl.BoolVar(&o.online, "online", false, "also check against the location: its custom fields")
+	fl.BoolVar(&o.online, "online", false, "also check against the location: its custom fields, and which contact each row would create or update")
 	fl.StringVar(&o.report, "report", "", "write the report as JSON to this file")
+	v.register(fl)
 	return cmd
 }
 
@@ -262,6 +284,12 @@ func (p *prepared) transformFor() pipeline.TransformFunc {
 }
 
 func runImport(ctx context.Context, f *factory, o importOptions) error {
+	if err := o.checkKind(); err != nil {
+		return refused(err)
+	}
+	if o.related() {
+		return runRelated(ctx, f, o)
+	}
 	log := f.logger()
 	online := !o.dryRun || o.online
 	if err := o.plan.validate(); err != nil {
@@ -281,6 +309,7 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 		MappingHash: p.mappingHash,
 		Workers:     o.workers,
 		StopGrace:   o.stopGrace,
+		RunTag:      o.runTag,
 		RejectsPath: o.rejects,
 		DryRun:      o.dryRun,
 		Stats:       pipeline.NewStats(),
@@ -316,6 +345,13 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 	if !o.dryRun {
 		extra = append(extra, [2]string{"state", o.state})
 	}
+	if rep.RunID != "" {
+		run := rep.RunID
+		if rep.RunTag != "" {
+			run += " (tag " + rep.RunTag + ")"
+		}
+		extra = append(extra, [2]string{"run", run}, [2]string{"undo with", "ghlbulk undo --state " + o.state + " --run " + rep.RunID})
+	}
 	if p.session != nil {
 		// A limit past a billion is a sandbox with limits off: not news.
 		if st := p.session.pacer.Observed(); st.DailyRemaining >= 0 && st.DailyLimit < 1e9 {
@@ -330,6 +366,10 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 	}
 	return classifyRunError(runErr)
 }
+
+// defaultRunTag marks what a run creates, so that it can be found in
+// HighLevel (a smart list on the tag) and undone safely.
+const defaultRunTag = "ghlbulk-{run}"
 
 // classifyRunError maps a runner's error to the CLI's exit code classes.
 func classifyRunError(err error) error {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -36,6 +37,11 @@ type Input struct {
 	// BulkTagMax and MaxPendingTags are the run's tag batcher's bounds
 	// (0: the pipeline's defaults): the estimate batches tags as it does.
 	BulkTagMax, MaxPendingTags int
+	// RunTag is the run's tag (ImportConfig.RunTag): added to each contact
+	// the run creates, counted for each row whose contact the state does
+	// not know (an upper bound: a contact that was in the location before
+	// is updated, and gets no run tag).
+	RunTag string
 	// Rate is the X-RateLimit-* state seen so far (pace.Transport.Observed
 	// after the preflight); fields at -1 or 0 fall back to the documented
 	// limits (100 per 10 s, 200,000 a day).
@@ -49,7 +55,7 @@ type Input struct {
 func FromImport(cfg pipeline.ImportConfig, rate pace.RateState) Input {
 	return Input{
 		Files: cfg.Files, Open: cfg.Open, Fingerprint: cfg.Fingerprint, Transform: cfg.Transform,
-		Store: cfg.Store, BulkTagMax: cfg.BulkTagMax, MaxPendingTags: cfg.MaxPendingTags, Rate: rate,
+		Store: cfg.Store, BulkTagMax: cfg.BulkTagMax, MaxPendingTags: cfg.MaxPendingTags, RunTag: cfg.RunTag, Rate: rate,
 	}
 }
 
@@ -217,7 +223,11 @@ func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record
 		if err := e.subs(ctx, rec, known[rec.Key].ContactID != ""); err != nil {
 			return err
 		}
-		if tags := pipeline.NormTags(rec.Tags); len(tags) > 0 {
+		tags := rec.Tags
+		if e.in.RunTag != "" && known[rec.Key].ContactID == "" {
+			tags = append(slices.Clone(tags), runTagStandIn)
+		}
+		if tags := pipeline.NormTags(tags); len(tags) > 0 {
 			e.p.TagCalls += int64(len(e.tags.Add(&pipeline.TagIntent{ContactID: rec.Key, Tags: tags})))
 		}
 	}
@@ -270,6 +280,10 @@ func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool
 	}
 	return nil
 }
+
+// runTagStandIn counts as the run tag, whose value is only known once the
+// run starts.
+const runTagStandIn = "\x00run tag"
 
 func digest(key, hash string) uint64 {
 	sum := sha256.Sum256([]byte(key + "\x00" + hash))
