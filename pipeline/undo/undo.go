@@ -1,0 +1,415 @@
+// Package undo takes back what one import run did: it deletes the contacts
+// the run created (their notes and tasks go with them) and, when asked,
+// deletes the notes and tasks it created on contacts it only updated and
+// removes the tags it added to them. It reads the run's record from the
+// import's state (pipeline.Store: runs, made, tags_added), is paced like
+// any run, and deletes each record as it undoes it, so that a stopped undo
+// resumes where it stopped.
+//
+// Field values an update changed are not restored: the upsert answers with
+// the contact as written, not as it was, and reading every contact before
+// writing it would double an import's requests.
+package undo
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/sourcegraph/conc/pool"
+
+	"github.com/ghlbulk/ghlbulk/ghl"
+	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/pipeline"
+)
+
+// Config is one undo.
+type Config struct {
+	Client     *ghl.Client // its http.Client carries auth and pacing
+	Store      *pipeline.Store
+	RunID      string
+	LocationID string
+	// Updated also undoes what the run did to contacts it did not create:
+	// its notes and tasks are deleted and the tags it added removed.
+	Updated bool
+	// DryRun counts what would be undone and sends no write.
+	DryRun  bool
+	Workers int // requests in flight (0: pipeline.DefaultWorkers)
+	Policy  pace.Policy
+	Stats   *pipeline.Stats
+	Log     *slog.Logger
+}
+
+// Result is what an undo did (or, in a dry run, would do).
+type Result struct {
+	Run             pipeline.Run
+	ContactsDeleted int64 `json:"contacts_deleted"`
+	NotesDeleted    int64 `json:"notes_deleted"`
+	TasksDeleted    int64 `json:"tasks_deleted"`
+	TagsRemoved     int64 `json:"tags_removed"` // (contact, tag) pairs
+	// Skipped are created contacts that no longer carry the run tag: they
+	// are left alone (someone may have taken them over), and listed.
+	Skipped []string `json:"skipped,omitempty"`
+	// LeftOnUpdated counts the notes, tasks and tags on contacts the run
+	// only updated, left because Updated was not set.
+	LeftOnUpdated int64 `json:"left_on_updated"`
+}
+
+// record is one row of the run's record.
+type record struct {
+	kind, id, contact string
+}
+
+// Run undoes cfg.RunID.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if cfg.Workers <= 0 {
+		cfg.Workers = pipeline.DefaultWorkers
+	}
+	if cfg.Policy == (pace.Policy{}) {
+		cfg.Policy = pace.DefaultPolicy()
+	}
+	if cfg.Stats == nil {
+		cfg.Stats = pipeline.NewStats()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	u := &undoer{cfg: cfg}
+	run, err := cfg.Store.RunByID(ctx, cfg.RunID)
+	if err != nil {
+		return Result{}, err
+	}
+	u.res.Run = run
+	made, err := u.made(ctx)
+	if err != nil {
+		return u.res, err
+	}
+	created := make(map[string]bool)
+	var onUpdated []record
+	for _, r := range made {
+		if r.kind == "contact" {
+			created[r.id] = true
+		}
+	}
+	for _, r := range made {
+		if r.kind != "contact" && !created[r.contact] {
+			onUpdated = append(onUpdated, r)
+		}
+	}
+	tags, err := u.tagsAdded(ctx, created)
+	if err != nil {
+		return u.res, err
+	}
+	if err := u.contacts(ctx, created); err != nil {
+		return u.res, err
+	}
+	if !cfg.Updated {
+		u.res.LeftOnUpdated = int64(len(onUpdated))
+		for _, ids := range tags {
+			u.res.LeftOnUpdated += int64(len(ids))
+		}
+		return u.res, nil
+	}
+	if err := u.subs(ctx, onUpdated); err != nil {
+		return u.res, err
+	}
+	return u.res, u.removeTags(ctx, tags)
+}
+
+type undoer struct {
+	cfg Config
+	res Result
+}
+
+func (u *undoer) db() *sql.DB { return u.cfg.Store.DB() }
+
+// made reads the run's record of what it created.
+func (u *undoer) made(ctx context.Context) ([]record, error) {
+	rows, err := u.db().QueryContext(ctx, `SELECT kind, id, contact_id FROM made WHERE run = ? ORDER BY kind, id`, u.cfg.RunID)
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", u.cfg.Store.Path(), err)
+	}
+	defer rows.Close()
+	var out []record
+	for rows.Next() {
+		var r record
+		if err := rows.Scan(&r.kind, &r.id, &r.contact); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// tagsAdded reads the tags the run added to contacts it did not create,
+// by tag.
+func (u *undoer) tagsAdded(ctx context.Context, created map[string]bool) (map[string][]string, error) {
+	rows, err := u.db().QueryContext(ctx, `SELECT tag, contact_id FROM tags_added WHERE run = ? ORDER BY tag, contact_id`, u.cfg.RunID)
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", u.cfg.Store.Path(), err)
+	}
+	defer rows.Close()
+	out := make(map[string][]string)
+	for rows.Next() {
+		var tag, id string
+		if err := rows.Scan(&tag, &id); err != nil {
+			return nil, err
+		}
+		if !created[id] {
+			out[tag] = append(out[tag], id)
+		}
+	}
+	return out, rows.Err()
+}
+
+// call runs one request under the retry policy, counted under kind.
+func (u *undoer) call(ctx context.Context, kind string, fn func(ctx context.Context) error) error {
+	u.cfg.Stats.RequestKind(kind)
+	return pace.Retry(ctx, u.cfg.Policy, u.cfg.Stats, fn)
+}
+
+// gone reports an answer that says the thing is not there (any more): the
+// API answers 400 "not found" for a missing contact, and 404 elsewhere.
+func gone(err error) bool {
+	var ae *ghl.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	return ae.StatusCode == http.StatusNotFound ||
+		(ae.StatusCode == http.StatusBadRequest && strings.Contains(strings.ToLower(ae.Message), "not found"))
+}
+
+// contacts deletes the created contacts that still carry the run tag.
+func (u *undoer) contacts(ctx context.Context, created map[string]bool) error {
+	if len(created) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(created))
+	for id := range created {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	if tag := u.res.Run.Tag; tag != "" {
+		tagged, err := u.tagged(ctx, tag)
+		if err != nil {
+			return err
+		}
+		var keep []string
+		for _, id := range ids {
+			if tagged[id] {
+				keep = append(keep, id)
+				continue
+			}
+			// Not listed with the tag: gone already (an undo stopped
+			// between the delete and its record), or the tag was taken
+			// off, and then the contact is not ours to delete.
+			var err error
+			if !u.cfg.DryRun {
+				err = u.call(ctx, "get_contact", func(ctx context.Context) error {
+					_, err := u.cfg.Client.GetContact(ctx, id)
+					return err
+				})
+			}
+			switch {
+			case err == nil:
+				u.res.Skipped = append(u.res.Skipped, id)
+				u.cfg.Log.Warn("a contact the run created no longer carries the run tag: left alone", "contact", id, "tag", tag)
+			case gone(err):
+				if err := u.forgetContact(ctx, id); err != nil {
+					return err
+				}
+			default:
+				return err
+			}
+		}
+		ids = keep
+	}
+	var deleted atomic.Int64
+	err := each(ctx, u.cfg.Workers, ids, func(ctx context.Context, id string) error {
+		if u.cfg.DryRun {
+			deleted.Add(1)
+			return nil
+		}
+		err := u.call(ctx, "delete_contact", func(ctx context.Context) error {
+			return u.cfg.Client.DeleteContact(ctx, id)
+		})
+		if err != nil && !gone(err) {
+			return err
+		}
+		deleted.Add(1)
+		return u.forgetContact(ctx, id)
+	})
+	u.res.ContactsDeleted = deleted.Load()
+	return err
+}
+
+// tagged lists the location's contacts that carry tag (one request per 500).
+func (u *undoer) tagged(ctx context.Context, tag string) (map[string]bool, error) {
+	out := make(map[string]bool)
+	req := ghl.SearchRequest{LocationID: u.cfg.LocationID, PageLimit: 500,
+		Filters: []ghl.SearchFilter{{Field: "tags", Operator: "eq", Value: tag}}}
+	for {
+		var page *ghl.SearchResponse
+		err := u.call(ctx, "search", func(ctx context.Context) error {
+			var err error
+			page, err = u.cfg.Client.SearchContacts(ctx, req)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing the contacts tagged %q: %w", tag, err)
+		}
+		for _, c := range page.Contacts {
+			out[c.ID] = true
+		}
+		if page.Last {
+			return out, nil
+		}
+		if len(page.Contacts) == 0 || reflect.DeepEqual(page.Next.SearchAfter, req.SearchAfter) {
+			return nil, fmt.Errorf("listing the contacts tagged %q: %w", tag, ghl.ErrRepeatedCursor)
+		}
+		req = page.Next
+	}
+}
+
+// forgetContact deletes a deleted contact from the state: the run's record
+// of it and of its notes and tasks, and the import's checkpoint of the rows
+// that wrote it, so that importing them again creates it again.
+func (u *undoer) forgetContact(ctx context.Context, id string) error {
+	return u.cfg.Store.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM made WHERE run = ? AND (id = ? OR contact_id = ?)`, u.cfg.RunID, id, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tags_added WHERE run = ? AND contact_id = ?`, u.cfg.RunID, id); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`DELETE FROM rows WHERE contact_id = ?`,
+			`DELETE FROM contacts WHERE contact_id = ?`,
+			`DELETE FROM subs WHERE contact_id = ?`,
+			`DELETE FROM tag_intents WHERE contact_id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE meta SET value = '0' WHERE key = 'finished'`)
+		return err
+	})
+}
+
+// forgetWritten makes the import forget it wrote the rows of a contact it
+// only updated, so that importing them again adds back what undo took off.
+func forgetWritten(ctx context.Context, tx *sql.Tx, contact string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM rows WHERE contact_id = ?`, contact); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE contacts SET hash = '' WHERE contact_id = ?`, contact); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE meta SET value = '0' WHERE key = 'finished'`)
+	return err
+}
+
+// subs deletes the notes and tasks the run created on contacts it did not
+// create.
+func (u *undoer) subs(ctx context.Context, recs []record) error {
+	var notes, tasks atomic.Int64
+	err := each(ctx, u.cfg.Workers, recs, func(ctx context.Context, r record) error {
+		if !u.cfg.DryRun {
+			err := u.call(ctx, "delete_"+r.kind, func(ctx context.Context) error {
+				if r.kind == pipeline.KindNote {
+					return u.cfg.Client.DeleteNote(ctx, r.contact, r.id)
+				}
+				return u.cfg.Client.DeleteTask(ctx, r.contact, r.id)
+			})
+			if err != nil && !gone(err) {
+				return err
+			}
+			err = u.cfg.Store.Tx(ctx, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM made WHERE run = ? AND kind = ? AND id = ?`, u.cfg.RunID, r.kind, r.id); err != nil {
+					return err
+				}
+				// The import's journal forgets it, so that importing the
+				// row again writes it again.
+				if _, err := tx.ExecContext(ctx, `DELETE FROM subs WHERE remote_id = ? AND kind = ?`, r.id, r.kind); err != nil {
+					return err
+				}
+				return forgetWritten(ctx, tx, r.contact)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if r.kind == pipeline.KindNote {
+			notes.Add(1)
+		} else {
+			tasks.Add(1)
+		}
+		return nil
+	})
+	u.res.NotesDeleted, u.res.TasksDeleted = notes.Load(), tasks.Load()
+	return err
+}
+
+// removeTags takes the tags the run added off the contacts it did not
+// create, in bulk requests of up to 100 contacts.
+func (u *undoer) removeTags(ctx context.Context, byTag map[string][]string) error {
+	type call struct {
+		tag string
+		ids []string
+	}
+	var calls []call
+	for _, tag := range slices.Sorted(maps.Keys(byTag)) {
+		for part := range slices.Chunk(byTag[tag], pipeline.DefaultBulkTagMax) {
+			calls = append(calls, call{tag, part})
+		}
+	}
+	var removed atomic.Int64
+	err := each(ctx, u.cfg.Workers, calls, func(ctx context.Context, c call) error {
+		if !u.cfg.DryRun {
+			err := u.call(ctx, "bulk_tags_remove", func(ctx context.Context) error {
+				_, err := u.cfg.Client.BulkTags(ctx, "remove", ghl.BulkTagsRequest{Contacts: c.ids, Tags: []string{c.tag}, LocationID: u.cfg.LocationID})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			err = u.cfg.Store.Tx(ctx, func(tx *sql.Tx) error {
+				for _, id := range c.ids {
+					if _, err := tx.ExecContext(ctx, `DELETE FROM tags_added WHERE run = ? AND contact_id = ? AND tag = ?`, u.cfg.RunID, id, c.tag); err != nil {
+						return err
+					}
+					if err := forgetWritten(ctx, tx, id); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		removed.Add(int64(len(c.ids)))
+		return nil
+	})
+	u.res.TagsRemoved = removed.Load()
+	return err
+}
+
+// each runs fn for every item, Workers at a time, and returns the first
+// error (the others are cancelled).
+func each[T any](ctx context.Context, workers int, items []T, fn func(ctx context.Context, item T) error) error {
+	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError().WithMaxGoroutines(workers)
+	for _, it := range items {
+		p.Go(func(ctx context.Context) error { return fn(ctx, it) })
+	}
+	return p.Wait()
+}
