@@ -69,6 +69,18 @@ type ImportConfig struct {
 	// 0 means DefaultStopGrace; negative means no limit.
 	StopGrace time.Duration
 
+	// DuplicatesReport rejects a row whose match key repeats an earlier
+	// row's of the input ("repeats row N": the mapping's duplicates:
+	// report) instead of merging it (written after the earlier one, its
+	// non-blank values winning). A row that repeats an earlier one in
+	// content too costs no request either way.
+	DuplicatesReport bool
+	// Screen, when set, judges each row about to be written (not one done
+	// or unchanged), in input order; a reason rejects the row before any
+	// request is sent for it (online conflict detection), an error stops
+	// the run.
+	Screen func(ctx context.Context, rec *Record) (reason string, err error)
+
 	// RunTag is put on every contact the run creates ("{run}" stands for
 	// the run's id; "" for none): how the run's contacts are found in
 	// HighLevel, and what ghlbulk undo checks before it deletes one.
@@ -172,6 +184,20 @@ type importRun struct {
 
 	// dryRejects collects rejects in a dry run (no state); committer only.
 	dryRejects []RejectRecord
+
+	// recent are the items read lately by digest of key and content, to
+	// spot a row repeating one still on its way (Item.DupOf), oldest
+	// first in recentOrder; firstRow is, with DuplicatesReport, where each
+	// match key first appeared. Submitter only.
+	recent      map[uint64]*Item
+	recentOrder []uint64
+	firstRow    map[uint64]rowPlace
+}
+
+// rowPlace is a row of the input: its file (index in Files) and number.
+type rowPlace struct {
+	file int
+	row  int64
 }
 
 // outcome is one row's result on its way to the checkpoint.
@@ -211,7 +237,10 @@ func newImportRun(cfg ImportConfig) (*importRun, error) {
 		return nil, errors.New("import: a sink is required")
 	}
 	r := &importRun{cfg: cfg, stats: cfg.Stats, progress: cfg.Progress, log: cfg.Logger, lanes: cfg.Workers,
-		headers: make(map[string][]string), began: time.Now()}
+		headers: make(map[string][]string), began: time.Now(), recent: make(map[uint64]*Item)}
+	if cfg.DuplicatesReport {
+		r.firstRow = make(map[uint64]rowPlace)
+	}
 	if r.stats == nil {
 		r.stats = NewStats()
 	}
@@ -432,30 +461,90 @@ func (r *importRun) classifyRows(fp, file string, recs []Record) ([]*Item, error
 	}
 	var items []*Item
 	var settled []*outcome
+	fileIdx := slices.Index(r.cfg.Files, file)
 	for i := range recs {
 		rec := &recs[i]
 		if rec.File == "" {
 			rec.File = file
 		}
+		var first rowPlace // the row that key first appeared at, if not this one (DuplicatesReport)
+		if r.firstRow != nil && rec.Key != "" && rec.Err == nil {
+			k := digest(rec.Key, "")
+			if at, seen := r.firstRow[k]; seen {
+				first = at
+			} else {
+				r.firstRow[k] = rowPlace{fileIdx, rec.Row}
+			}
+		}
 		if d, ok := done[rec.Row]; ok && d.Hash == rec.Hash {
 			settled = append(settled, &outcome{fp: fp, rec: rec, status: d.Status, id: d.ContactID, replay: true})
 			continue
 		}
+		reject := func(reason string) {
+			settled = append(settled, &outcome{fp: fp, rec: rec, status: StatusRejected, reason: reason})
+		}
 		switch {
 		case rec.Err != nil:
-			settled = append(settled, &outcome{fp: fp, rec: rec, status: StatusRejected, reason: rowReason(rec.Err)})
+			reject(rowReason(rec.Err))
 		case rec.Key == "":
-			settled = append(settled, &outcome{fp: fp, rec: rec, status: StatusRejected, reason: "no email or phone to match the contact by"})
+			reject("no email or phone to match the contact by")
+		case first.row > 0:
+			reject(fmt.Sprintf("repeats the match key of row %d of %s (the mapping says duplicates: report)", first.row, r.cfg.Files[first.file]))
 		case known[rec.Key].Hash == rec.Hash && rec.Hash != "":
 			settled = append(settled, &outcome{fp: fp, rec: rec, status: StatusUnchanged, id: known[rec.Key].ContactID})
 		default:
-			items = append(items, &Item{Rec: rec, Known: known[rec.Key].ContactID, Since: r.resumedSince})
+			if r.cfg.Screen != nil {
+				reason, err := r.cfg.Screen(r.work, rec)
+				if err != nil {
+					fe := &FaultError{Kind: FaultAPI, Err: err, Hint: "the state is kept: run the same command again to resume"}
+					r.setFault(fe)
+					return nil, fe
+				}
+				if reason != "" {
+					reject(reason)
+					continue
+				}
+			}
+			items = append(items, r.newItem(rec, known[rec.Key].ContactID))
 		}
 	}
 	if len(settled) > 0 {
 		r.results <- settled
 	}
 	return items, nil
+}
+
+// newItem makes a row to write an Item, linked to an earlier item of the
+// run with the same key and content if one is still on its way (a
+// repeated row then costs no request: Item.Repeat). Items older than the
+// rows that can be in flight have been checkpointed, and a repeat of one
+// of those is found unchanged through the ID map.
+func (r *importRun) newItem(rec *Record, known string) *Item {
+	it := &Item{Rec: rec, Known: known, Since: r.resumedSince}
+	if rec.Hash == "" {
+		return it
+	}
+	d := digest(rec.Key, rec.Hash)
+	if prev, ok := r.recent[d]; ok {
+		it.DupOf = prev
+		return it
+	}
+	r.recent[d] = it
+	r.recentOrder = append(r.recentOrder, d)
+	if max := 4 * r.lanes * r.cfg.GroupSize; len(r.recentOrder) > max {
+		delete(r.recent, r.recentOrder[0])
+		r.recentOrder = r.recentOrder[1:]
+	}
+	return it
+}
+
+// digest is a 64-bit fingerprint of a match key and a content hash.
+func digest(key, hash string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(hash))
+	return h.Sum64()
 }
 
 // dispatch splits items into lanes by match key and submits one task per
@@ -804,6 +893,9 @@ type dryRunSink struct{}
 
 func (dryRunSink) Write(_ context.Context, g *Group) error {
 	for _, it := range g.Items {
+		if it.Repeat() {
+			continue
+		}
 		if it.Known != "" {
 			it.Status, it.ContactID = StatusUpdated, it.Known
 		} else {

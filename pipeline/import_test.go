@@ -92,6 +92,9 @@ func (s *fakeSink) Write(ctx context.Context, g *Group) error {
 		if g.Stopping() {
 			return nil
 		}
+		if it.Repeat() {
+			continue
+		}
 		s.mu.Lock()
 		s.total++
 		n := s.total
@@ -355,4 +358,42 @@ func TestRunImportLoopingSource(t *testing.T) {
 		t.Fatalf("RunImport = %v, want ErrLoop", err)
 	}
 	checkInvariant(t, r)
+}
+
+// TestRunImportDuplicates: a row repeating an earlier one (key and
+// content) costs no write; one repeating only the key is written after it
+// (merge), or, with DuplicatesReport, rejected naming the earlier row.
+func TestRunImportDuplicates(t *testing.T) {
+	rows := []string{"a@x.io", "a@x.io", "b@x.io", "a@x.io#2", "b@x.io", "c@x.io"}
+	for _, tc := range []struct {
+		name                       string
+		report                     bool
+		writes, unchanged, rejects int
+	}{
+		{"merge", false, 4, 2, 0},
+		{"report", true, 3, 0, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newImportEnv(t, 0)
+			e.rows = rows
+			sink := newFakeSink(t)
+			cfg, st := e.config(t, sink)
+			cfg.DuplicatesReport = tc.report
+			r, err := RunImport(context.Background(), cfg)
+			st.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkInvariant(t, r)
+			if sink.total != tc.writes || r.Unchanged != int64(tc.unchanged) || r.Rejected != int64(tc.rejects) {
+				t.Errorf("%d writes, report %+v; want %d writes, %d unchanged, %d rejected", sink.total, r, tc.writes, tc.unchanged, tc.rejects)
+			}
+			if tc.report {
+				b, _ := os.ReadFile(cfg.RejectsPath)
+				if !strings.Contains(string(b), "repeats the match key of row 1 of") {
+					t.Errorf("rejects file:\n%s", b)
+				}
+			}
+		})
+	}
 }

@@ -41,6 +41,9 @@ type Item struct {
 	// (the run is resumed, and started then): a contact the upsert finds
 	// that was added since is one this run created.
 	Since time.Time
+	// DupOf is an earlier item of the run with the same key and content,
+	// still on its way when this one was read (Repeat).
+	DupOf *Item
 
 	// Filled in by the sink. An Item left with Status "" was not finished
 	// (the run stopped first) and is not checkpointed: the next run does
@@ -51,6 +54,20 @@ type Item struct {
 	// Tags are the row's tags its contact lacks, left by a Sink that is a
 	// TagWriter for the run to add in bulk (normalised: NormTags).
 	Tags []string
+}
+
+// Repeat settles an item that repeats an earlier one of the run (DupOf:
+// the same key and content) as unchanged, with that one's contact, once
+// that one is written; it reports whether it did. Sinks call it first: a
+// repeated row costs no request. (The earlier item is in the same lane and
+// was handed to the sink before, so its outcome is set by now.)
+func (it *Item) Repeat() bool {
+	d := it.DupOf
+	if d == nil || (d.Status != StatusCreated && d.Status != StatusUpdated && d.Status != StatusUnchanged) {
+		return false
+	}
+	it.Status, it.ContactID = StatusUnchanged, d.ContactID
+	return true
 }
 
 // Reject marks the item rejected with a reason.

@@ -91,6 +91,9 @@ func (s *GHL) Write(ctx context.Context, g *pipeline.Group) error {
 		if (g.Stopping != nil && g.Stopping()) || ctx.Err() != nil {
 			break
 		}
+		if it.Repeat() {
+			continue
+		}
 		resp, err := s.upsert(ctx, g, it)
 		if err != nil {
 			reason, fault := s.judge(err, true)

@@ -40,6 +40,7 @@ type importOptions struct {
 	stopGrace time.Duration
 	kind      string // contacts (""), notes or tasks: see relatedcmd.go
 	runTag    string
+	conflict  string // --on-conflict
 }
 
 func newImportCmd(f *factory) *cobra.Command {
@@ -88,6 +89,8 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 	o.plan.register(fl)
 	fl.StringVar(&o.runTag, "run-tag", defaultRunTag,
 		`tag put on the contacts this run creates ({run} is the run's id; "" for none): ghlbulk undo deletes only contacts that carry it`)
+	fl.StringVar(&o.conflict, "on-conflict", onConflictReject,
+		"a row whose email matches one contact and phone another: reject (with both ids; the location's contacts are read once to find them) or update-first (let the upsert update the first and drop the other field)")
 	fl.StringVar(&o.kind, "kind", transform.KindContacts,
 		"what FILE holds: contacts, or notes or tasks to attach to the contacts of --id-map (then read, not written)")
 	return cmd
@@ -272,6 +275,16 @@ func (o *importOptions) prepare(ctx context.Context, f *factory, online bool) (*
 	return p, nil
 }
 
+// duplicatesReport is the mapping's duplicates: report.
+func (p *prepared) duplicatesReport() bool {
+	for _, m := range p.mappings {
+		if m.Duplicates() == transform.DuplicatesReport {
+			return true
+		}
+	}
+	return false
+}
+
 // transformFor applies each file's own compiled mapping.
 func (p *prepared) transformFor() pipeline.TransformFunc {
 	byFile := make(map[string]pipeline.TransformFunc, len(p.mappings))
@@ -295,6 +308,9 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 	if err := o.plan.validate(); err != nil {
 		return refused(err)
 	}
+	if o.conflict != onConflictReject && o.conflict != onConflictUpdateFirst && !o.dryRun {
+		return refused(fmt.Errorf("--on-conflict %q: must be %s or %s", o.conflict, onConflictReject, onConflictUpdateFirst))
+	}
 	f.wrapHTTP = o.plan.wrapTransport
 	f.waitForQuota = o.plan.wait
 	p, err := o.prepare(ctx, f, online)
@@ -302,23 +318,27 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 		return err
 	}
 	cfg := pipeline.ImportConfig{
-		Files:       o.files,
-		Open:        o.open,
-		Fingerprint: sources.Fingerprint,
-		Transform:   p.transformFor(),
-		MappingHash: p.mappingHash,
-		Workers:     o.workers,
-		StopGrace:   o.stopGrace,
-		RunTag:      o.runTag,
-		RejectsPath: o.rejects,
-		DryRun:      o.dryRun,
-		Stats:       pipeline.NewStats(),
-		Logger:      log,
-		Progress:    pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0),
+		Files:            o.files,
+		Open:             o.open,
+		Fingerprint:      sources.Fingerprint,
+		Transform:        p.transformFor(),
+		MappingHash:      p.mappingHash,
+		Workers:          o.workers,
+		StopGrace:        o.stopGrace,
+		RunTag:           o.runTag,
+		RejectsPath:      o.rejects,
+		DuplicatesReport: p.duplicatesReport(),
+		DryRun:           o.dryRun,
+		Stats:            pipeline.NewStats(),
+		Logger:           log,
+		Progress:         pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0),
 	}
 	if p.session != nil {
 		ctx = p.session.ctx
 		cfg.LocationID = p.session.location
+		if o.conflict == onConflictReject {
+			cfg.Screen = (&conflictScreen{f: f, s: p.session, stats: cfg.Stats}).screen
+		}
 		cfg.Sink = &checkedSink{
 			sink:  sinks.NewGHL(p.session.client, sinks.GHLOptions{LocationID: p.session.location}),
 			check: p.session.writeCheck(f),

@@ -42,6 +42,9 @@ type Input struct {
 	// not know (an upper bound: a contact that was in the location before
 	// is updated, and gets no run tag).
 	RunTag string
+	// DuplicatesReport is ImportConfig.DuplicatesReport: a row repeating an
+	// earlier row's match key is rejected.
+	DuplicatesReport bool
 	// Rate is the X-RateLimit-* state seen so far (pace.Transport.Observed
 	// after the preflight); fields at -1 or 0 fall back to the documented
 	// limits (100 per 10 s, 200,000 a day).
@@ -55,7 +58,8 @@ type Input struct {
 func FromImport(cfg pipeline.ImportConfig, rate pace.RateState) Input {
 	return Input{
 		Files: cfg.Files, Open: cfg.Open, Fingerprint: cfg.Fingerprint, Transform: cfg.Transform,
-		Store: cfg.Store, BulkTagMax: cfg.BulkTagMax, MaxPendingTags: cfg.MaxPendingTags, RunTag: cfg.RunTag, Rate: rate,
+		Store: cfg.Store, BulkTagMax: cfg.BulkTagMax, MaxPendingTags: cfg.MaxPendingTags, RunTag: cfg.RunTag,
+		DuplicatesReport: cfg.DuplicatesReport, Rate: rate,
 	}
 }
 
@@ -93,7 +97,7 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 	if in.Fingerprint == nil {
 		in.Fingerprint = pipeline.FileFingerprint
 	}
-	e := &estimator{in: in, seen: make(map[uint64]struct{}), tags: pipeline.NewTagBatcher(in.BulkTagMax, in.MaxPendingTags)}
+	e := &estimator{in: in, seen: make(map[uint64]struct{}), keys: make(map[uint64]struct{}), tags: pipeline.NewTagBatcher(in.BulkTagMax, in.MaxPendingTags)}
 	if err := e.resumedTags(ctx); err != nil {
 		return e.p, err
 	}
@@ -112,6 +116,7 @@ type estimator struct {
 	in   Input
 	p    Plan
 	seen map[uint64]struct{}
+	keys map[uint64]struct{} // match keys seen (DuplicatesReport)
 	// tags batches the rows' tags as the run's batcher does, the match
 	// key standing in for the contact id.
 	tags *pipeline.TagBatcher
@@ -205,8 +210,14 @@ func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record
 			}
 			continue
 		}
+		repeat := false
+		if e.in.DuplicatesReport && rec.Err == nil && rec.Key != "" {
+			k := digest(rec.Key, "")
+			_, repeat = e.keys[k]
+			e.keys[k] = struct{}{}
+		}
 		switch {
-		case rec.Err != nil || rec.Key == "":
+		case rec.Err != nil || rec.Key == "" || repeat:
 			e.p.Rejected++
 			continue
 		case rec.Hash != "" && known[rec.Key].Hash == rec.Hash:
