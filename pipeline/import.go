@@ -78,8 +78,8 @@ type ImportConfig struct {
 	// Screen, when set, judges each row about to be written (not one done
 	// or unchanged), in input order; a reason rejects the row before any
 	// request is sent for it (online conflict detection), an error stops
-	// the run.
-	Screen func(ctx context.Context, rec *Record) (reason string, err error)
+	// the run. Its requests are counted in st.
+	Screen func(ctx context.Context, st *Stats, rec *Record) (reason string, err error)
 
 	// RunTag is put on every contact the run creates ("{run}" stands for
 	// the run's id; "" for none): how the run's contacts are found in
@@ -192,6 +192,7 @@ type importRun struct {
 	recent      map[uint64]*Item
 	recentOrder []uint64
 	firstRow    map[uint64]rowPlace
+	classes     TagClassifier
 }
 
 // rowPlace is a row of the input: its file (index in Files) and number.
@@ -208,7 +209,8 @@ type outcome struct {
 	id     string
 	reason string
 	tags   []string // tags still to add (Item.Tags)
-	replay bool     // already checkpointed (a resumed run): count only
+	common map[string]bool
+	replay bool // already checkpointed (a resumed run): count only
 }
 
 func newImportRun(cfg ImportConfig) (*importRun, error) {
@@ -494,7 +496,7 @@ func (r *importRun) classifyRows(fp, file string, recs []Record) ([]*Item, error
 			settled = append(settled, &outcome{fp: fp, rec: rec, status: StatusUnchanged, id: known[rec.Key].ContactID})
 		default:
 			if r.cfg.Screen != nil {
-				reason, err := r.cfg.Screen(r.work, rec)
+				reason, err := r.cfg.Screen(r.work, r.stats, rec)
 				if err != nil {
 					fe := &FaultError{Kind: FaultAPI, Err: err, Hint: "the state is kept: run the same command again to resume"}
 					r.setFault(fe)
@@ -529,6 +531,11 @@ func (r *importRun) newItem(rec *Record, known string) *Item {
 		it.DupOf = prev
 		return it
 	}
+	tags := rec.Tags
+	if known == "" && r.bound.Tag != "" {
+		tags = append(slices.Clone(tags), r.bound.Tag)
+	}
+	it.common = r.classes.Observe(NormTags(tags))
 	r.recent[d] = it
 	r.recentOrder = append(r.recentOrder, d)
 	if max := 4 * r.lanes * r.cfg.GroupSize; len(r.recentOrder) > max {
@@ -599,7 +606,7 @@ func (r *importRun) submit(ctx context.Context, p *pool.ContextPool, fp string, 
 			if it.Status == "" {
 				continue
 			}
-			o := &outcome{fp: fp, rec: it.Rec, status: it.Status, id: it.ContactID, reason: it.Reason}
+			o := &outcome{fp: fp, rec: it.Rec, status: it.Status, id: it.ContactID, reason: it.Reason, common: it.common}
 			if len(it.Tags) > 0 && (it.Status == StatusCreated || it.Status == StatusUpdated) {
 				if r.tags == nil {
 					// Never drop a row's tags silently.
@@ -717,7 +724,7 @@ func (r *importRun) commitLoop() error {
 				ro := RowOutcome{FP: o.fp, File: o.rec.File, Row: o.rec.Row, Key: o.rec.Key, SourceKey: o.rec.SourceKey,
 					ContactID: o.id, Hash: o.rec.Hash, Status: o.status, Reason: o.reason}
 				if r.tags != nil && len(o.tags) > 0 {
-					ro.Tags, ro.Raw = o.tags, o.rec.Raw
+					ro.Tags, ro.Raw, ro.common = o.tags, o.rec.Raw, o.common
 				}
 				if o.status == StatusRejected {
 					ro.Raw = o.rec.Raw
@@ -751,7 +758,7 @@ func (r *importRun) queueTags(batch []RowOutcome) {
 			continue
 		}
 		in := &TagIntent{FP: o.FP, File: o.File, Row: o.Row, Key: o.Key, ContactID: o.ContactID, Tags: o.Tags, Raw: o.Raw,
-			counted: o.Status, status: o.Status, run: r.cfg.Store.runID()}
+			Common: o.common, counted: o.Status, status: o.Status, run: r.cfg.Store.runID()}
 		if calls := r.batcher.Add(in); len(calls) > 0 {
 			r.tagCalls <- calls
 		}

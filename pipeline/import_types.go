@@ -44,6 +44,8 @@ type Item struct {
 	// DupOf is an earlier item of the run with the same key and content,
 	// still on its way when this one was read (Repeat).
 	DupOf *Item
+	// common are the tags batched as a set (TagIntent.Common).
+	common map[string]bool
 
 	// Filled in by the sink. An Item left with Status "" was not finished
 	// (the run stopped first) and is not checkpointed: the next run does

@@ -418,7 +418,8 @@ type RowOutcome struct {
 	Raw       []string
 	// Tags are the tags the row still has to add (a TagIntent is journaled
 	// with the row).
-	Tags []string
+	Tags   []string
+	common map[string]bool // TagIntent.Common (not kept in the state)
 }
 
 // CommitRows records outcomes in one transaction: the row, the ID map for

@@ -44,6 +44,9 @@ type TagIntent struct {
 	ContactID string
 	Tags      []string // normalised (NormTags)
 	Raw       []string // the source values, for the rejects file if the tags are refused
+	// Common are the tags batched as one set with the row's other common
+	// tags (TagClassifier); the others are batched each on its own.
+	Common map[string]bool
 
 	// counted is the status this run counted the row as ("" for an intent
 	// an earlier run left): a refusal moves it to rejected.
@@ -77,24 +80,30 @@ func NormTags(tags []string) []string {
 }
 
 // TagBatcher gathers the tags rows add and turns them into as few bulk
-// requests as it can: a tag goes out as soon as max contacts need it
-// (tags whose batches hold exactly the same contacts share the request),
-// and Drain sends the rest, grouped whichever way needs fewer requests.
-// It does no I/O; the planner runs it too, to count the requests. Safe for
-// concurrent use.
+// requests as it can. A row's tags go to buckets: its common tags (those
+// its TagIntent.Common names) together, as one set, and each other tag on
+// its own; a bucket goes out as a request as soon as max contacts are in
+// it (buckets that fill with the same contacts share the request), and
+// Drain sends the rest, grouped whichever way needs fewer requests. So a
+// tag every row has, or a handful of stages, cost a request per max rows
+// between them, and a tag one row in 200 has costs one per max rows that
+// have it, not one per lane group. It does no I/O; the planner runs it
+// too, to count the requests. Safe for concurrent use.
 type TagBatcher struct {
 	max, maxPending int
 
 	mu      sync.Mutex
-	byTag   map[string]*pendingTag // guarded by mu
-	order   []string               // tags in first-seen order; guarded by mu
-	pairs   int                    // pending (tag, contact) pairs; guarded by mu
+	buckets map[string]*tagBucket // by tag set; guarded by mu
+	order   []string              // bucket keys in first-seen order; guarded by mu
+	pairs   int                   // pending (tag, contact) pairs; guarded by mu
 	waiting map[[2]string][]*TagIntent
 }
 
-type pendingTag struct {
-	ids []string
-	has map[string]bool
+// tagBucket is contacts waiting for the same set of tags.
+type tagBucket struct {
+	tags []string
+	ids  []string
+	has  map[string]bool
 }
 
 // NewTagBatcher returns a batcher of at most max contacts per request
@@ -107,7 +116,25 @@ func NewTagBatcher(max, maxPending int) *TagBatcher {
 	if maxPending <= 0 {
 		maxPending = DefaultMaxPendingTags
 	}
-	return &TagBatcher{max: max, maxPending: maxPending, byTag: make(map[string]*pendingTag), waiting: make(map[[2]string][]*TagIntent)}
+	return &TagBatcher{max: max, maxPending: maxPending, buckets: make(map[string]*tagBucket), waiting: make(map[[2]string][]*TagIntent)}
+}
+
+// split is the tag sets of an intent's buckets: its common tags, then each
+// other tag alone.
+func split(in *TagIntent) [][]string {
+	var common []string
+	var out [][]string
+	for _, t := range in.Tags {
+		if in.Common[t] {
+			common = append(common, t)
+		} else {
+			out = append(out, []string{t})
+		}
+	}
+	if len(common) > 0 {
+		out = append(out, common)
+	}
+	return out
 }
 
 // Add takes one row's intent and returns the requests that are now full.
@@ -115,23 +142,26 @@ func (b *TagBatcher) Add(in *TagIntent) []TagCall {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	in.left = len(in.Tags)
-	var full []string
 	for _, t := range in.Tags {
-		p := b.byTag[t]
-		if p == nil {
-			p = &pendingTag{has: make(map[string]bool)}
-			b.byTag[t] = p
-			b.order = append(b.order, t)
-		}
-		if !p.has[in.ContactID] {
-			p.has[in.ContactID] = true
-			p.ids = append(p.ids, in.ContactID)
-			b.pairs++
-		}
 		pair := [2]string{t, in.ContactID}
 		b.waiting[pair] = append(b.waiting[pair], in)
-		if len(p.ids) >= b.max {
-			full = append(full, t)
+	}
+	var full []string
+	for _, set := range split(in) {
+		key := strings.Join(set, "\x00")
+		bk := b.buckets[key]
+		if bk == nil {
+			bk = &tagBucket{tags: set, has: make(map[string]bool)}
+			b.buckets[key] = bk
+			b.order = append(b.order, key)
+		}
+		if !bk.has[in.ContactID] {
+			bk.has[in.ContactID] = true
+			bk.ids = append(bk.ids, in.ContactID)
+			b.pairs += len(set)
+		}
+		if len(bk.ids) >= b.max {
+			full = append(full, key)
 		}
 	}
 	if b.pairs >= b.maxPending {
@@ -140,45 +170,57 @@ func (b *TagBatcher) Add(in *TagIntent) []TagCall {
 	if len(full) == 0 {
 		return nil
 	}
-	// Full tags whose first max contacts are the same go in one request
-	// (tags every row has fill up together).
+	// Buckets whose first max contacts are the same go in one request.
 	var calls []TagCall
+	var keys [][]string
 	bySig := make(map[string]int)
-	for _, t := range full {
-		ids := b.byTag[t].ids[:b.max]
+	for _, key := range full {
+		bk := b.buckets[key]
+		ids := bk.ids[:b.max]
 		sig := strings.Join(ids, "\x00")
 		if i, ok := bySig[sig]; ok {
-			calls[i].Tags = append(calls[i].Tags, t)
+			calls[i].Tags = append(calls[i].Tags, bk.tags...)
+			keys[i] = append(keys[i], key)
 			continue
 		}
 		bySig[sig] = len(calls)
-		calls = append(calls, TagCall{Tags: []string{t}, IDs: slices.Clone(ids)})
+		calls = append(calls, TagCall{Tags: slices.Clone(bk.tags), IDs: slices.Clone(ids)})
+		keys = append(keys, []string{key})
 	}
 	for i := range calls {
-		for _, t := range calls[i].Tags {
-			b.take(&calls[i], t, calls[i].IDs)
+		slices.Sort(calls[i].Tags)
+		for _, key := range keys[i] {
+			b.takeBucket(key, calls[i].IDs)
 		}
+		b.wait(&calls[i])
 	}
 	return calls
 }
 
-// take moves (t, id) for each of ids from pending to the call.
-func (b *TagBatcher) take(c *TagCall, t string, ids []string) {
-	p := b.byTag[t]
+// takeBucket takes ids out of the bucket key.
+func (b *TagBatcher) takeBucket(key string, ids []string) {
+	bk := b.buckets[key]
 	for _, id := range ids {
-		if !p.has[id] {
-			continue
+		if bk.has[id] {
+			delete(bk.has, id)
+			b.pairs -= len(bk.tags)
 		}
-		pair := [2]string{t, id}
-		c.waiters = append(c.waiters, b.waiting[pair]...)
-		delete(b.waiting, pair)
-		delete(p.has, id)
-		b.pairs--
 	}
-	p.ids = slices.DeleteFunc(p.ids, func(id string) bool { return !p.has[id] })
-	if len(p.ids) == 0 {
-		delete(b.byTag, t)
-		b.order = slices.DeleteFunc(b.order, func(x string) bool { return x == t })
+	bk.ids = slices.DeleteFunc(bk.ids, func(id string) bool { return !bk.has[id] })
+	if len(bk.ids) == 0 {
+		delete(b.buckets, key)
+		b.order = slices.DeleteFunc(b.order, func(x string) bool { return x == key })
+	}
+}
+
+// wait moves the intents waiting on the call's (tag, contact) pairs to it.
+func (b *TagBatcher) wait(c *TagCall) {
+	for _, t := range c.Tags {
+		for _, id := range c.IDs {
+			pair := [2]string{t, id}
+			c.waiters = append(c.waiters, b.waiting[pair]...)
+			delete(b.waiting, pair)
+		}
 	}
 }
 
@@ -196,11 +238,30 @@ func (b *TagBatcher) drain() []TagCall {
 	if b.pairs == 0 {
 		return nil
 	}
+	// What each tag still needs, in first-seen order.
+	var tagOrder []string
+	byTag := make(map[string][]string)
+	hasTag := make(map[[2]string]bool)
+	for _, key := range b.order {
+		bk := b.buckets[key]
+		for _, t := range bk.tags {
+			for _, id := range bk.ids {
+				if hasTag[[2]string{t, id}] {
+					continue
+				}
+				hasTag[[2]string{t, id}] = true
+				if byTag[t] == nil {
+					tagOrder = append(tagOrder, t)
+				}
+				byTag[t] = append(byTag[t], id)
+			}
+		}
+	}
 	// By block: tags needed by exactly the same contacts.
 	var byBlock []TagCall
 	blocks := make(map[string]int)
-	for _, t := range b.order {
-		ids := slices.Clone(b.byTag[t].ids)
+	for _, t := range tagOrder {
+		ids := slices.Clone(byTag[t])
 		slices.Sort(ids)
 		sig := strings.Join(ids, "\x00")
 		if i, ok := blocks[sig]; ok {
@@ -213,8 +274,8 @@ func (b *TagBatcher) drain() []TagCall {
 	// By set: contacts that need exactly the same tags.
 	need := make(map[string][]string)
 	var contacts []string
-	for _, t := range b.order {
-		for _, id := range b.byTag[t].ids {
+	for _, t := range tagOrder {
+		for _, id := range byTag[t] {
 			if need[id] == nil {
 				contacts = append(contacts, id)
 			}
@@ -237,10 +298,11 @@ func (b *TagBatcher) drain() []TagCall {
 		calls = s
 	}
 	for i := range calls {
-		for _, t := range calls[i].Tags {
-			b.take(&calls[i], t, calls[i].IDs)
-		}
+		b.wait(&calls[i])
 	}
+	b.buckets = make(map[string]*tagBucket)
+	b.order = nil
+	b.pairs = 0
 	return calls
 }
 
@@ -274,4 +336,62 @@ func (c *TagCall) settle(refused map[string]string) (finished []*TagIntent) {
 		}
 	}
 	return finished
+}
+
+// Defaults of the TagClassifier.
+const (
+	// tagWindow is how many rows with tags decide which tags are common.
+	tagWindow = 1000
+	// commonShare is the share of those rows a common tag is on (1%: a tag
+	// on one row in 200 is not common, a stage of five is).
+	commonShare = 0.01
+	// maxCommon bounds the common tags: their combinations are buckets,
+	// and too many combinations leave every bucket half empty.
+	maxCommon = 8
+)
+
+// TagClassifier picks the common tags (TagIntent.Common) from the first
+// rows with tags, in input order, and then keeps them: the run and the
+// planner classify the same rows alike, whatever order the rows are
+// written in. Not safe for concurrent use (the run's reader calls it).
+type TagClassifier struct {
+	seen   int
+	counts map[string]int
+	common map[string]bool // nil until the window is full
+}
+
+// Observe counts the next row's tags (normalised) and returns the common
+// tags as they stand for it: none until tagWindow rows with tags were seen.
+// The map returned is shared; callers must not change it.
+func (c *TagClassifier) Observe(tags []string) map[string]bool {
+	if c.common != nil || len(tags) == 0 {
+		return c.common
+	}
+	if c.counts == nil {
+		c.counts = make(map[string]int)
+	}
+	for _, t := range tags {
+		c.counts[t]++
+	}
+	if c.seen++; c.seen < tagWindow {
+		return nil
+	}
+	var cands []string
+	for t, n := range c.counts {
+		if float64(n) >= commonShare*float64(c.seen) {
+			cands = append(cands, t)
+		}
+	}
+	slices.SortFunc(cands, func(a, b string) int {
+		if d := c.counts[b] - c.counts[a]; d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	c.common = make(map[string]bool, maxCommon)
+	for _, t := range cands[:min(len(cands), maxCommon)] {
+		c.common[t] = true
+	}
+	c.counts = nil
+	return nil // this row was counted before the choice: as before it
 }

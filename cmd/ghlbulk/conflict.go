@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/pipeline/predict"
 )
@@ -22,16 +21,15 @@ const (
 // once, at the first row to write (a re-run with nothing to write lists
 // nothing), and rows are judged against them as validate --online does.
 type conflictScreen struct {
-	f     *factory
-	s     *apiSession
-	stats pace.Recorder
-	pred  *predict.Predictor // built at the first row; the submitter only calls screen
+	f    *factory
+	s    *apiSession
+	pred *predict.Predictor // built at the first row; the submitter only calls screen
 }
 
-func (c *conflictScreen) screen(ctx context.Context, rec *pipeline.Record) (string, error) {
+func (c *conflictScreen) screen(ctx context.Context, st *pipeline.Stats, rec *pipeline.Record) (string, error) {
 	if c.pred == nil {
 		c.f.logger().Info("reading the location's contacts once to find rows whose email and phone match two contacts (--on-conflict update-first skips this)")
-		idx, err := indexContacts(ctx, c.f, c.s, c.stats)
+		idx, err := indexContacts(ctx, c.f, c.s, st)
 		if err != nil {
 			return "", err
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/pipeline/plan"
@@ -56,7 +57,12 @@ func (pf *planFlags) printPlan(ctx context.Context, f *factory, cfg pipeline.Imp
 	if s != nil {
 		rate = s.pacer.Observed()
 	}
-	p, err := plan.Estimate(ctx, plan.FromImport(cfg, rate))
+	in := plan.FromImport(cfg, rate)
+	if cfg.Screen != nil && s != nil {
+		// The conflict screen lists the location's contacts: how many?
+		in.LocationContacts = func(ctx context.Context) (int, error) { return locationContacts(ctx, f, s) }
+	}
+	p, err := plan.Estimate(ctx, in)
 	if err != nil {
 		return err
 	}
@@ -94,4 +100,17 @@ func (pf *planFlags) writeIDMap(ctx context.Context, f *factory, store *pipeline
 		return
 	}
 	f.logger().Info("ID map written", "path", pf.idMap, "contacts", n)
+}
+
+// locationContacts is the location's contact count (a search of one).
+func locationContacts(ctx context.Context, f *factory, s *apiSession) (int, error) {
+	var n int
+	err := f.beforeRun(ctx, func(ctx context.Context) error {
+		r, err := s.client.SearchContacts(ctx, ghl.SearchRequest{LocationID: s.location, PageLimit: 1})
+		if err == nil {
+			n = r.Total
+		}
+		return err
+	})
+	return n, err
 }

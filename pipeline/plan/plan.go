@@ -19,6 +19,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/sinks"
+	"github.com/ghlbulk/ghlbulk/sources"
 )
 
 // Input is what Estimate reads: the run's files through its mapping, and
@@ -42,6 +43,11 @@ type Input struct {
 	// not know (an upper bound: a contact that was in the location before
 	// is updated, and gets no run tag).
 	RunTag string
+	// LocationContacts, when the run reads the location's contacts once
+	// before its first write (--on-conflict reject: a listing page per
+	// 500), says how many there are; it is asked only if there is a row
+	// to write.
+	LocationContacts func(ctx context.Context) (int, error)
 	// DuplicatesReport is ImportConfig.DuplicatesReport: a row repeating an
 	// earlier row's match key is rejected.
 	DuplicatesReport bool
@@ -67,12 +73,13 @@ func FromImport(cfg pipeline.ImportConfig, rate pace.RateState) Input {
 // request kinds below it, each a first attempt: retries come on top.
 type Plan struct {
 	Rows       int64 // rows read
-	Requests   int64 // Upserts + Notes + Tasks + TagCalls + Lookups
+	Requests   int64 // Upserts + Notes + Tasks + TagCalls + Lookups + Listing
 	Upserts    int64 // POST /contacts/upsert, one per row to write
 	Notes      int64 // notes not yet created
 	Tasks      int64 // tasks not yet created
 	TagCalls   int64 // bulk tag requests (an upper bound: tags a contact already has are not added)
 	Lookups    int64 // listings of notes or tasks before one is sent (a killed run's, or an existing contact's)
+	Listing    int64 // pages of the location's contacts read once to find conflicts
 	Unchanged  int64 // rows already done, or whose content was already written
 	Duplicates int64 // rows repeating an earlier row of the input (same match key, same content)
 	Rejected   int64 // rows the mapping rejects (no request)
@@ -107,7 +114,14 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 		}
 	}
 	e.p.TagCalls += int64(len(e.tags.Drain()))
-	e.p.Requests = e.p.Upserts + e.p.Notes + e.p.Tasks + e.p.TagCalls + e.p.Lookups
+	if in.LocationContacts != nil && e.p.Upserts > 0 {
+		n, err := in.LocationContacts(ctx)
+		if err != nil {
+			return e.p, err
+		}
+		e.p.Listing = int64(max(1, (n+sources.MaxSearchPageLimit-1)/sources.MaxSearchPageLimit))
+	}
+	e.p.Requests = e.p.Upserts + e.p.Notes + e.p.Tasks + e.p.TagCalls + e.p.Lookups + e.p.Listing
 	e.p.schedule(in.Rate, in.DailyWindow)
 	return e.p, nil
 }
@@ -119,7 +133,8 @@ type estimator struct {
 	keys map[uint64]struct{} // match keys seen (DuplicatesReport)
 	// tags batches the rows' tags as the run's batcher does, the match
 	// key standing in for the contact id.
-	tags *pipeline.TagBatcher
+	tags    *pipeline.TagBatcher
+	classes pipeline.TagClassifier
 }
 
 // resumedTags counts the requests for the tags an earlier run left
@@ -238,8 +253,10 @@ func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record
 		if e.in.RunTag != "" && known[rec.Key].ContactID == "" {
 			tags = append(slices.Clone(tags), runTagStandIn)
 		}
-		if tags := pipeline.NormTags(tags); len(tags) > 0 {
-			e.p.TagCalls += int64(len(e.tags.Add(&pipeline.TagIntent{ContactID: rec.Key, Tags: tags})))
+		tags = pipeline.NormTags(tags)
+		common := e.classes.Observe(tags)
+		if len(tags) > 0 {
+			e.p.TagCalls += int64(len(e.tags.Add(&pipeline.TagIntent{ContactID: rec.Key, Tags: tags, Common: common})))
 		}
 	}
 	return nil
@@ -361,6 +378,9 @@ func (p Plan) Print(w io.Writer) {
 	kinds := fmt.Sprintf("%d upserts, %d tag calls, %d notes, %d tasks", p.Upserts, p.TagCalls, p.Notes, p.Tasks)
 	if p.Lookups > 0 {
 		kinds += fmt.Sprintf(", %d lookups", p.Lookups)
+	}
+	if p.Listing > 0 {
+		kinds += fmt.Sprintf(", %d listing the location's contacts", p.Listing)
 	}
 	row("requests", fmt.Sprintf("%d (%s; retries on top)", p.Requests, kinds))
 	if p.DailyLeft >= 0 && p.DailyLimit < 1e9 {
