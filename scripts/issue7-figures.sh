@@ -520,7 +520,9 @@ start() {
 	local line
 	line=$(head -1 "$WORK/$name.sandbox.out")
 	export ${line?}
-	PY proxy "$GHL_API_URL" >"$WORK/$name.proxy.out" 2>"$WORK/$name.proxy.err" &
+	# python3 itself in the background, not the PY function (a subshell whose
+	# pid would be recorded and killed while python3 went on)
+	python3 "$WORK/figs.py" proxy "$GHL_API_URL" >"$WORK/$name.proxy.out" 2>"$WORK/$name.proxy.err" &
 	PX_PID=$!
 	PIDS+=("$PX_PID")
 	wait_line "$WORK/$name.proxy.out" "$PX_PID" '^PROXY_URL='

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ghlbulk/ghlbulk/pipeline"
-	"github.com/ghlbulk/ghlbulk/pipeline/predict"
+	"github.com/ghlbulk/ghlbulk/pipeline/conflict"
+	"github.com/ghlbulk/ghlbulk/sources"
 )
 
 // The --on-conflict values.
@@ -19,26 +21,74 @@ const (
 // both contact ids, never written, since the upsert would update the first
 // and silently drop the other field. The location's contacts are listed
 // once, at the first row to write (a re-run with nothing to write lists
-// nothing), and rows are judged against them as validate --online does.
+// nothing), into an index on disk (conflict.Index), and each row is judged
+// against them and the contacts the rows before it write.
 type conflictScreen struct {
-	f    *factory
-	s    *apiSession
-	pred *predict.Predictor // built at the first row; the submitter only calls screen
+	f   *factory
+	s   *apiSession
+	idx *conflict.Index // built at the first row; the submitter only calls screen
 }
 
 func (c *conflictScreen) screen(ctx context.Context, st *pipeline.Stats, rec *pipeline.Record) (string, error) {
-	if c.pred == nil {
-		c.f.logger().Info("reading the location's contacts once to find rows whose email and phone match two contacts (--on-conflict update-first skips this)")
-		idx, err := indexContacts(ctx, c.f, c.s, st)
+	if c.idx == nil {
+		idx, err := c.load(ctx, st)
 		if err != nil {
 			return "", err
 		}
-		c.pred = predict.New(idx, predict.Options{})
+		c.idx = idx
 	}
-	d := c.pred.Judge(rec)
-	if d.Action == predict.Conflict || (d.Action == predict.Duplicate && d.OtherContactID != "") {
-		return fmt.Sprintf("conflict: %s (contacts %s and %s; fix the row, or pass --on-conflict update-first to let the upsert update the first)",
-			d.Reason, d.ContactID, d.OtherContactID), nil
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
 	}
-	return "", nil
+	v, err := c.idx.Judge(ctx, deref(rec.Contact.Email), deref(rec.Contact.Phone), deref(rec.Contact.Country),
+		fmt.Sprintf("the contact row %d of %s creates", rec.Row, rec.File))
+	if err != nil || !v.Conflict {
+		return "", err
+	}
+	return fmt.Sprintf("conflict: the email matches %s and the phone %s: the upsert would update the first and drop the phone (fix the row, or pass --on-conflict update-first)",
+		v.First, v.Other), nil
+}
+
+// load lists the location's contacts into a new index.
+func (c *conflictScreen) load(ctx context.Context, st *pipeline.Stats) (*conflict.Index, error) {
+	log := c.f.logger()
+	log.Info("reading the location's contacts once, to find rows whose email and phone match two contacts (--on-conflict update-first skips this)")
+	idx, err := conflict.Open()
+	if err != nil {
+		return nil, err
+	}
+	src := sources.NewGHLContacts(c.s.client, sources.GHLOptions{LocationID: c.s.location, Stats: st})
+	last := time.Now()
+	err = c.f.quotaAware(ctx, func() error {
+		for page, err := range src.Pages(ctx, sources.Cursor{}) {
+			if err != nil {
+				return err
+			}
+			for i := range page.Contacts {
+				ct := &page.Contacts[i]
+				if err := idx.Add(ctx, ct.ID, ct.Email, ct.Phone); err != nil {
+					return err
+				}
+			}
+			if time.Since(last) >= 10*time.Second {
+				last = time.Now()
+				log.Info("reading the location's contacts", "read", page.Next.Seen, "of", page.Total)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		idx.Close()
+		return nil, fmt.Errorf("reading the location's contacts: %w", err)
+	}
+	return idx, nil
+}
+
+func (c *conflictScreen) close() {
+	if c != nil && c.idx != nil {
+		c.idx.Close()
+	}
 }

@@ -337,7 +337,9 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 		ctx = p.session.ctx
 		cfg.LocationID = p.session.location
 		if o.conflict == onConflictReject {
-			cfg.Screen = (&conflictScreen{f: f, s: p.session}).screen
+			cs := &conflictScreen{f: f, s: p.session}
+			defer cs.close()
+			cfg.Screen = cs.screen
 		}
 		cfg.Sink = &checkedSink{
 			sink:  sinks.NewGHL(p.session.client, sinks.GHLOptions{LocationID: p.session.location}),

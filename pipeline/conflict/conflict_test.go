@@ -1,0 +1,64 @@
+package conflict
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+func TestJudge(t *testing.T) {
+	ctx := context.Background()
+	x, err := Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	for _, c := range [][3]string{{"A", "ann@x.io", "+12125550101"}, {"B", "bob@x.io", "+12125550102"}} {
+		if err := x.Add(ctx, c[0], c[1], c[2]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		email, phone  string
+		conflict      bool
+		first, second string
+	}{
+		{"ANN@x.io ", "(212) 555-0102", true, "A", "B"}, // Ann's email, Bob's phone (national format)
+		{"ann@x.io", "+12125550101", false, "", ""},
+		{"cy@x.io", "+12125550103", false, "", ""}, // row 3 creates Cy
+		{"cy@x.io", "+12125550102", true, "row 3", "B"},
+		{"dee@x.io", "+12125550103", false, "", ""}, // Cy's phone: updates row 3's contact
+		{"", "+12125550104", false, "", ""},
+		{"bob@x.io", "", false, "", ""},
+	}
+	for i, tc := range tests {
+		v, err := x.Judge(ctx, tc.email, tc.phone, "US", fmt.Sprint("row ", i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Conflict != tc.conflict || v.First != tc.first || v.Other != tc.second {
+			t.Errorf("row %d (%s, %s): %+v, want conflict %v %s/%s", i+1, tc.email, tc.phone, v, tc.conflict, tc.first, tc.second)
+		}
+	}
+}
+
+// The index lives on disk: flushing many entries and reading them back
+// gives the same answers.
+func TestJudgeAfterFlush(t *testing.T) {
+	ctx := context.Background()
+	x, err := Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	for i := range 3 * flushAt {
+		if err := x.Add(ctx, fmt.Sprint("c", i), fmt.Sprintf("p%d@x.io", i), fmt.Sprintf("+1212555%04d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x.flush(ctx)
+	v, err := x.Judge(ctx, "p7@x.io", "+12125550009", "US", "row 1")
+	if err != nil || !v.Conflict || v.First != "c7" || v.Other != "c9" {
+		t.Errorf("%+v, %v; want c7/c9", v, err)
+	}
+}
