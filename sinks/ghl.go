@@ -517,6 +517,9 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 				return nil
 			}
 			unsure = false
+			// The create is a second HTTP request in the attempt
+			// pace.Retry counts as one.
+			g.Stats.Request()
 		}
 		got, err := sb.create(ctx)
 		if err != nil {

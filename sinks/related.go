@@ -32,13 +32,19 @@ import (
 // other rows are left out: the second of two equal notes never takes the
 // first one for its own.
 type Related struct {
-	s *GHL
+	s      *GHL
+	lookup bool
 }
 
 // NewRelated returns a notes or tasks sink writing through c (whose
-// http.Client carries auth and pacing). Of opt, Policy is used.
-func NewRelated(c *ghl.Client, opt GHLOptions) *Related {
-	return &Related{s: NewGHL(c, opt)}
+// http.Client carries auth and pacing). Of opt, Policy is used. With
+// lookupExisting, a note or task the journal does not know is looked up on
+// the contact before it is sent: a request more for each, worth it only
+// when the file was imported before under a state that is gone. Without,
+// the journal alone decides (a pending entry, from a run that was killed,
+// is always looked up).
+func NewRelated(c *ghl.Client, opt GHLOptions, lookupExisting bool) *Related {
+	return &Related{s: NewGHL(c, opt), lookup: lookupExisting}
 }
 
 // Write writes one group's rows, in order. An item it could not finish
@@ -115,10 +121,10 @@ func (r *Related) writeRow(ctx context.Context, g *pipeline.Group, it *pipeline.
 			}
 			return rid, err
 		}
-		// The contact exists: one the journal does not know is looked up
-		// too (it may be there from an earlier import whose state is gone).
-		// The claimed ones are filtered out, so the first match is ours.
-		remoteID, err := r.s.sendSub(ctx, g, sb, 0, known && e.State == pipeline.SubPending, !known, ref)
+		// With lookup, one the journal does not know is looked up too (it
+		// may be there from an earlier import whose state is gone). The
+		// claimed ones are filtered out, so the first match is ours.
+		remoteID, err := r.s.sendSub(ctx, g, sb, 0, known && e.State == pipeline.SubPending, !known && r.lookup, ref)
 		if err != nil {
 			reason, fault := r.s.judge(err, false)
 			if fault != nil {

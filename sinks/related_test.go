@@ -68,7 +68,7 @@ func newRelatedEnv(t *testing.T) *relatedEnv {
 	rt := auth.NewTransport(nil, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}))
 	c := ghl.New(base, &http.Client{Timeout: 10 * time.Second, Transport: rt})
 	pol := pace.Policy{Initial: time.Millisecond, Max: 10 * time.Millisecond, Total: time.Second, MaxAttempts: 3}
-	return &relatedEnv{sb: sb, client: c, sink: NewRelated(c, GHLOptions{LocationID: sb.LocationID(), Policy: pol})}
+	return &relatedEnv{sb: sb, client: c, sink: NewRelated(c, GHLOptions{LocationID: sb.LocationID(), Policy: pol}, true)}
 }
 
 func (e *relatedEnv) contact(t *testing.T, email string) string {
@@ -203,5 +203,20 @@ func TestRelatedContactGone(t *testing.T) {
 	}
 	if items[2].Status != pipeline.StatusUnchanged {
 		t.Errorf("a row with nothing to write: %s", items[2].Status)
+	}
+}
+
+// Without lookupExisting, a note the journal does not know is sent with no
+// lookup first: one request a note.
+func TestRelatedNoLookupByDefault(t *testing.T) {
+	e := newRelatedEnv(t)
+	e.sink.lookup = false
+	id := e.contact(t, "b@example.com")
+	e.sb.ResetCounts()
+	if got := statuses(e.write(t, newMemJournal(), noteRec(1, id, "row1", "Hello."), noteRec(2, id, "row2", "Bye."))); got != "created,created" {
+		t.Fatalf("statuses %s", got)
+	}
+	if c := e.sb.Counts(); c.Total != 2 || c.Writes != 2 {
+		t.Errorf("%d requests (%d writes), want 2: %v", c.Total, c.Writes, c.ByRoute)
 	}
 }

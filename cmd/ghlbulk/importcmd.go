@@ -41,6 +41,9 @@ type importOptions struct {
 	kind      string // contacts (""), notes or tasks: see relatedcmd.go
 	runTag    string
 	conflict  string // --on-conflict
+	// lookupExisting: --kind notes|tasks looks each one up on its contact
+	// before sending it.
+	lookupExisting bool
 }
 
 func newImportCmd(f *factory) *cobra.Command {
@@ -91,6 +94,8 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 		`tag put on the contacts this run creates ({run} is the run's id; "" for none): ghlbulk undo deletes only contacts that carry it`)
 	fl.StringVar(&o.conflict, "on-conflict", onConflictReject,
 		"a row whose email matches one contact and phone another: reject (with both ids; the location's contacts are read once to find them) or update-first (let the upsert update the first and drop the other field)")
+	fl.BoolVar(&o.lookupExisting, "lookup-existing", false,
+		"with --kind notes|tasks: look each one up on its contact before sending it (a request more each; for a file imported before under a state that is gone)")
 	fl.StringVar(&o.kind, "kind", transform.KindContacts,
 		"what FILE holds: contacts, or notes or tasks to attach to the contacts of --id-map (then read, not written)")
 	return cmd

@@ -159,7 +159,7 @@ func runRelated(ctx context.Context, f *factory, o importOptions) error {
 		ctx = p.session.ctx
 		cfg.LocationID = p.session.location
 		cfg.Sink = &checkedRelated{
-			sink:  sinks.NewRelated(p.session.client, sinks.GHLOptions{LocationID: p.session.location}),
+			sink:  sinks.NewRelated(p.session.client, sinks.GHLOptions{LocationID: p.session.location}, o.lookupExisting),
 			check: p.session.writeCheck(f),
 		}
 	}
