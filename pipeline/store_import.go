@@ -539,8 +539,19 @@ func (s *Store) SettleTags(ctx context.Context, done []*TagIntent) error {
 		return nil
 	}
 	return s.Tx(ctx, func(tx *sql.Tx) error {
+		// A request settles up to 100 rows' intents: prepared once.
+		del, err := tx.PrepareContext(ctx, `DELETE FROM tag_intents WHERE fp = ? AND row = ?`)
+		if err != nil {
+			return err
+		}
+		defer del.Close()
+		added, err := tx.PrepareContext(ctx, `INSERT INTO tags_added(run, contact_id, tag) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer added.Close()
 		for _, in := range done {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM tag_intents WHERE fp = ? AND row = ?`, in.FP, in.Row); err != nil {
+			if _, err := del.ExecContext(ctx, in.FP, in.Row); err != nil {
 				return err
 			}
 			if in.reason == "" {
@@ -548,7 +559,7 @@ func (s *Store) SettleTags(ctx context.Context, done []*TagIntent) error {
 					continue
 				}
 				for _, t := range in.Tags {
-					if _, err := tx.ExecContext(ctx, `INSERT INTO tags_added(run, contact_id, tag) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, in.run, in.ContactID, t); err != nil {
+					if _, err := added.ExecContext(ctx, in.run, in.ContactID, t); err != nil {
 						return err
 					}
 				}
