@@ -27,7 +27,7 @@ const (
 	// DefaultStopGrace fits well inside a scheduler's grace period
 	// (Kubernetes gives 30 s between SIGTERM and SIGKILL).
 	DefaultStopGrace = 10 * time.Second
-	defaultCommitN   = 200 // rows per checkpoint transaction
+	defaultCommitN   = 1000 // rows per checkpoint transaction
 	defaultCommitDur = time.Second
 )
 
@@ -169,6 +169,7 @@ type importRun struct {
 	tags     TagWriter
 	batcher  *TagBatcher
 	tagCalls chan []TagCall
+	settled  []*TagIntent // finished intents not yet settled in the state (settleTags)
 	bound    Run // the run the state is bound to (not in a dry run)
 	// resumedSince is bound.Started when an earlier process (or an
 	// earlier --wait round) worked on the run; zero for a new run.
@@ -344,6 +345,12 @@ func (r *importRun) run(ctx context.Context) error {
 		// few requests as they can. (A run that stops early leaves
 		// them journaled for the next one.)
 		if err := r.sendTags(r.batcher.Drain()); err != nil {
+			r.setFault(err)
+		}
+	}
+	if r.batcher != nil {
+		// What was sent is settled whatever stopped the run.
+		if err := r.settleTags(); err != nil {
 			r.setFault(err)
 		}
 	}
@@ -789,15 +796,37 @@ func (r *importRun) sendTags(calls []TagCall) error {
 			return err
 		}
 		finished := c.settle(refused)
-		if err := r.cfg.Store.SettleTags(context.WithoutCancel(r.work), finished); err != nil {
-			return &FaultError{Kind: FaultState, Err: err}
-		}
 		for _, in := range finished {
 			if in.reason != "" && in.counted != "" {
 				r.stats.Demote(in.counted)
 			}
 		}
+		r.settled = append(r.settled, finished...)
+		if len(r.settled) >= settleEvery {
+			if err := r.settleTags(); err != nil {
+				return err
+			}
+		}
 	}
+	return nil
+}
+
+// settleEvery is how many finished tag intents are settled in one
+// transaction. Until then they stay journaled: a run killed meanwhile
+// sends their tags again, which adds nothing twice.
+const settleEvery = 2000
+
+// settleTags records the finished intents in the state. It is called by
+// whoever sends tags (the tag sender, then run once it is done), never
+// by two at once.
+func (r *importRun) settleTags() error {
+	if len(r.settled) == 0 {
+		return nil
+	}
+	if err := r.cfg.Store.SettleTags(context.WithoutCancel(r.work), r.settled); err != nil {
+		return &FaultError{Kind: FaultState, Err: err}
+	}
+	r.settled = r.settled[:0]
 	return nil
 }
 
@@ -821,7 +850,10 @@ func (r *importRun) resumeTags() error {
 	for _, in := range intents {
 		calls = append(calls, resumed.Add(in)...)
 	}
-	return r.sendTags(append(calls, resumed.Drain()...))
+	if err := r.sendTags(append(calls, resumed.Drain()...)); err != nil {
+		return err
+	}
+	return r.settleTags()
 }
 
 // count adds one outcome to the run's counters. A row checkpointed by an
