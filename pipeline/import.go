@@ -92,7 +92,8 @@ type ImportConfig struct {
 	BulkTagMax, MaxPendingTags int
 
 	// CommitRows and CommitEvery bound a checkpoint transaction (defaults
-	// 200 rows, 1 s).
+	// 1000 rows, 1 s: rows spread over the ID map's pages, and a larger
+	// transaction writes each page once for more of them).
 	CommitRows  int
 	CommitEvery time.Duration
 }
@@ -170,7 +171,7 @@ type importRun struct {
 	batcher  *TagBatcher
 	tagCalls chan []TagCall
 	settled  []*TagIntent // finished intents not yet settled in the state (settleTags)
-	bound    Run // the run the state is bound to (not in a dry run)
+	bound    Run          // the run the state is bound to (not in a dry run)
 	// resumedSince is bound.Started when an earlier process (or an
 	// earlier --wait round) worked on the run; zero for a new run.
 	resumedSince time.Time
