@@ -765,7 +765,10 @@ func (r *importRun) queueTags(batch []RowOutcome) {
 		if len(o.Tags) == 0 {
 			continue
 		}
-		in := &TagIntent{FP: o.FP, File: o.File, Row: o.Row, Key: o.Key, ContactID: o.ContactID, Tags: o.Tags, Raw: o.Raw,
+		// The row's source values stay in the state, not here: they would
+		// keep the whole input batch they were read from in memory for as
+		// long as the tags wait.
+		in := &TagIntent{FP: o.FP, File: o.File, Row: o.Row, Key: o.Key, ContactID: o.ContactID, Tags: o.Tags,
 			Common: o.common, counted: o.Status, status: o.Status, run: r.cfg.Store.runID()}
 		if calls := r.batcher.Add(in); len(calls) > 0 {
 			r.tagCalls <- calls

@@ -506,7 +506,7 @@ func (s *Store) CommitRows(ctx context.Context, outs []RowOutcome) error {
 
 // TagIntents returns the tags rows of earlier runs still have to add.
 func (s *Store) TagIntents(ctx context.Context) ([]*TagIntent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT fp, row, file, key, contact_id, tags, raw, status, run FROM tag_intents ORDER BY fp, row`)
+	rows, err := s.db.QueryContext(ctx, `SELECT fp, row, file, key, contact_id, tags, status, run FROM tag_intents ORDER BY fp, row`)
 	if err != nil {
 		return nil, s.wrap("read", err)
 	}
@@ -514,12 +514,11 @@ func (s *Store) TagIntents(ctx context.Context) ([]*TagIntent, error) {
 	var out []*TagIntent
 	for rows.Next() {
 		in := &TagIntent{}
-		var tags, raw string
-		if err := rows.Scan(&in.FP, &in.Row, &in.File, &in.Key, &in.ContactID, &tags, &raw, &in.status, &in.run); err != nil {
+		var tags string
+		if err := rows.Scan(&in.FP, &in.Row, &in.File, &in.Key, &in.ContactID, &tags, &in.status, &in.run); err != nil {
 			return nil, s.wrap("read", err)
 		}
 		_ = json.Unmarshal([]byte(tags), &in.Tags)
-		_ = json.Unmarshal([]byte(raw), &in.Raw)
 		out = append(out, in)
 	}
 	if err := rows.Err(); err != nil {
@@ -551,30 +550,29 @@ func (s *Store) SettleTags(ctx context.Context, done []*TagIntent) error {
 		}
 		defer added.Close()
 		for _, in := range done {
-			if _, err := del.ExecContext(ctx, in.FP, in.Row); err != nil {
-				return err
-			}
-			if in.reason == "" {
-				if in.status != StatusUpdated {
-					continue
+			if in.reason != "" {
+				// The row's source values are in the intent: the reject
+				// is made from them before it goes.
+				if _, err := tx.ExecContext(ctx, `INSERT INTO rejects(fp, row, file, raw, reason)
+					SELECT fp, row, file, raw, ? FROM tag_intents WHERE fp = ? AND row = ?
+					ON CONFLICT(fp, row) DO UPDATE SET file = excluded.file, raw = excluded.raw, reason = excluded.reason`,
+					in.reason, in.FP, in.Row); err != nil {
+					return err
 				}
+				if _, err := tx.ExecContext(ctx, `UPDATE rows SET status = ?, reason = ? WHERE fp = ? AND row = ?`, StatusRejected, in.reason, in.FP, in.Row); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE contacts SET hash = '' WHERE key = ?`, in.Key); err != nil {
+					return err
+				}
+			} else if in.status == StatusUpdated {
 				for _, t := range in.Tags {
 					if _, err := added.ExecContext(ctx, in.run, in.ContactID, t); err != nil {
 						return err
 					}
 				}
-				continue
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE rows SET status = ?, reason = ? WHERE fp = ? AND row = ?`, StatusRejected, in.reason, in.FP, in.Row); err != nil {
-				return err
-			}
-			raw, _ := json.Marshal(in.Raw)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO rejects(fp, row, file, raw, reason) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT(fp, row) DO UPDATE SET file = excluded.file, raw = excluded.raw, reason = excluded.reason`,
-				in.FP, in.Row, in.File, string(raw), in.reason); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE contacts SET hash = '' WHERE key = ?`, in.Key); err != nil {
+			if _, err := del.ExecContext(ctx, in.FP, in.Row); err != nil {
 				return err
 			}
 		}

@@ -43,7 +43,6 @@ type TagIntent struct {
 	Key       string
 	ContactID string
 	Tags      []string // normalised (NormTags)
-	Raw       []string // the source values, for the rejects file if the tags are refused
 	// Common are the tags batched as one set with the row's other common
 	// tags (TagClassifier); the others are batched each on its own.
 	Common map[string]bool
