@@ -93,6 +93,7 @@ func runDemo(ctx context.Context, f *factory, out, rate string, contacts int) er
 				state:   filepath.Join(out, base+".state"),
 				rejects: filepath.Join(out, base+".rejects.csv"),
 				report:  filepath.Join(out, fmt.Sprintf("%s.report%d.json", base, pass+1)),
+				runTag:  defaultRunTag, conflict: onConflictReject,
 			}
 			if err := runImport(ctx, &df, o); err != nil {
 				return fmt.Errorf("demo import of %s: %w", d.file, err)
