@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -137,6 +138,25 @@ func TestRefusedIfAPIRefusal(t *testing.T) {
 	for _, tt := range tests {
 		if got := exitCode(refusedIfAPIRefusal(tt.err)); got != tt.want {
 			t.Errorf("%s: exit %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestDemo runs what `make demo` runs: the sandbox in-process, the samples
+// imported twice (the second pass writes nothing), the location exported.
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	cmd := exec.Command(binPath, "demo", "--out", out)
+	cmd.Dir = repoRoot // as make demo runs it
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir()}
+	b, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "Done.") {
+		t.Fatalf("demo: %v\n%s", err, b)
+	}
+	for _, f := range []string{"contacts.parquet", "notes.parquet", "tasks.parquet", "manifest.json"} {
+		if _, err := os.Stat(filepath.Join(out, "export", f)); err != nil {
+			t.Errorf("export: %v", err)
 		}
 	}
 }
