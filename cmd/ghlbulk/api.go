@@ -131,27 +131,32 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // contacts.write may need a probe request, and a re-run with nothing left to
 // write must send no write-like request at all.
 type checkedSink struct {
+	onceCheck
 	sink interface {
 		pipeline.Sink
 		pipeline.TagWriter
 	}
+}
+
+// onceCheck runs check once, before the first write, and keeps its answer.
+type onceCheck struct {
 	once  sync.Once
 	err   error
 	check func(ctx context.Context) error
 }
 
-func (s *checkedSink) checked(ctx context.Context) error {
-	s.once.Do(func() {
-		err := s.check(ctx)
+func (w *onceCheck) checked(ctx context.Context) error {
+	w.once.Do(func() {
+		err := w.check(ctx)
 		var pe *auth.PreflightError
 		switch {
 		case errors.As(err, &pe):
-			s.err = &pipeline.FaultError{Kind: pipeline.FaultScope, BeforeWrite: true, Err: err}
+			w.err = &pipeline.FaultError{Kind: pipeline.FaultScope, BeforeWrite: true, Err: err}
 		case err != nil:
-			s.err = &pipeline.FaultError{Kind: pipeline.FaultAPI, Err: err}
+			w.err = &pipeline.FaultError{Kind: pipeline.FaultAPI, Err: err}
 		}
 	})
-	return s.err
+	return w.err
 }
 
 func (s *checkedSink) Write(ctx context.Context, g *pipeline.Group) error {

@@ -258,24 +258,13 @@ func (o *importOptions) prepare(ctx context.Context, f *factory, online bool) (*
 			f.logger().Info("custom fields are checked as text offline; use --online to check them against the location", "fields", spec.CustomFieldKeys())
 		}
 	}
-	var problems []error
-	for _, file := range o.files {
-		src, err := o.open(file)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", file, err))
-			continue
-		}
-		header := src.Header()
-		src.Close()
+	err = o.compileEach(func(file string, header []string) error {
 		m, err := spec.Compile(header, fields)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("%s does not fit %s:\n%w", o.mapping, file, err))
-			continue
-		}
 		p.mappings[file] = m
-	}
-	if len(problems) > 0 {
-		return nil, refused(errors.Join(problems...))
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -308,7 +297,6 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 	if o.related() {
 		return runRelated(ctx, f, o)
 	}
-	log := f.logger()
 	online := !o.dryRun || o.online
 	if err := o.plan.validate(); err != nil {
 		return refused(err)
@@ -322,22 +310,9 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg := pipeline.ImportConfig{
-		Files:            o.files,
-		Open:             o.open,
-		Fingerprint:      sources.Fingerprint,
-		Transform:        p.transformFor(),
-		MappingHash:      p.mappingHash,
-		Workers:          o.workers,
-		StopGrace:        o.stopGrace,
-		RunTag:           o.runTag,
-		RejectsPath:      o.rejects,
-		DuplicatesReport: p.duplicatesReport(),
-		DryRun:           o.dryRun,
-		Stats:            pipeline.NewStats(),
-		Logger:           log,
-		Progress:         pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0),
-	}
+	cfg := o.runConfig(f, p.transformFor(), p.mappingHash)
+	cfg.RunTag = o.runTag
+	cfg.DuplicatesReport = p.duplicatesReport()
 	if p.session != nil {
 		ctx = p.session.ctx
 		cfg.LocationID = p.session.location
@@ -347,18 +322,15 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 			cfg.Screen = cs.screen
 		}
 		cfg.Sink = &checkedSink{
-			sink:  sinks.NewGHL(p.session.client, sinks.GHLOptions{LocationID: p.session.location}),
-			check: p.session.writeCheck(f),
+			sink:      sinks.NewGHL(p.session.client, sinks.GHLOptions{LocationID: p.session.location}),
+			onceCheck: onceCheck{check: p.session.writeCheck(f)},
 		}
 	}
-	if !o.dryRun {
-		store, err := pipeline.OpenStore(o.state, pipeline.StoreOptions{Restart: o.restart})
-		if err != nil {
-			return refused(err)
-		}
-		defer store.Close()
-		cfg.Store = store
+	closeStore, err := o.openStore(&cfg)
+	if err != nil {
+		return err
 	}
+	defer closeStore()
 	if err := o.plan.printPlan(ctx, f, cfg, p.session); err != nil {
 		return refused(err)
 	}
@@ -368,7 +340,67 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 	if o.dryRun {
 		title = "validate (nothing written)"
 	}
-	extra := [][2]string{{"rejects file", o.rejects}}
+	return o.finish(f, p.session, title, rep, runErr)
+}
+
+// compileEach opens each input file for its header and compiles the
+// mapping for it; every file that does not fit is reported, then refused.
+func (o *importOptions) compileEach(compile func(file string, header []string) error) error {
+	var problems []error
+	for _, file := range o.files {
+		src, err := o.open(file)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", file, err))
+			continue
+		}
+		header := src.Header()
+		src.Close()
+		if err := compile(file, header); err != nil {
+			problems = append(problems, fmt.Errorf("%s does not fit %s:\n%w", o.mapping, file, err))
+		}
+	}
+	if len(problems) > 0 {
+		return refused(errors.Join(problems...))
+	}
+	return nil
+}
+
+// runConfig is what every kind of import run shares.
+func (o *importOptions) runConfig(f *factory, transform pipeline.TransformFunc, mappingHash string) pipeline.ImportConfig {
+	log := f.logger()
+	return pipeline.ImportConfig{
+		Files:       o.files,
+		Open:        o.open,
+		Fingerprint: sources.Fingerprint,
+		Transform:   transform,
+		MappingHash: mappingHash,
+		Workers:     o.workers,
+		StopGrace:   o.stopGrace,
+		RejectsPath: o.rejects,
+		DryRun:      o.dryRun,
+		Stats:       pipeline.NewStats(),
+		Logger:      log,
+		Progress:    pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0),
+	}
+}
+
+// openStore opens --state for a run that writes (a dry run keeps none).
+func (o *importOptions) openStore(cfg *pipeline.ImportConfig) (close func(), err error) {
+	if o.dryRun {
+		return func() {}, nil
+	}
+	store, err := pipeline.OpenStore(o.state, pipeline.StoreOptions{Restart: o.restart})
+	if err != nil {
+		return nil, refused(err)
+	}
+	cfg.Store = store
+	return func() { store.Close() }, nil
+}
+
+// finish prints the summary and writes the report of a run, and maps its
+// error to the exit code.
+func (o *importOptions) finish(f *factory, s *apiSession, title string, rep pipeline.Report, runErr error, extra ...[2]string) error {
+	extra = append(extra, [2]string{"rejects file", o.rejects})
 	if !o.dryRun {
 		extra = append(extra, [2]string{"state", o.state})
 	}
@@ -379,9 +411,9 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 		}
 		extra = append(extra, [2]string{"run", run}, [2]string{"undo with", "ghlbulk undo --state " + o.state + " --run " + rep.RunID})
 	}
-	if p.session != nil {
+	if s != nil {
 		// A limit past a billion is a sandbox with limits off: not news.
-		if st := p.session.pacer.Observed(); st.DailyRemaining >= 0 && st.DailyLimit < 1e9 {
+		if st := s.pacer.Observed(); st.DailyRemaining >= 0 && st.DailyLimit < 1e9 {
 			extra = append(extra, [2]string{"daily quota left", fmt.Sprintf("%d of %d", st.DailyRemaining, st.DailyLimit)})
 		}
 	}
@@ -389,7 +421,7 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 		printSummary(f.stdout, title, rep, extra)
 	}
 	if err := writeReport(o.report, rep); err != nil {
-		log.Error("writing the report", "err", err)
+		f.logger().Error("writing the report", "err", err)
 	}
 	return classifyRunError(runErr)
 }

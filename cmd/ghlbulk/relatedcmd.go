@@ -12,17 +12,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
-	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/sinks"
-	"github.com/ghlbulk/ghlbulk/sources"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
 
@@ -84,24 +81,13 @@ func (o *importOptions) prepareRelated(ctx context.Context, f *factory) (*prepar
 	}
 	sum := sha256.Sum256(raw)
 	p := &preparedRelated{mappings: map[string]*transform.RelatedMapping{}, mappingHash: hex.EncodeToString(sum[:]), ids: ids}
-	var problems []error
-	for _, file := range o.files {
-		src, err := o.open(file)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", file, err))
-			continue
-		}
-		header := src.Header()
-		src.Close()
+	err = o.compileEach(func(file string, header []string) error {
 		m, err := spec.Compile(header, ids)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("%s does not fit %s:\n%w", o.mapping, file, err))
-			continue
-		}
 		p.mappings[file] = m
-	}
-	if len(problems) > 0 {
-		return nil, refused(errors.Join(problems...))
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if !o.dryRun {
 		// The location and read access are checked now; contacts.write
@@ -141,57 +127,26 @@ func runRelated(ctx context.Context, f *factory, o importOptions) error {
 		return err
 	}
 	log.Info("contacts are found in the ID map", "kind", o.kind, "id_map", p.ids.Path(), "lines", p.ids.Len())
-	cfg := pipeline.ImportConfig{
-		Files:       o.files,
-		Open:        o.open,
-		Fingerprint: sources.Fingerprint,
-		Transform:   p.transform(),
-		MappingHash: p.mappingHash,
-		Workers:     o.workers,
-		StopGrace:   o.stopGrace,
-		RejectsPath: o.rejects,
-		DryRun:      o.dryRun,
-		Stats:       pipeline.NewStats(),
-		Logger:      log,
-		Progress:    pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0),
-	}
+	cfg := o.runConfig(f, p.transform(), p.mappingHash)
 	if p.session != nil {
 		ctx = p.session.ctx
 		cfg.LocationID = p.session.location
 		cfg.Sink = &checkedRelated{
-			sink:  sinks.NewRelated(p.session.client, sinks.GHLOptions{LocationID: p.session.location}, o.lookupExisting),
-			check: p.session.writeCheck(f),
+			sink:      sinks.NewRelated(p.session.client, sinks.GHLOptions{LocationID: p.session.location}, o.lookupExisting),
+			onceCheck: onceCheck{check: p.session.writeCheck(f)},
 		}
 	}
-	if !o.dryRun {
-		store, err := pipeline.OpenStore(o.state, pipeline.StoreOptions{Restart: o.restart})
-		if err != nil {
-			return refused(err)
-		}
-		defer store.Close()
-		cfg.Store = store
+	closeStore, err := o.openStore(&cfg)
+	if err != nil {
+		return err
 	}
+	defer closeStore()
 	rep, runErr := o.plan.run(ctx, f, cfg)
 	title := "import " + o.kind
 	if o.dryRun {
 		title += " (dry run: nothing written)"
 	}
-	extra := [][2]string{{"ID map", p.ids.Path()}, {"rejects file", o.rejects}}
-	if !o.dryRun {
-		extra = append(extra, [2]string{"state", o.state})
-	}
-	if p.session != nil {
-		if st := p.session.pacer.Observed(); st.DailyRemaining >= 0 && st.DailyLimit < 1e9 {
-			extra = append(extra, [2]string{"daily quota left", fmt.Sprintf("%d of %d", st.DailyRemaining, st.DailyLimit)})
-		}
-	}
-	if !f.opts.quiet {
-		printSummary(f.stdout, title, rep, extra)
-	}
-	if err := writeReport(o.report, rep); err != nil {
-		log.Error("writing the report", "err", err)
-	}
-	return classifyRunError(runErr)
+	return o.finish(f, p.session, title, rep, runErr, [2]string{"ID map", p.ids.Path()})
 }
 
 // checkedRelated runs the contacts.write preflight just before the first
@@ -199,25 +154,13 @@ func runRelated(ctx context.Context, f *factory, o importOptions) error {
 // write sends no write-like request. It is no pipeline.TagWriter: a notes or
 // tasks run adds no tags.
 type checkedRelated struct {
-	sink  pipeline.Sink
-	once  sync.Once
-	err   error
-	check func(ctx context.Context) error
+	onceCheck
+	sink pipeline.Sink
 }
 
 func (s *checkedRelated) Write(ctx context.Context, g *pipeline.Group) error {
-	s.once.Do(func() {
-		err := s.check(ctx)
-		var pe *auth.PreflightError
-		switch {
-		case errors.As(err, &pe):
-			s.err = &pipeline.FaultError{Kind: pipeline.FaultScope, BeforeWrite: true, Err: err}
-		case err != nil:
-			s.err = &pipeline.FaultError{Kind: pipeline.FaultAPI, Err: err}
-		}
-	})
-	if s.err != nil {
-		return s.err
+	if err := s.checked(ctx); err != nil {
+		return err
 	}
 	return s.sink.Write(ctx, g)
 }

@@ -79,20 +79,8 @@ func runValidate(ctx context.Context, f *factory, o importOptions, v validateFla
 		return refused(fmt.Errorf("--plan-out: %w", err))
 	}
 	defer plan.Abort()
-	cfg := pipeline.ImportConfig{
-		Files:       o.files,
-		Open:        o.open,
-		Fingerprint: sources.Fingerprint,
-		Transform:   p.transformFor(),
-		MappingHash: p.mappingHash,
-		Workers:     o.workers,
-		StopGrace:   o.stopGrace,
-		RejectsPath: o.rejects,
-		DryRun:      true,
-		Stats:       pipeline.NewStats(),
-		Logger:      log,
-		Progress:    pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0),
-	}
+	cfg := o.runConfig(f, p.transformFor(), p.mappingHash)
+	cfg.DryRun = true
 	if p.session != nil {
 		ctx = p.session.ctx
 		cfg.LocationID = p.session.location
