@@ -229,13 +229,13 @@ func (s *GHL) upsert(ctx context.Context, g *pipeline.Group, it *pipeline.Item) 
 }
 
 // addedSince reports a contact added (dateAdded, RFC 3339) at or after
-// since: one an earlier attempt of this row made, when one may have been
-// applied unheard. Counting it as created is what puts the run tag on it
-// and lets undo delete it, so the bound errs the safe way: no margin for
-// HighLevel's clock being ahead of this one (a contact somebody else
-// created just before would be taken for the run's), and a second for an
-// attempt's own answer (the API keeps milliseconds; a clock behind this
-// one leaves the contact to the earlier import, never to undo).
+// since: one that an earlier attempt of this row made, when an attempt may
+// have been applied unheard. Counting it as created puts the run tag on it
+// and lets undo delete it, so the bounds err towards leaving a contact
+// alone: the run's start exactly, and a second before the attempt (for
+// the API's clock and its milliseconds). A clock that is off by more only
+// leaves a contact the run made out of undo; it never hands undo somebody
+// else's.
 func addedSince(dateAdded string, since time.Time) bool {
 	t, err := time.Parse(time.RFC3339Nano, dateAdded)
 	return err == nil && !t.Before(since)
