@@ -233,9 +233,10 @@ func (s *GHL) upsert(ctx context.Context, g *pipeline.Group, it *pipeline.Item) 
 // have been applied unheard. Counting it as created puts the run tag on it
 // and lets undo delete it, so the bounds err towards leaving a contact
 // alone: the run's start exactly, and a second before the attempt (for
-// the API's clock and its milliseconds). A clock that is off by more only
-// leaves a contact the run made out of undo; it never hands undo somebody
-// else's.
+// the API's milliseconds and clock). A clock behind this one by more
+// leaves a contact the run made out of undo; only one ahead by more could
+// hand undo a contact somebody else created with this row's email or
+// phone in those seconds.
 func addedSince(dateAdded string, since time.Time) bool {
 	t, err := time.Parse(time.RFC3339Nano, dateAdded)
 	return err == nil && !t.Before(since)
