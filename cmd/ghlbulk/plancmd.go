@@ -27,7 +27,7 @@ type planFlags struct {
 func (pf *planFlags) register(fl *pflag.FlagSet) {
 	fl.Int64Var(&pf.maxRequests, "max-requests", 0, "stop cleanly (exit 3, resumable) once the run has made this many API requests; 0: no cap")
 	fl.BoolVar(&pf.wait, "wait", false, "when the daily quota is spent, wait until it resets and go on, for as many days as it takes")
-	fl.StringVar(&pf.idMap, "id-map", "", "write source_key,key,contact_id of every written contact to this CSV file")
+	fl.StringVar(&pf.idMap, "id-map", "", "write source_key,key,contact_id of every written contact to this CSV file (with --kind notes|tasks: the map to read)")
 	fl.BoolVar(&pf.noPlan, "no-plan", false, "do not print the request plan before the run")
 }
 
