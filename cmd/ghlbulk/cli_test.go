@@ -160,3 +160,15 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// validate given a notes mapping says how to check it instead.
+func TestValidateNotesMapping(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := runCLI(t, nil, "validate", filepath.Join(repoRoot, "samples", "hubspot-notes.csv"),
+		"--mapping", filepath.Join(repoRoot, "mappings", "hubspot-notes.yaml"),
+		"--rejects", filepath.Join(dir, "r.csv"), "--plan-out", filepath.Join(dir, "p.csv"))
+	if r.code != exitRefused || !strings.Contains(r.stderr, "import --kind notes") {
+		t.Errorf("exit %d\n%s", r.code, r.stderr)
+	}
+}

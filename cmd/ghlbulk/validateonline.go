@@ -56,6 +56,9 @@ type validateReport struct {
 // the run's transform hands the rows on; the plan file is the result.
 func runValidate(ctx context.Context, f *factory, o importOptions, v validateFlags) error {
 	log := f.logger()
+	if err := o.checkKind(); err != nil {
+		return refused(err)
+	}
 	rule, err := predict.ParseRule(v.rule)
 	if err != nil {
 		return refused(fmt.Errorf("--duplicate-rule: %w", err))
