@@ -26,6 +26,7 @@ const (
 type conflictScreen struct {
 	f   *factory
 	s   *apiSession
+	dir string          // where the index file goes: beside the state, where there is room for it
 	idx *conflict.Index // built at the first row; the submitter only calls screen
 }
 
@@ -56,7 +57,7 @@ func (c *conflictScreen) screen(ctx context.Context, st *pipeline.Stats, rec *pi
 func (c *conflictScreen) load(ctx context.Context, st *pipeline.Stats) (*conflict.Index, error) {
 	log := c.f.logger()
 	log.Info("reading the location's contacts once, to find rows whose email and phone match two contacts (--on-conflict update-first skips this)")
-	idx, err := conflict.Open()
+	idx, err := conflict.Open(c.dir)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -317,7 +318,7 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 		ctx = p.session.ctx
 		cfg.LocationID = p.session.location
 		if o.conflict == onConflictReject {
-			cs := &conflictScreen{f: f, s: p.session}
+			cs := &conflictScreen{f: f, s: p.session, dir: filepath.Dir(o.state)}
 			defer cs.close()
 			cfg.Screen = cs.screen
 		}
