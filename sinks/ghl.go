@@ -506,7 +506,9 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 	// It stays set until a lookup succeeds, however many attempts fail.
 	unsure := pending || lookup
 	var id string
-	var created bool
+	// created: this run made it; sent: an attempt of this call may have
+	// (so one found afterwards is this run's too).
+	var created, sent bool
 	err := s.callWrite(ctx, g.Stats, sb.kind, func(ctx context.Context) error {
 		if unsure {
 			got, found, err := find(ctx)
@@ -514,7 +516,7 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 				return err
 			}
 			if found {
-				id = got
+				id, created = got, sent
 				return nil
 			}
 			unsure = false
@@ -522,6 +524,7 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 			// pace.Retry counts as one.
 			g.Stats.Request()
 		}
+		sent = true
 		got, err := sb.create(ctx)
 		if err != nil {
 			if pace.IsUnknownOutcome(err) || rowRefusal(err) {
@@ -539,8 +542,9 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 		return nil
 	})
 	if err == nil && (created || pending) {
-		// This run made it (found after a pending mark: an attempt of
-		// this run's made it): the record ghlbulk undo reads.
+		// This run made it (or an attempt of this run's did: found after
+		// a pending mark, or after an attempt whose answer was lost): the
+		// record ghlbulk undo reads.
 		ref.Created = true
 		if err := g.Journal.MarkSub(ctx, ref, pipeline.SubDone, id); err != nil {
 			return "", &pipeline.FaultError{Kind: pipeline.FaultState, Err: err}

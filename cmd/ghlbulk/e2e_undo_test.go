@@ -137,3 +137,52 @@ func TestUndo(t *testing.T) {
 		t.Errorf("import after undo: %+v", again)
 	}
 }
+
+// TestUndoUnderFaults: with 5xx answers and connections dropped before and
+// after the request was applied, an import and its undo still leave the
+// location as it was (a delete applied but unheard is found gone on retry).
+func TestUndoUnderFaults(t *testing.T) {
+	t.Parallel()
+	faults, err := sandbox.ParseFaults("5xx=0.08,drop-before=0.05,drop-after=0.05,seed=11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := startSandbox(t, sandbox.Options{Rate: -1, Faults: faults})
+	dir := t.TempDir()
+	before := genPeople(t, dir, 40, 0)
+	f1 := newImpFiles(t)
+	mustImport(t, sb, f1, before, peopleMapping)
+	snapshot := sb.contents(t)
+
+	// The second run: rows 30-89 of the same generator (30-39 update the
+	// first import's contacts with the same fields), each with a note and
+	// a task of its own and another stage (a tag).
+	all, err := os.ReadFile(genPeople(t, t.TempDir(), 90, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(all)), "\n")
+	var b strings.Builder
+	b.WriteString(lines[0] + "\n")
+	for i, line := range lines[31:] {
+		cells := strings.Split(line, ",")
+		n := len(cells)
+		cells[n-3], cells[n-2], cells[n-1] = "wave-2", fmt.Sprint("wave two ", i), fmt.Sprint("call ", i)
+		b.WriteString(strings.Join(cells, ",") + "\n")
+	}
+	run := filepath.Join(dir, "run.csv")
+	os.WriteFile(run, []byte(b.String()), 0o644)
+	f2 := newImpFiles(t)
+	rep := mustImport(t, sb, f2, run, peopleMapping)
+	if rep.Created != 50 || rep.Updated != 10 {
+		t.Fatalf("second import: %+v", rep)
+	}
+	r := runCLI(t, sb.env(), "undo", "--state", f2.state, "--run", rep.RunID, "--updated")
+	if r.code != 0 {
+		t.Fatalf("undo: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if sb.Counts().Faults["drop-after"] == 0 {
+		t.Error("no fault was injected")
+	}
+	compareSandboxes(t, sb.contents(t), snapshot)
+}
