@@ -730,7 +730,10 @@ func (r *importRun) commitLoop() error {
 					continue
 				}
 				ro := RowOutcome{FP: o.fp, File: o.rec.File, Row: o.rec.Row, Key: o.rec.Key, SourceKey: o.rec.SourceKey,
-					ContactID: o.id, Hash: o.rec.Hash, Status: o.status, Reason: o.reason}
+					ContactID: o.id, Hash: o.rec.Hash, Status: o.status, Reason: o.reason,
+					// A notes or tasks row (Rec.ContactID set) creates a
+					// note, never its contact.
+					MadeContact: o.status == StatusCreated && o.rec.ContactID == ""}
 				if r.tags != nil && len(o.tags) > 0 {
 					ro.Tags, ro.Raw, ro.common = o.tags, o.rec.Raw, o.common
 				}

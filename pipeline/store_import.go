@@ -416,6 +416,9 @@ type RowOutcome struct {
 	Status    string // StatusCreated ...
 	Reason    string // for StatusRejected
 	Raw       []string
+	// MadeContact is set when the row created its contact (not when a
+	// notes or tasks row created a note on one): undo's record.
+	MadeContact bool
 	// Tags are the tags the row still has to add (a TagIntent is journaled
 	// with the row).
 	Tags   []string
@@ -487,7 +490,7 @@ func (s *Store) CommitRows(ctx context.Context, outs []RowOutcome) error {
 					return err
 				}
 			}
-			if o.Status == StatusCreated && o.ContactID != "" {
+			if o.MadeContact && o.ContactID != "" {
 				if _, err := insMade.ExecContext(ctx, run, o.ContactID, o.ContactID); err != nil {
 					return err
 				}

@@ -186,3 +186,26 @@ func TestUndoUnderFaults(t *testing.T) {
 	}
 	compareSandboxes(t, sb.contents(t), snapshot)
 }
+
+// TestUndoNotesRun: a notes file's run is undone with --updated: its notes
+// go, the contacts (another run's) stay.
+func TestUndoNotesRun(t *testing.T) {
+	t.Parallel()
+	sb := startSandbox(t, sandbox.Options{Rate: -1})
+	ids := importContactsWithMap(t, sb, filepath.Join(repoRoot, "samples", "hubspot-contacts.csv"), filepath.Join(repoRoot, "mappings", "hubspot.yaml"))
+	snapshot := sb.contents(t)
+	f := newImpFiles(t)
+	rep := mustImport(t, sb, f, filepath.Join(repoRoot, "samples", "hubspot-notes.csv"), filepath.Join(repoRoot, "mappings", "hubspot-notes.yaml"),
+		"--kind", "notes", "--id-map", ids)
+	if rep.Created == 0 || rep.RunID == "" {
+		t.Fatalf("notes import: %+v", rep)
+	}
+	path := filepath.Join(t.TempDir(), "undo.json")
+	r := runCLI(t, sb.env(), "undo", "--state", f.state, "--run", rep.RunID, "--updated", "--report", path)
+	var u undoReport
+	b, _ := os.ReadFile(path)
+	if err := json.Unmarshal(b, &u); r.code != 0 || err != nil || u.ContactsDeleted != 0 || u.NotesDeleted != rep.NotesCreated {
+		t.Fatalf("undo: exit %d, %+v (the run created %d notes)\n%s\n%s", r.code, u, rep.NotesCreated, r.stdout, r.stderr)
+	}
+	compareSandboxes(t, sb.contents(t), snapshot)
+}
