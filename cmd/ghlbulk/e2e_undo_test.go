@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
+	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
 // undoReport is undo's --report.
@@ -206,6 +208,45 @@ func TestUndoNotesRun(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if err := json.Unmarshal(b, &u); r.code != 0 || err != nil || u.ContactsDeleted != 0 || u.NotesDeleted != rep.NotesCreated {
 		t.Fatalf("undo: exit %d, %+v (the run created %d notes)\n%s\n%s", r.code, u, rep.NotesCreated, r.stdout, r.stderr)
+	}
+	compareSandboxes(t, sb.contents(t), snapshot)
+}
+
+// TestUndoWithoutRunTag: a run made with --run-tag "" is undone on its
+// record, checked against the contacts added since it started: a contact
+// added before it, planted in its record, is left alone.
+func TestUndoWithoutRunTag(t *testing.T) {
+	t.Parallel()
+	sb := startSandbox(t, sandbox.Options{Rate: -1})
+	dir := t.TempDir()
+	mustImport(t, sb, newImpFiles(t), genPeople(t, dir, 10, 0), peopleMapping)
+	snapshot := sb.contents(t)
+	time.Sleep(1100 * time.Millisecond) // the check allows a second of clock skew
+	all, _ := os.ReadFile(genPeople(t, t.TempDir(), 25, 0))
+	lines := strings.Split(strings.TrimSpace(string(all)), "\n")
+	run := filepath.Join(dir, "run.csv")
+	os.WriteFile(run, []byte(strings.Join(append(lines[:1], lines[11:]...), "\n")+"\n"), 0o644)
+	f := newImpFiles(t)
+	rep := mustImport(t, sb, f, run, peopleMapping, "--run-tag", "")
+	if rep.Created != 15 || rep.RunTag != "" {
+		t.Fatalf("import: %+v", rep)
+	}
+	// A wrong record: a contact of the first import, as if this run made it.
+	planted := snapshot[0].ID
+	st, err := pipeline.OpenStore(f.state, pipeline.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().Exec(`INSERT INTO made(run, kind, id, contact_id) VALUES (?, 'contact', ?, ?)`, rep.RunID, planted, planted); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	path := filepath.Join(t.TempDir(), "undo.json")
+	r := runCLI(t, sb.env(), "undo", "--state", f.state, "--run", rep.RunID, "--report", path)
+	var u undoReport
+	b, _ := os.ReadFile(path)
+	if err := json.Unmarshal(b, &u); r.code != 0 || err != nil || u.ContactsDeleted != 15 || len(u.Skipped) != 1 || u.Skipped[0] != planted {
+		t.Fatalf("undo: exit %d, %+v (planted %s)\n%s", r.code, u, planted, r.stderr)
 	}
 	compareSandboxes(t, sb.contents(t), snapshot)
 }

@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/sourcegraph/conc/pool"
 
@@ -197,8 +198,17 @@ func (u *undoer) contacts(ctx context.Context, created map[string]bool) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	if tag := u.res.Run.Tag; tag != "" {
-		tagged, err := u.tagged(ctx, tag)
+	{
+		// Only what carries the run tag is deleted, or, for a run
+		// without one, what was added since the run started: a second
+		// check beside the record, since a deletion can't be taken back.
+		tag := u.res.Run.Tag
+		filter := ghl.SearchFilter{Field: "tags", Operator: "eq", Value: tag}
+		if tag == "" {
+			since := u.res.Run.Started.Add(-time.Second).UTC().Format(time.RFC3339)
+			filter = ghl.SearchFilter{Field: "dateAdded", Operator: "range", Value: map[string]string{"gte": since}}
+		}
+		tagged, err := u.listed(ctx, filter)
 		if err != nil {
 			return err
 		}
@@ -221,7 +231,7 @@ func (u *undoer) contacts(ctx context.Context, created map[string]bool) error {
 			switch {
 			case err == nil:
 				u.res.Skipped = append(u.res.Skipped, id)
-				u.cfg.Log.Warn("a contact the run created no longer carries the run tag: left alone", "contact", id, "tag", tag)
+				u.cfg.Log.Warn("a contact the run created no longer carries the run tag (or was added before the run): left alone", "contact", id, "tag", tag)
 			case gone(err):
 				if err := u.forgetContact(ctx, id); err != nil {
 					return err
@@ -251,11 +261,11 @@ func (u *undoer) contacts(ctx context.Context, created map[string]bool) error {
 	return err
 }
 
-// tagged lists the location's contacts that carry tag (one request per 500).
-func (u *undoer) tagged(ctx context.Context, tag string) (map[string]bool, error) {
+// listed lists the location's contacts that pass filter (one request per
+// 500).
+func (u *undoer) listed(ctx context.Context, filter ghl.SearchFilter) (map[string]bool, error) {
 	out := make(map[string]bool)
-	req := ghl.SearchRequest{LocationID: u.cfg.LocationID, PageLimit: 500,
-		Filters: []ghl.SearchFilter{{Field: "tags", Operator: "eq", Value: tag}}}
+	req := ghl.SearchRequest{LocationID: u.cfg.LocationID, PageLimit: 500, Filters: []ghl.SearchFilter{filter}}
 	for {
 		var page *ghl.SearchResponse
 		err := u.call(ctx, "search", func(ctx context.Context) error {
@@ -264,7 +274,7 @@ func (u *undoer) tagged(ctx context.Context, tag string) (map[string]bool, error
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("listing the contacts tagged %q: %w", tag, err)
+			return nil, fmt.Errorf("listing the run's contacts (%s %s): %w", filter.Field, filter.Operator, err)
 		}
 		for _, c := range page.Contacts {
 			out[c.ID] = true
@@ -273,7 +283,7 @@ func (u *undoer) tagged(ctx context.Context, tag string) (map[string]bool, error
 			return out, nil
 		}
 		if len(page.Contacts) == 0 || reflect.DeepEqual(page.Next.SearchAfter, req.SearchAfter) {
-			return nil, fmt.Errorf("listing the contacts tagged %q: %w", tag, ghl.ErrRepeatedCursor)
+			return nil, fmt.Errorf("listing the run's contacts (%s %s): %w", filter.Field, filter.Operator, ghl.ErrRepeatedCursor)
 		}
 		req = page.Next
 	}
