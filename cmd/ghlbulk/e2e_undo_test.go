@@ -221,7 +221,7 @@ func TestUndoWithoutRunTag(t *testing.T) {
 	dir := t.TempDir()
 	mustImport(t, sb, newImpFiles(t), genPeople(t, dir, 10, 0), peopleMapping)
 	snapshot := sb.contents(t)
-	time.Sleep(1100 * time.Millisecond) // the check allows a second of clock skew
+	time.Sleep(1500 * time.Millisecond) // the check allows a second of clock skew
 	all, _ := os.ReadFile(genPeople(t, t.TempDir(), 25, 0))
 	lines := strings.Split(strings.TrimSpace(string(all)), "\n")
 	run := filepath.Join(dir, "run.csv")

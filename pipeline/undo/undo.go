@@ -205,7 +205,7 @@ func (u *undoer) contacts(ctx context.Context, created map[string]bool) error {
 		tag := u.res.Run.Tag
 		filter := ghl.SearchFilter{Field: "tags", Operator: "eq", Value: tag}
 		if tag == "" {
-			since := u.res.Run.Started.Add(-time.Second).UTC().Format(time.RFC3339)
+			since := u.res.Run.Started.Add(-time.Second).UTC().Format("2006-01-02T15:04:05.000Z07:00")
 			filter = ghl.SearchFilter{Field: "dateAdded", Operator: "range", Value: map[string]string{"gte": since}}
 		}
 		tagged, err := u.listed(ctx, filter)
