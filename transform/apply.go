@@ -96,16 +96,7 @@ type kv struct{ k, v string }
 func (m *Mapping) Apply(rec arrow.Record, file string, firstRow int64) []Row {
 	n := int(rec.NumRows())
 	rows := make([]Row, n)
-	st := &state{m: m, file: file}
-	if m.hasExpr {
-		st.col = make(map[string]string, len(m.envCols))
-		st.env = newEnv()
-		st.env["col"] = st.col
-		st.env["file"] = file
-		for _, i := range m.envCols {
-			st.col[m.header[i]] = ""
-		}
-	}
+	st := m.newState(file)
 	ncol := len(m.header)
 	readers := make([]colReader, ncol)
 	var marker *array.String
@@ -677,4 +668,20 @@ func (st *state) hash(r *Row) string {
 	st.buf = b
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// newState is the per-batch evaluation state of file's rows: with the
+// expression environment when the mapping has expressions.
+func (m *Mapping) newState(file string) *state {
+	st := &state{m: m, file: file}
+	if m.hasExpr {
+		st.col = make(map[string]string, len(m.envCols))
+		st.env = newEnv()
+		st.env["col"] = st.col
+		st.env["file"] = file
+		for _, i := range m.envCols {
+			st.col[m.header[i]] = ""
+		}
+	}
+	return st
 }

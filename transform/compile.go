@@ -200,16 +200,30 @@ func (s *Spec) Compile(header []string, fields []ghl.CustomField) (*Mapping, err
 		m.notes = append(m.notes, cn)
 	}
 	for _, t := range s.tasks {
-		ct := compiledTask{title: c.getter(t.title, "trim"), due: c.getter(t.due, "date"), when: c.when(t.when), hasBody: t.body.set()}
-		if t.body.set() {
-			ct.body = c.getter(t.body, "none")
-		}
-		m.tasks = append(m.tasks, ct)
+		m.tasks = append(m.tasks, c.task(t))
 	}
+	if err := c.finish(m, header); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// task compiles one task.
+func (c *compiler) task(t taskSpec) compiledTask {
+	ct := compiledTask{title: c.getter(t.title, "trim"), due: c.getter(t.due, "date"), when: c.when(t.when), hasBody: t.body.set()}
+	if t.body.set() {
+		ct.body = c.getter(t.body, "none")
+	}
+	return ct
+}
+
+// finish reports the lints, if any, and otherwise gives m the columns its
+// expressions read.
+func (c *compiler) finish(m *Mapping, header []string) error {
 	if len(c.lints) > 0 {
 		e := &LintError{Lints: c.lints}
 		e.sort()
-		return nil, e
+		return e
 	}
 	m.hasExpr = c.exprs > 0
 	if c.allCols {
@@ -222,7 +236,7 @@ func (s *Spec) Compile(header []string, fields []ghl.CustomField) (*Mapping, err
 		}
 		sort.Ints(m.envCols)
 	}
-	return m, nil
+	return nil
 }
 
 func (s *Spec) hasField(name string) bool {

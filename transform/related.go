@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -483,10 +482,7 @@ func (s *RelatedSpec) Compile(header []string, ids *IDMap) (*RelatedMapping, err
 		if t.bareBody {
 			c.notAColumn(t.body, "task body")
 		}
-		ct := relTask{compiledTask: compiledTask{title: c.getter(t.title, "trim"), due: c.getter(t.due, "date"), when: c.when(t.when), hasBody: t.body.set()}}
-		if t.body.set() {
-			ct.body = c.getter(t.body, "none")
-		}
+		ct := relTask{compiledTask: c.task(t.taskSpec)}
 		if t.completed.set() {
 			ct.completed, ct.hasCompleted = c.getter(t.completed, "bool"), true
 		}
@@ -495,21 +491,8 @@ func (s *RelatedSpec) Compile(header []string, ids *IDMap) (*RelatedMapping, err
 		}
 		rm.tasks = append(rm.tasks, ct)
 	}
-	if len(c.lints) > 0 {
-		e := &LintError{Lints: c.lints}
-		e.sort()
-		return nil, e
-	}
-	m.hasExpr = c.exprs > 0
-	if c.allCols {
-		for i := range header {
-			m.envCols = append(m.envCols, i)
-		}
-	} else {
-		for i := range c.used {
-			m.envCols = append(m.envCols, i)
-		}
-		sort.Ints(m.envCols)
+	if err := c.finish(m, header); err != nil {
+		return nil, err
 	}
 	return rm, nil
 }
@@ -565,16 +548,7 @@ func (rm *RelatedMapping) Apply(rec arrow.Record, file string, firstRow int64) [
 		rm.files[file] = occ
 	}
 	occ.next = firstRow + int64(n)
-	st := &state{m: m, file: file}
-	if m.hasExpr {
-		st.col = make(map[string]string, len(m.envCols))
-		st.env = newEnv()
-		st.env["col"] = st.col
-		st.env["file"] = file
-		for _, i := range m.envCols {
-			st.col[m.header[i]] = ""
-		}
-	}
+	st := m.newState(file)
 	ncol := len(m.header)
 	if int(rec.NumCols()) < ncol {
 		for i := range rows {

@@ -203,23 +203,7 @@ func ParseMapping(name string, data []byte) (*Spec, error) {
 				p.lint(v, "source_key: must name a column")
 			}
 		case "defaults":
-			p.eachKey(v, []string{"phone_region", "timezone"}, func(k, v *yaml.Node) {
-				switch k.Value {
-				case "phone_region":
-					r := strings.ToUpper(strings.TrimSpace(v.Value))
-					if !validRegion(r) {
-						p.lint(v, "phone_region %q: not a region libphonenumber knows (use an ISO 3166 code such as US, GB, DE)", v.Value)
-					}
-					s.phoneRegion = r
-				case "timezone":
-					loc, err := time.LoadLocation(v.Value)
-					if err != nil {
-						p.lint(v, "timezone %q: unknown (use an IANA name such as America/New_York)", v.Value)
-					} else {
-						s.loc = loc
-					}
-				}
-			})
+			p.defaults(v, s)
 		case "optional_columns":
 			for _, c := range p.strings(v) {
 				s.optional[c] = true
