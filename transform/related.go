@@ -48,11 +48,6 @@ type contactSpec struct {
 	line, col int
 }
 
-type relNoteSpec struct {
-	noteSpec
-	bareTitle bool // title given as a bare scalar: a constant
-}
-
 type relTaskSpec struct {
 	taskSpec
 	completed           valueSpec
@@ -92,7 +87,7 @@ type RelatedSpec struct {
 	spec    *Spec // file, defaults, optional columns and source_key
 	kind    string
 	contact contactSpec
-	notes   []relNoteSpec
+	notes   []noteSpec
 	tasks   []relTaskSpec
 }
 
@@ -182,7 +177,7 @@ func ParseRelatedMapping(name string, data []byte, kind string) (*RelatedSpec, e
 			}
 		case "notes":
 			notesNode = k
-			s.notes = p.relNoteSpecs(v)
+			s.notes = p.noteSpecs(v)
 		case "tasks":
 			tasksNode = k
 			s.tasks = p.relTaskSpecs(v)
@@ -326,39 +321,6 @@ func (p *parser) matchModes(n *yaml.Node) []string {
 	}
 	if len(out) == 0 && len(p.lints) == 0 {
 		p.lint(n, "match: empty (give source_key, key, email or phone)")
-	}
-	return out
-}
-
-// relNoteSpecs reads notes: as a contacts mapping's, noting bare titles.
-func (p *parser) relNoteSpecs(n *yaml.Node) []relNoteSpec {
-	var out []relNoteSpec
-	for _, it := range p.seq(n, "notes") {
-		ns := relNoteSpec{noteSpec: noteSpec{line: it.Line, col: it.Column}}
-		if it.Kind == yaml.ScalarNode {
-			ns.body = valueSpec{kind: kindColumn, text: it.Value, line: it.Line, col: it.Column}
-			out = append(out, ns)
-			continue
-		}
-		sources := 0
-		p.eachKey(it, []string{"column", "value", "expr", "title", "when"}, func(k, v *yaml.Node) {
-			switch k.Value {
-			case "column", "value", "expr":
-				sources++
-				kind := map[string]srcKind{"column": kindColumn, "value": kindValue, "expr": kindExpr}[k.Value]
-				ns.body = valueSpec{kind: kind, text: v.Value, line: v.Line, col: v.Column}
-			case "title":
-				ns.title = p.value(v, kindValue, false)
-				ns.bareTitle = v.Kind == yaml.ScalarNode
-			case "when":
-				ns.when = valueSpec{kind: kindExpr, text: v.Value, line: v.Line, col: v.Column}
-			}
-		})
-		if it.Kind == yaml.MappingNode && sources != 1 {
-			p.lint(it, "a note needs exactly one of column, value or expr for its body")
-			continue
-		}
-		out = append(out, ns)
 	}
 	return out
 }

@@ -97,6 +97,7 @@ type tagSpec struct {
 
 type noteSpec struct {
 	body, title, when valueSpec
+	bareTitle         bool // title given as a bare scalar: a constant (notes files lint it)
 	line, col         int
 }
 
@@ -476,6 +477,7 @@ func (p *parser) noteSpecs(n *yaml.Node) []noteSpec {
 				ns.body = valueSpec{kind: kind, text: v.Value, line: v.Line, col: v.Column}
 			case "title":
 				ns.title = p.value(v, kindValue, false)
+				ns.bareTitle = v.Kind == yaml.ScalarNode
 			case "when":
 				ns.when = valueSpec{kind: kindExpr, text: v.Value, line: v.Line, col: v.Column}
 			}
