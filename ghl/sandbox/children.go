@@ -24,17 +24,7 @@ func (s *Server) hTasks(q *call) reply {
 }
 
 func (s *Server) hTaskGet(q *call) reply {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if _, c := s.contactOf(q.tok, q.p[0]); c == nil {
-		return rep400(msgContactNotFound)
-	}
-	for _, t := range s.kids.tasks[q.p[0]] {
-		if t.ID == q.p[1] {
-			return reply{status: http.StatusOK, body: map[string]any{"task": t}}
-		}
-	}
-	return rep400(msgTaskNotFound)
+	return childGet(s, q, s.kids.tasks, func(t *task) string { return t.ID }, "task", msgTaskNotFound)
 }
 
 // taskFields applies a validated CreateTaskParams/UpdateTaskBody to t.
@@ -123,21 +113,7 @@ func (s *Server) hTaskCompleted(q *call) reply {
 }
 
 func (s *Server) hTaskDelete(q *call) reply {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, c := s.contactOf(q.tok, q.p[0]); c == nil {
-		return rep400(msgContactNotFound)
-	}
-	list := s.kids.tasks[q.p[0]]
-	i := slices.IndexFunc(list, func(t *task) bool { return t.ID == q.p[1] })
-	if i < 0 {
-		return rep400(msgTaskNotFound)
-	}
-	s.kids.tasks[q.p[0]] = slices.Delete(slices.Clone(list), i, i+1)
-	if s.db != nil {
-		s.db.del("task", q.p[1])
-	}
-	return reply{status: http.StatusOK, body: succeeded{true}}
+	return childDelete(s, q, s.kids.tasks, func(t *task) string { return t.ID }, "task", msgTaskNotFound)
 }
 
 // ---- notes ----
@@ -158,17 +134,7 @@ func (s *Server) hNotes(q *call) reply {
 }
 
 func (s *Server) hNoteGet(q *call) reply {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if _, c := s.contactOf(q.tok, q.p[0]); c == nil {
-		return rep400(msgContactNotFound)
-	}
-	for _, n := range s.kids.notes[q.p[0]] {
-		if n.ID == q.p[1] {
-			return reply{status: http.StatusOK, body: map[string]any{"note": n}}
-		}
-	}
-	return rep400(msgNoteNotFound)
+	return childGet(s, q, s.kids.notes, func(n *note) string { return n.ID }, "note", msgNoteNotFound)
 }
 
 func noteFields(n *note, fields map[string]json.RawMessage) {
@@ -240,19 +206,38 @@ func (s *Server) hNoteUpdate(q *call) reply {
 }
 
 func (s *Server) hNoteDelete(q *call) reply {
+	return childDelete(s, q, s.kids.notes, func(n *note) string { return n.ID }, "note", msgNoteNotFound)
+}
+
+// childGet answers the GET of a contact's note or task (kind) by id.
+func childGet[T any](s *Server, q *call, kids map[string][]*T, id func(*T) string, kind, notFound string) reply {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, c := s.contactOf(q.tok, q.p[0]); c == nil {
+		return rep400(msgContactNotFound)
+	}
+	list := kids[q.p[0]]
+	if i := slices.IndexFunc(list, func(v *T) bool { return id(v) == q.p[1] }); i >= 0 {
+		return reply{status: http.StatusOK, body: map[string]any{kind: list[i]}}
+	}
+	return rep400(notFound)
+}
+
+// childDelete answers the DELETE of a contact's note or task (kind).
+func childDelete[T any](s *Server, q *call, kids map[string][]*T, id func(*T) string, kind, notFound string) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, c := s.contactOf(q.tok, q.p[0]); c == nil {
 		return rep400(msgContactNotFound)
 	}
-	list := s.kids.notes[q.p[0]]
-	i := slices.IndexFunc(list, func(n *note) bool { return n.ID == q.p[1] })
+	list := kids[q.p[0]]
+	i := slices.IndexFunc(list, func(v *T) bool { return id(v) == q.p[1] })
 	if i < 0 {
-		return rep400(msgNoteNotFound)
+		return rep400(notFound)
 	}
-	s.kids.notes[q.p[0]] = slices.Delete(slices.Clone(list), i, i+1)
+	kids[q.p[0]] = slices.Delete(slices.Clone(list), i, i+1)
 	if s.db != nil {
-		s.db.del("note", q.p[1])
+		s.db.del(kind, q.p[1])
 	}
 	return reply{status: http.StatusOK, body: succeeded{true}}
 }
