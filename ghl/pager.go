@@ -2,9 +2,9 @@ package ghl
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"iter"
-	"reflect"
 )
 
 // The three listing styles each get an iterator. Each yields pages with the
@@ -17,116 +17,101 @@ import (
 // announced was not reached by then, the iterator yields ErrShortPage rather
 // than ending quietly: an export must not pass for complete when it isn't.
 
-// ContactPages walks GET /contacts/ by its startAfter/startAfterId cursor.
-// A cursor the API already handed out is ErrRepeatedCursor (HighLevel has
-// been seen to loop).
-func (c *Client) ContactPages(ctx context.Context, p ListContactsParams) iter.Seq2[*ContactsPage, error] {
-	return func(yield func(*ContactsPage, error) bool) {
-		type cursor struct {
-			after int64
-			id    string
+// step is what walk needs to know of a page: the request after it, how
+// many contacts were read up to it, whether it is the last, and (for a
+// listing whose cursor can repeat) the cursor, as text, that the next
+// request carries.
+type step[P any] struct {
+	next   P
+	seen   int
+	total  int
+	last   bool
+	cursor string // "" when the listing has none to check (skip/limit)
+}
+
+// walk is the loop of the three iterators: fetch a page, end at the last
+// one (after the ErrShortPage check), refuse a cursor the API already
+// handed out (HighLevel has been seen to loop), and go on from the next.
+func walk[P, R any](ctx context.Context, what string, p P, cursor string, fetch func(context.Context, P) (*R, error),
+	stepOf func(*R) step[P]) iter.Seq2[*R, error] {
+	return func(yield func(*R, error) bool) {
+		// A listing has at most tens of thousands of pages: keep every
+		// cursor.
+		used := map[string]bool{}
+		if cursor != "" {
+			used[cursor] = true
 		}
-		used := map[cursor]bool{{p.StartAfter, p.StartAfterID}: true}
 		for {
-			page, err := c.ListContacts(ctx, p)
+			page, err := fetch(ctx, p)
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			next := page.NextParams
-			if page.Last {
-				if err := short(page.Total, next.Seen); err != nil {
+			st := stepOf(page)
+			if st.last {
+				if err := short(st.total, st.seen); err != nil {
 					yield(nil, err)
 					return
 				}
 				yield(page, nil)
 				return
 			}
-			cur := cursor{next.StartAfter, next.StartAfterID}
-			if used[cur] {
-				yield(nil, fmt.Errorf("GET /contacts/: %w: startAfter=%d startAfterId=%q after %d contacts",
-					ErrRepeatedCursor, cur.after, cur.id, next.Seen))
-				return
+			if st.cursor != "" {
+				if used[st.cursor] {
+					yield(nil, fmt.Errorf("%s: %w: %s after %d contacts", what, ErrRepeatedCursor, st.cursor, st.seen))
+					return
+				}
+				used[st.cursor] = true
 			}
-			used[cur] = true
 			if !yield(page, nil) {
 				return
 			}
-			p = next
+			p = st.next
 		}
 	}
+}
+
+// ContactPages walks GET /contacts/ by its startAfter/startAfterId cursor.
+func (c *Client) ContactPages(ctx context.Context, p ListContactsParams) iter.Seq2[*ContactsPage, error] {
+	cursor := func(q ListContactsParams) string {
+		return fmt.Sprintf("startAfter=%d startAfterId=%q", q.StartAfter, q.StartAfterID)
+	}
+	return walk(ctx, "GET /contacts/", p, cursor(p), c.ListContacts, func(page *ContactsPage) step[ListContactsParams] {
+		next := page.NextParams
+		return step[ListContactsParams]{next: next, seen: next.Seen, total: page.Total, last: page.Last, cursor: cursor(next)}
+	})
 }
 
 // SearchPages walks POST /contacts/search by searchAfter, taken from the
 // last contact of each page. req.PageLimit should be set: it is how a short
 // (last) page is told apart.
 func (c *Client) SearchPages(ctx context.Context, req SearchRequest) iter.Seq2[*SearchResponse, error] {
-	return func(yield func(*SearchResponse, error) bool) {
-		var used [][]any
-		if req.SearchAfter != nil {
-			used = append(used, req.SearchAfter)
+	// Cursors are short JSON arrays (a sort value and an id): their JSON
+	// text names them.
+	cursor := func(after []any) string {
+		if after == nil {
+			return ""
 		}
-		for {
-			page, err := c.SearchContacts(ctx, req)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			next := page.Next
-			if page.Last {
-				if err := short(page.Total, next.Seen); err != nil {
-					yield(nil, err)
-					return
-				}
-				yield(page, nil)
-				return
-			}
-			for _, u := range used {
-				// Cursors are short JSON arrays (a sort value and an id);
-				// comparing them deeply is cheap next to a request.
-				if reflect.DeepEqual(u, next.SearchAfter) {
-					yield(nil, fmt.Errorf("POST /contacts/search: %w: searchAfter=%v after %d contacts",
-						ErrRepeatedCursor, next.SearchAfter, next.Seen))
-					return
-				}
-			}
-			// Only the last few cursors can come back in practice, but a
-			// listing has at most tens of thousands of pages; keep them all.
-			used = append(used, next.SearchAfter)
-			if !yield(page, nil) {
-				return
-			}
-			req = next
-		}
+		b, _ := json.Marshal(after)
+		return "searchAfter=" + string(b)
 	}
+	return walk(ctx, "POST /contacts/search", req, cursor(req.SearchAfter), c.SearchContacts, func(page *SearchResponse) step[SearchRequest] {
+		next := page.Next
+		return step[SearchRequest]{next: next, seen: next.Seen, total: page.Total, last: page.Last, cursor: cursor(next.SearchAfter)}
+	})
 }
 
 // BusinessContactPages walks GET /contacts/business/{id} by skip/limit.
 // Offsets shift if the business's contacts change meanwhile; that is the
 // endpoint's nature, not something a client can repair.
 func (c *Client) BusinessContactPages(ctx context.Context, businessID string, p BusinessContactsParams) iter.Seq2[*ContactsPage, error] {
-	return func(yield func(*ContactsPage, error) bool) {
-		for {
-			page, err := c.ListBusinessContacts(ctx, businessID, p)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			next := page.NextBusinessParams
-			if page.Last {
-				if err := short(page.Total, next.Skip); err != nil {
-					yield(nil, err)
-					return
-				}
-				yield(page, nil)
-				return
-			}
-			if !yield(page, nil) {
-				return
-			}
-			p = next
-		}
+	fetch := func(ctx context.Context, p BusinessContactsParams) (*ContactsPage, error) {
+		return c.ListBusinessContacts(ctx, businessID, p)
 	}
+	return walk(ctx, "GET /contacts/business", p, "", fetch, func(page *ContactsPage) step[BusinessContactsParams] {
+		next := page.NextBusinessParams
+		return step[BusinessContactsParams]{next: next, seen: next.Skip, total: page.Total, last: page.Last}
+	})
 }
 
 // short is the ErrShortPage check at the end of a listing: total is what the
