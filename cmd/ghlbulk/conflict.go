@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
+	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/pipeline/conflict"
-	"github.com/ghlbulk/ghlbulk/sources"
 )
 
 // The --on-conflict values.
@@ -55,31 +54,13 @@ func (c *conflictScreen) screen(ctx context.Context, st *pipeline.Stats, rec *pi
 
 // load lists the location's contacts into a new index.
 func (c *conflictScreen) load(ctx context.Context, st *pipeline.Stats) (*conflict.Index, error) {
-	log := c.f.logger()
-	log.Info("reading the location's contacts once, to find rows whose email and phone match two contacts (--on-conflict update-first skips this)")
+	c.f.logger().Info("reading the location's contacts once, to find rows whose email and phone match two contacts (--on-conflict update-first skips this)")
 	idx, err := conflict.Open(c.dir)
 	if err != nil {
 		return nil, err
 	}
-	src := sources.NewGHLContacts(c.s.client, sources.GHLOptions{LocationID: c.s.location, Stats: st})
-	last := time.Now()
-	err = c.f.quotaAware(ctx, func() error {
-		for page, err := range src.Pages(ctx, sources.Cursor{}) {
-			if err != nil {
-				return err
-			}
-			for i := range page.Contacts {
-				ct := &page.Contacts[i]
-				if err := idx.Add(ctx, ct.ID, ct.Email, ct.Phone); err != nil {
-					return err
-				}
-			}
-			if time.Since(last) >= 10*time.Second {
-				last = time.Now()
-				log.Info("reading the location's contacts", "read", page.Next.Seen, "of", page.Total)
-			}
-		}
-		return nil
+	err = eachLocationContact(ctx, c.f, c.s, st, func(_ int, ct *ghl.Contact) error {
+		return idx.Add(ctx, ct.ID, ct.Email, ct.Phone)
 	})
 	if err != nil {
 		idx.Close()

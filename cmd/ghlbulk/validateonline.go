@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/spf13/pflag"
 
+	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/pipeline/predict"
@@ -191,29 +192,13 @@ func withNote(n int64, note string) string {
 // pace.Retry, a repeated cursor or a short listing an error), into an
 // index of their emails and phones.
 func indexContacts(ctx context.Context, f *factory, s *apiSession, stats pace.Recorder) (*predict.Index, error) {
-	log := f.logger()
-	src := sources.NewGHLContacts(s.client, sources.GHLOptions{LocationID: s.location, Stats: stats})
 	var idx *predict.Index
-	start, last := time.Now(), time.Now()
-	pages := 0
-	err := f.quotaAware(ctx, func() error {
-		for page, err := range src.Pages(ctx, sources.Cursor{}) {
-			if err != nil {
-				return err
-			}
-			if idx == nil {
-				idx = predict.NewIndex(page.Total)
-			}
-			for i := range page.Contacts {
-				c := &page.Contacts[i]
-				idx.Add(c.ID, c.Email, c.Phone)
-			}
-			pages++
-			if time.Since(last) >= 10*time.Second {
-				last = time.Now()
-				log.Info("reading the location's contacts", "read", page.Next.Seen, "of", page.Total)
-			}
+	start := time.Now()
+	err := eachLocationContact(ctx, f, s, stats, func(total int, c *ghl.Contact) error {
+		if idx == nil {
+			idx = predict.NewIndex(total)
 		}
+		idx.Add(c.ID, c.Email, c.Phone)
 		return nil
 	})
 	if err != nil {
@@ -225,8 +210,38 @@ func indexContacts(ctx context.Context, f *factory, s *apiSession, stats pace.Re
 	if idx == nil {
 		idx = predict.NewIndex(0)
 	}
-	log.Debug("location's contacts indexed", "contacts", idx.Len(), "pages", pages, "ms", time.Since(start).Milliseconds())
+	f.logger().Debug("location's contacts indexed", "contacts", idx.Len(), "ms", time.Since(start).Milliseconds())
 	return idx, nil
+}
+
+// eachLocationContact lists the location's contacts (POST /contacts/search,
+// 500 a page, each page retried under pace.Retry, a repeated cursor or a
+// short listing an error) and hands each to fn with the total announced.
+// A spent daily quota is waited out (as f.quotaAware allows) and the
+// listing goes on from the page it stopped at.
+func eachLocationContact(ctx context.Context, f *factory, s *apiSession, stats pace.Recorder, fn func(total int, c *ghl.Contact) error) error {
+	log := f.logger()
+	src := sources.NewGHLContacts(s.client, sources.GHLOptions{LocationID: s.location, Stats: stats})
+	var cur sources.Cursor
+	last := time.Now()
+	return f.quotaAware(ctx, func() error {
+		for page, err := range src.Pages(ctx, cur) {
+			if err != nil {
+				return err
+			}
+			for i := range page.Contacts {
+				if err := fn(page.Total, &page.Contacts[i]); err != nil {
+					return err
+				}
+			}
+			cur = page.Next
+			if time.Since(last) >= 10*time.Second {
+				last = time.Now()
+				log.Info("reading the location's contacts", "read", page.Next.Seen, "of", page.Total)
+			}
+		}
+		return nil
+	})
 }
 
 // requestCounter counts every HTTP request sent (each attempt, as the
