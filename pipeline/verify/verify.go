@@ -16,10 +16,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 
+	"github.com/sourcegraph/conc/pool"
+
 	"github.com/ghlbulk/ghlbulk/ghl"
+	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -45,6 +47,10 @@ type Options struct {
 	DiffPath string
 	// Workers is the number of GET requests in flight (0: 4).
 	Workers int
+	// Policy is how each read is retried (zero: pace.DefaultPolicy); Stats,
+	// if set, counts the requests, retries and 429s.
+	Policy pace.Policy
+	Stats  pace.Recorder
 }
 
 // Diff is one field of one contact that is not what the mapping says.
@@ -264,33 +270,24 @@ func compareAll(ctx context.Context, o Options, ids []string, want map[string]*e
 		fields int
 	}
 	answers := make([]answer, len(ids))
-	errs := make([]error, len(ids))
-	sem := make(chan struct{}, o.Workers)
-	var wg sync.WaitGroup
+	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError().WithMaxGoroutines(o.Workers)
 	for i, id := range ids {
-		if ctx.Err() != nil {
-			break
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			got, err := o.Client.GetContact(ctx, id)
-			if err != nil {
-				var ae *ghl.APIError
-				if errors.As(err, &ae) && (ae.StatusCode == http.StatusNotFound || ae.StatusCode == http.StatusBadRequest) {
-					answers[i] = answer{diffs: []Diff{{ContactID: id, Field: "contact", Expected: "exists", Actual: "not found"}}, fields: 1}
-					return
-				}
-				errs[i] = fmt.Errorf("GET /contacts/%s: %w", id, err)
-				return
+		p.Go(func(ctx context.Context) error {
+			got, err := o.get(ctx, id)
+			var ae *ghl.APIError
+			switch {
+			case errors.As(err, &ae) && (ae.StatusCode == http.StatusNotFound || ae.StatusCode == http.StatusBadRequest):
+				answers[i] = answer{diffs: []Diff{{ContactID: id, Field: "contact", Expected: "exists", Actual: "not found"}}, fields: 1}
+			case err != nil:
+				return fmt.Errorf("GET /contacts/%s: %w", id, err)
+			default:
+				d, n := compare(want[id], got)
+				answers[i] = answer{diffs: d, fields: n}
 			}
-			d, n := compare(want[id], got)
-			answers[i] = answer{diffs: d, fields: n}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := p.Wait(); err != nil {
 		return Result{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -306,6 +303,18 @@ func compareAll(ctx context.Context, o Options, ids []string, want map[string]*e
 		r.Diffs = append(r.Diffs, a.diffs...)
 	}
 	return r, nil
+}
+
+// get reads one contact with the retries every other request of a run has:
+// a 429, a 5xx or a dropped connection is no reason to fail the check.
+func (o Options) get(ctx context.Context, id string) (*ghl.Contact, error) {
+	var c *ghl.Contact
+	err := pace.Retry(ctx, o.Policy, o.Stats, func(ctx context.Context) error {
+		var err error
+		c, err = o.Client.GetContact(ctx, id)
+		return err
+	})
+	return c, err
 }
 
 // Compare is one contact's check: the fields e sets, against c as read.
