@@ -76,6 +76,9 @@ func runUndo(ctx context.Context, f *factory, o undoOptions) error {
 	if _, err := os.Stat(o.state); err != nil {
 		return refused(fmt.Errorf("--state %s: no import state there", o.state))
 	}
+	if err := checkStateReport(f, o.state, o.report); err != nil {
+		return refused(err)
+	}
 	store, err := pipeline.OpenStore(o.state, pipeline.StoreOptions{})
 	if err != nil {
 		return refused(err)
