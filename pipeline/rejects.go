@@ -6,9 +6,9 @@ import (
 	"encoding/csv"
 	"fmt"
 	"iter"
-	"os"
-	"path/filepath"
 	"strconv"
+
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 )
 
 // Columns the rejects file adds after the source columns (CONTRACT.md).
@@ -20,23 +20,22 @@ var rejectColumns = []string{"_row", "_file", "_reason"}
 // each row fills the columns its file has.
 //
 // The file is written aside and renamed into place, so a reader (or a kill)
-// sees the old file or the new one, whole, never half a line. It is always
+// sees the old file or the new one, whole, never half a line; it is mode
+// 0600 (fsx.Mode: it holds people's data). It is always
 // written, with just the header when nothing was rejected, so that a stale
 // file from an earlier run never survives. n is the number of rejects.
 func WriteRejects(path string, headers [][]string, rejects iter.Seq2[RejectRecord, error]) (n int, err error) {
 	cols, index := unionColumns(headers)
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	f, err := fsx.Create(path)
 	if err != nil {
 		return 0, fmt.Errorf("rejects %s: %w", path, err)
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			f.Abort()
 		}
 	}()
-	bw := bufio.NewWriterSize(tmp, 1<<16)
+	bw := bufio.NewWriterSize(f, 1<<16)
 	w := csv.NewWriter(bw)
 	if err := w.Write(append(append([]string{}, cols...), rejectColumns...)); err != nil {
 		return 0, fmt.Errorf("rejects %s: %w", path, err)
@@ -64,16 +63,7 @@ func WriteRejects(path string, headers [][]string, rejects iter.Seq2[RejectRecor
 	if err := bw.Flush(); err != nil {
 		return n, fmt.Errorf("rejects %s: %w", path, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return n, fmt.Errorf("rejects %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return n, fmt.Errorf("rejects %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return n, fmt.Errorf("rejects %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := f.Commit(); err != nil {
 		return n, fmt.Errorf("rejects %s: %w", path, err)
 	}
 	return n, nil

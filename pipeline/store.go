@@ -103,6 +103,9 @@ func OpenStore(path string, opt StoreOptions) (s *Store, err error) {
 	if err := checkHeader(path); err != nil {
 		return nil, err
 	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		return nil, &StateError{Path: path, Problem: "cannot open", Err: err}

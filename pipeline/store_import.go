@@ -152,8 +152,7 @@ func (s *Store) bind(ctx context.Context, b Binding, same bool) error {
 			return err
 		}
 		for i, in := range b.Inputs {
-			h, _ := json.Marshal(in.Header)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO inputs(idx, file, fingerprint, header) VALUES (?, ?, ?, ?)`, i, in.File, in.Fingerprint, string(h)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO inputs(idx, file, fingerprint, header) VALUES (?, ?, ?, ?)`, i, in.File, in.Fingerprint, encodeStrings(in.Header)); err != nil {
 				return err
 			}
 		}
@@ -222,9 +221,8 @@ func (s *Store) RunByID(ctx context.Context, id string) (Run, error) {
 
 // SetHeader records an input's header once its source is open.
 func (s *Store) SetHeader(ctx context.Context, fingerprint string, header []string) error {
-	h, _ := json.Marshal(header)
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE inputs SET header = ? WHERE fingerprint = ?`, string(h), fingerprint)
+		_, err := tx.ExecContext(ctx, `UPDATE inputs SET header = ? WHERE fingerprint = ?`, encodeStrings(header), fingerprint)
 		return err
 	})
 }
@@ -250,7 +248,7 @@ func (s *Store) inputs(ctx context.Context) ([]Input, error) {
 		if err := rows.Scan(&in.File, &in.Fingerprint, &h); err != nil {
 			return nil, s.wrap("read", err)
 		}
-		_ = json.Unmarshal([]byte(h), &in.Header)
+		in.Header = decodeStrings(h)
 		out = append(out, in)
 	}
 	if err := rows.Err(); err != nil {
@@ -476,8 +474,7 @@ func (s *Store) CommitRows(ctx context.Context, outs []RowOutcome) error {
 				return err
 			}
 			if o.Status == StatusRejected {
-				raw, _ := json.Marshal(o.Raw)
-				if _, err := insReject.ExecContext(ctx, o.FP, o.Row, o.File, string(raw), o.Reason); err != nil {
+				if _, err := insReject.ExecContext(ctx, o.FP, o.Row, o.File, encodeStrings(o.Raw), o.Reason); err != nil {
 					return err
 				}
 				continue
@@ -497,8 +494,7 @@ func (s *Store) CommitRows(ctx context.Context, outs []RowOutcome) error {
 			}
 			if len(o.Tags) > 0 {
 				tags, _ := json.Marshal(o.Tags)
-				raw, _ := json.Marshal(o.Raw)
-				if _, err := insIntent.ExecContext(ctx, o.FP, o.Row, o.File, o.Key, o.ContactID, string(tags), string(raw), o.Status, run); err != nil {
+				if _, err := insIntent.ExecContext(ctx, o.FP, o.Row, o.File, o.Key, o.ContactID, string(tags), encodeStrings(o.Raw), o.Status, run); err != nil {
 					return err
 				}
 			}
@@ -611,8 +607,8 @@ func (s *Store) Rejects(ctx context.Context) iter.Seq2[RejectRecord, error] {
 				yield(RejectRecord{}, s.wrap("read", err))
 				return
 			}
-			_ = json.Unmarshal([]byte(raw), &r.Raw)
-			_ = json.Unmarshal([]byte(header), &r.Header)
+			r.Raw = decodeStrings(raw)
+			r.Header = decodeStrings(header)
 			if !yield(r, nil) {
 				return
 			}

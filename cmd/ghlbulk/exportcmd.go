@@ -122,6 +122,9 @@ func runExport(ctx context.Context, f *factory, o exportOptions) error {
 	if err != nil {
 		return refused(err)
 	}
+	if err := checkStateReport(f, o.state, o.report); err != nil {
+		return refused(err)
+	}
 	sess, err := f.session(ctx, auth.ScopeContactsRead)
 	if err != nil {
 		return err

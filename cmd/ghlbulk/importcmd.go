@@ -36,7 +36,8 @@ type importOptions struct {
 	report    string
 	restart   bool
 	delimiter string
-	online    bool // validate only
+	online    bool   // validate only
+	planOut   string // validate only: --plan-out, or its default
 	plan      planFlags
 	stopGrace time.Duration
 	kind      string // contacts (""), notes or tasks: see relatedcmd.go
@@ -110,7 +111,8 @@ func newValidateCmd(f *factory) *cobra.Command {
 		Short: "Judge every row as import would, and write the rejects and the plan, without writing to HighLevel",
 		Long: `Read the files through the mapping and judge every row as import would: the rejects file gets the
 rows import would reject, with the reason, and the plan file (--plan-out) one line per row saying what
-import would do with it. Needs no network and no credentials unless --online.
+import would do with it; unasked, the plan goes to <first FILE>.plan.csv only for an input of up to
+10,000 rows. Needs no network and no credentials unless --online.
 
 Offline, the plan tells rejects and rows that repeat an earlier row's match key (duplicates) from
 rows to write. With --online, validate also reads the location's custom fields, and lists its contacts
@@ -205,6 +207,9 @@ type prepared struct {
 // compiles the mapping for each file. Everything here fails with exit 2.
 func (o *importOptions) prepare(ctx context.Context, f *factory, online bool) (*prepared, error) {
 	if err := o.validate(); err != nil {
+		return nil, refused(err)
+	}
+	if err := o.checkPaths(f); err != nil {
 		return nil, refused(err)
 	}
 	raw, err := os.ReadFile(o.mapping)

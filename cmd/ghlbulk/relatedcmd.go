@@ -67,6 +67,9 @@ func (o *importOptions) prepareRelated(ctx context.Context, f *factory) (*prepar
 	if err := o.validate(); err != nil {
 		return nil, refused(err)
 	}
+	if err := o.checkPaths(f); err != nil {
+		return nil, refused(err)
+	}
 	raw, err := os.ReadFile(o.mapping)
 	if err != nil {
 		return nil, refused(fmt.Errorf("--mapping: %w", err))

@@ -4,12 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"text/tabwriter"
 	"time"
 
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -60,7 +59,8 @@ func printSummary(w io.Writer, title string, r pipeline.Report, extra [][2]strin
 }
 
 // writeReport writes the --report JSON aside and renames it into place, so
-// a scheduler never reads half a report.
+// a scheduler never reads half a report; mode 0600 (fsx.Mode), as the
+// rejects file: a report can name files and carry the API's messages.
 func writeReport(path string, r any) error {
 	if path == "" {
 		return nil
@@ -69,17 +69,8 @@ func writeReport(path string, r any) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".report-*.json")
-	if err != nil {
+	if err := fsx.WriteFile(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("--report %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("--report %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("--report %s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/pipeline/undo"
 )
@@ -75,6 +76,9 @@ func runUndo(ctx context.Context, f *factory, o undoOptions) error {
 	if _, err := os.Stat(o.state); err != nil {
 		return refused(fmt.Errorf("--state %s: no import state there", o.state))
 	}
+	if err := checkStateReport(f, o.state, o.report); err != nil {
+		return refused(err)
+	}
 	store, err := pipeline.OpenStore(o.state, pipeline.StoreOptions{})
 	if err != nil {
 		return refused(err)
@@ -115,7 +119,7 @@ func runUndo(ctx context.Context, f *factory, o undoOptions) error {
 			DryRun   bool    `json:"dry_run,omitempty"`
 			Error    string  `json:"error,omitempty"`
 		}{res, rep.Requests, rep.Retries, rep.ElapsedS, o.dryRun, errString(err)}, "", "  ")
-		if werr := os.WriteFile(o.report, append(b, '\n'), 0o644); werr != nil && err == nil {
+		if werr := fsx.WriteFile(o.report, append(b, '\n')); werr != nil && err == nil {
 			err = fmt.Errorf("--report: %w", werr)
 		}
 	}

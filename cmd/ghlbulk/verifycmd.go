@@ -67,6 +67,9 @@ func runVerify(ctx context.Context, f *factory, o verifyOptions) error {
 	if err := imp.validate(); err != nil {
 		return refused(err)
 	}
+	if err := o.checkPaths(f, imp.state); err != nil {
+		return refused(err)
+	}
 	if _, err := os.Stat(imp.state); err != nil {
 		return refused(fmt.Errorf("--state %s: no import state there (%w); verify reads the state the import wrote", imp.state, errors.Unwrap(err)))
 	}

@@ -5,9 +5,8 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -32,14 +31,13 @@ func WriteIDMap(ctx context.Context, store *pipeline.Store, path string) (n int,
 	}
 	defer rows.Close()
 
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	tmp, err := fsx.Create(path)
 	if err != nil {
 		return 0, fmt.Errorf("--id-map: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			tmp.Abort()
 		}
 	}()
 	w := csv.NewWriter(tmp)
@@ -63,13 +61,7 @@ func WriteIDMap(ctx context.Context, store *pipeline.Store, path string) (n int,
 	if err = w.Error(); err != nil {
 		return 0, fmt.Errorf("--id-map: %w", err)
 	}
-	if err = tmp.Sync(); err != nil {
-		return 0, fmt.Errorf("--id-map: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return 0, fmt.Errorf("--id-map: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+	if err = tmp.Commit(); err != nil {
 		return 0, fmt.Errorf("--id-map: %w", err)
 	}
 	return n, nil

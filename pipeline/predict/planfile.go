@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"encoding/csv"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
+
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 )
 
 // PlanColumns are the plan file's columns.
@@ -14,10 +14,11 @@ var PlanColumns = []string{"_file", "_row", "action", "contact_id", "other_conta
 
 // PlanWriter writes the plan file: one line per input row, in input order.
 // It writes aside and renames on Commit, so a reader sees the old plan or
-// the new one, whole; Abort (or a Commit that fails) leaves no file behind.
+// the new one, whole, mode 0600 (fsx.Mode: it holds people's emails and
+// phones); Abort (or a Commit that fails) leaves no file behind.
 type PlanWriter struct {
 	path string
-	tmp  *os.File
+	tmp  *fsx.File
 	bw   *bufio.Writer
 	w    *csv.Writer
 	rec  []string
@@ -26,7 +27,7 @@ type PlanWriter struct {
 
 // CreatePlan starts the plan file at path.
 func CreatePlan(path string) (*PlanWriter, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	tmp, err := fsx.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", path, err)
 	}
@@ -71,20 +72,9 @@ func (pw *PlanWriter) Commit() (err error) {
 	if err := pw.bw.Flush(); err != nil {
 		return err
 	}
-	if err := pw.tmp.Sync(); err != nil {
-		return err
-	}
-	if err := pw.tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(pw.tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(pw.tmp.Name(), pw.path); err != nil {
-		return err
-	}
+	tmp := pw.tmp
 	pw.tmp = nil
-	return nil
+	return tmp.Commit()
 }
 
 // Abort removes the unfinished file; after Commit it does nothing.
@@ -92,7 +82,6 @@ func (pw *PlanWriter) Abort() {
 	if pw.tmp == nil {
 		return
 	}
-	pw.tmp.Close()
-	os.Remove(pw.tmp.Name())
+	pw.tmp.Abort()
 	pw.tmp = nil
 }

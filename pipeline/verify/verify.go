@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -452,14 +451,13 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // writeDiffs writes the differences as CSV, aside then renamed.
 func writeDiffs(path string, diffs []Diff) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	tmp, err := fsx.Create(path)
 	if err != nil {
 		return fmt.Errorf("--diff: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			tmp.Abort()
 		}
 	}()
 	w := csv.NewWriter(tmp)
@@ -475,10 +473,7 @@ func writeDiffs(path string, diffs []Diff) (err error) {
 	if err = w.Error(); err != nil {
 		return fmt.Errorf("--diff: %w", err)
 	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("--diff: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+	if err = tmp.Commit(); err != nil {
 		return fmt.Errorf("--diff: %w", err)
 	}
 	return nil
