@@ -41,7 +41,7 @@ type LoginOptions struct {
 	ListenAddr string
 	Timeout    time.Duration // how long to wait for the browser; 0 = 5 min
 
-	HTTPClient *http.Client // for the token endpoint; nil = 30 s timeout
+	HTTPClient *http.Client // for the token endpoint; nil = NewClient's, 30 s timeout
 }
 
 // authURLFor is the page where the user grants access: HighLevel's
@@ -90,7 +90,7 @@ func Login(ctx context.Context, o LoginOptions) (Info, error) {
 	}
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+		hc = NewClient(apiURL, nil, nil, 30*time.Second)
 	}
 
 	addr := o.ListenAddr
@@ -225,7 +225,7 @@ func openBrowser(u string) error {
 // token, via POST {apiURL}/oauth/locationToken. The company token needs
 // oauth.write.
 func LocationToken(ctx context.Context, apiURL, companyToken, companyID, locationID string) (*oauth2.Token, error) {
-	return locationToken(ctx, http.DefaultClient, apiURL, companyToken, companyID, locationID)
+	return locationToken(ctx, NewClient(apiURL, nil, nil, 30*time.Second), apiURL, companyToken, companyID, locationID)
 }
 
 func locationToken(ctx context.Context, hc *http.Client, apiURL, companyToken, companyID, locationID string) (*oauth2.Token, error) {

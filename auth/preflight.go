@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // PreflightError is a check before any write that failed: the token is
@@ -47,10 +48,10 @@ func Preflight(ctx context.Context, hc *http.Client, apiURL, locationID string, 
 // A probe answered 429 or 5xx proves nothing either way and is let pass; a
 // network failure is returned as is.
 func PreflightWithInfo(ctx context.Context, hc *http.Client, apiURL, locationID string, need Scope, info Info) error {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
 	apiURL = Options{APIURL: apiURL}.apiURL()
+	if hc == nil {
+		hc = NewClient(apiURL, nil, nil, 30*time.Second)
+	}
 	if locationID == "" {
 		return &PreflightError{Need: need, Reason: "no location given: pass --location or set GHL_LOCATION_ID"}
 	}
