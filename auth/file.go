@@ -387,8 +387,9 @@ func (s *FileSource) refreshFailed(err error, st storedToken, interrupted time.T
 	}
 	return &CredentialsError{
 		Reason: fmt.Sprintf("the grant in %s is lost: a refresh started at %s was cut off (the process was killed or lost its connection) "+
-			"after the token endpoint had replaced the refresh token and before the new one was saved, and the old one is now refused (%s)",
-			s.path, interrupted.UTC().Format(time.RFC3339), ce.Reason),
+			"after the token endpoint had replaced the refresh token and before the new one was saved; the old one is now refused",
+			s.path, interrupted.UTC().Format(time.RFC3339)),
+		Err: errors.New(ce.Reason),
 		Fix: "run `ghlbulk auth login` again to grant access anew",
 	}
 }

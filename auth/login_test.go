@@ -97,3 +97,54 @@ func TestLoopbackAddr(t *testing.T) {
 		}
 	}
 }
+
+// The refresh mark: set before the refresh token leaves, cleared with the
+// answer saved; found set with the grant refused, it explains the loss.
+func TestRefreshMark(t *testing.T) {
+	f := newFakeGHL(t)
+	for _, tc := range []struct {
+		name        string
+		interrupted bool
+		live        bool
+		want        string // in the error; "" = the refresh works
+		not         string
+	}{
+		{"earlier refresh cut off, token still live", true, true, "", ""},
+		{"earlier refresh cut off, token spent", true, false, "cut off", "REDACTED token endpoint"},
+		{"no mark, token refused", false, false, "the grant was refused", "cut off"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, rt := f.issue("contacts.readonly", time.Hour)
+			if !tc.live {
+				rt = "refresh-spent-secret"
+			}
+			path := filepath.Join(t.TempDir(), "token.json")
+			st := storedToken{AccessToken: "old-access-secret", RefreshToken: rt, Expiry: time.Now().Add(-time.Minute), ClientID: fakeClientID}
+			if tc.interrupted {
+				st.RefreshStarted = time.Now().Add(-time.Hour)
+			}
+			writeToken(t, path, st)
+			src, _, err := Source(context.Background(), Options{APIURL: f.URL, TokenFile: path, Getenv: env(EnvClientSecret, fakeSecret)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = src.Token()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refresh: %v", err)
+				}
+				if got := readToken(t, path); !got.RefreshStarted.IsZero() || got.RefreshToken == rt {
+					t.Errorf("after a saved refresh: mark %v, rotated %v", got.RefreshStarted, got.RefreshToken != rt)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrNoCredentials) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.not) {
+				t.Fatalf("err = %v, want ErrNoCredentials saying %q, not %q", err, tc.want, tc.not)
+			}
+			assertNoSecret(t, "error", err.Error(), rt, "old-access-secret", fakeSecret)
+			if got := readToken(t, path); got.RefreshStarted.IsZero() != !tc.interrupted {
+				t.Errorf("mark after a refused refresh: %v (the earlier one must stay, none added)", got.RefreshStarted)
+			}
+		})
+	}
+}

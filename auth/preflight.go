@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -145,6 +146,12 @@ func probe(ctx context.Context, hc *http.Client, method, u, body string) (int, s
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		var ce *CredentialsError
+		if errors.As(err, &ce) {
+			// Already free of secrets and saying what to do; the request
+			// URL in front of it would only bury that.
+			return 0, "", ce
+		}
 		return 0, "", &redactedError{msg: "preflight: " + Redact(err.Error()), err: err}
 	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
