@@ -197,6 +197,13 @@ func Login(ctx context.Context, o LoginOptions) (Info, error) {
 	}
 	xctx := context.WithValue(ctx, oauth2.HTTPClient, hc)
 	tok, err := conf.Exchange(xctx, res.code, oauth2.SetAuthURLParam("user_type", userType), oauth2.VerifierOption(verifier))
+	if verifierRefused(err) {
+		// HighLevel's token DTO has no code_verifier, and its API refuses
+		// unknown properties (422, "property … should not exist") before
+		// it looks at the code: send the exchange once more without it.
+		fmt.Fprintln(out, "The token endpoint does not take a PKCE verifier; exchanging the code without it.")
+		tok, err = conf.Exchange(xctx, res.code, oauth2.SetAuthURLParam("user_type", userType))
+	}
 	if err != nil {
 		return Info{}, tokenEndpointError("exchanging the login code", err, res.code, o.ClientSecret, verifier)
 	}
@@ -215,6 +222,14 @@ func Login(ctx context.Context, o LoginOptions) (Info, error) {
 	info := st.info(path, clientCreds{ID: o.ClientID, Secret: o.ClientSecret})
 	fmt.Fprintf(out, "Logged in: %s\nToken saved to %s\n", info, path)
 	return info, nil
+}
+
+// verifierRefused reports a token endpoint's 422 about code_verifier: the
+// validation refusal of a server without PKCE, the code still unspent.
+func verifierRefused(err error) bool {
+	var re *oauth2.RetrieveError
+	return errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusUnprocessableEntity &&
+		strings.Contains(string(re.Body), "code_verifier")
 }
 
 // loopbackAddr checks --listen: the redirect listener must be reachable

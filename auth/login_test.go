@@ -148,3 +148,22 @@ func TestRefreshMark(t *testing.T) {
 		})
 	}
 }
+
+// A token endpoint that refuses code_verifier as an unknown property (as
+// HighLevel's validation may: its DTO has none) still logs in.
+func TestLoginWithoutPKCESupport(t *testing.T) {
+	f := newFakeGHL(t)
+	f.noPKCE = true
+	var out strings.Builder
+	_, err := Login(context.Background(), LoginOptions{APIURL: f.URL, ClientID: fakeClientID, ClientSecret: fakeSecret,
+		TokenFile: filepath.Join(t.TempDir(), "token.json"), OpenBrowser: scriptedBrowser(t), Out: &out})
+	if err != nil {
+		t.Fatalf("login: %v\n%s", err, out.String())
+	}
+	f.mu.Lock()
+	n := f.exchanges
+	f.mu.Unlock()
+	if n != 2 || !strings.Contains(out.String(), "without it") {
+		t.Errorf("%d exchanges, want 2 (with the verifier, then without); output:\n%s", n, out.String())
+	}
+}

@@ -128,3 +128,24 @@ func TestE2ERefreshKilledAfterRotation(t *testing.T) {
 		t.Errorf("export after a new login: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// `auth login --listen` off loopback is refused before anything listens.
+func TestE2EAuthLoginListenRefused(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t, sandbox.Options{Rate: -1})
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
+		tokenFile := filepath.Join(t.TempDir(), "token.json")
+		r := runCLI(t, auEnv(s, tokenFile), "auth", "login", "--listen", addr)
+		if r.code != 2 {
+			t.Errorf("--listen %s: exit %d, want 2\n%s", addr, r.code, r.stderr)
+		}
+		for _, want := range []string{"--listen", "loopback", "127.0.0.1:PORT"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("--listen %s: the refusal does not say %q:\n%s", addr, want, r.stderr)
+			}
+		}
+		if strings.Contains(r.stderr, "/oauth/chooselocation") {
+			t.Errorf("--listen %s: an authorization URL was printed before the refusal", addr)
+		}
+	}
+}
