@@ -70,7 +70,8 @@ type Options struct {
 	TokenFile  string // --token-file; "" = GHL_TOKEN_FILE, else DefaultTokenFile()
 	ClientFile string // --client-file: JSON {client_id, client_secret}; "" = GHL_CLIENT_ID/GHL_CLIENT_SECRET
 
-	// HTTPClient calls the token endpoint; nil = a client with a 30 s timeout.
+	// HTTPClient calls the token endpoint; nil = NewClient's, with a 30 s
+	// timeout (no redirect to another host).
 	HTTPClient *http.Client
 	// Getenv reads the environment; nil = os.Getenv (tests replace it).
 	Getenv func(string) string
@@ -94,7 +95,7 @@ func (o Options) httpClient() *http.Client {
 	if o.HTTPClient != nil {
 		return o.HTTPClient
 	}
-	return &http.Client{Timeout: 30 * time.Second}
+	return NewClient(o.apiURL(), nil, nil, 30*time.Second)
 }
 
 // TokenFilePath is the token file these options name: --token-file, else

@@ -20,6 +20,8 @@ type fakeGHL struct {
 	ttl                   time.Duration
 
 	mu        sync.Mutex
+	noPKCE    bool // refuse code_verifier as an unknown property (422), as HighLevel's DTO would
+	exchanges int
 	n         int
 	codes     map[string]bool
 	access    map[string]grant // access token -> grant
@@ -67,6 +69,12 @@ func newFakeGHL(t *testing.T) *fakeGHL {
 		scope := "contacts.readonly contacts.write"
 		switch r.Form.Get("grant_type") {
 		case "authorization_code":
+			f.exchanges++
+			if f.noPKCE && r.Form.Has("code_verifier") {
+				w.WriteHeader(http.StatusUnprocessableEntity)
+				json.NewEncoder(w).Encode(map[string]any{"statusCode": 422, "message": []string{"property code_verifier should not exist"}})
+				return
+			}
 			if !f.codes[r.Form.Get("code")] {
 				w.WriteHeader(http.StatusBadRequest)
 				json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant"})

@@ -31,6 +31,12 @@ type storedToken struct {
 	CompanyID    string    `json:"company_id,omitempty"`
 	UserType     string    `json:"user_type,omitempty"`
 	ClientID     string    `json:"client_id,omitempty"`
+	// RefreshStarted is set, and saved, just before the refresh token is
+	// sent to the token endpoint, and cleared with the answer saved. Found
+	// set, it says a refresh was cut off (the process killed, the
+	// connection lost) before its answer was saved: if the token endpoint
+	// then refuses the refresh token, it had already rotated it.
+	RefreshStarted time.Time `json:"refresh_started,omitzero"`
 }
 
 // String never shows the tokens.
@@ -333,11 +339,24 @@ func (s *FileSource) _refresh(ctx context.Context) (*oauth2.Token, error) {
 	if clientID == "" {
 		clientID = st.ClientID
 	}
+	// Record the attempt before the old refresh token leaves: the token
+	// endpoint spends it when it answers, and a process killed before it
+	// saves that answer loses the grant (HighLevel keeps no grace period
+	// for a used refresh token). Nothing can save the grant then; the
+	// mark lets the next run say exactly what happened. Writing it first
+	// also proves the file writable before the grant is put at stake.
+	interrupted := st.RefreshStarted
+	marked := st
+	marked.RefreshStarted = s.now().UTC()
+	if err := writeTokenFile(s.path, marked); err != nil {
+		return nil, &CredentialsError{Reason: "the access token needs refreshing, but the token file can't be written, so the rotated refresh token could not be saved",
+			Err: err, Fix: fmt.Sprintf("make %s writable and run again; nothing was sent", s.path)}
+	}
 	conf := oauthConfig(s.tokenURL, "", clientID, s.client.Secret, "", nil)
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, s.hc)
 	tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: st.RefreshToken}).Token()
 	if err != nil {
-		return nil, tokenEndpointError("refreshing the access token", err, st.RefreshToken, st.AccessToken, s.client.Secret)
+		return nil, s.refreshFailed(err, st, interrupted)
 	}
 	next := fromOAuth2(tok, st, clientID)
 	s.cur, s.bad = next, ""
@@ -348,6 +367,31 @@ func (s *FileSource) _refresh(ctx context.Context) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("the token was refreshed but could not be saved (the new refresh token is only in this process; fix %s and run again before it ends): %w", s.path, err)
 	}
 	return next.oauth2(), nil
+}
+
+// refreshFailed explains a failed refresh of st. An answer from the token
+// endpoint means it did not rotate, so the mark is cleared (best effort);
+// without one (network, timeout) it may have, and the mark stays. A
+// refused grant after an earlier refresh that was cut off (interrupted
+// set) is that refresh's doing, and the message says so.
+func (s *FileSource) refreshFailed(err error, st storedToken, interrupted time.Time) error {
+	e := tokenEndpointError("refreshing the access token", err, st.RefreshToken, st.AccessToken, s.client.Secret)
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return e
+	}
+	_ = writeTokenFile(s.path, st) // st carries the earlier mark, if any
+	var ce *CredentialsError
+	if interrupted.IsZero() || !errors.As(e, &ce) {
+		return e
+	}
+	return &CredentialsError{
+		Reason: fmt.Sprintf("the grant in %s is lost: a refresh started at %s was cut off (the process was killed or lost its connection) "+
+			"after the token endpoint had replaced the refresh token and before the new one was saved; the old one is now refused",
+			s.path, interrupted.UTC().Format(time.RFC3339)),
+		Err: errors.New(ce.Reason),
+		Fix: "run `ghlbulk auth login` again to grant access anew",
+	}
 }
 
 // oauthConfig is the x/oauth2 view of HighLevel's endpoints: the client

@@ -14,7 +14,9 @@ import (
 	"net/url"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -34,14 +36,16 @@ type LoginOptions struct {
 	OpenBrowser func(url string) error
 	Out         io.Writer // where the URL and progress go; nil = discard
 
-	// ListenAddr is the loopback address of the redirect listener;
-	// "" = 127.0.0.1 on a random port. HighLevel only redirects to URIs
-	// registered with the app, so for production register
-	// http://127.0.0.1:PORT/callback and pass that address.
+	// ListenAddr is the loopback address of the redirect listener:
+	// 127.0.0.1:PORT, localhost:PORT or [::1]:PORT; "" = 127.0.0.1 on a
+	// random port. Any other host is refused: the redirect carries the
+	// authorization code. HighLevel only redirects to URIs registered
+	// with the app, so for production register
+	// http://127.0.0.1:PORT/callback (or localhost) and pass that address.
 	ListenAddr string
 	Timeout    time.Duration // how long to wait for the browser; 0 = 5 min
 
-	HTTPClient *http.Client // for the token endpoint; nil = 30 s timeout
+	HTTPClient *http.Client // for the token endpoint; nil = NewClient's, 30 s timeout
 }
 
 // authURLFor is the page where the user grants access: HighLevel's
@@ -55,9 +59,12 @@ func authURLFor(apiURL string) string {
 }
 
 // Login runs the authorization-code flow: a redirect listener on loopback,
-// the authorization URL (with a random state) printed and opened in a
-// browser, the code checked and exchanged at {APIURL}/oauth/token, and the
-// token stored in the token file (0600). It returns what was granted.
+// the authorization URL (with a random state and a PKCE S256 challenge)
+// printed and opened in a browser, the code checked and exchanged at
+// {APIURL}/oauth/token with its verifier, and the token stored in the
+// token file (0600). A redirect whose state is not this login's is
+// answered 400 and ignored: only the right one ends the wait. It returns
+// what was granted.
 func Login(ctx context.Context, o LoginOptions) (Info, error) {
 	apiURL := Options{APIURL: o.APIURL}.apiURL()
 	if o.ClientID == "" || o.ClientSecret == "" {
@@ -90,24 +97,28 @@ func Login(ctx context.Context, o LoginOptions) (Info, error) {
 	}
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+		hc = NewClient(apiURL, nil, nil, 30*time.Second)
 	}
 
-	addr := o.ListenAddr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+	bind, host, err := loopbackAddr(o.ListenAddr)
 	if err != nil {
-		return Info{}, fmt.Errorf("starting the login redirect listener on %s: %w", addr, err)
+		return Info{}, err
 	}
-	redirect := "http://" + ln.Addr().String() + "/callback"
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return Info{}, fmt.Errorf("starting the login redirect listener on %s: %w (pick another port with --listen)", bind, err)
+	}
+	// The URI names the host as the user gave it (127.0.0.1 or localhost,
+	// as registered with the app) and the port actually bound.
+	redirect := "http://" + net.JoinHostPort(host, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)) + "/callback"
 	state, err := randomState()
 	if err != nil {
 		ln.Close()
 		return Info{}, err
 	}
+	verifier := oauth2.GenerateVerifier()
 	conf := oauthConfig(apiURL+"/oauth/token", authURLFor(apiURL), o.ClientID, o.ClientSecret, redirect, scopes)
+	out = &lockedWriter{w: out} // the listener reports ignored redirects while Login waits
 
 	type result struct {
 		code string
@@ -117,10 +128,17 @@ func Login(ctx context.Context, o LoginOptions) (Info, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state)) != 1 {
+			// Not this login's answer (a stale tab, or a forged link):
+			// refuse it, but keep waiting for the real one.
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintln(w, "ghlbulk: this page is not the answer to the login in progress (its state does not match), so it was ignored. Use the URL ghlbulk printed.")
+			fmt.Fprintln(out, "Ignored a redirect whose state does not match this login (a stale or forged one); still waiting.")
+			return
+		}
 		var res result
 		switch {
-		case subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state)) != 1:
-			res.err = errors.New("the login answer's state does not match (a stale or forged redirect); try again")
 		case q.Get("error") != "":
 			res.err = fmt.Errorf("the authorization was refused: %s", Redact(q.Get("error")+" "+q.Get("error_description")))
 		case q.Get("code") == "":
@@ -128,7 +146,6 @@ func Login(ctx context.Context, o LoginOptions) (Info, error) {
 		default:
 			res.code = q.Get("code")
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if res.err != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprintln(w, "ghlbulk: login failed:", res.err)
@@ -148,7 +165,7 @@ func Login(ctx context.Context, o LoginOptions) (Info, error) {
 		_ = srv.Shutdown(sctx)
 	}()
 
-	authURL := conf.AuthCodeURL(state, oauth2.SetAuthURLParam("user_type", userType))
+	authURL := conf.AuthCodeURL(state, oauth2.SetAuthURLParam("user_type", userType), oauth2.S256ChallengeOption(verifier))
 	fmt.Fprintf(out, "Open this URL to grant ghlbulk access (scopes: %s):\n\n  %s\n\nWaiting for the redirect to %s ...\n",
 		strings.Join(scopes, " "), authURL, redirect)
 	open := o.OpenBrowser
@@ -179,9 +196,16 @@ func Login(ctx context.Context, o LoginOptions) (Info, error) {
 		return Info{}, &CredentialsError{Reason: "logging in", Err: res.err, Fix: "run `ghlbulk auth login` again"}
 	}
 	xctx := context.WithValue(ctx, oauth2.HTTPClient, hc)
-	tok, err := conf.Exchange(xctx, res.code, oauth2.SetAuthURLParam("user_type", userType))
+	tok, err := conf.Exchange(xctx, res.code, oauth2.SetAuthURLParam("user_type", userType), oauth2.VerifierOption(verifier))
+	if verifierRefused(err) {
+		// HighLevel's token DTO has no code_verifier, and its API refuses
+		// unknown properties (422, "property … should not exist") before
+		// it looks at the code: send the exchange once more without it.
+		fmt.Fprintln(out, "The token endpoint does not take a PKCE verifier; exchanging the code without it.")
+		tok, err = conf.Exchange(xctx, res.code, oauth2.SetAuthURLParam("user_type", userType))
+	}
 	if err != nil {
-		return Info{}, tokenEndpointError("exchanging the login code", err, res.code, o.ClientSecret)
+		return Info{}, tokenEndpointError("exchanging the login code", err, res.code, o.ClientSecret, verifier)
 	}
 	st := fromOAuth2(tok, storedToken{}, o.ClientID)
 	if st.Scope == "" {
@@ -198,6 +222,64 @@ func Login(ctx context.Context, o LoginOptions) (Info, error) {
 	info := st.info(path, clientCreds{ID: o.ClientID, Secret: o.ClientSecret})
 	fmt.Fprintf(out, "Logged in: %s\nToken saved to %s\n", info, path)
 	return info, nil
+}
+
+// verifierRefused reports a token endpoint's 422 about code_verifier: the
+// validation refusal of a server without PKCE, the code still unspent.
+func verifierRefused(err error) bool {
+	var re *oauth2.RetrieveError
+	return errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusUnprocessableEntity &&
+		strings.Contains(string(re.Body), "code_verifier")
+}
+
+// loopbackAddr checks --listen: the redirect listener must be reachable
+// from this machine only, since the redirect carries the authorization
+// code. It returns the address to bind and the host for redirect_uri.
+// "localhost" binds 127.0.0.1 and keeps the name in the URI, as an app
+// registered with http://localhost:PORT/callback expects.
+func loopbackAddr(addr string) (bind, host string, err error) {
+	if addr == "" {
+		return "127.0.0.1:0", "127.0.0.1", nil
+	}
+	h, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", &ListenError{Addr: addr, Why: "it is not HOST:PORT"}
+	}
+	if n, perr := strconv.Atoi(port); perr != nil || n < 0 || n > 65535 {
+		return "", "", &ListenError{Addr: addr, Why: fmt.Sprintf("port %q is not a number from 0 to 65535", port)}
+	}
+	switch ip := net.ParseIP(h); {
+	case strings.EqualFold(h, "localhost"):
+		return net.JoinHostPort("127.0.0.1", port), "localhost", nil
+	case ip != nil && ip.IsLoopback():
+		return net.JoinHostPort(h, port), h, nil
+	case h == "" || (ip != nil && ip.IsUnspecified()):
+		return "", "", &ListenError{Addr: addr, Why: "it listens on every network interface, so another machine could send the login redirect"}
+	default:
+		return "", "", &ListenError{Addr: addr, Why: "it is not a loopback address"}
+	}
+}
+
+// ListenError is a --listen address Login refuses; the CLI exits 2.
+type ListenError struct {
+	Addr string
+	Why  string
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("--listen %q: %s; the login redirect listener must be on loopback: use --listen 127.0.0.1:PORT or localhost:PORT, with http://127.0.0.1:PORT/callback (or localhost) registered as a redirect URI of your app", e.Addr, e.Why)
+}
+
+// lockedWriter lets the callback handler and Login write to one Out.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func randomState() (string, error) {
@@ -225,7 +307,7 @@ func openBrowser(u string) error {
 // token, via POST {apiURL}/oauth/locationToken. The company token needs
 // oauth.write.
 func LocationToken(ctx context.Context, apiURL, companyToken, companyID, locationID string) (*oauth2.Token, error) {
-	return locationToken(ctx, http.DefaultClient, apiURL, companyToken, companyID, locationID)
+	return locationToken(ctx, NewClient(apiURL, nil, nil, 30*time.Second), apiURL, companyToken, companyID, locationID)
 }
 
 func locationToken(ctx context.Context, hc *http.Client, apiURL, companyToken, companyID, locationID string) (*oauth2.Token, error) {

@@ -3,11 +3,13 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // PreflightError is a check before any write that failed: the token is
@@ -47,10 +49,10 @@ func Preflight(ctx context.Context, hc *http.Client, apiURL, locationID string, 
 // A probe answered 429 or 5xx proves nothing either way and is let pass; a
 // network failure is returned as is.
 func PreflightWithInfo(ctx context.Context, hc *http.Client, apiURL, locationID string, need Scope, info Info) error {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
 	apiURL = Options{APIURL: apiURL}.apiURL()
+	if hc == nil {
+		hc = NewClient(apiURL, nil, nil, 30*time.Second)
+	}
 	if locationID == "" {
 		return &PreflightError{Need: need, Reason: "no location given: pass --location or set GHL_LOCATION_ID"}
 	}
@@ -144,6 +146,12 @@ func probe(ctx context.Context, hc *http.Client, method, u, body string) (int, s
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		var ce *CredentialsError
+		if errors.As(err, &ce) {
+			// Already free of secrets and saying what to do; the request
+			// URL in front of it would only bury that.
+			return 0, "", ce
+		}
 		return 0, "", &redactedError{msg: "preflight: " + Redact(err.Error()), err: err}
 	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

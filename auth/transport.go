@@ -19,9 +19,14 @@ type Invalidator interface {
 // answer is 401 and the source can refresh (an Invalidator), refreshes and
 // sends the request once more, as HighLevel's docs advise. It never retries
 // anything else: retrying is package pace's job.
+//
+// With APIURL set (NewClient sets it), a request for any other origin is
+// refused unsent, token and body included: NewClient's CheckRedirect
+// already stops a redirect to another host, and this is the second line.
 type Transport struct {
 	Source oauth2.TokenSource
 	Base   http.RoundTripper // nil: http.DefaultTransport
+	APIURL string            // "": no origin check (tests that build a Transport by hand)
 }
 
 // NewTransport returns a Transport over base.
@@ -68,6 +73,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (t *Transport) send(req *http.Request) (*http.Response, error) {
+	if t.APIURL != "" {
+		if err := checkOrigin(t.APIURL, req.URL); err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+	}
 	tok, err := t.Source.Token()
 	if err != nil {
 		if req.Body != nil {

@@ -50,8 +50,9 @@ func (f *factory) session(ctx context.Context, need auth.Scope) (*apiSession, er
 	}
 	pacer := pace.NewTransport(under, pace.DefaultLimits())
 	// auth outside the pacer: a request re-sent after a 401 refresh pays
-	// for its own rate-limit token too.
-	hc := &http.Client{Transport: auth.NewTransport(pacer, src), Timeout: 60 * time.Second}
+	// for its own rate-limit token too. NewClient follows no redirect to
+	// another host: the token and contact data stay with the API.
+	hc := auth.NewClient(f.apiURL(), pacer, src, 60*time.Second)
 	ctx = pace.WithLocation(ctx, loc)
 	err = f.beforeRun(ctx, func(ctx context.Context) error {
 		return auth.PreflightWithInfo(ctx, hc, f.apiURL(), loc, need, info)
@@ -70,7 +71,8 @@ func (f *factory) beforeRun(ctx context.Context, call func(ctx context.Context) 
 }
 
 // refusedIfAPIRefusal marks err as a refusal (exit 2) when the API or the
-// credentials said no: a preflight or credentials error, or a 4xx answer.
+// credentials said no: a preflight or credentials error, a redirect to
+// another host (auth.ErrOtherHost: nothing was sent there), or a 4xx answer.
 // A stop stays a stop (exit 3), and a fault that outlived its retries (the
 // network, 5xx) is a failure (exit 1): the same command may well work later.
 func refusedIfAPIRefusal(err error) error {
@@ -81,7 +83,7 @@ func refusedIfAPIRefusal(err error) error {
 	switch {
 	case errors.As(err, &st):
 		return err
-	case errors.As(err, &pe), errors.As(err, &ce):
+	case errors.As(err, &pe), errors.As(err, &ce), errors.Is(err, auth.ErrOtherHost):
 		return refused(err)
 	case errors.As(err, &ae) && ae.StatusCode >= 400 && ae.StatusCode < 500:
 		return refused(err)
@@ -152,6 +154,10 @@ func (w *onceCheck) checked(ctx context.Context) error {
 		switch {
 		case errors.As(err, &pe):
 			w.err = &pipeline.FaultError{Kind: pipeline.FaultScope, BeforeWrite: true, Err: err}
+		case errors.Is(err, auth.ErrOtherHost):
+			// The API URL redirects elsewhere: nothing was sent there,
+			// and no write was made (this check precedes the first).
+			w.err = &pipeline.FaultError{Kind: pipeline.FaultLocation, BeforeWrite: true, Err: err}
 		case err != nil:
 			w.err = &pipeline.FaultError{Kind: pipeline.FaultAPI, Err: err}
 		}

@@ -33,11 +33,14 @@ func newAuthLoginCmd(f *factory) *cobra.Command {
 		Short: "Authorize ghlbulk for a location through OAuth and store the token",
 		Long: `Runs HighLevel's authorization-code flow: prints the authorization URL (and opens it in a
 browser when there is one), waits on a loopback redirect listener for the code, exchanges it and
-stores the tokens in the token file (mode 0600, written atomically).
+stores the tokens in the token file (mode 0600, written atomically). The flow uses PKCE (S256) and a
+random state; a redirect with another state is answered 400 and ignored, and the wait goes on.
 
 The app's client id and secret come from GHL_CLIENT_ID and GHL_CLIENT_SECRET, or from
 --client-file (JSON {"client_id": ..., "client_secret": ...}); never from the command line.
-Register http://127.0.0.1:PORT/callback as a redirect URI of your app and pass --listen 127.0.0.1:PORT.`,
+Register http://127.0.0.1:PORT/callback as a redirect URI of your app and pass --listen 127.0.0.1:PORT
+(or localhost:PORT with http://localhost:PORT/callback). The listener is loopback only: any other
+--listen host (0.0.0.0, a LAN address) is refused with exit 2.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ao := f.authOptions()
@@ -66,7 +69,7 @@ Register http://127.0.0.1:PORT/callback as a redirect URI of your app and pass -
 	cmd.Flags().StringVar(&clientFile, "client-file", "", "JSON file with the app's client_id and client_secret")
 	cmd.Flags().StringSliceVar(&scopes, "scopes", auth.DefaultLoginScopes,
 		"scopes to ask for, the least that does the job: contacts.readonly exports, contacts.write imports,\nlocations/customFields.readonly reads the custom field definitions (mappings with custom fields, typed columns)")
-	cmd.Flags().StringVar(&listen, "listen", "", "address of the redirect listener (default 127.0.0.1 on a free port)")
+	cmd.Flags().StringVar(&listen, "listen", "", "loopback address of the redirect listener: 127.0.0.1:PORT or localhost:PORT (default 127.0.0.1 on a free port)")
 	cmd.Flags().StringVar(&userType, "user-type", "Location", "token type: Location, or Company for an agency token")
 	return cmd
 }

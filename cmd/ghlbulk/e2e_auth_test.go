@@ -99,6 +99,13 @@ func auLogin(t *testing.T, s *testSandbox, tokenFile string) (stdout, stderr str
 	if q := u.Query(); q.Get("client_id") != sandbox.DefaultClientID || q.Get("state") == "" || q.Get("redirect_uri") == "" || !strings.Contains(q.Get("scope"), "contacts.write") {
 		t.Errorf("authorization URL lacks client_id, state, redirect_uri or scope: %s", authURL)
 	}
+	// PKCE: the sandbox checks the verifier against this challenge.
+	if q := u.Query(); q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" {
+		t.Errorf("authorization URL has no PKCE S256 challenge: %s", authURL)
+	}
+	if ru, err := url.Parse(u.Query().Get("redirect_uri")); err != nil || ru.Hostname() != "127.0.0.1" {
+		t.Errorf("redirect_uri %q is not on 127.0.0.1", u.Query().Get("redirect_uri"))
+	}
 	resp, err := http.Get(authURL) // follows the 302 to the loopback listener
 	if err != nil {
 		t.Fatalf("browser: GET %s: %v", authURL, err)

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"crypto/hmac"
 	crand "crypto/rand"
 	"crypto/sha256"
@@ -28,6 +29,10 @@ type token struct {
 	Scopes      []string  `json:"scopes"`
 	Expires     time.Time `json:"expires"`
 	RedirectURI string    `json:"redirectUri,omitempty"`
+	// PKCE (RFC 7636), on codes whose authorization request sent a
+	// code_challenge: the exchange must then send the matching verifier.
+	Challenge       string `json:"challenge,omitempty"`
+	ChallengeMethod string `json:"challengeMethod,omitempty"` // "S256" or "plain"
 }
 
 func (t *token) hasScope(sc string) bool { return slices.Contains(t.Scopes, sc) }
@@ -46,6 +51,42 @@ type authStore struct {
 	mu     sync.RWMutex
 	tokens map[string]*token
 	secret []byte
+	hook   func(context.Context, RefreshStage) // SetRefreshHook; guarded by mu
+}
+
+// RefreshStage is where a refresh_token grant is when the hook runs.
+type RefreshStage int
+
+const (
+	// RefreshReceived: the request is read and checked; its refresh token
+	// is not spent yet.
+	RefreshReceived RefreshStage = iota
+	// RefreshRotated: the refresh token is spent and the new pair minted;
+	// the answer is not sent yet.
+	RefreshRotated
+)
+
+// SetRefreshHook installs h (nil removes it), a test hook: POST
+// /oauth/token calls it for each refresh_token grant at both stages, with
+// the request's context, and waits for it. A hook that blocks holds a
+// refresh in flight, so that a test can kill the client at either point. A
+// client gone by the end of RefreshReceived (ctx done) leaves its refresh
+// token unspent, as a server that never got to act on the request would;
+// one gone during RefreshRotated loses the new pair, as with HighLevel,
+// whose refresh token is "valid for a year unless used" (docs/Authorization.md).
+func (s *Server) SetRefreshHook(h func(ctx context.Context, stage RefreshStage)) {
+	s.auth.mu.Lock()
+	s.auth.hook = h
+	s.auth.mu.Unlock()
+}
+
+func (a *authStore) runHook(ctx context.Context, st RefreshStage) {
+	a.mu.RLock()
+	h := a.hook
+	a.mu.RUnlock()
+	if h != nil {
+		h(ctx, st)
+	}
 }
 
 func newAuthStore(s *Server) *authStore {
@@ -296,6 +337,9 @@ func (s *Server) hOAuthToken(q *call) reply {
 		if c.RedirectURI != "" && f.Get("redirect_uri") != "" && f.Get("redirect_uri") != c.RedirectURI {
 			return grantError("Invalid grant: redirect_uri does not match")
 		}
+		if msg := checkVerifier(c, f.Get("code_verifier")); msg != "" {
+			return grantError(msg)
+		}
 		base = c
 		if f.Get("user_type") == "Company" {
 			cp := *c
@@ -305,6 +349,11 @@ func (s *Server) hOAuthToken(q *call) reply {
 	case "refresh_token":
 		if f.Get("refresh_token") == "" {
 			return rep422("refresh_token should not be empty")
+		}
+		s.auth.runHook(q.r.Context(), RefreshReceived)
+		if err := q.r.Context().Err(); err != nil {
+			// The client is gone before the grant was acted on.
+			return reply{status: http.StatusServiceUnavailable, body: oauthError{StatusCode: 503, Message: "client went away", Error: "temporarily_unavailable"}}
 		}
 		rt := s.auth.take(f.Get("refresh_token"), "refresh")
 		if rt == nil || rt.ClientID != clientID || !s.now().Before(rt.Expires) {
@@ -341,7 +390,33 @@ func (s *Server) hOAuthToken(q *call) reply {
 		out.IsBulkInstall = &f
 		out.ApprovedLocations = []string{s.opt.LocationID}
 	}
+	if gt == "refresh_token" {
+		s.auth.runHook(q.r.Context(), RefreshRotated)
+	}
 	return reply{status: http.StatusOK, body: out}
+}
+
+// checkVerifier is RFC 7636's check at the token endpoint: a code issued
+// with a code_challenge is exchanged only with the verifier it was made
+// from. It returns "" when the verifier passes (or no challenge was sent,
+// as the PKCE-less flow in HighLevel's docs has none) and the refusal's
+// message otherwise.
+func checkVerifier(c *token, verifier string) string {
+	if c.Challenge == "" {
+		return ""
+	}
+	if verifier == "" {
+		return "Invalid grant: code_verifier is required (the authorization request sent a code_challenge)"
+	}
+	got := verifier
+	if c.ChallengeMethod == "S256" {
+		sum := sha256.Sum256([]byte(verifier))
+		got = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	if !hmac.Equal([]byte(got), []byte(c.Challenge)) {
+		return "Invalid grant: code_verifier does not match the code_challenge"
+	}
+	return ""
 }
 
 // hLocationToken is POST /oauth/locationToken: a Company token buys a
@@ -402,9 +477,17 @@ func (s *Server) hChooseLocation(q *call) reply {
 	if strings.ContainsAny(loc, "/?#") {
 		return rep400("Invalid location_id")
 	}
+	challenge, method := v.Get("code_challenge"), v.Get("code_challenge_method")
+	if challenge != "" && method == "" {
+		method = "plain" // RFC 7636 4.3
+	}
+	if challenge != "" && method != "S256" && method != "plain" {
+		return rep400("code_challenge_method must be S256 or plain")
+	}
 	code := s.auth.mint(&token{Kind: "code", ClientID: clientID, UserType: "Location", LocationID: loc,
 		CompanyID: DefaultCompanyID, UserID: DefaultUserID, Scopes: scopes,
-		Expires: s.now().Add(codeTTL), RedirectURI: v.Get("redirect_uri")})
+		Expires: s.now().Add(codeTTL), RedirectURI: v.Get("redirect_uri"),
+		Challenge: challenge, ChallengeMethod: method})
 	rq := ru.Query()
 	rq.Set("code", code)
 	if st := v.Get("state"); st != "" {
