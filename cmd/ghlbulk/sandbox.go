@@ -32,7 +32,14 @@ OAuth token endpoint. Point ghlbulk, or HighLevel's own SDK, at it.
 
 The first line on stdout is
   GHL_API_URL=http://HOST:PORT GHL_LOCATION_ID=ID GHL_TOKEN=TOKEN
-(a sandbox token for that location); it then serves until SIGINT or SIGTERM.`,
+(a sandbox token for that location), the second
+  GHL_CLIENT_ID=ghlbulk-sandbox GHL_CLIENT_SECRET=SECRET
+(the OAuth client, for 'ghlbulk auth login'); it then serves until SIGINT or SIGTERM.
+
+On loopback (the default) the secret is always sandbox-secret. An --addr beyond loopback
+(:8089, 0.0.0.0:8089, a LAN address) lets others reach the API: the sandbox warns on stderr
+and uses a random secret instead, so that only who reads stdout can get tokens through OAuth.
+Slow clients are cut off: 10 s to send the headers, 60 s for a whole request.`,
 		Example: `  eval "$(ghlbulk sandbox --addr 127.0.0.1:8089 --contacts 1000 | head -1)"   # in another shell
   ghlbulk sandbox --addr 127.0.0.1:0 --rate 100/10s --faults 5xx=0.05,drop-after=0.01,seed=7
   ghlbulk sandbox --data sandbox.db          # keep data across restarts`,
@@ -55,7 +62,15 @@ The first line on stdout is
 			if err != nil {
 				return err
 			}
+			if srv.Exposed() {
+				// The secret itself goes to stdout only, never to the log.
+				f.logger().Warn("sandbox listening beyond loopback: anyone who reaches this address can call the API "+
+					"and get tokens through its OAuth endpoints; the OAuth client secret is random for this run "+
+					"(stdout's second line), not the default; use --addr 127.0.0.1:PORT to keep it local",
+					"addr", o.addr)
+			}
 			fmt.Fprintf(f.stdout, "GHL_API_URL=%s GHL_LOCATION_ID=%s GHL_TOKEN=%s\n", url, srv.LocationID(), token)
+			fmt.Fprintf(f.stdout, "GHL_CLIENT_ID=%s GHL_CLIENT_SECRET=%s\n", sandbox.DefaultClientID, srv.ClientSecret())
 			f.logger().Info("sandbox serving", "url", url, "location", srv.LocationID(), "rate", o.rate, "daily", o.daily, "contacts", o.contacts)
 			<-cmd.Context().Done()
 			f.logger().Info("sandbox stopping")
@@ -63,12 +78,12 @@ The first line on stdout is
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.addr, "addr", "127.0.0.1:8089", "address to listen on (127.0.0.1:0 picks a free port)")
+	fl.StringVar(&o.addr, "addr", "127.0.0.1:8089", "address to listen on (127.0.0.1:0 picks a free port; beyond loopback: a warning and a random client secret)")
 	fl.StringVar(&o.rate, "rate", "100/10s", "burst limit per token and location as N/DURATION, or off")
 	fl.IntVar(&o.daily, "daily", 200000, "daily request limit per location (0: off)")
 	fl.StringVar(&o.faults, "faults", "", "inject faults, e.g. 5xx=0.05,drop-before=0.02,drop-after=0.02,latency=20ms,seed=7")
 	fl.IntVar(&o.contacts, "contacts", 0, "seed N realistic contacts with tasks, notes, appointments and businesses")
-	fl.StringVar(&o.data, "data", "", "keep data in this SQLite file (default: in memory)")
+	fl.StringVar(&o.data, "data", "", "keep data in this SQLite file, mode 0600 as it holds tokens (default: in memory)")
 	fl.Int64Var(&o.seed, "seed", 1, "seed for generated data and faults")
 	return cmd
 }

@@ -52,8 +52,9 @@
 //	5xx=0.05          share answered 500 (JSON) or 502/503 (an HTML gateway page)
 //	drop-before=0.02  share whose connection is reset before the request is applied
 //	drop-after=0.02   share applied, then the connection reset with no answer
-//	422-after=0.01    share applied, then answered 422 (the real API has created
-//	                  a contact and still answered 422)
+//	422-after=0.01    share of writes applied, then answered 422 (the real API
+//	                  has created a contact and still answered 422); a read
+//	                  that draws it is answered as usual
 //	latency=20ms      added to every request; latency=5ms-50ms draws uniformly
 //	seed=7            seed of the draws (default 1)
 //
@@ -81,7 +82,19 @@
 // (refresh_token; each refresh returns a new refresh token and the old one
 // stops working), and POST /oauth/locationToken turns a Company token into a
 // Location one. The default client is "ghlbulk-sandbox" with secret
-// "sandbox-secret".
+// "sandbox-secret" — unless Options.Addr binds beyond loopback (":8089",
+// "0.0.0.0:8089", a LAN address; see IsLoopback), where anyone who reaches
+// the port could otherwise get tokens: then the secret is random, and
+// ClientSecret tells it.
+//
+// # Serving
+//
+// Start's server cuts slow clients off: Options.ReadHeaderTimeout (10 s),
+// ReadTimeout (60 s for a request's headers and body; a body cut off is
+// answered 408), WriteTimeout (ReadTimeout + 60 s), IdleTimeout (2 min for
+// a keep-alive connection) and MaxHeaderBytes (64 KiB; beyond, 431). A
+// DataPath file and its -wal and -shm companions are mode 0600: they hold
+// tokens.
 //
 // Counts reports what was served, for tests that assert, say, zero writes.
 package sandbox

@@ -109,6 +109,9 @@ func (s *Server) hList(q *call) reply {
 		}
 	}
 	startAfter, hasAfter, msg := queryNumber(v, "startAfter")
+	if _, ok := finiteMillis(startAfter); msg == "" && !ok {
+		msg = "startAfter must be a number conforming to the specified constraints"
+	}
 	if msg != "" {
 		msgs = append(msgs, msg)
 	}
@@ -228,7 +231,7 @@ func (s *Server) hBusiness(q *call) reply {
 		if f < 0 {
 			msgs = append(msgs, "skip must not be less than 0")
 		} else {
-			skip = int(f)
+			skip = int(min(f, 1<<53)) // beyond int64, int(f) is undefined (and was negative)
 		}
 	}
 	if len(msgs) > 0 {
@@ -338,10 +341,15 @@ func (s *Server) hSearch(q *call) reply {
 	if rep := checkLocation(q.tok, req.LocationID); rep != nil {
 		return *rep
 	}
-	limit, page := int(req.PageLimit), max(1, int(req.Page))
-	if len(req.SearchAfter) == 0 && page*limit > maxSearchWindow {
+	// The window is checked in float64 before anything becomes an int: a
+	// page such as 2^63-1 would overflow page*pageLimit (or the int
+	// conversion itself) and slip through as page 1.
+	if len(req.SearchAfter) == 0 && max(1, req.Page)*req.PageLimit > maxSearchWindow {
 		return rep422(fmt.Sprintf("page * pageLimit must not be greater than %d; use searchAfter to go deeper", maxSearchWindow))
 	}
+	// With searchAfter the page is ignored (Elasticsearch's search_after
+	// starts from the cursor); clamp it so that converting it is defined.
+	limit, page := int(req.PageLimit), int(min(max(1, req.Page), maxSearchWindow))
 	sortField, desc := "dateAdded", false
 	if len(req.Sort) > 1 {
 		return rep422("sort supports one field")
@@ -539,11 +547,11 @@ func parseInstant(raw json.RawMessage) (int64, bool) {
 		if json.Unmarshal(raw, &f) != nil {
 			return 0, false
 		}
-		return int64(f), true
+		return finiteMillis(f)
 	case 's':
 		s, _ := str(raw)
 		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return int64(f), true
+			return finiteMillis(f)
 		}
 		if ms, ok := parseMillis(s); ok {
 			return ms, true
@@ -553,6 +561,21 @@ func parseInstant(raw json.RawMessage) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// maxInstantMs bounds epoch milliseconds: ±8.64e15 is JavaScript's Date
+// range (year ±275760), what the live API (Node) can represent at all.
+const maxInstantMs = 8.64e15
+
+// finiteMillis takes f as epoch ms when it is a number a date can have:
+// "NaN" and "Infinity" parse as floats, and converting them (or anything
+// beyond int64) to int64 is undefined, so they are refused, not wrapped
+// into some cursor.
+func finiteMillis(f float64) (int64, bool) {
+	if math.IsNaN(f) || math.Abs(f) > maxInstantMs {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 // sortFields are the fields search can order by, beyond the two dates.

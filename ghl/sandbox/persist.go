@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -42,7 +44,39 @@ type pop struct {
 	meta             [2]string     // key, value
 }
 
+// dataFileMode is the mode of the data file and its -wal and -shm
+// companions: they hold access and refresh tokens.
+const dataFileMode = 0o600
+
+// makePrivate creates path with dataFileMode before SQLite opens it (SQLite
+// would create it 0644, and gives its -wal and -shm files the main file's
+// mode), and takes group and other access off an existing file and its
+// companions.
+func makePrivate(path string, logf func(string, ...any)) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, dataFileMode)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("sandbox: create data file %s: %w (check --data and that its folder exists and is writable)", path, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if err != nil || st.Mode().Perm()&0o077 == 0 {
+			continue // absent (made by SQLite with the main file's mode), or private already
+		}
+		if err := os.Chmod(p, dataFileMode); err != nil {
+			return fmt.Errorf("sandbox: data file %s is readable by others (mode %04o) and holds tokens: %w (run chmod 600 on it)", p, st.Mode().Perm(), err)
+		}
+		logf("sandbox: data file %s was mode %04o; made it %04o (it holds tokens)", p, st.Mode().Perm(), dataFileMode)
+	}
+	return nil
+}
+
 func openPersister(path string, logf func(string, ...any)) (*persister, error) {
+	if err := makePrivate(path, logf); err != nil {
+		return nil, err
+	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
 		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)"
 	db, err := sql.Open("sqlite", dsn)

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	cryptorand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,8 +43,22 @@ type Options struct {
 	// allowed).
 	DuplicateRule string
 
-	OAuthClients map[string]string // client_id -> client_secret; nil = {"ghlbulk-sandbox": "sandbox-secret"}
-	AccessTTL    time.Duration     // 0 = 24h
+	// OAuthClients are client_id -> client_secret. nil = {"ghlbulk-sandbox":
+	// "sandbox-secret"} when Addr is loopback (or ""), and the same client
+	// with a random secret (ClientSecret) when Addr binds beyond loopback,
+	// where anyone who reaches the port could otherwise mint tokens.
+	OAuthClients map[string]string
+	AccessTTL    time.Duration // 0 = 24h
+
+	// Limits of the HTTP server Start runs; zero takes the default. They
+	// keep a stalled or trickling client from holding a connection (and a
+	// goroutine) forever; the defaults are sized in the comments of
+	// DefaultReadTimeout and its neighbours.
+	ReadHeaderTimeout time.Duration // 0 = min(DefaultReadHeaderTimeout, ReadTimeout)
+	ReadTimeout       time.Duration // 0 = DefaultReadTimeout: a request's headers and body together
+	WriteTimeout      time.Duration // 0 = ReadTimeout + DefaultWriteGrace
+	IdleTimeout       time.Duration // 0 = DefaultIdleTimeout
+	MaxHeaderBytes    int           // 0 = DefaultMaxHeaderBytes
 
 	Logf func(format string, args ...any) // nil = silent
 }
@@ -60,6 +75,28 @@ const (
 	DefaultDaily        = 200000
 	MaxSearchPageLimit  = 500
 	MaxListLimit        = 100
+
+	// DefaultReadTimeout bounds reading one request, headers and body. The
+	// largest body the API takes is maxBody (10 MiB), but a real one is a
+	// contact or a bulk tags call of a few hundred ids, well under 1 MiB:
+	// 60 s lets such a body arrive at 17 KB/s, and even a 10 MiB one at
+	// 175 KB/s, while a client trickling a byte at a time is cut off.
+	DefaultReadTimeout = 60 * time.Second
+	// DefaultReadHeaderTimeout: headers are a few KB (a JWT bearer token
+	// is the largest); 10 s is generous for any link.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultWriteGrace is what WriteTimeout adds to ReadTimeout. Go
+	// starts the write deadline once the headers are read, so the body's
+	// read time counts against it too; the grace then covers the handler
+	// (injected latency, a search over a million contacts) and writing a
+	// 500-contact page to a slow reader.
+	DefaultWriteGrace = 60 * time.Second
+	// DefaultIdleTimeout closes keep-alive connections unused this long;
+	// clients (the SDK's Node agent, Go's transport) reconnect on their own.
+	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultMaxHeaderBytes: a request's headers are a few KB; Go's own
+	// default is 1 MiB.
+	DefaultMaxHeaderBytes = 64 << 10
 )
 
 // AllScopes are the scopes IssueToken grants when given none: everything the
@@ -114,7 +151,29 @@ func New(opt Options) (*Server, error) {
 		opt.AccessTTL = 24 * time.Hour
 	}
 	if opt.OAuthClients == nil {
-		opt.OAuthClients = map[string]string{DefaultClientID: DefaultClientSecret}
+		secret := DefaultClientSecret
+		if !IsLoopback(opt.Addr) {
+			secret = randomSecret()
+		}
+		opt.OAuthClients = map[string]string{DefaultClientID: secret}
+	}
+	if opt.ReadTimeout < 0 || opt.ReadHeaderTimeout < 0 || opt.WriteTimeout < 0 || opt.IdleTimeout < 0 || opt.MaxHeaderBytes < 0 {
+		return nil, errors.New("sandbox: server timeouts and MaxHeaderBytes must not be negative")
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = DefaultReadTimeout
+	}
+	if opt.ReadHeaderTimeout == 0 {
+		opt.ReadHeaderTimeout = min(DefaultReadHeaderTimeout, opt.ReadTimeout)
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = opt.ReadTimeout + DefaultWriteGrace
+	}
+	if opt.IdleTimeout == 0 {
+		opt.IdleTimeout = DefaultIdleTimeout
+	}
+	if opt.MaxHeaderBytes == 0 {
+		opt.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if opt.Contacts < 0 {
 		return nil, fmt.Errorf("sandbox: contacts %d: must not be negative", opt.Contacts)
@@ -171,6 +230,37 @@ func New(opt Options) (*Server, error) {
 	return s, nil
 }
 
+// IsLoopback reports whether addr (host:port, as Options.Addr) listens on
+// loopback only. "" is Start's default, 127.0.0.1:0. An empty host
+// (":8089"), an unspecified address (0.0.0.0, ::) or any other host name or
+// address is taken as reachable from elsewhere: a name is not resolved, so
+// that the answer never depends on DNS.
+func IsLoopback(addr string) bool {
+	if addr == "" {
+		return true
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// Exposed reports whether Options.Addr binds beyond loopback.
+func (s *Server) Exposed() bool { return !IsLoopback(s.opt.Addr) }
+
+// ClientSecret is the secret of the default OAuth client (DefaultClientID):
+// DefaultClientSecret on loopback, a random one when Exposed, "" when
+// Options.OAuthClients does not name that client.
+func (s *Server) ClientSecret() string { return s.opt.OAuthClients[DefaultClientID] }
+
+// randomSecret is crypto/rand's Text: 26 base32 characters, 128 bits.
+func randomSecret() string { return cryptorand.Text() }
+
 func (s *Server) logf(format string, args ...any) {
 	if s.opt.Logf != nil {
 		s.opt.Logf(format, args...)
@@ -202,9 +292,18 @@ func (s *Server) Start() (string, error) {
 		return "", fmt.Errorf("sandbox: listen %s: %w", addr, err)
 	}
 	s.ln = ln
-	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.opt.ReadHeaderTimeout,
+		ReadTimeout:       s.opt.ReadTimeout,
+		WriteTimeout:      s.opt.WriteTimeout,
+		IdleTimeout:       s.opt.IdleTimeout,
+		MaxHeaderBytes:    s.opt.MaxHeaderBytes,
+	}
+	s.hs = hs
 	go func() {
-		if err := s.hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// hs, not s.hs: Close may have cleared s.hs before this runs.
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logf("sandbox: serve: %v", err)
 		}
 	}()
@@ -532,7 +631,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		dropConn(w)
 		return
 	case fault422After:
-		if rep.status < 300 {
+		// Documented for writes (#64: created, yet answered 422); a read
+		// that draws it is answered as usual.
+		if rt.write && rep.status < 300 {
 			s.counts.fault(fault422After)
 			rep = reply{status: http.StatusUnprocessableEntity, body: errUnprocessable("Unprocessable Entity")}
 		}
@@ -600,6 +701,12 @@ func readBody(q *call) (map[string]json.RawMessage, *reply) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, &reply{status: http.StatusRequestEntityTooLarge, body: map[string]any{"statusCode": 413, "message": "request entity too large", "error": "Payload Too Large"}}
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// Options.ReadTimeout ran out: the answer a proxy's body
+			// timeout gives (nginx: 408), then the server closes.
+			return nil, &reply{status: http.StatusRequestTimeout, body: badRequest{StatusCode: 408, Message: "Request Timeout"}}
 		}
 		return nil, &reply{status: http.StatusBadRequest, body: errBadRequest("request aborted")}
 	}
