@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/sinks"
 )
 
 // printSummary writes the end-of-run table a user reads first.
@@ -69,17 +69,13 @@ func writeReport(path string, r any) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".report-*.json")
-	if err != nil {
+	// Written aside and renamed (sinks.WriteFileAtomic); a temporary file a
+	// killed run left for this report is ours to clear first.
+	if _, err := sinks.RemoveTemps(filepath.Dir(path), filepath.Base(path)); err != nil {
 		return fmt.Errorf("--report %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
+	if err := sinks.WriteFileAtomic(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("--report %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("--report %s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
