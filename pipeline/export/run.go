@@ -570,10 +570,21 @@ func (e *exporter) dropRun(ctx context.Context, r *exportRun) error {
 	if err != nil {
 		return err
 	}
-	if r.StageDir != "" && strings.Contains(r.StageDir, stageDirName) {
-		os.RemoveAll(r.StageDir)
-	}
+	e.removeStage(r)
 	return nil
+}
+
+// removeStage removes the run's staging directory, and the staging root
+// if nothing else is left in it. The directory comes from the state, so it
+// is removed only where this export stages: OUT/.ghlbulk-staging/<run>.
+func (e *exporter) removeStage(r *exportRun) {
+	root := filepath.Join(e.cfg.OutDir, stageDirName)
+	if r.StageDir == "" || filepath.Dir(r.StageDir) != root {
+		e.log.Warn("not removing a staging directory outside --out", "dir", r.StageDir)
+		return
+	}
+	os.RemoveAll(r.StageDir)
+	os.Remove(root) // only if empty
 }
 
 // keep reports whether contact c, of this run, belongs in the files.
@@ -849,8 +860,7 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 	if err != nil {
 		return fmt.Errorf("recording the finished export: %w", err)
 	}
-	os.RemoveAll(r.StageDir)
-	os.Remove(filepath.Dir(r.StageDir)) // only if empty
+	e.removeStage(r)
 	return nil
 }
 
