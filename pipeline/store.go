@@ -80,9 +80,17 @@ var ErrDiskFull = errors.New("no space left for the state file")
 // OpenStore opens (or creates) the state at path, takes its lock for the
 // life of the Store, and checks that it is a ghlbulk state of this schema
 // version. Any problem with the file is a *StateError.
+//
+// A path that holds something else (a directory, an input file, another
+// program's database) is refused before anything is written there, lock
+// file included, and Restart never removes it: --restart only ever
+// replaces a ghlbulk state, or a file too damaged to tell.
 func OpenStore(path string, opt StoreOptions) (s *Store, err error) {
 	if path == "" {
 		return nil, &StateError{Path: path, Problem: "no state path given", Fix: "pass --state PATH"}
+	}
+	if _, err := probeState(path); err != nil {
+		return nil, err
 	}
 	lock, err := acquireLock(path + ".lock")
 	if err != nil {
@@ -94,10 +102,8 @@ func OpenStore(path string, opt StoreOptions) (s *Store, err error) {
 		}
 	}()
 	if opt.Restart {
-		for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
-			if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-				return nil, &StateError{Path: path, Problem: "cannot remove it for --restart", Fix: "remove it by hand", Err: rerr}
-			}
+		if err := removeForRestart(path); err != nil {
+			return nil, err
 		}
 	}
 	if err := checkHeader(path); err != nil {
@@ -116,6 +122,119 @@ func OpenStore(path string, opt StoreOptions) (s *Store, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// removeForRestart removes the state at path and its SQLite side files for
+// --restart. It runs under the lock, and looks again at what path holds:
+// the check before the lock only said it was not somebody else's file then.
+func removeForRestart(path string) error {
+	kind, err := probeState(path)
+	if err != nil {
+		return err
+	}
+	if kind == stateAbsent {
+		return nil
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			return &StateError{Path: path, Problem: "cannot remove it for --restart", Fix: "remove it by hand", Err: rerr}
+		}
+	}
+	return nil
+}
+
+// stateKind is what a --state path holds, judged without writing to it.
+type stateKind int
+
+const (
+	stateAbsent  stateKind = iota // nothing there yet
+	stateOurs                     // a ghlbulk state (of any schema version), or an empty file or database
+	stateDamaged                  // starts like a SQLite database but cannot be read: a damaged state, most likely
+)
+
+// foreignFix is the advice for a --state that is not a ghlbulk state:
+// --restart would not help (it refuses to remove such a file), another
+// path does.
+const foreignFix = "pick another --state path: --restart only replaces a ghlbulk state, and this file is left as it is"
+
+// probeState says what path holds, reading it only (SQLite is opened
+// read-only: the state's own connection would turn another program's
+// database into WAL mode just by opening it). Anything that is not a
+// ghlbulk state, an empty file or a damaged SQLite file is a *StateError
+// with foreignFix.
+func probeState(path string) (stateKind, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return stateAbsent, nil
+	case err != nil:
+		return 0, &StateError{Path: path, Problem: "cannot read", Err: err}
+	case fi.IsDir():
+		return 0, &StateError{Path: path, Problem: "is a directory, not a ghlbulk state file", Fix: foreignFix}
+	case !fi.Mode().IsRegular():
+		return 0, &StateError{Path: path, Problem: "is not a regular file, so not a ghlbulk state", Fix: foreignFix}
+	case fi.Size() == 0:
+		return stateOurs, nil
+	}
+	head, err := readHead(path)
+	if err != nil {
+		return 0, err
+	}
+	if !bytes.HasPrefix(sqliteHeader, head) {
+		return 0, &StateError{Path: path, Problem: "not a ghlbulk state (not a SQLite database)",
+			Fix: foreignFix + "; if it was a ghlbulk state that got overwritten, remove it by hand"}
+	}
+	if len(head) < len(sqliteHeader) {
+		return stateDamaged, nil // cut short inside the header
+	}
+	return probeSQLite(path)
+}
+
+// readHead reads up to the length of the SQLite header from path.
+func readHead(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &StateError{Path: path, Problem: "cannot read", Err: err}
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, &StateError{Path: path, Problem: "cannot read", Err: err}
+	}
+	return head[:n], nil
+}
+
+// probeSQLite tells a ghlbulk state from another program's database,
+// opening it read-only. A file SQLite cannot read is stateDamaged.
+func probeSQLite(path string) (stateKind, error) {
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro")
+	if err != nil {
+		return stateDamaged, nil
+	}
+	defer db.Close()
+	var tables, hasMeta int
+	if err := db.QueryRow("SELECT count(*), count(CASE WHEN name = 'meta' THEN 1 END) FROM sqlite_master WHERE type='table'").Scan(&tables, &hasMeta); err != nil {
+		return stateDamaged, nil
+	}
+	if tables == 0 {
+		return stateOurs, nil
+	}
+	foreign := &StateError{Path: path, Problem: "not a ghlbulk state (a SQLite database of something else)", Fix: foreignFix}
+	if hasMeta == 0 {
+		return 0, foreign
+	}
+	var app string
+	err = db.QueryRow("SELECT value FROM meta WHERE key = 'application'").Scan(&app)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, foreign
+	case err != nil:
+		return stateDamaged, nil
+	case app != storeApplication:
+		return 0, foreign
+	}
+	return stateOurs, nil
 }
 
 // dsn builds the modernc.org/sqlite data source name: WAL so readers never
@@ -150,7 +269,7 @@ func checkHeader(path string) error {
 	case n == 0 && (err == io.EOF):
 		return nil
 	case err != nil || !bytes.Equal(head, sqliteHeader):
-		return &StateError{Path: path, Problem: "not a ghlbulk state (not a SQLite database, or damaged)"}
+		return &StateError{Path: path, Problem: "damaged (shorter than a SQLite header)"}
 	}
 	return nil
 }
@@ -228,14 +347,14 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	if tables > 0 {
 		if hasMeta == 0 {
-			return &StateError{Path: s.path, Problem: "not a ghlbulk state (a SQLite database of something else)"}
+			return &StateError{Path: s.path, Problem: "not a ghlbulk state (a SQLite database of something else)", Fix: foreignFix}
 		}
 		app, _, err := s.meta(ctx, "application")
 		if err != nil {
 			return s.damaged(err)
 		}
 		if app != storeApplication {
-			return &StateError{Path: s.path, Problem: "not a ghlbulk state (a SQLite database of something else)"}
+			return &StateError{Path: s.path, Problem: "not a ghlbulk state (a SQLite database of something else)", Fix: foreignFix}
 		}
 		v, _, err := s.meta(ctx, "schema_version")
 		if err != nil {

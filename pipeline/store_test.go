@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -46,20 +48,29 @@ func TestOpenStoreRefuses(t *testing.T) {
 		name    string
 		prepare func(t *testing.T, path string)
 		want    string // substring of the StateError
+		// ours: a ghlbulk state (damaged or of another version), which the
+		// error sends to --restart and Restart replaces; otherwise the file
+		// is somebody else's, which Restart refuses and leaves as it is.
+		ours bool
 	}{
 		{"text file", func(t *testing.T, path string) {
 			os.WriteFile(path, []byte("email,phone\na@b.c,1\n"), 0o600)
-		}, "not a ghlbulk state"},
+		}, "not a ghlbulk state", false},
+		{"directory", func(t *testing.T, path string) {
+			if err := os.Mkdir(path, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, "is a directory", false},
 		{"short file", func(t *testing.T, path string) {
 			os.WriteFile(path, []byte("SQLite"), 0o600)
-		}, "not a ghlbulk state"},
+		}, "damaged", true},
 		{"truncated", func(t *testing.T, path string) {
 			seedStore(t, path, 3000)
 			st, _ := os.Stat(path)
 			if err := os.Truncate(path, st.Size()/2); err != nil {
 				t.Fatal(err)
 			}
-		}, "damaged"},
+		}, "damaged", true},
 		{"foreign sqlite", func(t *testing.T, path string) {
 			db, err := sql.Open("sqlite", path)
 			if err != nil {
@@ -69,13 +80,13 @@ func TestOpenStoreRefuses(t *testing.T) {
 				t.Fatal(err)
 			}
 			db.Close()
-		}, "SQLite database of something else"},
+		}, "SQLite database of something else", false},
 		{"foreign meta", func(t *testing.T, path string) {
 			db, _ := sql.Open("sqlite", path)
 			db.Exec("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT)")
 			db.Exec("INSERT INTO meta VALUES ('application', 'other')")
 			db.Close()
-		}, "something else"},
+		}, "something else", false},
 		{"schema version", func(t *testing.T, path string) {
 			seedStore(t, path, 1)
 			db, _ := sql.Open("sqlite", path)
@@ -83,28 +94,71 @@ func TestOpenStoreRefuses(t *testing.T) {
 				t.Fatal(err)
 			}
 			db.Close()
-		}, "schema version 99"},
+		}, "schema version 99", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.db")
 			tc.prepare(t, path)
+			before := snapshotPath(t, path)
 			_, err := OpenStore(path, StoreOptions{})
 			var se *StateError
 			if !errors.As(err, &se) {
 				t.Fatalf("OpenStore = %v, want *StateError", err)
 			}
-			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "--restart") {
-				t.Errorf("error %q: want it to name %q, the file and --restart", err, tc.want)
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q: want it to name %q and the file", err, tc.want)
 			}
-			// --restart starts over, whatever was there.
+			if got := strings.Contains(err.Error(), "--restart to start over"); got != tc.ours {
+				t.Errorf("error %q: advises --restart = %v, want %v", err, got, tc.ours)
+			}
 			s, err := OpenStore(path, StoreOptions{Restart: true})
-			if err != nil {
-				t.Fatalf("OpenStore with Restart: %v", err)
+			if tc.ours {
+				// --restart starts over from a state of ours, whatever its shape.
+				if err != nil {
+					t.Fatalf("OpenStore with Restart: %v", err)
+				}
+				s.Close()
+				return
 			}
-			s.Close()
+			if !errors.As(err, &se) || !strings.Contains(err.Error(), "another --state") {
+				t.Fatalf("OpenStore with Restart over somebody else's file = %v, want a refusal pointing at another --state", err)
+			}
+			if after := snapshotPath(t, path); after != before {
+				t.Errorf("Restart changed somebody else's file:\nbefore %s\nafter  %s", before, after)
+			}
+			if _, err := os.Stat(path + ".lock"); err == nil {
+				t.Errorf("a refused state left %s.lock beside it", path)
+			}
 		})
 	}
+}
+
+// snapshotPath describes what path holds: a file's bytes, or a directory's
+// entries, so a test can see it was left alone.
+func snapshotPath(t *testing.T, path string) string {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "absent: " + err.Error()
+	}
+	if fi.IsDir() {
+		ents, err := os.ReadDir(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := []string{"dir"}
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return strings.Join(names, " ")
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	return "file " + hex.EncodeToString(sum[:])
 }
 
 func TestOpenStoreReopens(t *testing.T) {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -15,12 +17,18 @@ import (
 
 // AtomicFile is a file written aside and renamed into place on Commit, so a
 // reader sees the whole file or none of it. The temporary file sits in the
-// same directory (".NAME.*.tmp"), so the rename never crosses a filesystem.
+// same directory, so the rename never crosses a filesystem, and is named
+// ".NAME.ghlbulk-DIGITS.tmp" so that one left behind by a killed run is
+// recognisably ours: RemoveTemps clears them and nothing else.
 type AtomicFile struct {
 	*os.File
 	path string
 	done bool
 }
+
+// tempInfix sits between the final name and the random digits of every
+// temporary file CreateAtomic makes.
+const tempInfix = ".ghlbulk-"
 
 // CreateAtomic starts writing path. Nothing appears at path until Commit.
 func CreateAtomic(path string) (*AtomicFile, error) {
@@ -28,11 +36,62 @@ func CreateAtomic(path string) (*AtomicFile, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	f, err := os.CreateTemp(dir, "."+name+tempInfix+"*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}
 	return &AtomicFile{File: f, path: path}, nil
+}
+
+// IsTempName reports whether name is a temporary file CreateAtomic makes
+// for the file named of (for any file when of is ""):
+// ".OF.ghlbulk-DIGITS.tmp".
+func IsTempName(name, of string) bool {
+	rest, ok := strings.CutPrefix(name, ".")
+	if !ok {
+		return false
+	}
+	if rest, ok = strings.CutSuffix(rest, ".tmp"); !ok {
+		return false
+	}
+	i := strings.LastIndex(rest, tempInfix)
+	if i <= 0 || (of != "" && rest[:i] != of) {
+		return false
+	}
+	return allDigits(rest[i+len(tempInfix):])
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// RemoveTemps removes the temporary files a killed run left in dir: those
+// IsTempName(name, of) accepts, regular files only. A missing dir is no
+// error. It returns the names it removed.
+func RemoveTemps(dir, of string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking for leftover temporary files in %s: %w", dir, err)
+	}
+	var removed []string
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !IsTempName(e.Name(), of) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("removing the leftover temporary file %s: %w", filepath.Join(dir, e.Name()), err)
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
 }
 
 // Path is the final path.

@@ -45,6 +45,10 @@ their tasks, notes and appointments, into DIR: one file per entity (contacts, ta
 appointments) plus manifest.json with row counts, the schema version and the cursor for the next
 incremental run. Files appear whole or not at all.
 
+DIR must be new or empty, or the folder of an earlier export (it holds that export's manifest.json):
+the export replaces or removes only the files that manifest lists, and leaves any other file there
+alone. A folder that holds other files and no manifest is refused (exit 2) before anything is done.
+
 Parquet files use logical types that DuckDB, Spark, BigQuery and Snowflake load as they are: times
 are UTC timestamps, tags a list of strings, custom fields typed columns named by their fieldKey (and
 all raw values in the customFields JSON column).
@@ -125,6 +129,11 @@ func runExport(ctx context.Context, f *factory, o exportOptions) error {
 	if err := checkStateReport(f, o.state, o.report); err != nil {
 		return refused(err)
 	}
+	// The folder is judged before any request or write: a user's files in
+	// it must not be replaced by the export's.
+	if err := export.CheckOutDir(o.config(since), o.state); err != nil {
+		return refused(err)
+	}
 	sess, err := f.session(ctx, auth.ScopeContactsRead)
 	if err != nil {
 		return err
@@ -140,22 +149,10 @@ func runExport(ctx context.Context, f *factory, o exportOptions) error {
 	log := f.logger()
 	stats := pipeline.NewStats()
 	progress := pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0)
-	rep, runErr := export.Run(sess.ctx, export.Config{
-		Client:      sess.client,
-		LocationID:  sess.location,
-		BusinessID:  o.business,
-		Include:     o.include,
-		Format:      o.format,
-		OutDir:      o.out,
-		Incremental: o.incremental,
-		Since:       since,
-		Layout:      o.layout,
-		Store:       store,
-		Workers:     o.workers,
-		Stats:       stats,
-		Progress:    progress.Update,
-		Logger:      log,
-	})
+	cfg := o.config(since)
+	cfg.Client, cfg.LocationID, cfg.Store = sess.client, sess.location, store
+	cfg.Stats, cfg.Progress, cfg.Logger = stats, progress.Update, log
+	rep, runErr := export.Run(sess.ctx, cfg)
 	progress.Finish(rep)
 	if !f.opts.quiet {
 		printSummary(f.stdout, "export", rep, [][2]string{{"files in", o.out}, {"state", o.state}})
@@ -163,5 +160,24 @@ func runExport(ctx context.Context, f *factory, o exportOptions) error {
 	if err := writeReport(o.report, rep); err != nil {
 		log.Error("writing the report", "err", err)
 	}
+	var oe *export.OutDirError
+	if errors.As(runErr, &oe) {
+		return refused(runErr)
+	}
 	return classifyRunError(runErr)
+}
+
+// config is the export's configuration from the flags alone (no client,
+// store or counters yet).
+func (o *exportOptions) config(since time.Time) export.Config {
+	return export.Config{
+		BusinessID:  o.business,
+		Include:     o.include,
+		Format:      o.format,
+		OutDir:      o.out,
+		Incremental: o.incremental,
+		Since:       since,
+		Layout:      o.layout,
+		Workers:     o.workers,
+	}
 }

@@ -32,6 +32,14 @@ package export
 //     which is where the requests go. The cursor (largest dateUpdated seen,
 //     and the ids at it) is kept in the state DB and written to the
 //     manifest.
+//   - Ownership of --out (outdir.go): a run writes only into a new or empty
+//     folder, or one an earlier export made (it holds a ghlbulk
+//     manifest.json), and replaces or removes there only the files that
+//     manifest lists, or that the ledger in the staging directory names
+//     (written before the first file, for a run killed in mid-finish).
+//     Anything else is refused before any request (*OutDirError) and left
+//     as it is. Temporary files are .NAME.ghlbulk-DIGITS.tmp, and every run
+//     removes those a killed run left.
 //   - A spent daily quota or a cancelled ctx stops the run after the last
 //     whole page is checkpointed; the error is *pipeline.QuotaError or wraps
 //     pipeline.ErrInterrupted (exit 3).
@@ -46,6 +54,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -339,8 +348,18 @@ func stopErr(ctx context.Context, err error) error {
 }
 
 func (e *exporter) run(ctx context.Context) error {
+	statePath := ""
+	if e.cfg.Store != nil {
+		statePath = e.cfg.Store.Path()
+	}
+	if err := CheckOutDir(e.cfg, statePath); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(e.cfg.OutDir, 0o755); err != nil {
 		return fmt.Errorf("--out %s: %w", e.cfg.OutDir, err)
+	}
+	if err := removeLeftovers(e.cfg.OutDir); err != nil {
+		return err
 	}
 	e.store = e.cfg.Store
 	if e.store == nil {
@@ -361,8 +380,23 @@ func (e *exporter) run(ctx context.Context) error {
 		return stopErr(ctx, err)
 	}
 	e.schema = sinks.NewContactSchema(r.Fields)
+	// The ledger names the files this run will write into --out before it
+	// writes any, so that a run resumed after a kill in the middle of
+	// finish knows them for its own.
+	var targets []string
+	if e.cfg.Layout == LayoutReplace {
+		if targets, err = targetFiles(e.cfg); err != nil {
+			return err
+		}
+	}
+	if err := addToLedger(e.cfg.OutDir, targets); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(r.StageDir, 0o755); err != nil {
 		return fmt.Errorf("creating staging directory: %w", err)
+	}
+	if _, err := sinks.RemoveTemps(r.StageDir, ""); err != nil {
+		return err
 	}
 	if !r.Cursor.Done {
 		if err := e.list(ctx, r); err != nil {
@@ -536,10 +570,21 @@ func (e *exporter) dropRun(ctx context.Context, r *exportRun) error {
 	if err != nil {
 		return err
 	}
-	if r.StageDir != "" && strings.Contains(r.StageDir, stageDirName) {
-		os.RemoveAll(r.StageDir)
-	}
+	e.removeStage(r)
 	return nil
+}
+
+// removeStage removes the run's staging directory, and the staging root
+// if nothing else is left in it. The directory comes from the state, so it
+// is removed only where this export stages: OUT/.ghlbulk-staging/<run>.
+func (e *exporter) removeStage(r *exportRun) {
+	root := filepath.Join(e.cfg.OutDir, stageDirName)
+	if r.StageDir == "" || filepath.Dir(r.StageDir) != root {
+		e.log.Warn("not removing a staging directory outside --out", "dir", r.StageDir)
+		return
+	}
+	os.RemoveAll(r.StageDir)
+	os.Remove(root) // only if empty
 }
 
 // keep reports whether contact c, of this run, belongs in the files.
@@ -707,6 +752,12 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 	if err := os.MkdirAll(r.FinalDir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", r.FinalDir, err)
 	}
+	if err := removeLeftovers(r.FinalDir); err != nil {
+		return err
+	}
+	// What this run may replace or remove: the files the folder's manifest
+	// lists (read before this run's manifest replaces it) and the ledger's.
+	owned := e.ownedFiles(r.FinalDir)
 	pages, err := e.stagedPages(ctx, r)
 	if err != nil {
 		return err
@@ -747,7 +798,9 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 		counts[sinks.EntityDeleted] = int64(len(deleted))
 	}
 	if e.cfg.Layout == LayoutReplace {
-		e.removeStale(r.FinalDir, files)
+		if err := removeStale(r.FinalDir, owned, files); err != nil {
+			return err
+		}
 	}
 	m := sinks.Manifest{
 		SchemaVersion: sinks.SchemaVersion, Format: e.cfg.Format, Mode: e.mode,
@@ -771,6 +824,11 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 	}
 	if err := sinks.WriteManifest(r.FinalDir, m); err != nil {
 		return err
+	}
+	// The manifest now lists what is ours; a ledger left behind would make
+	// the next run take a user's file of a listed name for its own.
+	if err := os.Remove(ledgerPath(e.cfg.OutDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing the staging ledger: %w", err)
 	}
 	for ent, n := range counts {
 		e.stats.Written(ent, n)
@@ -802,8 +860,7 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 	if err != nil {
 		return fmt.Errorf("recording the finished export: %w", err)
 	}
-	os.RemoveAll(r.StageDir)
-	os.Remove(filepath.Dir(r.StageDir)) // only if empty
+	e.removeStage(r)
 	return nil
 }
 
@@ -832,19 +889,42 @@ func (e *exporter) fileOptions() sinks.Options {
 	return sinks.Options{Compression: e.cfg.Compression, RowGroupRows: e.cfg.RowGroupRows, Mem: e.mem}
 }
 
-// removeStale deletes export files in dir that this run did not write (an
-// entity no longer included, a deleted file from an earlier incremental
-// run), so the directory matches its manifest.
-func (e *exporter) removeStale(dir string, files map[string]string) {
-	for _, ent := range append(slices.Clone(exportEntities), sinks.EntityDeleted) {
-		for _, f := range []string{sinks.FormatParquet, sinks.FormatCSV} {
-			name := sinks.FileName(ent, f)
-			if files[ent] == name {
-				continue
-			}
-			os.Remove(filepath.Join(dir, name))
+// ownedFiles are the export files in dir this run may replace or remove:
+// those its manifest (if a ghlbulk one) lists, and the ledger's.
+func (e *exporter) ownedFiles(dir string) map[string]bool {
+	owned := map[string]bool{}
+	if m, err := sinks.ReadManifest(filepath.Join(dir, sinks.ManifestName)); err == nil && isOurManifest(m) {
+		for _, name := range manifestFiles(m) {
+			owned[name] = true
 		}
 	}
+	if dir == e.cfg.OutDir {
+		for _, name := range readLedger(dir) {
+			owned[name] = true
+		}
+	}
+	return owned
+}
+
+// removeStale deletes the files of an earlier export in dir that this run
+// did not write (an entity no longer included, the other format, a deleted
+// file from an earlier incremental run), so the directory matches its
+// manifest. It removes only owned files: a file no manifest or ledger
+// lists is somebody else's.
+func removeStale(dir string, owned map[string]bool, written map[string]string) error {
+	keep := map[string]bool{}
+	for _, name := range written {
+		keep[name] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(owned)) {
+		if keep[name] || name == sinks.ManifestName {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing %s of the earlier export: %w", filepath.Join(dir, name), err)
+		}
+	}
+	return nil
 }
 
 type stagedPage struct {
