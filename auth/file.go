@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 )
 
 // refreshEarly is how long before its expiry an access token is replaced,
@@ -127,11 +129,13 @@ func readTokenFile(path string) (storedToken, error) {
 	return st, nil
 }
 
-// writeTokenFile replaces the token file atomically: a temporary file in
-// the same directory (mode 0600), written, synced, renamed over the old
-// one, and the directory synced, so a crash leaves the old file or the new
-// one, never half of either. The directory is created 0700.
-func writeTokenFile(path string, st storedToken) (err error) {
+// writeTokenFile replaces the token file atomically through fsx: a
+// temporary file in the same directory (mode 0600), written, synced,
+// renamed over the old one, and the directory synced, so a crash leaves
+// the old file or the new one, never half of either; a temporary file a
+// killed run left (it holds a refresh token) is removed. The directory is
+// created 0700.
+func writeTokenFile(path string, st storedToken) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating the token directory: %w", err)
@@ -140,37 +144,44 @@ func writeTokenFile(path string, st storedToken) (err error) {
 	if err != nil {
 		return fmt.Errorf("encoding the token: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".token-*.tmp")
-	if err != nil {
+	removeOldTokenTemps(dir)
+	if err := fsx.WriteFile(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("writing the token file: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("writing the token file: %w", err)
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("writing the token file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing the token file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing the token file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing the token file: %w", err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync() // best effort: the rename is already visible
-		d.Close()
 	}
 	return nil
+}
+
+// isOldTokenTemp reports the name older versions gave the token file's
+// temporary file: ".token-<digits>.tmp".
+func isOldTokenTemp(name string) bool {
+	n, ok := strings.CutPrefix(name, ".token-")
+	if !ok {
+		return false
+	}
+	n, ok = strings.CutSuffix(n, ".tmp")
+	return ok && n != "" && strings.Trim(n, "0123456789") == ""
+}
+
+// oldTokenTempAge is how old a ".token-<n>.tmp" must be before it is
+// taken for a killed run's: that name carries no process, and an older
+// ghlbulk writing a token file in the same folder takes milliseconds.
+const oldTokenTempAge = time.Minute
+
+// removeOldTokenTemps removes the ".token-<n>.tmp" files older ghlbulk
+// versions left in the token directory when killed mid-write.
+func removeOldTokenTemps(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !isOldTokenTemp(e.Name()) || !e.Type().IsRegular() {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > oldTokenTempAge {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // lockWait bounds how long lockFile waits for another process.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 )
 
 // CSV writes records as RFC 4180 CSV through encoding/csv: one header line
@@ -23,7 +25,7 @@ import (
 // (dndSettings) are JSON: ["vip","lead"], {"Email":{"status":"active"}},
 // because a tag may itself hold a comma or semicolon.
 type CSV struct {
-	f      *AtomicFile
+	f      *fsx.File
 	buf    *bufio.Writer
 	w      *csv.Writer
 	schema *arrow.Schema
@@ -34,9 +36,9 @@ type CSV struct {
 // NewCSV starts the file at path (written aside until Close) and writes the
 // header.
 func NewCSV(path string, schema *arrow.Schema) (*CSV, error) {
-	f, err := CreateAtomic(path)
+	f, err := fsx.Create(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}
 	buf := bufio.NewWriterSize(f, 1<<20)
 	c := &CSV{f: f, buf: buf, w: csv.NewWriter(buf), schema: schema, row: make([]string, schema.NumFields())}
@@ -80,7 +82,10 @@ func (c *CSV) Close() error {
 		c.f.Abort()
 		return fmt.Errorf("writing %s: %w", c.f.Path(), err)
 	}
-	return c.f.Commit()
+	if err := c.f.Commit(); err != nil {
+		return fmt.Errorf("writing %s: %w", c.f.Path(), err)
+	}
+	return nil
 }
 
 // Abort drops the partial file.

@@ -2,160 +2,17 @@ package sinks
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 )
-
-// AtomicFile is a file written aside and renamed into place on Commit, so a
-// reader sees the whole file or none of it. The temporary file sits in the
-// same directory, so the rename never crosses a filesystem, and is named
-// ".NAME.ghlbulk-DIGITS.tmp" so that one left behind by a killed run is
-// recognisably ours: RemoveTemps clears them and nothing else.
-type AtomicFile struct {
-	*os.File
-	path string
-	done bool
-}
-
-// tempInfix sits between the final name and the random digits of every
-// temporary file CreateAtomic makes.
-const tempInfix = ".ghlbulk-"
-
-// CreateAtomic starts writing path. Nothing appears at path until Commit.
-func CreateAtomic(path string) (*AtomicFile, error) {
-	dir, name := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+name+tempInfix+"*.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("creating %s: %w", path, err)
-	}
-	return &AtomicFile{File: f, path: path}, nil
-}
-
-// IsTempName reports whether name is a temporary file CreateAtomic makes
-// for the file named of (for any file when of is ""):
-// ".OF.ghlbulk-DIGITS.tmp".
-func IsTempName(name, of string) bool {
-	rest, ok := strings.CutPrefix(name, ".")
-	if !ok {
-		return false
-	}
-	if rest, ok = strings.CutSuffix(rest, ".tmp"); !ok {
-		return false
-	}
-	i := strings.LastIndex(rest, tempInfix)
-	if i <= 0 || (of != "" && rest[:i] != of) {
-		return false
-	}
-	return allDigits(rest[i+len(tempInfix):])
-}
-
-func allDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// RemoveTemps removes the temporary files a killed run left in dir: those
-// IsTempName(name, of) accepts, regular files only. A missing dir is no
-// error. It returns the names it removed.
-func RemoveTemps(dir, of string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("looking for leftover temporary files in %s: %w", dir, err)
-	}
-	var removed []string
-	for _, e := range ents {
-		if !e.Type().IsRegular() || !IsTempName(e.Name(), of) {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return removed, fmt.Errorf("removing the leftover temporary file %s: %w", filepath.Join(dir, e.Name()), err)
-		}
-		removed = append(removed, e.Name())
-	}
-	return removed, nil
-}
-
-// Path is the final path.
-func (a *AtomicFile) Path() string { return a.path }
-
-// Commit flushes the file to disk and renames it over path.
-func (a *AtomicFile) Commit() error {
-	if a.done {
-		return fmt.Errorf("committing %s: already closed", a.path)
-	}
-	a.done = true
-	tmp := a.File.Name()
-	if err := a.File.Sync(); err != nil {
-		a.File.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", a.path, err)
-	}
-	if err := a.File.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", a.path, err)
-	}
-	if err := os.Rename(tmp, a.path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("renaming into %s: %w", a.path, err)
-	}
-	syncDir(filepath.Dir(a.path))
-	return nil
-}
-
-// Abort drops the temporary file; path is left as it was. Abort after
-// Commit does nothing, so it can be deferred.
-func (a *AtomicFile) Abort() error {
-	if a.done {
-		return nil
-	}
-	a.done = true
-	a.File.Close()
-	if err := os.Remove(a.File.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing partial %s: %w", a.path, err)
-	}
-	return nil
-}
-
-// syncDir makes a rename durable; a filesystem that can't sync a directory
-// (some network ones) still did the rename, so the error is not reported.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-}
-
-// WriteFileAtomic writes data to path through an AtomicFile.
-func WriteFileAtomic(path string, data []byte) error {
-	f, err := CreateAtomic(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Abort()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return f.Commit()
-}
 
 // RecordWriter writes records of one schema into one export file. Nothing
 // is visible at the file's path until Close returns nil; Abort (safe to
@@ -273,7 +130,11 @@ func WriteManifest(dir string, m Manifest) error {
 	if err != nil {
 		return fmt.Errorf("encoding manifest: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(dir, ManifestName), append(raw, '\n'))
+	path := filepath.Join(dir, ManifestName)
+	if err := fsx.WriteFile(path, append(raw, '\n')); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }
 
 // ReadManifest reads a manifest.json.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -351,66 +350,5 @@ func sameColumns(t *testing.T, got, want *arrow.Schema) {
 		if g.Name != f.Name || !arrow.TypeEqual(g.Type, f.Type) {
 			t.Errorf("column %d: %s %s, want %s %s", i, g.Name, g.Type, f.Name, f.Type)
 		}
-	}
-}
-
-func TestIsTempName(t *testing.T) {
-	tests := []struct {
-		name, of string
-		want     bool
-	}{
-		{".contacts.csv.ghlbulk-123456.tmp", "", true},
-		{".contacts.csv.ghlbulk-123456.tmp", "contacts.csv", true},
-		{".contacts.csv.ghlbulk-123456.tmp", "tasks.csv", false},
-		{".my.ghlbulk-notes.ghlbulk-9.tmp", "my.ghlbulk-notes", true},
-		{".contacts.csv.123456.tmp", "", false},        // an older ghlbulk's, or anybody's
-		{"contacts.csv.ghlbulk-1.tmp", "", false},      // not hidden
-		{".contacts.csv.ghlbulk-.tmp", "", false},      // no digits
-		{".contacts.csv.ghlbulk-12a.tmp", "", false},   // not only digits
-		{".ghlbulk-1.tmp", "", false},                  // no final name
-		{".contacts.csv.ghlbulk-1.tmp.bak", "", false}, // not ending .tmp
-		{"notes.txt", "", false},
-	}
-	for _, tc := range tests {
-		if got := IsTempName(tc.name, tc.of); got != tc.want {
-			t.Errorf("IsTempName(%q, %q) = %v, want %v", tc.name, tc.of, got, tc.want)
-		}
-	}
-}
-
-// TestRemoveTemps: a temporary file left by a killed write goes, what
-// merely looks like one (a user's file, a directory) stays.
-func TestRemoveTemps(t *testing.T) {
-	dir := t.TempDir()
-	f, err := CreateAtomic(filepath.Join(dir, "contacts.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close() // killed: never committed nor aborted
-	keep := []string{"contacts.csv", ".contacts.csv.123.tmp", "notes.txt"}
-	for _, n := range keep {
-		if err := os.WriteFile(filepath.Join(dir, n), []byte("user"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(dir, ".x.ghlbulk-1.tmp"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	keep = append(keep, ".x.ghlbulk-1.tmp")
-	removed, err := RemoveTemps(dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(removed) != 1 || removed[0] != filepath.Base(f.Name()) {
-		t.Errorf("removed %v, want only %s", removed, filepath.Base(f.Name()))
-	}
-	ents, _ := os.ReadDir(dir)
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	slices.Sort(keep)
-	if !slices.Equal(names, keep) {
-		t.Errorf("left %v, want %v", names, keep)
 	}
 }

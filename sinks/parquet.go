@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/compress"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 )
 
 // DefaultRowGroupRows is the Parquet row group length: large enough for
@@ -24,7 +26,7 @@ const DefaultRowGroupRows = 1 << 16
 // stored in the file, so readers get timestamp[ms, UTC] and list<string>
 // back as such.
 type Parquet struct {
-	f    *AtomicFile
+	f    *fsx.File
 	buf  *bufio.Writer
 	fw   *pqarrow.FileWriter
 	rows int64
@@ -44,9 +46,9 @@ func NewParquet(path string, schema *arrow.Schema, opt Options) (*Parquet, error
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	f, err := CreateAtomic(path)
+	f, err := fsx.Create(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}
 	props := parquet.NewWriterProperties(
 		parquet.WithAllocator(mem),
@@ -56,7 +58,7 @@ func NewParquet(path string, schema *arrow.Schema, opt Options) (*Parquet, error
 		parquet.WithCreatedBy("ghlbulk"),
 	)
 	buf := bufio.NewWriterSize(f, 1<<20)
-	// The writer closes its sink if it can; AtomicFile must stay open until
+	// The writer closes its sink if it can; the fsx.File must stay open until
 	// Commit, so it gets a plain io.Writer.
 	fw, err := pqarrow.NewFileWriter(schema, struct{ io.Writer }{buf}, props, pqarrow.NewArrowWriterProperties(
 		pqarrow.WithAllocator(mem), pqarrow.WithStoreSchema()))
@@ -102,7 +104,10 @@ func (p *Parquet) Close() error {
 		p.f.Abort()
 		return fmt.Errorf("writing %s: %w", p.f.Path(), err)
 	}
-	return p.f.Commit()
+	if err := p.f.Commit(); err != nil {
+		return fmt.Errorf("writing %s: %w", p.f.Path(), err)
+	}
+	return nil
 }
 
 // Abort drops the partial file.

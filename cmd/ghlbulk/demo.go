@@ -37,7 +37,7 @@ tasks, notes and appointments to Parquet and says how to query it.`,
 			return runDemo(cmd.Context(), f, out, rate, contacts)
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "out/demo", "where the demo writes its state, rejects, report and export")
+	cmd.Flags().StringVar(&out, "out", "out/demo", "where the demo writes its state, rejects, report and export: a new or empty folder, or an earlier demo's (cleared first)")
 	cmd.Flags().StringVar(&rate, "rate", "off", "the sandbox's burst limit (e.g. 100/10s, the real API's)")
 	cmd.Flags().IntVar(&contacts, "contacts", 200, "contacts the sandbox is seeded with before the import")
 	return cmd
@@ -53,10 +53,7 @@ func runDemo(ctx context.Context, f *factory, out, rate string, contacts int) er
 	if err != nil {
 		return refused(err)
 	}
-	if err := os.RemoveAll(out); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	if err := prepareDemoOut(out); err != nil {
 		return err
 	}
 	srv, err := sandbox.New(sandbox.Options{Addr: "127.0.0.1:0", Rate: n, Interval: every, Contacts: contacts, Seed: 1})
@@ -101,7 +98,7 @@ func runDemo(ctx context.Context, f *factory, out, rate string, contacts int) er
 			fmt.Fprintln(w)
 		}
 	}
-	dir := filepath.Join(out, "export")
+	dir := filepath.Join(out, demoExportDir)
 	fmt.Fprintf(w, "== export the location with tasks, notes and appointments to %s\n", dir)
 	eo := exportOptions{out: dir, include: includable, format: "parquet", layout: "replace", workers: 8,
 		report: filepath.Join(out, "export.report.json")}

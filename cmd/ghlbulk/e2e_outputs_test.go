@@ -187,7 +187,7 @@ func staleTemp(t *testing.T, path string) string {
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.Itoa(gone.Process.Pid)+"-42.tmp")
+	p := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".ghlbulk-"+strconv.Itoa(gone.Process.Pid)+"-42.tmp")
 	if err := os.WriteFile(p, []byte("half a li"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -1,18 +1,18 @@
 // Package fsx writes the files ghlbulk leaves for people to read (rejects,
-// plans, reports, ID maps): written aside and renamed into place, mode
-// 0600, and never over a file the same run reads (CheckOutputs).
+// plans, reports, ID maps, export files, the token file): written aside
+// and renamed into place, mode 0600, and never over a file the same run
+// reads (CheckOutputs). It is the one way ghlbulk writes a file
+// atomically, so there is one temporary name to recognise and clear.
 //
-// It sits below pipeline and cmd/ghlbulk and imports neither, so both can
-// use it.
+// It sits below every other package and imports none of ours, so all of
+// them can use it.
 package fsx
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 )
 
 // Mode is the mode of every file fsx writes. These files hold people's
@@ -23,10 +23,10 @@ import (
 // a file is to be shared.
 const Mode os.FileMode = 0o600
 
-// File is a file written aside (".NAME.<pid>-<random>.tmp" in the same
-// directory, so the rename never crosses a filesystem) and renamed into
-// place by Commit: a reader, or a kill, sees the old file or the new one,
-// whole. Abort, or a failed Commit, leaves no temporary file behind.
+// File is a file written aside (".NAME.ghlbulk-<pid>-<random>.tmp" in the
+// same directory, so the rename never crosses a filesystem) and renamed
+// into place by Commit: a reader, or a kill, sees the old file or the new
+// one, whole. Abort, or a failed Commit, leaves no temporary file behind.
 type File struct {
 	*os.File
 	path string
@@ -35,17 +35,33 @@ type File struct {
 
 // Create starts writing path. Nothing appears at path until Commit. A
 // temporary file that an earlier run of ours left beside path when it was
-// killed is removed first.
+// killed is removed first (RemoveStale).
 func Create(path string) (*File, error) {
-	dir, base := split(path)
 	RemoveStale(path)
+	return CreateNoSweep(path)
+}
+
+// CreateNoSweep is Create without the look for leftovers beside path, for
+// a writer that clears the whole directory once with RemoveTemps before
+// it writes many files there (export's staging: one directory read per
+// file would cost the square of the file count).
+func CreateNoSweep(path string) (*File, error) {
+	dir, base := split(path)
+	// The lock spans create and register, so that a sweep in this process
+	// never sees our file unregistered (see removeTemp).
+	inflight.Lock()
 	f, err := os.CreateTemp(dir, tempPrefix(base)+strconv.Itoa(os.Getpid())+"-*"+tempSuffix)
+	if err == nil {
+		inflight.names[filepath.Base(f.Name())] = true
+	}
+	inflight.Unlock()
 	if err != nil {
 		return nil, err
 	}
 	if err := f.Chmod(Mode); err != nil {
 		f.Close()
 		os.Remove(f.Name())
+		forget(f.Name())
 		return nil, err
 	}
 	return &File{File: f, path: path}, nil
@@ -61,6 +77,7 @@ func (f *File) Commit() error {
 	}
 	f.done = true
 	tmp := f.File.Name()
+	defer forget(tmp) // after the rename: a sweep must not take it before
 	if err := f.File.Sync(); err != nil {
 		f.File.Close()
 		os.Remove(tmp)
@@ -80,13 +97,18 @@ func (f *File) Commit() error {
 
 // Abort drops the temporary file; path is left as it was. After Commit it
 // does nothing, so it can be deferred.
-func (f *File) Abort() {
+func (f *File) Abort() error {
 	if f.done {
-		return
+		return nil
 	}
 	f.done = true
+	tmp := f.File.Name()
+	defer forget(tmp)
 	f.File.Close()
-	os.Remove(f.File.Name())
+	if err := os.Remove(tmp); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("removing the partial %s: %w", f.path, err)
+	}
+	return nil
 }
 
 // WriteFile writes data to path through a File.
@@ -102,68 +124,12 @@ func WriteFile(path string, data []byte) error {
 	return f.Commit()
 }
 
-const tempSuffix = ".tmp"
-
-func tempPrefix(base string) string { return "." + base + "." }
-
 func split(path string) (dir, base string) {
 	dir, base = filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
 	return dir, base
-}
-
-// RemoveStale removes the temporary files of path that runs of ours left
-// when they were killed before their rename: only names Create makes
-// (".NAME.<pid>-<random>.tmp"), and only when that process is gone, so a
-// run writing the same file right now keeps its own.
-func RemoveStale(path string) {
-	dir, base := split(path)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	prefix := tempPrefix(base)
-	for _, e := range entries {
-		pid, ok := tempPID(e.Name(), prefix)
-		if !ok || !e.Type().IsRegular() || pid == os.Getpid() || alive(pid) {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
-			continue // not ours to fight over: the next run tries again
-		}
-	}
-}
-
-// tempPID is the process id in a temporary file name of Create's making.
-func tempPID(name, prefix string) (int, bool) {
-	rest, ok := strings.CutPrefix(name, prefix)
-	if !ok {
-		return 0, false
-	}
-	rest, ok = strings.CutSuffix(rest, tempSuffix)
-	if !ok {
-		return 0, false
-	}
-	p, r, ok := strings.Cut(rest, "-")
-	if !ok || !digits(p) || !digits(r) {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(p)
-	return pid, err == nil && pid > 0
-}
-
-func digits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // syncDir makes a rename durable; a filesystem that can't sync a directory

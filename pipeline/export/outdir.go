@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 	"github.com/ghlbulk/ghlbulk/sinks"
 	"github.com/ghlbulk/ghlbulk/sources"
 )
@@ -150,7 +151,7 @@ func oursByName(name string, dir bool) bool {
 		return true
 	case dir && (strings.HasPrefix(name, ".ghlbulk-state-") || strings.HasPrefix(name, "run=")):
 		return true
-	case !dir && (sinks.IsTempName(name, "") || isOldTempName(name)):
+	case !dir && (fsx.IsTempName(name, "") || isOldTempName(name)):
 		return true
 	}
 	return false
@@ -278,17 +279,17 @@ func addToLedger(out string, names []string) error {
 	if err := os.MkdirAll(filepath.Join(out, stageDirName), 0o755); err != nil {
 		return fmt.Errorf("creating the staging directory: %w", err)
 	}
-	if err := sinks.WriteFileAtomic(ledgerPath(out), raw); err != nil {
+	if err := fsx.WriteFile(ledgerPath(out), raw); err != nil {
 		return fmt.Errorf("staging: %w", err)
 	}
 	return nil
 }
 
 // removeLeftovers removes the temporary files killed runs left in dir:
-// ghlbulk's (.NAME.ghlbulk-DIGITS.tmp) and an older ghlbulk's for the
-// export's own file names.
+// ghlbulk's (fsx.RemoveTemps: .NAME.ghlbulk-<pid>-<n>.tmp of a process
+// that is gone) and an older ghlbulk's for the export's own file names.
 func removeLeftovers(dir string) error {
-	if _, err := sinks.RemoveTemps(dir, ""); err != nil {
+	if _, err := fsx.RemoveTemps(dir, ""); err != nil {
 		return err
 	}
 	ents, err := os.ReadDir(dir)

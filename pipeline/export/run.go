@@ -67,6 +67,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/sinks"
 	"github.com/ghlbulk/ghlbulk/sources"
@@ -395,7 +396,7 @@ func (e *exporter) run(ctx context.Context) error {
 	if err := os.MkdirAll(r.StageDir, 0o755); err != nil {
 		return fmt.Errorf("creating staging directory: %w", err)
 	}
-	if _, err := sinks.RemoveTemps(r.StageDir, ""); err != nil {
+	if _, err := fsx.RemoveTemps(r.StageDir, ""); err != nil {
 		return err
 	}
 	if !r.Cursor.Done {

@@ -11,7 +11,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
-	"github.com/ghlbulk/ghlbulk/sinks"
+	"github.com/ghlbulk/ghlbulk/internal/fsx"
 )
 
 // stagePath is the staged file of one entity of one page. The name depends
@@ -22,9 +22,10 @@ func stagePath(r *exportRun, page int, entity string) string {
 }
 
 // writeStage writes rec as an Arrow IPC file (zstd-compressed buffers),
-// atomically.
+// atomically. The staging directory's leftovers were cleared once when the
+// run began (fsx.RemoveTemps), so no file looks for them again.
 func writeStage(path string, rec arrow.Record, mem memory.Allocator) error {
-	f, err := sinks.CreateAtomic(path)
+	f, err := fsx.CreateNoSweep(path)
 	if err != nil {
 		return fmt.Errorf("staging: %w", err)
 	}
