@@ -65,6 +65,7 @@ type CSV struct {
 	f         *os.File
 	gz        *gzip.Reader
 	r         *csv.Reader
+	lim       *limitReader
 	header    []string
 	schema    *arrow.Schema
 	mem       memory.Allocator
@@ -138,13 +139,15 @@ func (c *CSV) init() error {
 	}
 
 	// Bounded underneath encoding/csv, which has no limit of its own.
-	c.r = csv.NewReader(newLimitReader(in, c.delim, c.maxBytes, c.maxCols))
+	c.lim = newLimitReader(in, c.delim, c.maxBytes, c.maxCols)
+	c.r = csv.NewReader(c.lim)
 	c.r.Comma = c.delim
 	c.r.FieldsPerRecord = -1
 	c.r.ReuseRecord = true
 	c.r.LazyQuotes = false
 
 	hdr, err := c.r.Read()
+	err = c.lim.explain(err)
 	if err == io.EOF {
 		return fmt.Errorf("%s: empty file: no header row", c.name)
 	}
@@ -294,6 +297,7 @@ func (c *CSV) Next(ctx context.Context) (pipeline.Batch, error) {
 			}
 		}
 		rec, err := c.r.Read()
+		err = c.lim.explain(err)
 		if err == io.EOF {
 			c.eof = true
 			break

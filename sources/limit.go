@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -122,6 +123,19 @@ func (l *limitReader) Read(p []byte) (int, error) {
 		return i, nil
 	}
 	return n, err
+}
+
+// explain returns the limit error in place of err when err is
+// encoding/csv's complaint about the record the limit cut short: given
+// the record's first bytes and the error, encoding/csv reports a quote
+// error it finds in them before the read error.
+func (l *limitReader) explain(err error) error {
+	var el *errLimit
+	var pe *csv.ParseError
+	if errors.As(l.err, &el) && errors.As(err, &pe) && pe.StartLine == el.line {
+		return l.err
+	}
+	return err
 }
 
 // scan follows p and returns len(p), or the index of the first byte past

@@ -49,6 +49,8 @@ func TestCSVLimits(t *testing.T) {
 		{"blank lines are rows", "a,b\n1,2\n\n\n1,2,3,4,5,6,7\n", 0, &LimitError{Row: 4, Line: 5, Limit: 5, Flag: FlagMaxColumns}, 1},
 		{"commas inside quotes", "a,b\n\"1,2,3,4,5,6,7\",2\n", 0, nil, 1},
 		{"quoted line breaks and quotes", "a,b\n\"x\"\"\n,,,,,,\",2\n3,4\n", 0, nil, 2},
+		{"bare quote in the long record", "a,b\n1,2\n3\"" + long + "\n", 0,
+			&LimitError{Row: 2, Line: 3, Limit: 100, Flag: FlagMaxRecordBytes}, 1},
 		{"bare quote then wide row", "a,b\n1\"2,3\n1,2,3,4,5,6\n", 0, &LimitError{Row: 2, Line: 3, Limit: 5, Flag: FlagMaxColumns}, 1},
 		{"crlf", "a,b\r\n1,2\r\n1,2,3,4,5,6\r\n", 0, &LimitError{Row: 2, Line: 3, Limit: 5, Flag: FlagMaxColumns}, 1},
 		{"multi-byte delimiter", "a§b\n1§2\n1§2§3§4§5§6\n", '§', &LimitError{Row: 2, Line: 3, Limit: 5, Flag: FlagMaxColumns}, 1},
@@ -201,13 +203,15 @@ func TestCSVBatchBytes(t *testing.T) {
 func checkLimitReader(t *testing.T, data []byte, maxBytes int64, maxCols int) {
 	ref := csv.NewReader(bytes.NewReader(data))
 	ref.FieldsPerRecord = -1
-	lim := csv.NewReader(newLimitReader(bytes.NewReader(data), ',', maxBytes, maxCols))
+	lr := newLimitReader(bytes.NewReader(data), ',', maxBytes, maxCols)
+	lim := csv.NewReader(lr)
 	lim.FieldsPerRecord = -1
 	for i := 0; ; i++ {
 		start := ref.InputOffset()
 		want, werr := ref.Read()
 		span := ref.InputOffset() - start
 		got, gerr := lim.Read()
+		gerr = lr.explain(gerr)
 		var el *errLimit
 		if errors.As(gerr, &el) {
 			var pe *csv.ParseError
