@@ -216,3 +216,18 @@ func FuzzParquet(f *testing.F) {
 		_, _ = drainParquet(p)
 	})
 }
+
+// TestParquetMaxColumns: a file wider than MaxColumns is refused at open.
+func TestParquetMaxColumns(t *testing.T) {
+	p := writeParquet(t, 3, 3) // 7 columns
+	_, err := OpenParquet(p, ParquetOptions{MaxColumns: 6})
+	var le *LimitError
+	if !errors.As(err, &le) || le.Flag != FlagMaxColumns || le.Limit != 6 || !strings.Contains(err.Error(), p) {
+		t.Fatalf("err = %v, want a column limit naming the file", err)
+	}
+	src, err := OpenParquet(p, ParquetOptions{MaxColumns: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+}
