@@ -135,9 +135,9 @@ func TestInputLimitFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := []string{"validate", in, "--mapping", peopleMapping, "--plan-out", filepath.Join(dir, "plan.csv"), "--no-progress"}
-	r := runCLI(t, nil, append(base, "--max-columns", "0")...)
-	if r.code != exitRefused || !strings.Contains(r.stderr, "--max-columns 0: must be 1 or more") {
-		t.Errorf("--max-columns 0: exit %d\n%s", r.code, r.stderr)
+	r := runCLI(t, nil, append(base, "--max-columns", "-1")...)
+	if r.code != exitRefused || !strings.Contains(r.stderr, "--max-columns -1: must be 1 or more") {
+		t.Errorf("--max-columns -1: exit %d\n%s", r.code, r.stderr)
 	}
 	r = runCLI(t, nil, append(base, "--max-columns", "20001")...)
 	if r.code != 0 {

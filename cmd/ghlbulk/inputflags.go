@@ -24,11 +24,13 @@ func (l *inputLimits) register(fl *pflag.FlagSet) {
 		"the most columns one input row (or the header) may have; more stops the run (exit 2 before any write)")
 }
 
+// validate refuses a negative limit. Zero is the default, as in
+// sources, so that options built in code (the demo) need not set them.
 func (l inputLimits) validate() error {
-	if l.maxRecordBytes < 1 {
+	if l.maxRecordBytes < 0 {
 		return fmt.Errorf("%s %d: must be 1 or more", sources.FlagMaxRecordBytes, l.maxRecordBytes)
 	}
-	if l.maxColumns < 1 {
+	if l.maxColumns < 0 {
 		return fmt.Errorf("%s %d: must be 1 or more", sources.FlagMaxColumns, l.maxColumns)
 	}
 	return nil
