@@ -44,6 +44,7 @@ const (
 	FaultMapping  FaultKind = "mapping"  // the same 422 on many rows in a row: the mapping is wrong
 	FaultAPI      FaultKind = "api"      // the API kept failing after retries (5xx, network)
 	FaultState    FaultKind = "state"    // the checkpoint could not be written (disk full, I/O)
+	FaultInput    FaultKind = "input"    // an input file could not be read on (damaged, past a limit)
 )
 
 // FaultError stops the run. The state is kept: running again resumes.

@@ -386,7 +386,7 @@ func (r *importRun) run(ctx context.Context) error {
 func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp string) (err error) {
 	src, err := r.cfg.Open(file)
 	if err != nil {
-		return fmt.Errorf("input %s: %w", file, err)
+		return inputFault(file, err)
 	}
 	defer func() {
 		if cerr := src.Close(); cerr != nil && err == nil {
@@ -413,7 +413,7 @@ func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp 
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("input %s: %w", file, err)
+			return inputFault(file, err)
 		}
 		if b.Record == nil {
 			continue
@@ -911,6 +911,12 @@ func (r *importRun) writeRejects() error {
 	return err
 }
 
+// inputFault is a file that can't be read on: refused (exit 2) if no
+// write was made yet, the run's failure (exit 1, resumable) otherwise.
+func inputFault(file string, err error) error {
+	return &FaultError{Kind: FaultInput, Err: fmt.Errorf("input %s: %w", file, err)}
+}
+
 // classify turns what stopped the run into the typed errors of errors.go.
 func (r *importRun) classify(err error) error {
 	if err == nil {
@@ -926,7 +932,8 @@ func (r *importRun) classify(err error) error {
 	var fe *FaultError
 	if errors.As(err, &fe) {
 		s := r.stats.Snapshot()
-		fe.BeforeWrite = s.Created+s.Updated+s.NotesCreated+s.TasksCreated+s.TagCalls == 0
+		fe.BeforeWrite = s.Created+s.Updated+s.NotesCreated+s.TasksCreated+s.TagCalls == 0 ||
+			(fe.Kind == FaultInput && r.cfg.DryRun) // a dry run's writes are only counted
 		return fe
 	}
 	return err

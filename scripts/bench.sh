@@ -5,7 +5,7 @@
 #
 #   ./scripts/bench.sh                     # sections 1-5 at 100k contacts
 #   BENCH_LARGE=1 ./scripts/bench.sh       # also 1M-row import and 1M-contact export (slow)
-#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export parquet
+#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export parquet hostile
 #
 # Environment:
 #   BENCH_ROWS            rows/contacts of the default size (100000)
@@ -25,7 +25,7 @@ BENCH_ROWS=${BENCH_ROWS:-100000}
 BENCH_LARGE=${BENCH_LARGE:-0}
 BENCH_LARGE_ROWS=${BENCH_LARGE_ROWS:-1000000}
 BENCH_PACED_SECONDS=${BENCH_PACED_SECONDS:-60}
-BENCH_ONLY=${BENCH_ONLY:-serve import paced export parquet}
+BENCH_ONLY=${BENCH_ONLY:-serve import paced export parquet hostile}
 BENCH_DIR=${BENCH_DIR:-$ROOT/out/bench}
 WORKER_FLAG=()
 if [[ -n "${BENCH_WORKERS:-}" ]]; then WORKER_FLAG=(--workers "$BENCH_WORKERS"); fi
@@ -290,6 +290,35 @@ if has parquet; then
 	done < <(awk '/^BenchmarkParquet/ { m = ""; b = ""; a = ""
 		for (i = 2; i <= NF; i++) { if ($(i+1) == "MB/s") m = $i; if ($(i+1) == "file_B/row") b = $i; if ($(i+1) == "allocs/op") a = $i }
 		print $1, m, b, a }' "$RUN/parquet.txt")
+fi
+
+# ---- 6. hostile inputs: refused early, in little memory ----
+# The gzip bomb is issue 11's: one 2 GiB field in a few MB of .csv.gz. The
+# wide file is 100,000 columns and 5 rows in 1.2 MB. Both are made once and
+# kept in BENCH_DIR.
+hostile() { # hostile ID LABEL FILE ARGS...: validate under measure, one row of figures
+	local name=$1 label=$2 file=$3 rc=0
+	shift 3
+	measure "$RUN/hostile-$name.rss" "$BIN" validate "$file" --mapping "$RUN/hostile.yaml" --rejects "$RUN/hostile-$name.rejects.csv" \
+		--plan-out "$RUN/hostile-$name.plan.csv" --no-progress -q "$@" 2>"$RUN/hostile-$name.err" || rc=$?
+	row "$label: exit / peak RSS" "$rc / $(mib "$(cat "$RUN/hostile-$name.rss")")" "$(cat "$RUN/hostile-$name.rss.cpu") CPU-s; $(head -c 110 "$RUN/hostile-$name.err" | tr '\n' ' ')"
+}
+if has hostile; then
+	section "6. hostile inputs: validate, default limits (exit 2 = refused)"
+	bomb=$BENCH_DIR/bomb-2g.csv.gz
+	if [[ ! -s $bomb ]]; then
+		{ printf 'email,name\nx@example.com,'; head -c 2147483648 /dev/zero | tr '\0' x; printf '\n'; } | gzip -9 >"$bomb"
+	fi
+	wide=$BENCH_DIR/wide-100k.csv
+	if [[ ! -s $wide ]]; then
+		awk 'BEGIN { h = "email,name"; for (i = 0; i < 100000; i++) h = h ",c" i; print h
+			r = ""; for (i = 0; i < 100001; i++) r = r ","; for (n = 0; n < 5; n++) print "p" n "@example.com" r }' >"$wide"
+	fi
+	printf 'version: 1\nkey: [email]\nfields:\n  email: "email"\n  firstName: "name"\n' >"$RUN/hostile.yaml"
+	row "gzip bomb: file" "$(mib "$(($(stat -c %s "$bomb") / 1024))")" "one field of 2 GiB"
+	hostile bomb "gzip bomb" "$bomb"
+	hostile wide "100k columns" "$wide"
+	hostile wide-raised "100k columns, --max-columns 200000" "$wide" --max-columns 200000
 fi
 
 printf '\n==== summary (%s)\n' "$(date -u +%FT%TZ)"

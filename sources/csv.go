@@ -46,6 +46,14 @@ type CSVOptions struct {
 	Allocator memory.Allocator
 	// Name is the file as reported in batches and errors (default: path).
 	Name string
+	// MaxRecordBytes is the most bytes one record may take in the file
+	// (default DefaultMaxRecordBytes); past it reading stops with a
+	// *LimitError.
+	MaxRecordBytes int64
+	// MaxColumns is the most fields one record, the header included, may
+	// have (default DefaultMaxColumns); past it reading stops with a
+	// *LimitError.
+	MaxColumns int
 }
 
 // CSV streams a CSV file (optionally gzip-compressed, with or without a
@@ -57,11 +65,14 @@ type CSV struct {
 	f         *os.File
 	gz        *gzip.Reader
 	r         *csv.Reader
+	lim       *limitReader
 	header    []string
 	schema    *arrow.Schema
 	mem       memory.Allocator
 	batchSize int
 	delim     rune
+	maxBytes  int64
+	maxCols   int
 
 	rows    int64 // data rows yielded so far
 	prevEnd int   // file line where the previous record (or the header) ended
@@ -70,6 +81,7 @@ type CSV struct {
 	heldErr string
 	hasHeld bool
 	eof     bool
+	err     error // a limit error: sticky, the reader is past repair
 }
 
 // OpenCSV opens path and reads its header. A header with a blank or a
@@ -83,7 +95,14 @@ func OpenCSV(path string, opt CSVOptions) (*CSV, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open csv: %w", err)
 	}
-	c := &CSV{name: name, f: f, mem: opt.Allocator, batchSize: opt.BatchSize, delim: opt.Delimiter}
+	c := &CSV{name: name, f: f, mem: opt.Allocator, batchSize: opt.BatchSize, delim: opt.Delimiter,
+		maxBytes: opt.MaxRecordBytes, maxCols: opt.MaxColumns}
+	if c.maxBytes <= 0 {
+		c.maxBytes = DefaultMaxRecordBytes
+	}
+	if c.maxCols <= 0 {
+		c.maxCols = DefaultMaxColumns
+	}
 	if c.mem == nil {
 		c.mem = memory.DefaultAllocator
 	}
@@ -119,15 +138,21 @@ func (c *CSV) init() error {
 		return fmt.Errorf("%s: delimiter %q: must not be a quote or a line break", c.name, c.delim)
 	}
 
-	c.r = csv.NewReader(in)
+	// Bounded underneath encoding/csv, which has no limit of its own.
+	c.lim = newLimitReader(in, c.delim, c.maxBytes, c.maxCols)
+	c.r = csv.NewReader(c.lim)
 	c.r.Comma = c.delim
 	c.r.FieldsPerRecord = -1
 	c.r.ReuseRecord = true
 	c.r.LazyQuotes = false
 
 	hdr, err := c.r.Read()
+	err = c.lim.explain(err)
 	if err == io.EOF {
 		return fmt.Errorf("%s: empty file: no header row", c.name)
+	}
+	if le := c.asLimitError(err, 0); le != nil {
+		return le
 	}
 	if err != nil {
 		return fmt.Errorf("%s: header: %w", c.name, err)
@@ -231,16 +256,22 @@ func (c *CSV) Next(ctx context.Context) (pipeline.Batch, error) {
 	if c.r == nil {
 		return pipeline.Batch{}, fmt.Errorf("%s: read after close", c.name)
 	}
+	if c.err != nil {
+		return pipeline.Batch{}, c.err
+	}
 	b := array.NewRecordBuilder(c.mem, c.schema)
 	defer b.Release()
+	// No Reserve(batchSize): its offsets buffer is 9 KB a column whether
+	// the batch fills or not (900 MB for a header of 100,000 columns and a
+	// few rows); the builders grow by doubling instead.
 	cols := make([]*array.StringBuilder, len(c.schema.Fields()))
 	for i := range cols {
 		cols[i] = b.Field(i).(*array.StringBuilder)
-		cols[i].Reserve(c.batchSize)
 	}
 	n := 0
 	ncol := len(c.header)
-	for n < c.batchSize {
+	size := 0 // bytes of the fields in the batch
+	for n < c.batchSize && size < maxBatchBytes {
 		if c.pending > 0 {
 			// A blank line: every field empty.
 			for i := 0; i < ncol; i++ {
@@ -252,7 +283,7 @@ func (c *CSV) Next(ctx context.Context) (pipeline.Batch, error) {
 			continue
 		}
 		if c.hasHeld {
-			c.appendRow(cols, c.held, c.heldErr)
+			size += c.appendRow(cols, c.held, c.heldErr)
 			c.hasHeld = false
 			n++
 			continue
@@ -266,9 +297,16 @@ func (c *CSV) Next(ctx context.Context) (pipeline.Batch, error) {
 			}
 		}
 		rec, err := c.r.Read()
+		err = c.lim.explain(err)
 		if err == io.EOF {
 			c.eof = true
 			break
+		}
+		if err != nil {
+			if le := c.asLimitError(err, c.rows+int64(n)+1+c.blankBefore(err)); le != nil {
+				c.err = le
+				return pipeline.Batch{}, le
+			}
 		}
 		marker := ""
 		start, end := 0, 0
@@ -295,7 +333,7 @@ func (c *CSV) Next(ctx context.Context) (pipeline.Batch, error) {
 			c.hasHeld = true
 			continue
 		}
-		c.appendRow(cols, rec, marker)
+		size += c.appendRow(cols, rec, marker)
 		n++
 	}
 	if n == 0 {
@@ -306,11 +344,14 @@ func (c *CSV) Next(ctx context.Context) (pipeline.Batch, error) {
 	return pipeline.Batch{Record: b.NewRecord(), File: c.name, FirstRow: first}, nil
 }
 
-func (c *CSV) appendRow(cols []*array.StringBuilder, rec []string, marker string) {
+// appendRow appends one row and returns the bytes its fields take.
+func (c *CSV) appendRow(cols []*array.StringBuilder, rec []string, marker string) int {
 	ncol := len(c.header)
+	size := 0
 	for i := 0; i < ncol; i++ {
 		if i < len(rec) {
 			cols[i].Append(rec[i])
+			size += len(rec[i])
 		} else {
 			cols[i].AppendNull()
 		}
@@ -320,6 +361,7 @@ func (c *CSV) appendRow(cols []*array.StringBuilder, rec []string, marker string
 	} else {
 		cols[ncol].Append(marker)
 	}
+	return size
 }
 
 // Close releases the file. It is safe to call more than once.

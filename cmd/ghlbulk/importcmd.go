@@ -46,6 +46,7 @@ type importOptions struct {
 	// lookupExisting: --kind notes|tasks looks each one up on its contact
 	// before sending it.
 	lookupExisting bool
+	limits         inputLimits // --max-record-bytes, --max-columns
 }
 
 func newImportCmd(f *factory) *cobra.Command {
@@ -89,6 +90,7 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 	fl.StringVar(&o.report, "report", "", "write the run's report as JSON to this file")
 	fl.BoolVar(&o.restart, "restart", false, "discard the checkpoint in --state and start over")
 	fl.StringVar(&o.delimiter, "delimiter", "", "CSV delimiter (default: detected from the header)")
+	o.limits.register(fl)
 	fl.DurationVar(&o.stopGrace, "stop-grace", pipeline.DefaultStopGrace,
 		"on SIGINT/SIGTERM, how long to finish the rows in flight before leaving them to the next run")
 	o.plan.register(fl)
@@ -135,6 +137,7 @@ Exits 0 once every row has been judged, whatever it found; 2 for a bad mapping, 
 	fl.StringVarP(&o.mapping, "mapping", "m", "", "mapping file (YAML); required")
 	fl.StringVar(&o.rejects, "rejects", "", "rejects file (default <first FILE>.rejects.csv)")
 	fl.StringVar(&o.delimiter, "delimiter", "", "CSV delimiter (default: detected from the header)")
+	o.limits.register(fl)
 	fl.BoolVar(&o.online, "online", false, "also check against the location: its custom fields, and which contact each row would create or update")
 	fl.StringVar(&o.report, "report", "", "write the report as JSON to this file")
 	v.register(fl)
@@ -151,6 +154,9 @@ func (o *importOptions) validate() error {
 	}
 	if o.delimiter != "" && utf8.RuneCountInString(o.delimiter) != 1 {
 		return fmt.Errorf("--delimiter %q: must be one character, such as , or ; or a tab", o.delimiter)
+	}
+	if err := o.limits.validate(); err != nil {
+		return err
 	}
 	for _, file := range o.files {
 		if kindOf(file) == "" {
@@ -186,13 +192,13 @@ func kindOf(file string) string {
 
 func (o *importOptions) open(path string) (pipeline.Source, error) {
 	if kindOf(path) == "parquet" {
-		return sources.OpenParquet(path, sources.ParquetOptions{})
+		return sources.OpenParquet(path, o.limits.parquet())
 	}
 	var delim rune
 	if o.delimiter != "" {
 		delim, _ = utf8.DecodeRuneInString(o.delimiter)
 	}
-	return sources.OpenCSV(path, sources.CSVOptions{Delimiter: delim})
+	return sources.OpenCSV(path, o.limits.csv(delim))
 }
 
 // prepared is a run that has passed every check that needs no write.

@@ -48,6 +48,7 @@ found (or a fault), 2 refused (flag, mapping, state, credentials).`,
 	fl.StringVarP(&o.mapping, "mapping", "m", "", "mapping file (YAML) the import used; required")
 	fl.StringVar(&o.state, "state", "", "the import's checkpoint (default <first FILE>.state)")
 	fl.StringVar(&o.delimiter, "delimiter", "", "CSV delimiter (default: detected from the header)")
+	o.limits.register(fl)
 	fl.IntVar(&o.sample, "sample", verify.DefaultSample, "contacts to check, spread over the input")
 	fl.BoolVar(&o.all, "all", false, "check every contact the import wrote")
 	fl.StringVar(&o.diff, "diff", "", "write the differences to this CSV file")
