@@ -14,6 +14,7 @@ import (
 	"github.com/sourcegraph/conc/pool"
 
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // Defaults of ImportConfig.
@@ -35,7 +36,7 @@ const (
 type ImportConfig struct {
 	Files []string
 	// Open opens one input file (sources.OpenCSV / OpenParquet).
-	Open func(path string) (Source, error)
+	Open func(path string) (record.Source, error)
 	// Fingerprint identifies a file's content (sources.Fingerprint); nil
 	// uses FileFingerprint.
 	Fingerprint func(path string) (string, error)

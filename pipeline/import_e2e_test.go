@@ -19,6 +19,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/sinks"
 	"github.com/ghlbulk/ghlbulk/sources"
 	"github.com/ghlbulk/ghlbulk/transform"
@@ -122,7 +123,7 @@ func (e *e2e) run(ctx context.Context) (pipeline.Report, error) {
 	policy := pace.Policy{Initial: time.Millisecond, Max: 5 * time.Millisecond, Total: 5 * time.Second, MaxAttempts: 20}
 	return pipeline.RunImport(ctx, pipeline.ImportConfig{
 		Files:       []string{e.csv},
-		Open:        func(p string) (pipeline.Source, error) { return sources.OpenCSV(p, sources.CSVOptions{BatchSize: 100}) },
+		Open:        func(p string) (record.Source, error) { return sources.OpenCSV(p, sources.CSVOptions{BatchSize: 100}) },
 		Fingerprint: sources.Fingerprint,
 		Transform:   pipeline.FromMapping(m),
 		MappingHash: "m1",

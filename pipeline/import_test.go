@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // memSource serves string rows as arrow batches of size n.
@@ -28,12 +29,12 @@ type memSource struct {
 
 func (s *memSource) Header() []string { return []string{"email"} }
 func (s *memSource) Close() error     { return nil }
-func (s *memSource) Next(ctx context.Context) (Batch, error) {
+func (s *memSource) Next(ctx context.Context) (record.Batch, error) {
 	if err := ctx.Err(); err != nil {
-		return Batch{}, err
+		return record.Batch{}, err
 	}
 	if s.pos >= len(s.rows) {
-		return Batch{}, io.EOF
+		return record.Batch{}, io.EOF
 	}
 	end := min(s.pos+s.n, len(s.rows))
 	b := array.NewStringBuilder(memory.DefaultAllocator)
@@ -47,7 +48,7 @@ func (s *memSource) Next(ctx context.Context) (Batch, error) {
 	if !s.repeat {
 		s.pos = end
 	}
-	return Batch{Record: rec, File: s.file, FirstRow: first}, nil
+	return record.Batch{Record: rec, File: s.file, FirstRow: first}, nil
 }
 
 // memTransform: "bad..." rows are rejected by the mapping; the hash is the
@@ -176,7 +177,7 @@ func (e *importEnv) config(t *testing.T, sink Sink) (ImportConfig, *Store) {
 	}
 	return ImportConfig{
 		Files:       []string{e.file},
-		Open:        func(string) (Source, error) { return &memSource{file: "a.csv", rows: e.rows, n: 64}, nil },
+		Open:        func(string) (record.Source, error) { return &memSource{file: "a.csv", rows: e.rows, n: 64}, nil },
 		Transform:   memTransform,
 		MappingHash: "m1",
 		Sink:        sink,
@@ -352,7 +353,9 @@ func TestRunImportLoopingSource(t *testing.T) {
 	e := newImportEnv(t, 300)
 	cfg, st := e.config(t, newFakeSink(t))
 	defer st.Close()
-	cfg.Open = func(string) (Source, error) { return &memSource{file: "a.csv", rows: e.rows, n: 64, repeat: true}, nil }
+	cfg.Open = func(string) (record.Source, error) {
+		return &memSource{file: "a.csv", rows: e.rows, n: 64, repeat: true}, nil
+	}
 	r, err := RunImport(context.Background(), cfg)
 	if !errors.Is(err, ErrLoop) {
 		t.Fatalf("RunImport = %v, want ErrLoop", err)

@@ -21,8 +21,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
-
-	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // ErrorColumn is the extra, last column of every CSV record: null when the
@@ -249,15 +248,15 @@ func (c *CSV) Schema() *arrow.Schema { return c.schema }
 // 1-based data row of the first row in the batch. A blank line between
 // records is yielded as an empty row, so that it shows up in the rejects
 // rather than vanishing.
-func (c *CSV) Next(ctx context.Context) (pipeline.Batch, error) {
+func (c *CSV) Next(ctx context.Context) (record.Batch, error) {
 	if err := ctx.Err(); err != nil {
-		return pipeline.Batch{}, err
+		return record.Batch{}, err
 	}
 	if c.r == nil {
-		return pipeline.Batch{}, fmt.Errorf("%s: read after close", c.name)
+		return record.Batch{}, fmt.Errorf("%s: read after close", c.name)
 	}
 	if c.err != nil {
-		return pipeline.Batch{}, c.err
+		return record.Batch{}, c.err
 	}
 	b := array.NewRecordBuilder(c.mem, c.schema)
 	defer b.Release()
@@ -293,7 +292,7 @@ func (c *CSV) Next(ctx context.Context) (pipeline.Batch, error) {
 		}
 		if n%256 == 0 {
 			if err := ctx.Err(); err != nil {
-				return pipeline.Batch{}, err
+				return record.Batch{}, err
 			}
 		}
 		rec, err := c.r.Read()
@@ -305,7 +304,7 @@ func (c *CSV) Next(ctx context.Context) (pipeline.Batch, error) {
 		if err != nil {
 			if le := c.asLimitError(err, c.rows+int64(n)+1+c.blankBefore(err)); le != nil {
 				c.err = le
-				return pipeline.Batch{}, le
+				return record.Batch{}, le
 			}
 		}
 		marker := ""
@@ -313,7 +312,7 @@ func (c *CSV) Next(ctx context.Context) (pipeline.Batch, error) {
 		if err != nil {
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) {
-				return pipeline.Batch{}, fmt.Errorf("%s: after data row %d: %w", c.name, c.rows+int64(n), err)
+				return record.Batch{}, fmt.Errorf("%s: after data row %d: %w", c.name, c.rows+int64(n), err)
 			}
 			marker = fmt.Sprintf("unreadable: line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
 			start, end = pe.StartLine, pe.Line
@@ -337,11 +336,11 @@ func (c *CSV) Next(ctx context.Context) (pipeline.Batch, error) {
 		n++
 	}
 	if n == 0 {
-		return pipeline.Batch{}, io.EOF
+		return record.Batch{}, io.EOF
 	}
 	first := c.rows + 1
 	c.rows += int64(n)
-	return pipeline.Batch{Record: b.NewRecord(), File: c.name, FirstRow: first}, nil
+	return record.Batch{Record: b.NewRecord(), File: c.name, FirstRow: first}, nil
 }
 
 // appendRow appends one row and returns the bytes its fields take.
@@ -379,4 +378,4 @@ func (c *CSV) Close() error {
 	return errors.Join(errs...)
 }
 
-var _ pipeline.Source = (*CSV)(nil)
+var _ record.Source = (*CSV)(nil)

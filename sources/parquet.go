@@ -14,8 +14,7 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/metadata"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
-
-	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // ErrDamaged marks a Parquet file whose bytes the reader could not make
@@ -267,17 +266,17 @@ func (p *Parquet) Header() []string { return p.header }
 
 // Next returns the next batch, or io.EOF when the file is done. The caller
 // releases the batch's record.
-func (p *Parquet) Next(ctx context.Context) (pipeline.Batch, error) {
+func (p *Parquet) Next(ctx context.Context) (record.Batch, error) {
 	if err := ctx.Err(); err != nil {
-		return pipeline.Batch{}, err
+		return record.Batch{}, err
 	}
 	if p.fr == nil {
-		return pipeline.Batch{}, fmt.Errorf("%s: read after close", p.name)
+		return record.Batch{}, fmt.Errorf("%s: read after close", p.name)
 	}
 	if p.err != nil {
-		return pipeline.Batch{}, p.err
+		return record.Batch{}, p.err
 	}
-	var b pipeline.Batch
+	var b record.Batch
 	err := p.guard(func() (err error) {
 		b, err = p.next()
 		return err
@@ -289,9 +288,9 @@ func (p *Parquet) Next(ctx context.Context) (pipeline.Batch, error) {
 }
 
 // next reads one batch from each column and puts them side by side.
-func (p *Parquet) next() (pipeline.Batch, error) {
+func (p *Parquet) next() (record.Batch, error) {
 	if p.rows >= p.total {
-		return pipeline.Batch{}, io.EOF
+		return record.Batch{}, io.EOF
 	}
 	arrs := make([]arrow.Array, len(p.cols))
 	defer func() {
@@ -305,29 +304,29 @@ func (p *Parquet) next() (pipeline.Batch, error) {
 	for i, cr := range p.cols {
 		ch, err := cr.NextBatch(p.bs)
 		if err != nil {
-			return pipeline.Batch{}, fmt.Errorf("%s: column %q after data row %d: %w: %w", p.name, p.header[i], p.rows, ErrDamaged, err)
+			return record.Batch{}, fmt.Errorf("%s: column %q after data row %d: %w: %w", p.name, p.header[i], p.rows, ErrDamaged, err)
 		}
 		arrs[i], err = p.single(ch)
 		ch.Release()
 		if err != nil {
-			return pipeline.Batch{}, fmt.Errorf("%s: column %q after data row %d: %w", p.name, p.header[i], p.rows, err)
+			return record.Batch{}, fmt.Errorf("%s: column %q after data row %d: %w", p.name, p.header[i], p.rows, err)
 		}
 		if n >= 0 && arrs[i].Len() != n {
-			return pipeline.Batch{}, fmt.Errorf("%s: %w: after data row %d, column %q has %d rows, column %q %d",
+			return record.Batch{}, fmt.Errorf("%s: %w: after data row %d, column %q has %d rows, column %q %d",
 				p.name, ErrDamaged, p.rows, p.header[0], n, p.header[i], arrs[i].Len())
 		}
 		n = arrs[i].Len()
 	}
 	if n <= 0 {
-		return pipeline.Batch{}, fmt.Errorf("%s: %w: the footer says %d rows, the columns end after %d", p.name, ErrDamaged, p.total, p.rows)
+		return record.Batch{}, fmt.Errorf("%s: %w: the footer says %d rows, the columns end after %d", p.name, ErrDamaged, p.total, p.rows)
 	}
 	if p.rows+int64(n) > p.total {
-		return pipeline.Batch{}, fmt.Errorf("%s: %w: the footer says %d rows, the columns hold more", p.name, ErrDamaged, p.total)
+		return record.Batch{}, fmt.Errorf("%s: %w: the footer says %d rows, the columns hold more", p.name, ErrDamaged, p.total)
 	}
 	rec := array.NewRecord(p.schema, arrs, int64(n))
 	first := p.rows + 1
 	p.rows += int64(n)
-	return pipeline.Batch{Record: rec, File: p.name, FirstRow: first}, nil
+	return record.Batch{Record: rec, File: p.name, FirstRow: first}, nil
 }
 
 // single is a column's batch as one array (a batch that crosses a row
@@ -393,4 +392,4 @@ func checkAlloc(n int) {
 	}
 }
 
-var _ pipeline.Source = (*Parquet)(nil)
+var _ record.Source = (*Parquet)(nil)

@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/ghlbulk/ghlbulk/ghl"
+	"github.com/ghlbulk/ghlbulk/jobs/conflict"
 	"github.com/ghlbulk/ghlbulk/pipeline"
-	"github.com/ghlbulk/ghlbulk/pipeline/conflict"
 )
 
 // The --on-conflict values.

@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ghlbulk/ghlbulk/auth"
+	"github.com/ghlbulk/ghlbulk/jobs/export"
 	"github.com/ghlbulk/ghlbulk/pipeline"
-	"github.com/ghlbulk/ghlbulk/pipeline/export"
 )
 
 func init() { extraCommands = append(extraCommands, newExportCmd) }

@@ -18,6 +18,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/sinks"
 	"github.com/ghlbulk/ghlbulk/sources"
 	"github.com/ghlbulk/ghlbulk/transform"
@@ -190,7 +191,7 @@ func kindOf(file string) string {
 	return ""
 }
 
-func (o *importOptions) open(path string) (pipeline.Source, error) {
+func (o *importOptions) open(path string) (record.Source, error) {
 	if kindOf(path) == "parquet" {
 		return sources.OpenParquet(path, o.limits.parquet())
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/jobs/plan"
 	"github.com/ghlbulk/ghlbulk/pipeline"
-	"github.com/ghlbulk/ghlbulk/pipeline/plan"
 )
 
 // planFlags are import's flags of the quota planner: --max-requests,

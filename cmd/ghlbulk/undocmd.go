@@ -14,8 +14,8 @@ import (
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/internal/fsx"
+	"github.com/ghlbulk/ghlbulk/jobs/undo"
 	"github.com/ghlbulk/ghlbulk/pipeline"
-	"github.com/ghlbulk/ghlbulk/pipeline/undo"
 )
 
 func init() { extraCommands = append(extraCommands, newUndoCmd) }

@@ -4,7 +4,7 @@ package main
 // contact, conflict, in-file duplicate, reject), written as a CSV file.
 // Online, the location's contacts are listed once (POST /contacts/search,
 // 500 a page) into an in-memory index and every row is judged against it
-// (pipeline/predict): ceil(contacts/500) requests however long the file,
+// (jobs/predict): ceil(contacts/500) requests however long the file,
 // where looking each row up would cost one or two requests a row.
 
 import (
@@ -20,8 +20,8 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/jobs/predict"
 	"github.com/ghlbulk/ghlbulk/pipeline"
-	"github.com/ghlbulk/ghlbulk/pipeline/predict"
 	"github.com/ghlbulk/ghlbulk/sources"
 	"github.com/ghlbulk/ghlbulk/transform"
 )

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ghlbulk/ghlbulk/jobs/verify"
 	"github.com/ghlbulk/ghlbulk/pipeline"
-	"github.com/ghlbulk/ghlbulk/pipeline/verify"
 	"github.com/ghlbulk/ghlbulk/sources"
 )
 

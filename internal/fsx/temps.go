@@ -24,7 +24,7 @@ import (
 //     name alone is not clearly ours.
 //
 // (Export clears a still older ".NAME.<digits>.tmp" for its own file names
-// only; see pipeline/export.)
+// only; see jobs/export.)
 const (
 	tempInfix  = ".ghlbulk-"
 	tempSuffix = ".tmp"

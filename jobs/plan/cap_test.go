@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
+	"github.com/ghlbulk/ghlbulk/jobs/plan"
 	"github.com/ghlbulk/ghlbulk/pipeline"
-	"github.com/ghlbulk/ghlbulk/pipeline/plan"
 )
 
 // --max-requests stops a run softly once it has made N requests (exit 3,

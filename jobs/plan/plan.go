@@ -18,6 +18,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/sinks"
 	"github.com/ghlbulk/ghlbulk/sources"
 )
@@ -27,7 +28,7 @@ import (
 // ImportConfig, so that the plan reads the rows exactly as the run will.
 type Input struct {
 	Files       []string
-	Open        func(path string) (pipeline.Source, error)
+	Open        func(path string) (record.Source, error)
 	Fingerprint func(path string) (string, error) // nil: pipeline.FileFingerprint
 	Transform   pipeline.TransformFunc
 	// Store is the run's checkpoint; nil when nothing was written yet

@@ -391,7 +391,7 @@ func TestPlanWriter(t *testing.T) {
 }
 
 // BenchmarkIndexMemory measures the index's heap per contact (the number
-// quoted on Index): go test -run '^$' -bench IndexMemory ./pipeline/predict/
+// quoted on Index): go test -run '^$' -bench IndexMemory ./jobs/predict/
 func BenchmarkIndexMemory(b *testing.B) {
 	const n = 200_000
 	for range b.N {

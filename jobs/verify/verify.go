@@ -22,6 +22,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/internal/fsx"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // DefaultSample is how many contacts are checked without --sample or --all.
@@ -30,7 +31,7 @@ const DefaultSample = 200
 // Options say what to check and how.
 type Options struct {
 	Files       []string
-	Open        func(path string) (pipeline.Source, error)
+	Open        func(path string) (record.Source, error)
 	Fingerprint func(path string) (string, error) // nil: pipeline.FileFingerprint
 	Transform   pipeline.TransformFunc
 	// Store is the state of the run that wrote the contacts: it says which

@@ -10,8 +10,8 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
+	"github.com/ghlbulk/ghlbulk/jobs/plan"
 	"github.com/ghlbulk/ghlbulk/pipeline"
-	"github.com/ghlbulk/ghlbulk/pipeline/plan"
 	"github.com/ghlbulk/ghlbulk/sinks"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
+	"github.com/ghlbulk/ghlbulk/jobs/plan"
 	"github.com/ghlbulk/ghlbulk/pipeline"
-	"github.com/ghlbulk/ghlbulk/pipeline/plan"
 )
 
 // Rows that repeat an earlier row (same match key, same content) are

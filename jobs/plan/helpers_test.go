@@ -18,6 +18,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/sinks"
 	"github.com/ghlbulk/ghlbulk/sources"
 	"github.com/ghlbulk/ghlbulk/transform"
@@ -133,7 +134,7 @@ func (e *env) config(st *pipeline.Store) pipeline.ImportConfig {
 	policy := pace.Policy{Initial: time.Millisecond, Max: 5 * time.Millisecond, Total: 5 * time.Second, MaxAttempts: 20}
 	return pipeline.ImportConfig{
 		Files:       []string{e.csv},
-		Open:        func(p string) (pipeline.Source, error) { return sources.OpenCSV(p, sources.CSVOptions{BatchSize: 64}) },
+		Open:        func(p string) (record.Source, error) { return sources.OpenCSV(p, sources.CSVOptions{BatchSize: 64}) },
 		Fingerprint: sources.Fingerprint,
 		Transform:   pipeline.FromMapping(e.mapping),
 		MappingHash: "m1",

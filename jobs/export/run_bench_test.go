@@ -12,7 +12,7 @@ import (
 // limit, reporting contacts/s, API requests per contact and output bytes
 // per contact:
 //
-//	go test ./pipeline/export/ -run '^$' -bench ExportRunner -benchtime 3x
+//	go test ./jobs/export/ -run '^$' -bench ExportRunner -benchtime 3x
 func BenchmarkExportRunner(b *testing.B) {
 	const n = 1000
 	f := newFixture(b, n)
