@@ -1,9 +1,11 @@
 package transform
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -83,4 +85,45 @@ func FuzzExpr(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestExprBudget: an expression whose loops or strings grow without bound
+// is stopped by the memory budget (the row is rejected) instead of running
+// for minutes or until memory runs out; ordinary ones are unchanged.
+func TestExprBudget(t *testing.T) {
+	doubling := `let s0 = repeat("x", 999);` // 999 << 12 bytes: ~4 MB, to keep the test cheap without the budget
+	for i := 1; i <= 12; i++ {
+		doubling += fmt.Sprintf(" let s%d = s%d + s%d;", i, i-1, i-1)
+	}
+	cases := []struct {
+		name, expr, want string // want: the company name, or the reject's reason
+		reject           bool
+	}{
+		{"nested loops", `let a = 0..999; string(count(a, count(a, count(a, true) == 1000) == 1000))`, "memory budget exceeded", true},
+		{"doubling string", doubling + ` string(len(s12))`, "memory budget exceeded", true},
+		{"concatenation", `trim(col["First Name"] + " " + upper(col["Last Name"]))`, "Ava NGUYEN", false},
+		{"closures", `join(map(filter(split("a, b,,c", ","), trim(#) != ""), upper(trim(#))), "+")`, "A+B+C", false},
+		{"one loop", `string(count(0..99999, # % 2 == 0))`, "50000", false},
+	}
+	header := []string{"First Name", "Last Name", "Email"}
+	rec := stringRecord(t, header, [][]string{{"Ava", "Nguyen", "ava@example.com"}})
+	defer rec.Release()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := compile(t, "version: 1\nfields:\n  email: Email\n  companyName: { expr: '"+strings.ReplaceAll(tc.expr, "'", "''")+"' }\n", header)
+			start := time.Now()
+			r := m.Apply(rec, "f.csv", 1)[0]
+			if d := time.Since(start); d > slowExpr {
+				t.Errorf("took %v", d)
+			}
+			switch {
+			case tc.reject && (r.Err == nil || !strings.Contains(r.Err.Error(), tc.want)):
+				t.Errorf("error %v, want one with %q", r.Err, tc.want)
+			case !tc.reject && r.Err != nil:
+				t.Errorf("rejected: %v", r.Err)
+			case !tc.reject && (r.Contact.CompanyName == nil || *r.Contact.CompanyName != tc.want):
+				t.Errorf("companyName %v, want %q", r.Contact.CompanyName, tc.want)
+			}
+		})
+	}
 }
