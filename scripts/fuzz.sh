@@ -55,7 +55,10 @@ done
 parallel=()
 [ -n "${FUZZ_PARALLEL:-}" ] && parallel=(-parallel "$FUZZ_PARALLEL")
 failed=()
+flaked=()
 ran=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
 	if [ -n "${FUZZ_ONLY:-}" ] && ! [[ $name =~ $FUZZ_ONLY ]]; then
@@ -63,9 +66,20 @@ for t in "${targets[@]}"; do
 	fi
 	ran=$((ran + 1))
 	echo "== $pkg $name ($FUZZTIME)"
-	if ! "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -timeout "$timeout" "${parallel[@]}" "$pkg"; then
-		failed+=("$pkg $name")
+	corpus=$pkg/testdata/fuzz/$name
+	before=$(ls "$corpus" 2>/dev/null)
+	"$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -timeout "$timeout" "${parallel[@]}" "$pkg" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	[ "$rc" -eq 0 ] && continue
+	# Go before 1.27 can fail a target that found nothing, with "context
+	# deadline exceeded", as -fuzztime ends (golang/go#75804). A real
+	# failure writes its input to the corpus.
+	if [ "$(ls "$corpus" 2>/dev/null)" = "$before" ] && grep -q '^    context deadline exceeded$' "$log" && ! grep -q '^    --- FAIL' "$log"; then
+		echo "fuzz: $name: go's fuzzing stopped with \"context deadline exceeded\" and no failing input (golang/go#75804): not counted"
+		flaked+=("$pkg $name")
+		continue
 	fi
+	failed+=("$pkg $name")
 done
 
 if [ "$ran" -eq 0 ]; then
@@ -81,4 +95,4 @@ if [ ${#failed[@]} -gt 0 ]; then
 	git status --porcelain --untracked-files=all -- '*/testdata/fuzz/*' 2>/dev/null | sed 's/^/  /'
 	exit 1
 fi
-echo "fuzz: $ran targets, $FUZZTIME each, no failures"
+echo "fuzz: $ran targets, $FUZZTIME each, no failures${flaked:+ (${#flaked[@]} stopped by golang/go#75804, see above)}"
