@@ -5,7 +5,7 @@ VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: all build test lint demo bench chaos clean
+.PHONY: all build test lint demo bench chaos fuzz clean
 
 all: build
 
@@ -31,9 +31,15 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x -timeout 30m ./...
 	./scripts/bench.sh
 
-# Long fault-injection and soak runs, kept out of `make test`.
+# Long fault-injection and soak runs, then every fuzz target, kept out of
+# `make test` (which runs the fuzz targets' seeds only).
 chaos: build
 	GHLBULK_CHAOS=1 $(GO) test -count=1 -timeout 60m -run 'Chaos|Soak' ./...
+	GO=$(GO) ./scripts/fuzz.sh
+
+# Every fuzz target for FUZZTIME (60s) each: scripts/fuzz.sh.
+fuzz:
+	GO=$(GO) ./scripts/fuzz.sh
 
 clean:
 	rm -rf bin out

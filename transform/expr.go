@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ func (c *compiler) exprOptions() []expr.Option {
 	str := func(a any) string { s, _ := a.(string); return s }
 	return []expr.Option{
 		expr.Env(newEnv()),
+		expr.Patch(budget{}),
 		expr.Function("normalize_phone", func(p ...any) (any, error) {
 			r := region
 			if len(p) > 1 {
@@ -81,6 +83,44 @@ func (c *compiler) exprOptions() []expr.Option {
 		}, new(func(string) bool)),
 	}
 }
+
+// budget charges an expression's loops and the strings it builds to
+// expr's memory budget (vm.MemoryBudget, 1e6 by default), which expr
+// itself only charges for ranges, arrays, maps and repeat(), so that every
+// expression ends, soon, on every row: each pass of a closure (all, count,
+// map, filter, reduce...) costs 1, and each string a + or a builtin returns
+// costs its length. Without it `let a = 0..999; count(a, count(a, count(a,
+// true) == 1000) == 1000)` runs for minutes, and a + of a long string with
+// itself, repeated, runs out of memory; with it the row is rejected with
+// "memory budget exceeded". The charge is repeat(x, 1): the one builtin
+// that reports what it allocates, it returns x itself, at no cost.
+type budget struct{}
+
+func (budget) Visit(n *ast.Node) {
+	switch x := (*n).(type) {
+	case *ast.PredicateNode:
+		if seq, ok := x.Node.(*ast.SequenceNode); ok && len(seq.Nodes) == 2 && isCharge(seq.Nodes[0]) {
+			return // charged already
+		}
+		x.Node = &ast.SequenceNode{Nodes: []ast.Node{charge(&ast.StringNode{Value: " "}), x.Node}}
+	case *ast.BinaryNode:
+		if x.Operator == "+" && isString(x) {
+			ast.Patch(n, charge(x))
+		}
+	case *ast.BuiltinNode:
+		if x.Name != "repeat" && isString(x) {
+			ast.Patch(n, charge(x))
+		}
+	}
+}
+
+func charge(s ast.Node) ast.Node {
+	return &ast.BuiltinNode{Name: "repeat", Arguments: []ast.Node{s, &ast.IntegerNode{Value: 1}}}
+}
+
+func isCharge(n ast.Node) bool { b, ok := n.(*ast.BuiltinNode); return ok && b.Name == "repeat" }
+
+func isString(n ast.Node) bool { t := n.Type(); return t != nil && t.Kind() == reflect.String }
 
 var ourFuncs = []string{"normalize_phone", "normalize_email", "normalize_name", "parse_date", "day", "add_days", "coalesce", "blank"}
 

@@ -55,13 +55,20 @@ func NormalizePhone(s, region string) (string, error) {
 		return e164, nil
 	}
 	num, err := phonenumbers.Parse(s, region)
-	if err != nil || !phonenumbers.IsValidNumber(num) {
+	// libphonenumber calls some over-long numbers valid (German ones with
+	// letters read as digits: "18000000000AAA" is +4918000000000222), but
+	// E.164 has at most 15 digits.
+	var e164 string
+	if err == nil && phonenumbers.IsValidNumber(num) {
+		e164 = phonenumbers.Format(num, phonenumbers.E164)
+	}
+	if e164 == "" || len(e164) > 1+15 {
 		if strings.HasPrefix(s, "+") {
 			return "", errors.New("not a valid number")
 		}
 		return "", fmt.Errorf("not a valid number for region %s", region)
 	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
+	return e164, nil
 }
 
 // nanpRegions share country code 1 (the North American Numbering Plan).
