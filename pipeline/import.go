@@ -194,14 +194,8 @@ type importRun struct {
 	// match key first appeared. Submitter only.
 	recent      map[uint64]*Item
 	recentOrder []uint64
-	firstRow    map[uint64]rowPlace
+	firstRow    *KeyPlaces
 	classes     TagClassifier
-}
-
-// rowPlace is a row of the input: its file (index in Files) and number.
-type rowPlace struct {
-	file int
-	row  int64
 }
 
 // outcome is one row's result on its way to the checkpoint.
@@ -244,7 +238,7 @@ func newImportRun(cfg ImportConfig) (*importRun, error) {
 	r := &importRun{cfg: cfg, stats: cfg.Stats, progress: cfg.Progress, log: cfg.Logger, lanes: cfg.Workers,
 		headers: make(map[string][]string), began: time.Now(), recent: make(map[uint64]*Item)}
 	if cfg.DuplicatesReport {
-		r.firstRow = make(map[uint64]rowPlace)
+		r.firstRow = NewKeyPlaces(cfg.Files)
 	}
 	if r.stats == nil {
 		r.stats = NewStats()
@@ -446,29 +440,15 @@ func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp 
 
 // classifyRows settles what can be settled without the API (rows already
 // checkpointed, rows the mapping rejected, rows whose content was already
-// written) and returns the rest as Items.
+// written) and returns the rest as Items. JudgeRow decides; this looks up
+// what it needs, screens the rows it sends on, and acts on its verdicts.
 func (r *importRun) classifyRows(fp, file string, recs []Record) ([]*Item, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	var done map[int64]RowRecord
-	var known map[string]ContactRecord
-	if r.cfg.Store != nil {
-		var err error
-		done, err = r.cfg.Store.Rows(r.work, fp, recs[0].Row, recs[len(recs)-1].Row)
-		if err != nil {
-			return nil, r.stateFault(err)
-		}
-		keys := make([]string, 0, len(recs))
-		for i := range recs {
-			if recs[i].Key != "" {
-				keys = append(keys, recs[i].Key)
-			}
-		}
-		known, err = r.cfg.Store.Contacts(r.work, keys)
-		if err != nil {
-			return nil, r.stateFault(err)
-		}
+	state, err := LookUpState(r.work, r.cfg.Store, fp, recs)
+	if err != nil {
+		return nil, r.stateFault(err)
 	}
 	var items []*Item
 	var settled []*outcome
@@ -478,45 +458,21 @@ func (r *importRun) classifyRows(fp, file string, recs []Record) ([]*Item, error
 		if rec.File == "" {
 			rec.File = file
 		}
-		var first rowPlace // the row that key first appeared at, if not this one (DuplicatesReport)
-		if r.firstRow != nil && rec.Key != "" && rec.Err == nil {
-			k := digest(rec.Key, "")
-			if at, seen := r.firstRow[k]; seen {
-				first = at
-			} else {
-				r.firstRow[k] = rowPlace{fileIdx, rec.Row}
-			}
+		f := state.Facts(rec)
+		f.KeyFirst = r.firstRow.First(rec, fileIdx)
+		prev := r.inFlight(rec)
+		f.InFlight = prev != nil
+		v, err := r.screen(rec, JudgeRow(rec, f))
+		if err != nil {
+			return nil, err
 		}
-		if d, ok := done[rec.Row]; ok && d.Hash == rec.Hash {
-			settled = append(settled, &outcome{fp: fp, rec: rec, status: d.Status, id: d.ContactID, replay: true})
-			continue
-		}
-		reject := func(reason string) {
-			settled = append(settled, &outcome{fp: fp, rec: rec, status: StatusRejected, reason: reason})
-		}
-		switch {
-		case rec.Err != nil:
-			reject(rowReason(rec.Err))
-		case rec.Key == "":
-			reject("no email or phone to match the contact by")
-		case first.row > 0:
-			reject(fmt.Sprintf("repeats the match key of row %d of %s (the mapping says duplicates: report)", first.row, r.cfg.Files[first.file]))
-		case known[rec.Key].Hash == rec.Hash && rec.Hash != "":
-			settled = append(settled, &outcome{fp: fp, rec: rec, status: StatusUnchanged, id: known[rec.Key].ContactID})
+		switch v.Fate {
+		case FateSettled:
+			settled = append(settled, &outcome{fp: fp, rec: rec, status: v.Status, id: v.ContactID, reason: v.Reason, replay: v.Replay})
+		case FateRepeat:
+			items = append(items, &Item{Rec: rec, Known: v.ContactID, Since: r.resumedSince, DupOf: prev})
 		default:
-			if r.cfg.Screen != nil {
-				reason, err := r.cfg.Screen(r.work, r.stats, rec)
-				if err != nil {
-					fe := &FaultError{Kind: FaultAPI, Err: err, Hint: "the state is kept: run the same command again to resume"}
-					r.setFault(fe)
-					return nil, fe
-				}
-				if reason != "" {
-					reject(reason)
-					continue
-				}
-			}
-			items = append(items, r.newItem(rec, known[rec.Key].ContactID))
+			items = append(items, r.newItem(rec, v.ContactID))
 		}
 	}
 	if len(settled) > 0 {
@@ -525,19 +481,40 @@ func (r *importRun) classifyRows(fp, file string, recs []Record) ([]*Item, error
 	return items, nil
 }
 
-// newItem makes a row to write an Item, linked to an earlier item of the
-// run with the same key and content if one is still on its way (a
-// repeated row then costs no request: Item.Repeat). Items older than the
-// rows that can be in flight have been checkpointed, and a repeat of one
-// of those is found unchanged through the ID map.
+// screen puts a row about to be sent (to write, or repeating one in
+// flight) through the run's Screen, whose reason rejects it; an error
+// stops the run.
+func (r *importRun) screen(rec *Record, v Verdict) (Verdict, error) {
+	if v.Fate == FateSettled || r.cfg.Screen == nil {
+		return v, nil
+	}
+	reason, err := r.cfg.Screen(r.work, r.stats, rec)
+	if err != nil {
+		fe := &FaultError{Kind: FaultAPI, Err: err, Hint: "the state is kept: run the same command again to resume"}
+		r.setFault(fe)
+		return v, fe
+	}
+	if reason != "" {
+		return Verdict{Fate: FateSettled, Status: StatusRejected, Reason: reason}, nil
+	}
+	return v, nil
+}
+
+// inFlight is the recent item rec repeats (same key and content), or nil.
+func (r *importRun) inFlight(rec *Record) *Item {
+	if rec.Hash == "" {
+		return nil
+	}
+	return r.recent[RowDigest(rec.Key, rec.Hash)]
+}
+
+// newItem makes a row to write an Item and remembers it as recent, for
+// the rows after it that repeat it (FateRepeat: no request). Items older
+// than the rows that can be in flight have been checkpointed, and a repeat
+// of one of those is found unchanged through the ID map.
 func (r *importRun) newItem(rec *Record, known string) *Item {
 	it := &Item{Rec: rec, Known: known, Since: r.resumedSince}
 	if rec.Hash == "" {
-		return it
-	}
-	d := digest(rec.Key, rec.Hash)
-	if prev, ok := r.recent[d]; ok {
-		it.DupOf = prev
 		return it
 	}
 	tags := rec.Tags
@@ -545,6 +522,7 @@ func (r *importRun) newItem(rec *Record, known string) *Item {
 		tags = append(slices.Clone(tags), r.bound.Tag)
 	}
 	it.common = r.classes.Observe(NormTags(tags))
+	d := RowDigest(rec.Key, rec.Hash)
 	r.recent[d] = it
 	r.recentOrder = append(r.recentOrder, d)
 	if max := 4 * r.lanes * r.cfg.GroupSize; len(r.recentOrder) > max {
@@ -552,15 +530,6 @@ func (r *importRun) newItem(rec *Record, known string) *Item {
 		r.recentOrder = r.recentOrder[1:]
 	}
 	return it
-}
-
-// digest is a 64-bit fingerprint of a match key and a content hash.
-func digest(key, hash string) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(key))
-	_, _ = h.Write([]byte{0})
-	_, _ = h.Write([]byte(hash))
-	return h.Sum64()
 }
 
 // dispatch splits items into lanes by match key and submits one task per

@@ -402,7 +402,7 @@ func (s *GHL) writeSubs(ctx context.Context, g *pipeline.Group, it *pipeline.Ite
 	}
 	journal := make(map[string]pipeline.SubRecord, len(entries))
 	for _, e := range entries {
-		journal[e.Kind+"\x00"+e.ContentHash+"\x00"+fmt.Sprint(e.Seq)] = e
+		journal[e.JournalKey()] = e
 	}
 	var subs []sub
 	for i, n := range rec.Notes {
@@ -452,7 +452,7 @@ func (s *GHL) writeSubs(ctx context.Context, g *pipeline.Group, it *pipeline.Ite
 		seq := seen[sb.kind+sb.hash]
 		seen[sb.kind+sb.hash]++
 		ref := pipeline.SubRef{Key: rec.Key, Kind: sb.kind, ContentHash: sb.hash, Seq: seq, ContactID: id, FP: rec.File, Row: rec.Row}
-		e, ok := journal[sb.kind+"\x00"+sb.hash+"\x00"+fmt.Sprint(seq)]
+		e, ok := journal[ref.JournalKey()]
 		if ok && e.State == pipeline.SubDone {
 			continue
 		}

@@ -97,7 +97,7 @@ func (r *Related) writeRow(ctx context.Context, g *pipeline.Group, it *pipeline.
 	// takes one of them for this row's.
 	claimed := make(map[string]bool)
 	for _, e := range entries {
-		journal[subID(e.Kind, e.ContentHash, e.Seq)] = e
+		journal[e.JournalKey()] = e
 		if e.RemoteID != "" {
 			claimed[e.RemoteID] = true
 		}
@@ -108,7 +108,7 @@ func (r *Related) writeRow(ctx context.Context, g *pipeline.Group, it *pipeline.
 		seq := seen[sb.kind+sb.hash]
 		seen[sb.kind+sb.hash]++
 		ref := pipeline.SubRef{Key: rec.Key, Kind: sb.kind, ContentHash: sb.hash, Seq: seq, ContactID: id, FP: rec.File, Row: rec.Row}
-		e, known := journal[subID(sb.kind, sb.hash, seq)]
+		e, known := journal[ref.JournalKey()]
 		if known && e.State == pipeline.SubDone {
 			continue
 		}
@@ -211,8 +211,4 @@ func relatedHash(rowHash string, in any) string {
 		Row string
 		In  any
 	}{rowHash, in})
-}
-
-func subID(kind, hash string, seq int) string {
-	return fmt.Sprintf("%s\x00%s\x00%d", kind, hash, seq)
 }

@@ -40,7 +40,7 @@ func (j *memJournal) Subs(_ context.Context, key string) ([]pipeline.SubRecord, 
 func (j *memJournal) MarkSub(_ context.Context, ref pipeline.SubRef, state, remoteID string) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.entries[ref.Key+"\x00"+subID(ref.Kind, ref.ContentHash, ref.Seq)] = pipeline.SubRecord{SubRef: ref, RemoteID: remoteID, State: state}
+	j.entries[ref.Key+"\x00"+ref.JournalKey()] = pipeline.SubRecord{SubRef: ref, RemoteID: remoteID, State: state}
 	return nil
 }
 

@@ -7,8 +7,6 @@ package plan
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -105,12 +103,15 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 	if in.Fingerprint == nil {
 		in.Fingerprint = pipeline.FileFingerprint
 	}
-	e := &estimator{in: in, seen: make(map[uint64]struct{}), keys: make(map[uint64]struct{}), tags: pipeline.NewTagBatcher(in.BulkTagMax, in.MaxPendingTags)}
+	e := &estimator{in: in, seen: make(map[uint64]struct{}), tags: pipeline.NewTagBatcher(in.BulkTagMax, in.MaxPendingTags)}
+	if in.DuplicatesReport {
+		e.keys = pipeline.NewKeyPlaces(in.Files)
+	}
 	if err := e.resumedTags(ctx); err != nil {
 		return e.p, err
 	}
-	for _, f := range in.Files {
-		if err := e.file(ctx, f); err != nil {
+	for i, f := range in.Files {
+		if err := e.file(ctx, i, f); err != nil {
 			return e.p, err
 		}
 	}
@@ -131,7 +132,7 @@ type estimator struct {
 	in   Input
 	p    Plan
 	seen map[uint64]struct{}
-	keys map[uint64]struct{} // match keys seen (DuplicatesReport)
+	keys *pipeline.KeyPlaces // where match keys first appeared (DuplicatesReport; nil otherwise)
 	// tags batches the rows' tags as the run's batcher does, the match
 	// key standing in for the contact id.
 	tags    *pipeline.TagBatcher
@@ -156,7 +157,7 @@ func (e *estimator) resumedTags(ctx context.Context) error {
 	return nil
 }
 
-func (e *estimator) file(ctx context.Context, file string) (err error) {
+func (e *estimator) file(ctx context.Context, idx int, file string) (err error) {
 	fp, err := e.in.Fingerprint(file)
 	if err != nil {
 		return fmt.Errorf("input %s: %w", file, err)
@@ -186,79 +187,67 @@ func (e *estimator) file(ctx context.Context, file string) (err error) {
 		}
 		recs := e.in.Transform(b.Record, b.File, b.FirstRow)
 		b.Record.Release()
-		if err := e.batch(ctx, fp, recs); err != nil {
+		if err := e.batch(ctx, fp, idx, recs); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// batch classifies one batch's rows as the run's classifyRows does.
-func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record) error {
+// batch counts one batch's rows as the run does: pipeline.JudgeRow
+// decides each row's fate for both.
+func (e *estimator) batch(ctx context.Context, fp string, file int, recs []pipeline.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	e.p.Rows += int64(len(recs))
-	var done map[int64]pipeline.RowRecord
-	var known map[string]pipeline.ContactRecord
-	if st := e.in.Store; st != nil {
-		var err error
-		if done, err = st.Rows(ctx, fp, recs[0].Row, recs[len(recs)-1].Row); err != nil {
-			return err
-		}
-		keys := make([]string, 0, len(recs))
-		for i := range recs {
-			if recs[i].Key != "" {
-				keys = append(keys, recs[i].Key)
-			}
-		}
-		if known, err = st.Contacts(ctx, keys); err != nil {
-			return err
-		}
+	state, err := pipeline.LookUpState(ctx, e.in.Store, fp, recs)
+	if err != nil {
+		return err
 	}
 	for i := range recs {
 		rec := &recs[i]
-		if d, ok := done[rec.Row]; ok && d.Hash == rec.Hash {
-			if d.Status == pipeline.StatusRejected {
-				e.p.Rejected++
-			} else {
-				e.p.Unchanged++
-			}
-			continue
-		}
-		repeat := false
-		if e.in.DuplicatesReport && rec.Err == nil && rec.Key != "" {
-			k := digest(rec.Key, "")
-			_, repeat = e.keys[k]
-			e.keys[k] = struct{}{}
-		}
+		f := state.Facts(rec)
+		f.KeyFirst = e.keys.First(rec, file)
+		// Unlike the run, which remembers only the rows that can still
+		// be in flight, every earlier row counts: a repeat of one the run
+		// has checkpointed by then is unchanged, which costs nothing too.
+		d := pipeline.RowDigest(rec.Key, rec.Hash)
+		_, f.InFlight = e.seen[d]
+		v := pipeline.JudgeRow(rec, f)
 		switch {
-		case rec.Err != nil || rec.Key == "" || repeat:
-			e.p.Rejected++
-			continue
-		case rec.Hash != "" && known[rec.Key].Hash == rec.Hash:
-			e.p.Unchanged++
-			continue
-		}
-		d := digest(rec.Key, rec.Hash)
-		if _, dup := e.seen[d]; dup {
+		case v.Fate == pipeline.FateRepeat:
 			e.p.Duplicates++
-			continue
+		case v.Fate == pipeline.FateWrite:
+			e.seen[d] = struct{}{}
+			if err := e.write(ctx, rec, v.ContactID); err != nil {
+				return err
+			}
+		case v.Status == pipeline.StatusRejected:
+			e.p.Rejected++
+		default:
+			e.p.Unchanged++
 		}
-		e.seen[d] = struct{}{}
-		e.p.Upserts++
-		if err := e.subs(ctx, rec, known[rec.Key].ContactID != ""); err != nil {
-			return err
-		}
-		tags := rec.Tags
-		if e.in.RunTag != "" && known[rec.Key].ContactID == "" {
-			tags = append(slices.Clone(tags), runTagStandIn)
-		}
-		tags = pipeline.NormTags(tags)
-		common := e.classes.Observe(tags)
-		if len(tags) > 0 {
-			e.p.TagCalls += int64(len(e.tags.Add(&pipeline.TagIntent{ContactID: rec.Key, Tags: tags, Common: common})))
-		}
+	}
+	return nil
+}
+
+// write counts the requests writing rec takes: its upsert, its notes and
+// tasks, and its share of the bulk tag calls. known is the contact the ID
+// map holds for its key ("" if none).
+func (e *estimator) write(ctx context.Context, rec *pipeline.Record, known string) error {
+	e.p.Upserts++
+	if err := e.subs(ctx, rec, known != ""); err != nil {
+		return err
+	}
+	tags := rec.Tags
+	if e.in.RunTag != "" && known == "" {
+		tags = append(slices.Clone(tags), runTagStandIn)
+	}
+	tags = pipeline.NormTags(tags)
+	common := e.classes.Observe(tags)
+	if len(tags) > 0 {
+		e.p.TagCalls += int64(len(e.tags.Add(&pipeline.TagIntent{ContactID: rec.Key, Tags: tags, Common: common})))
 	}
 	return nil
 }
@@ -279,7 +268,7 @@ func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool
 			return err
 		}
 		for _, s := range entries {
-			journal[fmt.Sprintf("%s\x00%s\x00%d", s.Kind, s.ContentHash, s.Seq)] = s.State
+			journal[s.JournalKey()] = s.State
 		}
 	}
 	seq := map[string]int{}
@@ -287,7 +276,7 @@ func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool
 		h := sinks.ContentHash(v)
 		n := seq[kind+h]
 		seq[kind+h]++
-		switch journal[fmt.Sprintf("%s\x00%s\x00%d", kind, h, n)] {
+		switch journal[pipeline.SubKey(kind, h, n)] {
 		case pipeline.SubDone:
 		case pipeline.SubPending:
 			e.p.Lookups++
@@ -313,11 +302,6 @@ func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool
 // runTagStandIn counts as the run tag, whose value is only known once the
 // run starts.
 const runTagStandIn = "\x00run tag"
-
-func digest(key, hash string) uint64 {
-	sum := sha256.Sum256([]byte(key + "\x00" + hash))
-	return binary.LittleEndian.Uint64(sum[:8])
-}
 
 // schedule fills in the limits and the ETA.
 func (p *Plan) schedule(rate pace.RateState, window time.Duration) {
