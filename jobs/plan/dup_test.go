@@ -1,7 +1,9 @@
 package plan_test
 
 import (
+	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
@@ -46,4 +48,48 @@ func TestEstimateDuplicates(t *testing.T) {
 	}
 	t.Logf("plan %+v", p)
 	t.Logf("run requests=%d retries=%d by kind %v unchanged=%d", rep.Requests, rep.Retries, rep.RequestsByKind, rep.Unchanged)
+}
+
+// With duplicates: report, a row repeating the match key of a row an
+// earlier, stopped run checkpointed is rejected by the resumed run, and
+// the plan of the resumed run counts it so: the rows already done still
+// claim their keys.
+func TestEstimateResumedDuplicatesReport(t *testing.T) {
+	c := plan.NewCap(60)
+	e := newEnv(t, sandbox.Options{Rate: -1}, 300, func(next http.RoundTripper) http.RoundTripper { return c.Wrap(next) })
+	e.write(300, func(i int, cells []string) {
+		if i >= 250 { // the keys of rows 0..49, with other content
+			cells[1], cells[2] = fmt.Sprintf("Q%d", i), fmt.Sprintf("p%d@example.com", i-250)
+		}
+	})
+	st := e.open()
+	defer st.Close()
+	cfg := e.config(st)
+	cfg.DuplicatesReport = true
+	ctx, stop := c.Context(e.ctx())
+	rep, err := pipeline.RunImport(ctx, cfg)
+	stop()
+	if !errors.Is(err, pipeline.ErrInterrupted) || rep.Created == 0 {
+		t.Fatalf("capped run: %+v, %v", rep, err)
+	}
+
+	cfg = e.config(st)
+	cfg.DuplicatesReport = true
+	p, err := plan.Estimate(e.ctx(), plan.FromImport(cfg, e.pacer.Observed()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.sb.Counts().Total
+	rep, err = pipeline.RunImport(e.ctx(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("plan %+v", p)
+	t.Logf("run %+v", rep)
+	if made := int64(e.sb.Counts().Total - before); made != p.Requests || rep.Requests-rep.Retries != p.Requests {
+		t.Errorf("plan says %d requests, the resumed run made %d (report %d, %d retries)", p.Requests, made, rep.Requests, rep.Retries)
+	}
+	if p.Rejected != rep.Rejected || p.Upserts != rep.RequestsByKind["upsert"] {
+		t.Errorf("plan rejected %d upserts %d, run %d / %d", p.Rejected, p.Upserts, rep.Rejected, rep.RequestsByKind["upsert"])
+	}
 }
