@@ -92,13 +92,24 @@ func JudgeRow(rec *Record, f RowFacts) Verdict {
 
 // rejectReason is why rec is rejected before any request; "" if it is not.
 func rejectReason(rec *Record, first RowAt) string {
+	if reason := RejectReason(rec); reason != "" {
+		return reason
+	}
+	if first.Row > 0 {
+		return fmt.Sprintf("repeats the match key of row %d of %s (the mapping says duplicates: report)", first.Row, first.File)
+	}
+	return ""
+}
+
+// RejectReason is why the mapping's output rec can't be written at all,
+// as the rejects file says it: the mapping's complaint, or no match key;
+// "" if neither. (validate's prediction gives the same reasons.)
+func RejectReason(rec *Record) string {
 	switch {
 	case rec.Err != nil:
 		return rowReason(rec.Err)
 	case rec.Key == "":
 		return ReasonNoKey
-	case first.Row > 0:
-		return fmt.Sprintf("repeats the match key of row %d of %s (the mapping says duplicates: report)", first.Row, first.File)
 	}
 	return ""
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 	_ "modernc.org/sqlite" // the driver
+
+	"github.com/ghlbulk/ghlbulk/jobs/match"
 )
 
 // Index maps the hashes of normalised emails and E.164 phones to the
@@ -183,10 +185,11 @@ type Verdict struct {
 }
 
 // Judge takes the next row to write, in input order: its email and phone
-// (read in region, as E164 does), and who it is ("row N of FILE", for a contact it creates). A row
-// whose email and phone lead to two contacts is a conflict, and changes
-// nothing; otherwise the row's email and phone lead from now on to the
-// contact it writes.
+// (read in region, as E164 does), and who it is ("row N of FILE", for a
+// contact it creates). A row whose email and phone lead to two contacts
+// (match.Decide, as validate's prediction decides it) is a conflict, and
+// changes nothing; otherwise the row's email and phone lead from now on
+// to the contact it writes.
 func (x *Index) Judge(ctx context.Context, email, phone, region, row string) (Verdict, error) {
 	phone = E164(phone, region)
 	var he, hp int64
@@ -204,15 +207,19 @@ func (x *Index) Judge(ctx context.Context, email, phone, region, row string) (Ve
 			return Verdict{}, err
 		}
 	}
-	if byEmail != "" && byPhone != "" && byEmail != byPhone {
-		return Verdict{Conflict: true, First: byEmail, Other: byPhone}, nil
+	// The screen plays HighLevel's default rule, email then phone.
+	m := match.Decide(match.DefaultRule(), func(f string) (string, bool) {
+		if f == match.Email {
+			return byEmail, byEmail != ""
+		}
+		return byPhone, byPhone != ""
+	})
+	if m.Conflict {
+		return Verdict{Conflict: true, First: m.To, Other: m.Other}, nil
 	}
 	who := row
-	switch {
-	case byEmail != "":
-		who = byEmail
-	case byPhone != "":
-		who = byPhone
+	if m.Found {
+		who = m.To
 	}
 	if he != 0 && byEmail == "" {
 		if err := x.put(ctx, he, who); err != nil {

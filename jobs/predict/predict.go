@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ghlbulk/ghlbulk/jobs/match"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
@@ -46,36 +47,18 @@ const (
 var Actions = []Action{Create, Update, Conflict, Duplicate, Reject, Upsert}
 
 // Rule is the location's duplicate rule: the fields an upsert matches an
-// existing contact on, in priority order.
-type Rule struct {
-	name  string
-	order []string // "email", "phone"
-}
+// existing contact on, in priority order (match.Rule, which the conflict
+// screen plays too).
+type Rule = match.Rule
 
 // Rules are the names ParseRule accepts.
-var Rules = []string{"email-phone", "phone-email", "email", "phone"}
+var Rules = match.Rules
 
 // DefaultRule is HighLevel's default: email, then phone.
-func DefaultRule() Rule { return Rule{name: "email-phone", order: []string{"email", "phone"}} }
+func DefaultRule() Rule { return match.DefaultRule() }
 
 // ParseRule reads a rule name ("" is the default, email-phone).
-func ParseRule(s string) (Rule, error) {
-	switch n := strings.ToLower(strings.TrimSpace(s)); n {
-	case "", "email-phone":
-		return DefaultRule(), nil
-	case "phone-email":
-		return Rule{name: n, order: []string{"phone", "email"}}, nil
-	case "email", "phone":
-		return Rule{name: n, order: []string{n}}, nil
-	}
-	return Rule{}, fmt.Errorf("duplicate rule %q: must be %s", s, strings.Join(Rules, ", "))
-}
-
-// Name is the rule's name, as ParseRule reads it.
-func (r Rule) Name() string { return r.name }
-
-// String says the rule in words: "email, then phone".
-func (r Rule) String() string { return strings.Join(r.order, ", then ") }
+func ParseRule(s string) (Rule, error) { return match.ParseRule(s) }
 
 // rowRef names a row of the input: its file (an index into the
 // predictor's file names) and 1-based data row.
@@ -245,7 +228,7 @@ type Predictor struct {
 // With idx nil (offline) it can tell rejects and duplicates only; the
 // other rows are Upsert.
 func New(idx *Index, opt Options) *Predictor {
-	if opt.Rule.order == nil {
+	if opt.Rule.IsZero() {
 		opt.Rule = DefaultRule()
 	}
 	if opt.Duplicates == "" {
@@ -266,7 +249,7 @@ func (p *Predictor) Counts() map[Action]int64 {
 
 // ErrNoKey is the reason given to a row with no match key, as import
 // gives it.
-var ErrNoKey = errors.New("no email or phone to match the contact by")
+var ErrNoKey = errors.New(pipeline.ReasonNoKey)
 
 // Judge says what import would do with rec, the next row of the input, and
 // records its effect for the rows after it.
@@ -279,14 +262,9 @@ func (p *Predictor) Judge(rec *pipeline.Record) Decision {
 func (p *Predictor) judge(rec *pipeline.Record) Decision {
 	here := p.ref(rec.File, rec.Row)
 	d := Decision{File: rec.File, Row: rec.Row, Key: rec.Key}
-	// Rejects, with the reason import writes to the rejects file
-	// (pipeline.classifyRows).
-	switch {
-	case rec.Err != nil:
-		d.Action, d.Reason = Reject, reason(rec.Err)
-		return d
-	case rec.Key == "":
-		d.Action, d.Reason = Reject, ErrNoKey.Error()
+	// Rejects, with the reason import writes to the rejects file.
+	if d.Reason = pipeline.RejectReason(rec); d.Reason != "" {
+		d.Action = Reject
 		return d
 	}
 	kh := maphash.String(p.seed, rec.Key)
@@ -299,54 +277,15 @@ func (p *Predictor) judge(rec *pipeline.Record) Decision {
 		d.Action, d.Reason = Upsert, "created or updated: offline, the location's contacts were not read (--online tells which)"
 		return d
 	}
-	x := p.idx
-	email := x.hash(normEmail(deref(rec.Contact.Email)))
-	phone := x.hash(e164(deref(rec.Contact.Phone), deref(rec.Contact.Country)))
+	email := p.idx.hash(normEmail(deref(rec.Contact.Email)))
+	phone := p.idx.hash(e164(deref(rec.Contact.Phone), deref(rec.Contact.Country)))
 	m := p.match(email, phone)
-
-	if dup && p.opt.Duplicates == transform.DuplicatesReport {
-		id := ""
-		if m.found {
-			id = x.slots[m.slot].id
+	if dup {
+		if d, merged := p.repeated(d, m, first, here, email, phone); merged {
+			return d
 		}
-		return p.duplicate(d, first, here, id)
 	}
-	if dup && m.found && m.slot == first.slot {
-		// Merged: the row is written on top of the earlier one's contact.
-		p.apply(m, email, phone)
-		d = p.duplicate(d, first, here, x.slots[m.slot].id)
-		if m.conflict {
-			d.OtherContactID = x.slots[m.other].id
-			d.Reason += fmt.Sprintf("; its %s matches %s too: the upsert drops it", m.otherOn, p.label(x.slots[m.other], here))
-		}
-		return d
-	}
-
-	switch {
-	case !m.found:
-		s := x.newSlot(slot{born: here})
-		x.set("email", s, email)
-		x.set("phone", s, phone)
-		m.slot = s
-		d.Action, d.Reason = Create, p.noMatch(email, phone)
-	case m.conflict:
-		a, b := x.slots[m.slot], x.slots[m.other]
-		d.Action, d.ContactID, d.OtherContactID = Conflict, a.id, b.id
-		d.Reason = fmt.Sprintf("%s matches %s, %s matches %s: the upsert updates the first and drops the %s",
-			m.on, p.label(a, here), m.otherOn, p.label(b, here), m.otherOn)
-		p.apply(m, email, phone)
-	default:
-		s := x.slots[m.slot]
-		d.Action, d.ContactID = Update, s.id
-		d.Reason = "matches by " + m.on
-		if m.both {
-			d.Reason += " and " + m.otherOn
-		}
-		if s.id == "" {
-			d.Reason += ": " + p.label(s, here)
-		}
-		p.apply(m, email, phone)
-	}
+	d, m.To = p.write(d, m, here, email, phone)
 	if dup {
 		// Same match key as an earlier row, but the upsert matches on
 		// email and phone, which lead elsewhere now (a key: column or
@@ -354,8 +293,67 @@ func (p *Predictor) judge(rec *pipeline.Record) Decision {
 		d.Reason += fmt.Sprintf("; same key as %s, but its email and phone lead to another contact", p.rowName(first.at, here))
 	}
 	// The key now leads to this row's contact.
-	p.keys[kh] = seenKey{at: here, slot: m.slot}
+	p.keys[kh] = seenKey{at: here, slot: m.To}
 	return d
+}
+
+// repeated judges a row whose match key repeats an earlier row's (first):
+// a duplicate reported, or merged into that row's contact when the
+// upsert's match leads there. It reports false when the row is to be
+// judged as a write of its own.
+func (p *Predictor) repeated(d Decision, m matched, first seenKey, here rowRef, email, phone uint64) (Decision, bool) {
+	x := p.idx
+	if p.opt.Duplicates == transform.DuplicatesReport {
+		id := ""
+		if m.Found {
+			id = x.slots[m.To].id
+		}
+		return p.duplicate(d, first, here, id), true
+	}
+	if !m.Found || m.To != first.slot {
+		return d, false
+	}
+	// Merged: the row is written on top of the earlier one's contact.
+	p.apply(m, email, phone)
+	d = p.duplicate(d, first, here, x.slots[m.To].id)
+	if m.Conflict {
+		d.OtherContactID = x.slots[m.Other].id
+		d.Reason += fmt.Sprintf("; its %s matches %s too: the upsert drops it", m.OtherOn, p.label(x.slots[m.Other], here))
+	}
+	return d, true
+}
+
+// write judges a row the upsert writes: a create when its fields lead to
+// no contact, else an update of the contact they lead to (a conflict when
+// another field leads to another one), and records it in the index. It
+// returns the decision and the row's contact's slot.
+func (p *Predictor) write(d Decision, m matched, here rowRef, email, phone uint64) (Decision, int32) {
+	x := p.idx
+	switch {
+	case !m.Found:
+		s := x.newSlot(slot{born: here})
+		x.set(match.Email, s, email)
+		x.set(match.Phone, s, phone)
+		d.Action, d.Reason = Create, p.noMatch(email, phone)
+		return d, s
+	case m.Conflict:
+		a, b := x.slots[m.To], x.slots[m.Other]
+		d.Action, d.ContactID, d.OtherContactID = Conflict, a.id, b.id
+		d.Reason = fmt.Sprintf("%s matches %s, %s matches %s: the upsert updates the first and drops the %s",
+			m.On, p.label(a, here), m.OtherOn, p.label(b, here), m.OtherOn)
+	default:
+		s := x.slots[m.To]
+		d.Action, d.ContactID = Update, s.id
+		d.Reason = "matches by " + m.On
+		if m.Both {
+			d.Reason += " and " + m.OtherOn
+		}
+		if s.id == "" {
+			d.Reason += ": " + p.label(s, here)
+		}
+	}
+	p.apply(m, email, phone)
+	return d, m.To
 }
 
 func (p *Predictor) duplicate(d Decision, first seenKey, here rowRef, id string) Decision {
@@ -368,63 +366,42 @@ func (p *Predictor) duplicate(d Decision, first seenKey, here rowRef, id string)
 	return d
 }
 
-// matched is where the rule's fields lead.
-type matched struct {
-	found    bool
-	slot     int32  // the contact the upsert updates
-	on       string // the field it matched on
-	both     bool   // the other field leads to the same contact
-	conflict bool   // the other field leads to another contact, and is dropped
-	other    int32
-	otherOn  string
-}
+// matched is where the rule's fields lead: to slots of the index.
+type matched = match.Match[int32]
 
-// match plays the upsert's search: the first of the rule's fields that
-// finds a contact decides; a later field that finds another contact is a
-// conflict (the upsert drops it, #37).
+// match plays the upsert's search (match.Decide) against the index.
 func (p *Predictor) match(email, phone uint64) matched {
-	var m matched
-	for _, f := range p.opt.Rule.order {
+	return match.Decide(p.opt.Rule, func(f string) (int32, bool) {
 		h := email
-		if f == "phone" {
+		if f == match.Phone {
 			h = phone
 		}
-		s, ok := p.idx.lookup(f, h)
-		switch {
-		case !ok:
-		case !m.found:
-			m.found, m.slot, m.on = true, s, f
-		case s == m.slot:
-			m.both, m.otherOn = true, f
-		default:
-			m.conflict, m.other, m.otherOn = true, s, f
-		}
-	}
-	return m
+		return p.idx.lookup(f, h)
+	})
 }
 
 // apply records an update of m's contact: its email and phone become the
 // row's (a blank value changes nothing), but for the field a conflict
 // drops.
 func (p *Predictor) apply(m matched, email, phone uint64) {
-	if !m.conflict || m.otherOn != "email" {
-		p.idx.set("email", m.slot, email)
+	if m.Keeps(match.Email) {
+		p.idx.set(match.Email, m.To, email)
 	}
-	if !m.conflict || m.otherOn != "phone" {
-		p.idx.set("phone", m.slot, phone)
+	if m.Keeps(match.Phone) {
+		p.idx.set(match.Phone, m.To, phone)
 	}
 }
 
 // noMatch says why a row creates a contact.
 func (p *Predictor) noMatch(email, phone uint64) string {
 	var fs []string
-	for _, f := range p.opt.Rule.order {
-		if (f == "email" && email != 0) || (f == "phone" && phone != 0) {
+	for _, f := range p.opt.Rule.Fields() {
+		if (f == match.Email && email != 0) || (f == match.Phone && phone != 0) {
 			fs = append(fs, f)
 		}
 	}
 	if len(fs) == 0 {
-		return "the row has no " + strings.Join(p.opt.Rule.order, " or ") + ", which the duplicate rule matches on"
+		return "the row has no " + strings.Join(p.opt.Rule.Fields(), " or ") + ", which the duplicate rule matches on"
 	}
 	return "no contact has this " + strings.Join(fs, " or ")
 }
@@ -454,16 +431,6 @@ func (p *Predictor) ref(file string, row int64) rowRef {
 		p.names = append(p.names, file)
 	}
 	return rowRef{file: i, row: row}
-}
-
-// reason is a row error without its row number (the plan has a _row
-// column), as pipeline's rejects file has it.
-func reason(err error) string {
-	var r interface{ Reason() string }
-	if errors.As(err, &r) {
-		return r.Reason()
-	}
-	return err.Error()
 }
 
 func deref(s *string) string {
