@@ -38,9 +38,11 @@ type StoreOptions struct {
 // Store is the run's checkpoint: a SQLite database at --state, locked for
 // the length of the run. Its methods are safe for concurrent use.
 //
-// The import keeps its tables here (inputs, rows, subs, contacts, rejects);
-// other runners create their own with CREATE TABLE IF NOT EXISTS through DB
-// or Tx.
+// The store owns every statement on the state: the jobs call its methods
+// and see no SQL. Each job's tables are declared beside its statements:
+// the import's in this file (schema) and store_import.go, the export's in
+// store_export.go, and what undo, verify and --id-map read or forget in
+// store_undo.go and store_written.go.
 type Store struct {
 	path string
 	db   *sql.DB
@@ -364,7 +366,7 @@ func (s *Store) init(ctx context.Context) error {
 			return &StateError{Path: s.path, Problem: fmt.Sprintf("schema version %s, this ghlbulk reads version %d", v, storeSchemaVersion)}
 		}
 	}
-	err := s.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, schema); err != nil {
 			return err
 		}
@@ -400,14 +402,11 @@ func (s *Store) meta(ctx context.Context, key string) (string, bool, error) {
 // Path is the state file.
 func (s *Store) Path() string { return s.path }
 
-// DB is the underlying database, for runners that keep their own tables.
-// Inside a Tx, use the *sql.Tx only: a second statement on DB from within
-// fn waits for the transaction that is waiting for it.
-func (s *Store) DB() *sql.DB { return s.db }
-
-// Tx runs fn in one IMMEDIATE transaction and commits it, or rolls it back
+// tx runs fn in one IMMEDIATE transaction and commits it, or rolls it back
 // if fn or the commit fails. A full disk comes back wrapping ErrDiskFull.
-func (s *Store) Tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+// Inside fn, use the *sql.Tx only: a statement on s.db from within fn waits
+// for the transaction that is waiting for it.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap("begin", err)

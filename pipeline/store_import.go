@@ -117,8 +117,14 @@ func (s *Store) CheckBinding(ctx context.Context, b Binding) (same bool, err err
 	return same && len(prev) > 0, nil
 }
 
+// Location is the location the state is bound to ("" before a Bind).
+func (s *Store) Location(ctx context.Context) (string, error) {
+	loc, _, err := s.meta(ctx, "location")
+	return loc, err
+}
+
 func (s *Store) bind(ctx context.Context, b Binding, same bool) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, kv := range [][2]string{{"location", b.Location}, {"mapping_hash", b.MappingHash}} {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, kv[0], kv[1]); err != nil {
 				return err
@@ -221,7 +227,7 @@ func (s *Store) RunByID(ctx context.Context, id string) (Run, error) {
 
 // SetHeader records an input's header once its source is open.
 func (s *Store) SetHeader(ctx context.Context, fingerprint string, header []string) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE inputs SET header = ? WHERE fingerprint = ?`, encodeStrings(header), fingerprint)
 		return err
 	})
@@ -229,7 +235,7 @@ func (s *Store) SetHeader(ctx context.Context, fingerprint string, header []stri
 
 // Finish marks the bound run as complete: the next run may bring new input.
 func (s *Store) Finish(ctx context.Context) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('finished', '1') ON CONFLICT(key) DO UPDATE SET value = '1'`)
 		return err
 	})
@@ -387,7 +393,7 @@ func (s *Store) Subs(ctx context.Context, key string) ([]SubRecord, error) {
 
 // MarkSub writes a journal entry (pending before sending, done after).
 func (s *Store) MarkSub(ctx context.Context, ref SubRef, state, remoteID string) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO subs(key, kind, content_hash, seq, contact_id, remote_id, state, fp, row)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(key, kind, content_hash, seq) DO UPDATE SET contact_id = excluded.contact_id,
@@ -430,77 +436,93 @@ func (s *Store) CommitRows(ctx context.Context, outs []RowOutcome) error {
 	if len(outs) == 0 {
 		return nil
 	}
-	return s.Tx(ctx, func(tx *sql.Tx) error {
-		insRow, err := tx.PrepareContext(ctx, `INSERT INTO rows(fp, row, key, source_key, contact_id, hash, status, reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(fp, row) DO UPDATE SET key = excluded.key, source_key = excluded.source_key,
-				contact_id = excluded.contact_id, hash = excluded.hash, status = excluded.status, reason = excluded.reason`)
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		st, err := prepareRowStmts(ctx, tx)
 		if err != nil {
 			return err
 		}
-		defer insRow.Close()
-		insContact, err := tx.PrepareContext(ctx, `INSERT INTO contacts(key, contact_id, source_key, hash) VALUES (?, ?, ?, ?)
-			ON CONFLICT(key) DO UPDATE SET contact_id = excluded.contact_id, source_key = excluded.source_key, hash = excluded.hash`)
-		if err != nil {
-			return err
-		}
-		defer insContact.Close()
-		insReject, err := tx.PrepareContext(ctx, `INSERT INTO rejects(fp, row, file, raw, reason) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT(fp, row) DO UPDATE SET file = excluded.file, raw = excluded.raw, reason = excluded.reason`)
-		if err != nil {
-			return err
-		}
-		defer insReject.Close()
-		delReject, err := tx.PrepareContext(ctx, `DELETE FROM rejects WHERE fp = ? AND row = ?`)
-		if err != nil {
-			return err
-		}
-		defer delReject.Close()
-		insIntent, err := tx.PrepareContext(ctx, `INSERT INTO tag_intents(fp, row, file, key, contact_id, tags, raw, status, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(fp, row) DO UPDATE SET file = excluded.file, key = excluded.key, contact_id = excluded.contact_id,
-				tags = excluded.tags, raw = excluded.raw, status = excluded.status, run = excluded.run`)
-		if err != nil {
-			return err
-		}
-		defer insIntent.Close()
-		insMade, err := tx.PrepareContext(ctx, `INSERT INTO made(run, kind, id, contact_id) VALUES (?, 'contact', ?, ?) ON CONFLICT DO NOTHING`)
-		if err != nil {
-			return err
-		}
-		defer insMade.Close()
+		defer st.close()
 		run := s.runID()
 		for _, o := range outs {
-			if _, err := insRow.ExecContext(ctx, o.FP, o.Row, o.Key, o.SourceKey, o.ContactID, o.Hash, o.Status, o.Reason); err != nil {
+			if err := st.commit(ctx, run, o); err != nil {
 				return err
-			}
-			if o.Status == StatusRejected {
-				if _, err := insReject.ExecContext(ctx, o.FP, o.Row, o.File, encodeStrings(o.Raw), o.Reason); err != nil {
-					return err
-				}
-				continue
-			}
-			if _, err := delReject.ExecContext(ctx, o.FP, o.Row); err != nil {
-				return err
-			}
-			if o.Key != "" && o.ContactID != "" {
-				if _, err := insContact.ExecContext(ctx, o.Key, o.ContactID, o.SourceKey, o.Hash); err != nil {
-					return err
-				}
-			}
-			if o.MadeContact && o.ContactID != "" {
-				if _, err := insMade.ExecContext(ctx, run, o.ContactID, o.ContactID); err != nil {
-					return err
-				}
-			}
-			if len(o.Tags) > 0 {
-				tags, _ := json.Marshal(o.Tags)
-				if _, err := insIntent.ExecContext(ctx, o.FP, o.Row, o.File, o.Key, o.ContactID, string(tags), encodeStrings(o.Raw), o.Status, run); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
 	})
+}
+
+// rowStmts are CommitRows' statements, prepared once for a batch of rows.
+type rowStmts struct {
+	insRow, insContact, insReject, delReject, insIntent, insMade *sql.Stmt
+}
+
+func prepareRowStmts(ctx context.Context, tx *sql.Tx) (*rowStmts, error) {
+	st := &rowStmts{}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		q    string
+	}{
+		{&st.insRow, `INSERT INTO rows(fp, row, key, source_key, contact_id, hash, status, reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(fp, row) DO UPDATE SET key = excluded.key, source_key = excluded.source_key,
+				contact_id = excluded.contact_id, hash = excluded.hash, status = excluded.status, reason = excluded.reason`},
+		{&st.insContact, `INSERT INTO contacts(key, contact_id, source_key, hash) VALUES (?, ?, ?, ?)
+			ON CONFLICT(key) DO UPDATE SET contact_id = excluded.contact_id, source_key = excluded.source_key, hash = excluded.hash`},
+		{&st.insReject, `INSERT INTO rejects(fp, row, file, raw, reason) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT(fp, row) DO UPDATE SET file = excluded.file, raw = excluded.raw, reason = excluded.reason`},
+		{&st.delReject, `DELETE FROM rejects WHERE fp = ? AND row = ?`},
+		{&st.insIntent, `INSERT INTO tag_intents(fp, row, file, key, contact_id, tags, raw, status, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(fp, row) DO UPDATE SET file = excluded.file, key = excluded.key, contact_id = excluded.contact_id,
+				tags = excluded.tags, raw = excluded.raw, status = excluded.status, run = excluded.run`},
+		{&st.insMade, `INSERT INTO made(run, kind, id, contact_id) VALUES (?, 'contact', ?, ?) ON CONFLICT DO NOTHING`},
+	} {
+		var err error
+		if *p.stmt, err = tx.PrepareContext(ctx, p.q); err != nil {
+			st.close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+func (st *rowStmts) close() {
+	for _, s := range []*sql.Stmt{st.insRow, st.insContact, st.insReject, st.delReject, st.insIntent, st.insMade} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// commit records one row's outcome for run.
+func (st *rowStmts) commit(ctx context.Context, run string, o RowOutcome) error {
+	if _, err := st.insRow.ExecContext(ctx, o.FP, o.Row, o.Key, o.SourceKey, o.ContactID, o.Hash, o.Status, o.Reason); err != nil {
+		return err
+	}
+	if o.Status == StatusRejected {
+		_, err := st.insReject.ExecContext(ctx, o.FP, o.Row, o.File, encodeStrings(o.Raw), o.Reason)
+		return err
+	}
+	if _, err := st.delReject.ExecContext(ctx, o.FP, o.Row); err != nil {
+		return err
+	}
+	if o.Key != "" && o.ContactID != "" {
+		if _, err := st.insContact.ExecContext(ctx, o.Key, o.ContactID, o.SourceKey, o.Hash); err != nil {
+			return err
+		}
+	}
+	if o.MadeContact && o.ContactID != "" {
+		if _, err := st.insMade.ExecContext(ctx, run, o.ContactID, o.ContactID); err != nil {
+			return err
+		}
+	}
+	if len(o.Tags) > 0 {
+		tags, _ := json.Marshal(o.Tags)
+		if _, err := st.insIntent.ExecContext(ctx, o.FP, o.Row, o.File, o.Key, o.ContactID, string(tags), encodeStrings(o.Raw), o.Status, run); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // TagIntents returns the tags rows of earlier runs still have to add.
@@ -536,7 +558,7 @@ func (s *Store) SettleTags(ctx context.Context, done []*TagIntent) error {
 	if len(done) == 0 {
 		return nil
 	}
-	return s.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		// A request settles up to 100 rows' intents: prepared once.
 		del, err := tx.PrepareContext(ctx, `DELETE FROM tag_intents WHERE fp = ? AND row = ?`)
 		if err != nil {

@@ -13,6 +13,10 @@ import (
 	"testing"
 )
 
+// DB is the database, for tests that inspect the state; the jobs use the
+// store's methods.
+func (s *Store) DB() *sql.DB { return s.db }
+
 func openTestStore(t *testing.T, path string) *Store {
 	t.Helper()
 	s, err := OpenStore(path, StoreOptions{})

@@ -95,8 +95,7 @@ func runUndo(ctx context.Context, f *factory, o undoOptions) error {
 	if _, err := store.RunByID(ctx, o.run); err != nil {
 		return refused(err)
 	}
-	var stateLoc string
-	_ = store.DB().QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'location'`).Scan(&stateLoc)
+	stateLoc, _ := store.Location(ctx)
 	if loc, _ := f.locationID(); stateLoc != "" && loc != "" && loc != stateLoc {
 		return refused(fmt.Errorf("the state is of location %s, not %s: check --location / GHL_LOCATION_ID", stateLoc, loc))
 	}

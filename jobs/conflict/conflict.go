@@ -9,17 +9,13 @@ package conflict
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"hash/maphash"
-	"os"
-	"runtime"
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
-	_ "modernc.org/sqlite" // the driver
 
+	"github.com/ghlbulk/ghlbulk/internal/diskmap"
 	"github.com/ghlbulk/ghlbulk/jobs/match"
 )
 
@@ -27,64 +23,27 @@ import (
 // contact they lead to: a contact id, or the row of the input that
 // creates it ("row N of FILE"). It is not safe for concurrent use.
 type Index struct {
-	path string
-	db   *sql.DB
+	m    *diskmap.Map
 	seed maphash.Seed
-	get  *sql.Stmt
-	// pending are the entries not yet written, read before the database;
-	// written in one transaction once there are flushAt of them.
-	pending map[int64]string
 }
 
+// flushAt is how many entries are kept in memory (and read before the
+// file) before they are written in one transaction.
 const flushAt = 4096
 
 // Open creates an empty index in a temporary file in dir ("" for the
 // system's temporary directory); Close removes it. It takes about 60 bytes
 // a contact on disk.
 func Open(dir string) (*Index, error) {
-	f, err := os.CreateTemp(dir, ".ghlbulk-conflicts-*.db")
+	m, err := diskmap.Open(dir, ".ghlbulk-conflicts-*.db", flushAt)
 	if err != nil {
 		return nil, fmt.Errorf("conflict index: %w", err)
 	}
-	path := f.Name()
-	f.Close()
-	// A scratch file of this process alone: no journal, no syncs, and the
-	// lock taken once (not per statement, with a hot-journal check each
-	// time). SQLite's default page cache (2 MB): a larger one cost more
-	// memory than it saved reads (the OS caches the file too).
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)"+
-		"&_pragma=locking_mode(EXCLUSIVE)")
-	if err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("conflict index: %w", err)
-	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	x := &Index{path: path, db: db, seed: maphash.MakeSeed(), pending: make(map[int64]string)}
-	if _, err := db.Exec(`CREATE TABLE idx (h INTEGER PRIMARY KEY, who TEXT NOT NULL)`); err != nil {
-		x.Close()
-		return nil, fmt.Errorf("conflict index: %w", err)
-	}
-	if x.get, err = db.Prepare(`SELECT who FROM idx WHERE h = ?`); err != nil {
-		x.Close()
-		return nil, fmt.Errorf("conflict index: %w", err)
-	}
-	// The one connection keeps the file open: its name can go now, so
-	// that a run killed with -9 leaves nothing behind (the file can be as
-	// large as the location). Should the connection be lost, the next
-	// statement fails: no table in a new file.
-	if runtime.GOOS != "windows" {
-		os.Remove(path)
-	}
-	return x, nil
+	return &Index{m: m, seed: maphash.MakeSeed()}, nil
 }
 
 // Close deletes the index.
-func (x *Index) Close() error {
-	err := x.db.Close()
-	os.Remove(x.path)
-	return err
-}
+func (x *Index) Close() error { return x.m.Close() }
 
 // hash is a 64-bit key for a field value. Two values colliding (odds of
 // about one in 10^7 among a million contacts) would make one row look
@@ -95,48 +54,20 @@ func (x *Index) hash(field, v string) int64 {
 }
 
 func (x *Index) lookup(ctx context.Context, h int64) (string, error) {
-	if who, ok := x.pending[h]; ok {
-		return who, nil
-	}
-	var who string
-	err := x.get.QueryRowContext(ctx, h).Scan(&who)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return who, err
+	return x.m.Get(ctx, h)
 }
 
 func (x *Index) put(ctx context.Context, h int64, who string) error {
-	x.pending[h] = who
-	if len(x.pending) < flushAt {
-		return nil
+	if err := x.m.Put(ctx, h, who); err != nil {
+		return fmt.Errorf("conflict index: %w", err)
 	}
-	return x.flush(ctx)
+	return nil
 }
 
 func (x *Index) flush(ctx context.Context) error {
-	if len(x.pending) == 0 {
-		return nil
-	}
-	tx, err := x.db.BeginTx(ctx, nil)
-	if err != nil {
+	if err := x.m.Flush(ctx); err != nil {
 		return fmt.Errorf("conflict index: %w", err)
 	}
-	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `INSERT INTO idx(h, who) VALUES (?, ?) ON CONFLICT(h) DO UPDATE SET who = excluded.who`)
-	if err != nil {
-		return fmt.Errorf("conflict index: %w", err)
-	}
-	defer st.Close()
-	for h, who := range x.pending {
-		if _, err := st.ExecContext(ctx, h, who); err != nil {
-			return fmt.Errorf("conflict index: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("conflict index: %w", err)
-	}
-	clear(x.pending)
 	return nil
 }
 

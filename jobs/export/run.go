@@ -47,7 +47,6 @@ package export
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -137,7 +136,9 @@ type exportParams struct {
 	Compression string   `json:"compression,omitempty"`
 }
 
-// exportRun is the state of the unfinished run, one per scope.
+// exportRun is the state of the unfinished run, one per scope, as the
+// store keeps it (pipeline.ExportRun) with its custom fields and listing
+// cursor decoded.
 type exportRun struct {
 	Scope      string
 	Params     string
@@ -154,50 +155,6 @@ type exportRun struct {
 	BoundMs    int64 // lower bound on dateUpdated (0 = none)
 	BoundIDs   []string
 }
-
-const exportSchema = `
-CREATE TABLE IF NOT EXISTS export_runs (
-	scope TEXT PRIMARY KEY,
-	params TEXT NOT NULL,
-	run_id TEXT NOT NULL,
-	started_at TEXT NOT NULL,
-	final_dir TEXT NOT NULL,
-	stage_dir TEXT NOT NULL,
-	fields TEXT NOT NULL,
-	cursor TEXT NOT NULL,
-	total INTEGER NOT NULL DEFAULT 0,
-	listed INTEGER NOT NULL DEFAULT 0,
-	max_updated INTEGER NOT NULL DEFAULT 0,
-	max_ids TEXT NOT NULL DEFAULT '[]',
-	bound_ms INTEGER NOT NULL DEFAULT 0,
-	bound_ids TEXT NOT NULL DEFAULT '[]'
-);
-CREATE TABLE IF NOT EXISTS export_pages (
-	run_id TEXT NOT NULL,
-	page INTEGER NOT NULL,
-	contacts INTEGER NOT NULL,
-	tasks INTEGER NOT NULL,
-	notes INTEGER NOT NULL,
-	appointments INTEGER NOT NULL,
-	PRIMARY KEY (run_id, page)
-);
-CREATE TABLE IF NOT EXISTS export_seen (
-	run_id TEXT NOT NULL,
-	id TEXT NOT NULL,
-	PRIMARY KEY (run_id, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS export_known (
-	scope TEXT NOT NULL,
-	id TEXT NOT NULL,
-	PRIMARY KEY (scope, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS export_cursor (
-	scope TEXT PRIMARY KEY,
-	value_ms INTEGER NOT NULL,
-	ids TEXT NOT NULL,
-	run_id TEXT NOT NULL
-);
-`
 
 // stageDirName is the hidden directory in OutDir that holds staged pages.
 const stageDirName = ".ghlbulk-staging"
@@ -373,8 +330,8 @@ func (e *exporter) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := e.store.DB().ExecContext(ctx, exportSchema); err != nil {
-		return fmt.Errorf("state %s: creating export tables: %w", e.store.Path(), err)
+	if err := e.store.InitExport(ctx); err != nil {
+		return err
 	}
 	r, err := e.openRun(ctx)
 	if err != nil {
@@ -456,19 +413,14 @@ func (e *exporter) openRun(ctx context.Context) (*exportRun, error) {
 	case ModeSince:
 		r.BoundMs = e.cfg.Since.UnixMilli()
 	case ModeIncremental:
-		var ids string
-		err := e.store.DB().QueryRowContext(ctx, `SELECT value_ms, ids FROM export_cursor WHERE scope = ?`, e.scope).Scan(&r.BoundMs, &ids)
+		cur, ok, err := e.store.ExportCursor(ctx, e.scope)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			if !e.cfg.Since.IsZero() {
-				r.BoundMs = e.cfg.Since.UnixMilli()
-			}
 		case err != nil:
-			return nil, fmt.Errorf("state: reading the incremental cursor: %w", err)
-		default:
-			if err := json.Unmarshal([]byte(ids), &r.BoundIDs); err != nil {
-				return nil, fmt.Errorf("state: reading the incremental cursor: %w", err)
-			}
+			return nil, err
+		case ok:
+			r.BoundMs, r.BoundIDs = cur.ValueMs, cur.IDs
+		case !e.cfg.Since.IsZero():
+			r.BoundMs = e.cfg.Since.UnixMilli()
 		}
 	}
 	if err := e.saveRun(ctx, r); err != nil {
@@ -493,37 +445,35 @@ func freeRunDir(out string, start time.Time) string {
 }
 
 func (e *exporter) loadRun(ctx context.Context) (*exportRun, error) {
-	r := &exportRun{Scope: e.scope}
-	var started, fields, cursor, maxIDs, boundIDs string
-	err := e.store.DB().QueryRowContext(ctx, `SELECT params, run_id, started_at, final_dir, stage_dir, fields, cursor,
-		total, listed, max_updated, max_ids, bound_ms, bound_ids FROM export_runs WHERE scope = ?`, e.scope).Scan(
-		&r.Params, &r.RunID, &started, &r.FinalDir, &r.StageDir, &fields, &cursor,
-		&r.Total, &r.Listed, &r.MaxUpdated, &maxIDs, &r.BoundMs, &boundIDs)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+	rec, err := e.store.LoadExportRun(ctx, e.scope)
+	if err != nil || rec == nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("state: reading the unfinished export: %w", err)
+	r := &exportRun{
+		Scope: rec.Scope, Params: rec.Params, RunID: rec.RunID, StartedAt: rec.StartedAt,
+		FinalDir: rec.FinalDir, StageDir: rec.StageDir, Total: rec.Total, Listed: rec.Listed,
+		MaxUpdated: rec.MaxUpdated, MaxIDs: rec.MaxIDs, BoundMs: rec.BoundMs, BoundIDs: rec.BoundIDs,
 	}
 	bad := func(what string, err error) error {
 		return &pipeline.StateError{Path: e.store.Path(), Problem: "unfinished export: bad " + what, Err: err}
 	}
-	if r.StartedAt, err = time.Parse(time.RFC3339Nano, started); err != nil {
-		return nil, bad("start time", err)
-	}
-	if err := json.Unmarshal([]byte(fields), &r.Fields); err != nil {
+	if err := json.Unmarshal([]byte(rec.Fields), &r.Fields); err != nil {
 		return nil, bad("custom fields", err)
 	}
-	if r.Cursor, err = sources.DecodeCursor([]byte(cursor)); err != nil {
+	if r.Cursor, err = sources.DecodeCursor([]byte(rec.Cursor)); err != nil {
 		return nil, bad("cursor", err)
 	}
-	if err := json.Unmarshal([]byte(maxIDs), &r.MaxIDs); err != nil {
-		return nil, bad("cursor ids", err)
-	}
-	if err := json.Unmarshal([]byte(boundIDs), &r.BoundIDs); err != nil {
-		return nil, bad("boundary ids", err)
-	}
 	return r, nil
+}
+
+// record is r as the store keeps it.
+func (r *exportRun) record() *pipeline.ExportRun {
+	return &pipeline.ExportRun{
+		Scope: r.Scope, Params: r.Params, RunID: r.RunID, StartedAt: r.StartedAt,
+		FinalDir: r.FinalDir, StageDir: r.StageDir, Fields: jsonText(r.Fields), Cursor: jsonText(r.Cursor),
+		Total: r.Total, Listed: r.Listed, MaxUpdated: r.MaxUpdated, MaxIDs: r.MaxIDs,
+		BoundMs: r.BoundMs, BoundIDs: r.BoundIDs,
+	}
 }
 
 func jsonText(v any) string {
@@ -535,40 +485,12 @@ func jsonText(v any) string {
 }
 
 func (e *exporter) saveRun(ctx context.Context, r *exportRun) error {
-	return e.store.Tx(ctx, func(tx *sql.Tx) error { return saveRunTx(tx, r) })
-}
-
-func saveRunTx(tx *sql.Tx, r *exportRun) error {
-	maxIDs, boundIDs := r.MaxIDs, r.BoundIDs
-	if maxIDs == nil {
-		maxIDs = []string{}
-	}
-	if boundIDs == nil {
-		boundIDs = []string{}
-	}
-	_, err := tx.Exec(`INSERT INTO export_runs (scope, params, run_id, started_at, final_dir, stage_dir, fields, cursor,
-		total, listed, max_updated, max_ids, bound_ms, bound_ids) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT(scope) DO UPDATE SET params=excluded.params, run_id=excluded.run_id, started_at=excluded.started_at,
-		final_dir=excluded.final_dir, stage_dir=excluded.stage_dir, fields=excluded.fields, cursor=excluded.cursor,
-		total=excluded.total, listed=excluded.listed, max_updated=excluded.max_updated, max_ids=excluded.max_ids,
-		bound_ms=excluded.bound_ms, bound_ids=excluded.bound_ids`,
-		r.Scope, r.Params, r.RunID, r.StartedAt.Format(time.RFC3339Nano), r.FinalDir, r.StageDir, jsonText(r.Fields),
-		jsonText(r.Cursor), r.Total, r.Listed, r.MaxUpdated, jsonText(maxIDs), r.BoundMs, jsonText(boundIDs))
-	return err
+	return e.store.SaveExportRun(ctx, r.record())
 }
 
 // dropRun forgets an unfinished run and its staged pages.
 func (e *exporter) dropRun(ctx context.Context, r *exportRun) error {
-	err := e.store.Tx(ctx, func(tx *sql.Tx) error {
-		for _, q := range []string{`DELETE FROM export_pages WHERE run_id = ?`, `DELETE FROM export_seen WHERE run_id = ?`} {
-			if _, err := tx.Exec(q, r.RunID); err != nil {
-				return err
-			}
-		}
-		_, err := tx.Exec(`DELETE FROM export_runs WHERE scope = ? AND run_id = ?`, r.Scope, r.RunID)
-		return err
-	})
-	if err != nil {
+	if err := e.store.DropExportRun(ctx, r.Scope, r.RunID); err != nil {
 		return err
 	}
 	e.removeStage(r)
@@ -627,38 +549,15 @@ func (e *exporter) list(ctx context.Context, r *exportRun) error {
 // stagePage filters one page, fetches the sub-resources of its kept
 // contacts, stages them and checkpoints the page.
 func (e *exporter) stagePage(ctx context.Context, r *exportRun, page *sources.ContactPage) error {
-	seen, err := e.seenIDs(ctx, r.RunID, page.Contacts)
+	scan, err := e.scanPage(ctx, r, page)
 	if err != nil {
 		return err
 	}
-	var kept []ghl.Contact
-	var fresh []string
-	maxUpd, maxIDs := r.MaxUpdated, slices.Clone(r.MaxIDs)
-	for _, c := range page.Contacts {
-		if c.ID == "" || seen[c.ID] {
-			continue
-		}
-		seen[c.ID] = true
-		fresh = append(fresh, c.ID)
-		t, ok := sinks.ParseTime(c.DateUpdated)
-		ms := t.UnixMilli()
-		if ok {
-			switch {
-			case ms > maxUpd:
-				maxUpd, maxIDs = ms, []string{c.ID}
-			case ms == maxUpd:
-				maxIDs = append(maxIDs, c.ID)
-			}
-		}
-		if keep(r, ms, ok, c.ID) {
-			kept = append(kept, c)
-		}
-	}
+	kept := scan.kept
 	rel, err := e.src.Related(ctx, kept, e.inc)
 	if err != nil {
 		return err
 	}
-	counts := map[string]int64{}
 	recs := map[string]func() arrow.Record{
 		sinks.EntityContacts:     func() arrow.Record { return sinks.ContactsRecord(e.mem, e.schema, kept) },
 		sinks.EntityTasks:        func() arrow.Record { return sinks.TasksRecord(e.mem, rel.Tasks) },
@@ -667,80 +566,89 @@ func (e *exporter) stagePage(ctx context.Context, r *exportRun, page *sources.Co
 	}
 	lens := map[string]int{sinks.EntityContacts: len(kept), sinks.EntityTasks: len(rel.Tasks),
 		sinks.EntityNotes: len(rel.Notes), sinks.EntityAppointments: len(rel.Appointments)}
-	for _, ent := range exportEntities {
-		if lens[ent] == 0 {
-			continue
-		}
-		rec := recs[ent]()
-		err := writeStage(stagePath(r, page.Index, ent), rec, e.mem)
-		counts[ent] = rec.NumRows()
-		rec.Release()
-		if err != nil {
-			return err
-		}
+	counts, err := e.stageEntities(r, page.Index, recs, lens)
+	if err != nil {
+		return err
 	}
 	next := *r
 	next.Cursor = page.Next
-	next.Listed += int64(len(fresh))
+	next.Listed += int64(len(scan.fresh))
 	if page.Total > 0 {
 		next.Total = int64(page.Total)
 	}
-	next.MaxUpdated, next.MaxIDs = maxUpd, maxIDs
-	err = e.store.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`INSERT OR REPLACE INTO export_pages (run_id, page, contacts, tasks, notes, appointments) VALUES (?,?,?,?,?,?)`,
-			r.RunID, page.Index, counts[sinks.EntityContacts], counts[sinks.EntityTasks], counts[sinks.EntityNotes], counts[sinks.EntityAppointments]); err != nil {
-			return err
-		}
-		stmt, err := tx.Prepare(`INSERT OR IGNORE INTO export_seen (run_id, id) VALUES (?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, id := range fresh {
-			if _, err := stmt.Exec(r.RunID, id); err != nil {
-				return err
-			}
-		}
-		return saveRunTx(tx, &next)
-	})
-	if err != nil {
+	next.MaxUpdated, next.MaxIDs = scan.maxUpd, scan.maxIDs
+	staged := pipeline.ExportPage{Page: page.Index, Contacts: counts[sinks.EntityContacts], Tasks: counts[sinks.EntityTasks],
+		Notes: counts[sinks.EntityNotes], Appointments: counts[sinks.EntityAppointments]}
+	if err := e.store.CommitExportPage(ctx, staged, scan.fresh, next.record()); err != nil {
 		return fmt.Errorf("checkpointing page %d: %w", page.Index+1, err)
 	}
 	*r = next
-	e.stats.Read(len(fresh))
+	e.stats.Read(len(scan.fresh))
 	e.log.Debug("export page", "page", page.Index+1, "listed", len(page.Contacts), "kept", len(kept),
 		"tasks", counts[sinks.EntityTasks], "notes", counts[sinks.EntityNotes], "appointments", counts[sinks.EntityAppointments])
 	return nil
 }
 
-// seenIDs returns which of contacts' ids this run listed already.
-func (e *exporter) seenIDs(ctx context.Context, runID string, contacts []ghl.Contact) (map[string]bool, error) {
-	seen := map[string]bool{}
-	for chunk := range slices.Chunk(contacts, 400) {
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, runID)
-		for _, c := range chunk {
-			args = append(args, c.ID)
+// pageScan is what one page of the listing brings to its run.
+type pageScan struct {
+	kept   []ghl.Contact // the contacts that go in the files
+	fresh  []string      // ids the run lists for the first time
+	maxUpd int64         // the largest dateUpdated listed so far (ms)
+	maxIDs []string      // the ids at maxUpd
+}
+
+// scanPage drops the contacts of page that the run listed already, and
+// keeps those that belong in the files.
+func (e *exporter) scanPage(ctx context.Context, r *exportRun, page *sources.ContactPage) (pageScan, error) {
+	ids := make([]string, len(page.Contacts))
+	for i, c := range page.Contacts {
+		ids[i] = c.ID
+	}
+	seen, err := e.store.ExportSeen(ctx, r.RunID, ids)
+	if err != nil {
+		return pageScan{}, err
+	}
+	s := pageScan{maxUpd: r.MaxUpdated, maxIDs: slices.Clone(r.MaxIDs)}
+	for _, c := range page.Contacts {
+		if c.ID == "" || seen[c.ID] {
+			continue
 		}
-		q := `SELECT id FROM export_seen WHERE run_id = ? AND id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
-		rows, err := e.store.DB().QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, fmt.Errorf("state: reading listed ids: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("state: reading listed ids: %w", err)
+		seen[c.ID] = true
+		s.fresh = append(s.fresh, c.ID)
+		t, ok := sinks.ParseTime(c.DateUpdated)
+		ms := t.UnixMilli()
+		if ok {
+			switch {
+			case ms > s.maxUpd:
+				s.maxUpd, s.maxIDs = ms, []string{c.ID}
+			case ms == s.maxUpd:
+				s.maxIDs = append(s.maxIDs, c.ID)
 			}
-			seen[id] = true
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("state: reading listed ids: %w", err)
+		if keep(r, ms, ok, c.ID) {
+			s.kept = append(s.kept, c)
 		}
 	}
-	return seen, nil
+	return s, nil
+}
+
+// stageEntities writes the staged file of each entity of a page that has
+// rows (lens), and returns the rows of each.
+func (e *exporter) stageEntities(r *exportRun, page int, recs map[string]func() arrow.Record, lens map[string]int) (map[string]int64, error) {
+	counts := map[string]int64{}
+	for _, ent := range exportEntities {
+		if lens[ent] == 0 {
+			continue
+		}
+		rec := recs[ent]()
+		err := writeStage(stagePath(r, page, ent), rec, e.mem)
+		counts[ent] = rec.NumRows()
+		rec.Release()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return counts, nil
 }
 
 // finish checks the listing against the API's total, writes the final
@@ -759,40 +667,13 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 	// What this run may replace or remove: the files the folder's manifest
 	// lists (read before this run's manifest replaces it) and the ledger's.
 	owned := e.ownedFiles(r.FinalDir)
-	pages, err := e.stagedPages(ctx, r)
+	files, counts, err := e.writeEntities(ctx, r)
 	if err != nil {
 		return err
 	}
-	files := map[string]string{}
-	counts := map[string]int64{}
-	ents := append([]string{sinks.EntityContacts}, e.inc.Names()...)
-	for _, ent := range ents {
-		n, err := e.assemble(ctx, r, ent, pages)
-		if err != nil {
-			return err
-		}
-		files[ent] = sinks.FileName(ent, e.cfg.Format)
-		counts[ent] = n
-	}
 	var deleted []string
 	if e.mode == ModeIncremental {
-		if deleted, err = e.deletedIDs(ctx, r); err != nil {
-			return err
-		}
-		w, err := sinks.Create(e.cfg.Format, r.FinalDir, sinks.EntityDeleted, sinks.DeletedSchema, e.fileOptions())
-		if err != nil {
-			return err
-		}
-		for chunk := range slices.Chunk(deleted, 10000) {
-			rec := sinks.DeletedRecord(e.mem, chunk, r.StartedAt)
-			err := w.Write(rec)
-			rec.Release()
-			if err != nil {
-				w.Abort()
-				return err
-			}
-		}
-		if err := w.Close(); err != nil {
+		if deleted, err = e.writeDeleted(ctx, r); err != nil {
 			return err
 		}
 		files[sinks.EntityDeleted] = sinks.FileName(sinks.EntityDeleted, e.cfg.Format)
@@ -803,6 +684,80 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 			return err
 		}
 	}
+	cur := e.nextCursor(ctx, r)
+	if err := sinks.WriteManifest(r.FinalDir, e.manifest(r, files, counts, cur, deleted)); err != nil {
+		return err
+	}
+	// The manifest now lists what is ours; a ledger left behind would make
+	// the next run take a user's file of a listed name for its own.
+	if err := os.Remove(ledgerPath(e.cfg.OutDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing the staging ledger: %w", err)
+	}
+	for ent, n := range counts {
+		e.stats.Written(ent, n)
+	}
+	// The files are in place: move the cursor and the known ids, forget
+	// the run. A crash before this commit redoes the (identical) files.
+	var next *pipeline.ExportCursor
+	if cur != nil {
+		next = &pipeline.ExportCursor{ValueMs: cur.Value.UnixMilli(), IDs: cur.IDs}
+	}
+	if err := e.store.FinishExport(ctx, r.Scope, r.RunID, next); err != nil {
+		return fmt.Errorf("recording the finished export: %w", err)
+	}
+	e.removeStage(r)
+	return nil
+}
+
+// writeEntities writes the final file of contacts and of each included
+// entity from the staged pages, and returns their names and row counts.
+func (e *exporter) writeEntities(ctx context.Context, r *exportRun) (files map[string]string, counts map[string]int64, err error) {
+	pages, err := e.stagedPages(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	files = map[string]string{}
+	counts = map[string]int64{}
+	ents := append([]string{sinks.EntityContacts}, e.inc.Names()...)
+	for _, ent := range ents {
+		n, err := e.assemble(ctx, r, ent, pages)
+		if err != nil {
+			return nil, nil, err
+		}
+		files[ent] = sinks.FileName(ent, e.cfg.Format)
+		counts[ent] = n
+	}
+	return files, counts, nil
+}
+
+// writeDeleted writes the file of the contacts deleted since the previous
+// run, and returns their ids.
+func (e *exporter) writeDeleted(ctx context.Context, r *exportRun) ([]string, error) {
+	deleted, err := e.store.ExportDeleted(ctx, r.Scope, r.RunID)
+	if err != nil {
+		return nil, err
+	}
+	w, err := sinks.Create(e.cfg.Format, r.FinalDir, sinks.EntityDeleted, sinks.DeletedSchema, e.fileOptions())
+	if err != nil {
+		return nil, err
+	}
+	for chunk := range slices.Chunk(deleted, 10000) {
+		rec := sinks.DeletedRecord(e.mem, chunk, r.StartedAt)
+		err := w.Write(rec)
+		rec.Release()
+		if err != nil {
+			w.Abort()
+			return nil, err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return deleted, nil
+}
+
+// manifest describes the run's files.
+func (e *exporter) manifest(r *exportRun, files map[string]string, counts map[string]int64, cur *sinks.ExportCursor, deleted []string) sinks.Manifest {
 	m := sinks.Manifest{
 		SchemaVersion: sinks.SchemaVersion, Format: e.cfg.Format, Mode: e.mode,
 		LocationID: e.cfg.LocationID, BusinessID: e.cfg.BusinessID, Include: e.inc.Names(),
@@ -816,53 +771,13 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 		t := time.UnixMilli(r.BoundMs).UTC()
 		m.Since = &t
 	}
-	cur := e.nextCursor(ctx, r)
 	if cur != nil {
 		m.Cursor = cur
 	}
 	if len(deleted) <= 10000 {
 		m.Deleted = deleted
 	}
-	if err := sinks.WriteManifest(r.FinalDir, m); err != nil {
-		return err
-	}
-	// The manifest now lists what is ours; a ledger left behind would make
-	// the next run take a user's file of a listed name for its own.
-	if err := os.Remove(ledgerPath(e.cfg.OutDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("removing the staging ledger: %w", err)
-	}
-	for ent, n := range counts {
-		e.stats.Written(ent, n)
-	}
-	// The files are in place: move the cursor and the known ids, forget
-	// the run. A crash before this commit redoes the (identical) files.
-	err = e.store.Tx(ctx, func(tx *sql.Tx) error {
-		if cur != nil {
-			if _, err := tx.Exec(`INSERT INTO export_cursor (scope, value_ms, ids, run_id) VALUES (?,?,?,?)
-				ON CONFLICT(scope) DO UPDATE SET value_ms=excluded.value_ms, ids=excluded.ids, run_id=excluded.run_id`,
-				r.Scope, cur.Value.UnixMilli(), jsonText(cur.IDs), r.RunID); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(`DELETE FROM export_known WHERE scope = ?`, r.Scope); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(`INSERT INTO export_known (scope, id) SELECT ?, id FROM export_seen WHERE run_id = ?`, r.Scope, r.RunID); err != nil {
-			return err
-		}
-		for _, q := range []string{`DELETE FROM export_pages WHERE run_id = ?`, `DELETE FROM export_seen WHERE run_id = ?`} {
-			if _, err := tx.Exec(q, r.RunID); err != nil {
-				return err
-			}
-		}
-		_, err := tx.Exec(`DELETE FROM export_runs WHERE scope = ? AND run_id = ?`, r.Scope, r.RunID)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("recording the finished export: %w", err)
-	}
-	e.removeStage(r)
-	return nil
+	return m
 }
 
 // nextCursor is the cursor for the next incremental run: the largest
@@ -934,23 +849,14 @@ type stagedPage struct {
 }
 
 func (e *exporter) stagedPages(ctx context.Context, r *exportRun) ([]stagedPage, error) {
-	rows, err := e.store.DB().QueryContext(ctx, `SELECT page, contacts, tasks, notes, appointments FROM export_pages WHERE run_id = ? ORDER BY page`, r.RunID)
+	recs, err := e.store.ExportPages(ctx, r.RunID)
 	if err != nil {
-		return nil, fmt.Errorf("state: reading staged pages: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	var out []stagedPage
-	for rows.Next() {
-		var p stagedPage
-		var c, t, n, a int64
-		if err := rows.Scan(&p.page, &c, &t, &n, &a); err != nil {
-			return nil, fmt.Errorf("state: reading staged pages: %w", err)
-		}
-		p.counts = map[string]int64{sinks.EntityContacts: c, sinks.EntityTasks: t, sinks.EntityNotes: n, sinks.EntityAppointments: a}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state: reading staged pages: %w", err)
+	for _, p := range recs {
+		out = append(out, stagedPage{page: p.Page, counts: map[string]int64{sinks.EntityContacts: p.Contacts,
+			sinks.EntityTasks: p.Tasks, sinks.EntityNotes: p.Notes, sinks.EntityAppointments: p.Appointments}})
 	}
 	return out, nil
 }
@@ -993,27 +899,4 @@ func (e *exporter) assemble(ctx context.Context, r *exportRun, ent string, pages
 		return 0, err
 	}
 	return w.Rows(), nil
-}
-
-// deletedIDs are the ids the previous finished run listed that this run
-// did not: contacts deleted since.
-func (e *exporter) deletedIDs(ctx context.Context, r *exportRun) ([]string, error) {
-	rows, err := e.store.DB().QueryContext(ctx, `SELECT k.id FROM export_known k WHERE k.scope = ?
-		AND NOT EXISTS (SELECT 1 FROM export_seen s WHERE s.run_id = ? AND s.id = k.id) ORDER BY k.id`, r.Scope, r.RunID)
-	if err != nil {
-		return nil, fmt.Errorf("state: finding deleted contacts: %w", err)
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("state: finding deleted contacts: %w", err)
-		}
-		out = append(out, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state: finding deleted contacts: %w", err)
-	}
-	return out, nil
 }

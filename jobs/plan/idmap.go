@@ -21,16 +21,6 @@ func WriteIDMap(ctx context.Context, store *pipeline.Store, path string) (n int,
 	if store == nil {
 		return 0, errors.New("--id-map: no state to read")
 	}
-	rows, err := store.DB().QueryContext(ctx, `
-		SELECT DISTINCT source_key, key, contact_id FROM rows
-		WHERE contact_id != '' AND status IN (?, ?, ?)
-		ORDER BY source_key, key, contact_id`,
-		pipeline.StatusCreated, pipeline.StatusUpdated, pipeline.StatusUnchanged)
-	if err != nil {
-		return 0, fmt.Errorf("--id-map: reading the state: %w", err)
-	}
-	defer rows.Close()
-
 	tmp, err := fsx.Create(path)
 	if err != nil {
 		return 0, fmt.Errorf("--id-map: %w", err)
@@ -44,18 +34,14 @@ func WriteIDMap(ctx context.Context, store *pipeline.Store, path string) (n int,
 	if err = w.Write([]string{"source_key", "key", "contact_id"}); err != nil {
 		return 0, fmt.Errorf("--id-map: %w", err)
 	}
-	for rows.Next() {
-		var rec [3]string
-		if err = rows.Scan(&rec[0], &rec[1], &rec[2]); err != nil {
+	for e, rerr := range store.IDMap(ctx) {
+		if err = rerr; err != nil {
 			return 0, fmt.Errorf("--id-map: reading the state: %w", err)
 		}
-		if err = w.Write(rec[:]); err != nil {
+		if err = w.Write([]string{e.SourceKey, e.Key, e.ContactID}); err != nil {
 			return 0, fmt.Errorf("--id-map: %w", err)
 		}
 		n++
-	}
-	if err = rows.Err(); err != nil {
-		return 0, fmt.Errorf("--id-map: reading the state: %w", err)
 	}
 	w.Flush()
 	if err = w.Error(); err != nil {

@@ -13,7 +13,6 @@ package undo
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,11 +63,6 @@ type Result struct {
 	LeftOnUpdated int64 `json:"left_on_updated"`
 }
 
-// record is one row of the run's record.
-type record struct {
-	kind, id, contact string
-}
-
 // Run undoes cfg.RunID.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Workers <= 0 {
@@ -94,14 +88,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return u.res, err
 	}
 	created := make(map[string]bool)
-	var onUpdated []record
+	var onUpdated []pipeline.Made
 	for _, r := range made {
-		if r.kind == "contact" {
-			created[r.id] = true
+		if r.Kind == "contact" {
+			created[r.ID] = true
 		}
 	}
 	for _, r := range made {
-		if r.kind != "contact" && !created[r.contact] {
+		if r.Kind != "contact" && !created[r.ContactID] {
 			onUpdated = append(onUpdated, r)
 		}
 	}
@@ -130,45 +124,25 @@ type undoer struct {
 	res Result
 }
 
-func (u *undoer) db() *sql.DB { return u.cfg.Store.DB() }
-
 // made reads the run's record of what it created.
-func (u *undoer) made(ctx context.Context) ([]record, error) {
-	rows, err := u.db().QueryContext(ctx, `SELECT kind, id, contact_id FROM made WHERE run = ? ORDER BY kind, id`, u.cfg.RunID)
-	if err != nil {
-		return nil, fmt.Errorf("state %s: %w", u.cfg.Store.Path(), err)
-	}
-	defer rows.Close()
-	var out []record
-	for rows.Next() {
-		var r record
-		if err := rows.Scan(&r.kind, &r.id, &r.contact); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+func (u *undoer) made(ctx context.Context) ([]pipeline.Made, error) {
+	return u.cfg.Store.MadeBy(ctx, u.cfg.RunID)
 }
 
 // tagsAdded reads the tags the run added to contacts it did not create,
 // by tag.
 func (u *undoer) tagsAdded(ctx context.Context, created map[string]bool) (map[string][]string, error) {
-	rows, err := u.db().QueryContext(ctx, `SELECT tag, contact_id FROM tags_added WHERE run = ? ORDER BY tag, contact_id`, u.cfg.RunID)
+	added, err := u.cfg.Store.TagsAddedBy(ctx, u.cfg.RunID)
 	if err != nil {
-		return nil, fmt.Errorf("state %s: %w", u.cfg.Store.Path(), err)
+		return nil, err
 	}
-	defer rows.Close()
 	out := make(map[string][]string)
-	for rows.Next() {
-		var tag, id string
-		if err := rows.Scan(&tag, &id); err != nil {
-			return nil, err
-		}
-		if !created[id] {
-			out[tag] = append(out[tag], id)
+	for _, a := range added {
+		if !created[a.ContactID] {
+			out[a.Tag] = append(out[a.Tag], a.ContactID)
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // call runs one request under the retry policy, counted under kind.
@@ -293,72 +267,31 @@ func (u *undoer) listed(ctx context.Context, filter ghl.SearchFilter) (map[strin
 // of it and of its notes and tasks, and the import's checkpoint of the rows
 // that wrote it, so that importing them again creates it again.
 func (u *undoer) forgetContact(ctx context.Context, id string) error {
-	return u.cfg.Store.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM made WHERE run = ? AND (id = ? OR contact_id = ?)`, u.cfg.RunID, id, id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM tags_added WHERE run = ? AND contact_id = ?`, u.cfg.RunID, id); err != nil {
-			return err
-		}
-		for _, q := range []string{
-			`DELETE FROM rows WHERE contact_id = ?`,
-			`DELETE FROM contacts WHERE contact_id = ?`,
-			`DELETE FROM subs WHERE contact_id = ?`,
-			`DELETE FROM tag_intents WHERE contact_id = ?`,
-		} {
-			if _, err := tx.ExecContext(ctx, q, id); err != nil {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE meta SET value = '0' WHERE key = 'finished'`)
-		return err
-	})
-}
-
-// forgetWritten makes the import forget it wrote the rows of a contact it
-// only updated, so that importing them again adds back what undo took off.
-func forgetWritten(ctx context.Context, tx *sql.Tx, contact string) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM rows WHERE contact_id = ?`, contact); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE contacts SET hash = '' WHERE contact_id = ?`, contact); err != nil {
-		return err
-	}
-	_, err := tx.ExecContext(ctx, `UPDATE meta SET value = '0' WHERE key = 'finished'`)
-	return err
+	return u.cfg.Store.ForgetContact(ctx, u.cfg.RunID, id)
 }
 
 // subs deletes the notes and tasks the run created on contacts it did not
 // create.
-func (u *undoer) subs(ctx context.Context, recs []record) error {
+func (u *undoer) subs(ctx context.Context, recs []pipeline.Made) error {
 	var notes, tasks atomic.Int64
-	err := each(ctx, u.cfg.Workers, recs, func(ctx context.Context, r record) error {
+	err := each(ctx, u.cfg.Workers, recs, func(ctx context.Context, r pipeline.Made) error {
 		if !u.cfg.DryRun {
-			err := u.call(ctx, "delete_"+r.kind, func(ctx context.Context) error {
-				if r.kind == pipeline.KindNote {
-					return u.cfg.Client.DeleteNote(ctx, r.contact, r.id)
+			err := u.call(ctx, "delete_"+r.Kind, func(ctx context.Context) error {
+				if r.Kind == pipeline.KindNote {
+					return u.cfg.Client.DeleteNote(ctx, r.ContactID, r.ID)
 				}
-				return u.cfg.Client.DeleteTask(ctx, r.contact, r.id)
+				return u.cfg.Client.DeleteTask(ctx, r.ContactID, r.ID)
 			})
 			if err != nil && !gone(err) {
 				return err
 			}
-			err = u.cfg.Store.Tx(ctx, func(tx *sql.Tx) error {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM made WHERE run = ? AND kind = ? AND id = ?`, u.cfg.RunID, r.kind, r.id); err != nil {
-					return err
-				}
-				// The import's journal forgets it, so that importing the
-				// row again writes it again.
-				if _, err := tx.ExecContext(ctx, `DELETE FROM subs WHERE remote_id = ? AND kind = ?`, r.id, r.kind); err != nil {
-					return err
-				}
-				return forgetWritten(ctx, tx, r.contact)
-			})
-			if err != nil {
+			// The import's journal forgets it too, so that importing the
+			// row again writes it again.
+			if err := u.cfg.Store.ForgetSub(ctx, u.cfg.RunID, r); err != nil {
 				return err
 			}
 		}
-		if r.kind == pipeline.KindNote {
+		if r.Kind == pipeline.KindNote {
 			notes.Add(1)
 		} else {
 			tasks.Add(1)
@@ -392,18 +325,7 @@ func (u *undoer) removeTags(ctx context.Context, byTag map[string][]string) erro
 			if err != nil {
 				return err
 			}
-			err = u.cfg.Store.Tx(ctx, func(tx *sql.Tx) error {
-				for _, id := range c.ids {
-					if _, err := tx.ExecContext(ctx, `DELETE FROM tags_added WHERE run = ? AND contact_id = ? AND tag = ?`, u.cfg.RunID, id, c.tag); err != nil {
-						return err
-					}
-					if err := forgetWritten(ctx, tx, id); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
+			if err := u.cfg.Store.ForgetTags(ctx, u.cfg.RunID, c.tag, c.ids); err != nil {
 				return err
 			}
 		}

@@ -148,22 +148,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 // sample picks n contact ids the state has as written, spread evenly over
 // the input order (every contact with all).
 func sample(ctx context.Context, st *pipeline.Store, n int, all bool) ([]string, error) {
-	rows, err := st.DB().QueryContext(ctx, `SELECT contact_id FROM rows
-		WHERE contact_id != '' AND status IN (?, ?, ?) GROUP BY contact_id ORDER BY min(fp), min(row)`,
-		pipeline.StatusCreated, pipeline.StatusUpdated, pipeline.StatusUnchanged)
+	ids, err := st.WrittenContacts(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading the state: %w", err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("reading the state: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading the state: %w", err)
 	}
 	if all || len(ids) <= n {

@@ -1,0 +1,322 @@
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// exportSchema is the export's tables. They are made by InitExport, when
+// an export first uses a state, not by OpenStore: an import's state only
+// gets them once it is used for an export.
+//
+//   - export_runs: the unfinished run of each scope (location, business
+//     and --out), with its options, listing cursor and counters.
+//   - export_pages: the pages the run staged, with each entity's row count.
+//   - export_seen: the contact ids the run listed (no row twice on resume).
+//   - export_known: the ids the last finished run of a scope listed, to find
+//     the deleted ones.
+//   - export_cursor: the incremental cursor of each scope.
+const exportSchema = `
+CREATE TABLE IF NOT EXISTS export_runs (
+	scope TEXT PRIMARY KEY,
+	params TEXT NOT NULL,
+	run_id TEXT NOT NULL,
+	started_at TEXT NOT NULL,
+	final_dir TEXT NOT NULL,
+	stage_dir TEXT NOT NULL,
+	fields TEXT NOT NULL,
+	cursor TEXT NOT NULL,
+	total INTEGER NOT NULL DEFAULT 0,
+	listed INTEGER NOT NULL DEFAULT 0,
+	max_updated INTEGER NOT NULL DEFAULT 0,
+	max_ids TEXT NOT NULL DEFAULT '[]',
+	bound_ms INTEGER NOT NULL DEFAULT 0,
+	bound_ids TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS export_pages (
+	run_id TEXT NOT NULL,
+	page INTEGER NOT NULL,
+	contacts INTEGER NOT NULL,
+	tasks INTEGER NOT NULL,
+	notes INTEGER NOT NULL,
+	appointments INTEGER NOT NULL,
+	PRIMARY KEY (run_id, page)
+);
+CREATE TABLE IF NOT EXISTS export_seen (
+	run_id TEXT NOT NULL,
+	id TEXT NOT NULL,
+	PRIMARY KEY (run_id, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS export_known (
+	scope TEXT NOT NULL,
+	id TEXT NOT NULL,
+	PRIMARY KEY (scope, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS export_cursor (
+	scope TEXT PRIMARY KEY,
+	value_ms INTEGER NOT NULL,
+	ids TEXT NOT NULL,
+	run_id TEXT NOT NULL
+);
+`
+
+// ExportRun is a scope's unfinished export run as export_runs keeps it.
+// Fields and Cursor are the export's own JSON (custom field definitions,
+// listing cursor), kept as the export wrote them.
+type ExportRun struct {
+	Scope      string
+	Params     string // the run's options, JSON
+	RunID      string
+	StartedAt  time.Time
+	FinalDir   string
+	StageDir   string
+	Fields     string // JSON
+	Cursor     string // JSON
+	Total      int64
+	Listed     int64
+	MaxUpdated int64 // ms; 0 = none seen
+	MaxIDs     []string
+	BoundMs    int64 // lower bound on dateUpdated (0 = none)
+	BoundIDs   []string
+}
+
+// ExportPage is one staged page's row counts, by entity.
+type ExportPage struct {
+	Page                                 int
+	Contacts, Tasks, Notes, Appointments int64
+}
+
+// ExportCursor is the incremental cursor a finished run leaves for the
+// next one of its scope: the largest dateUpdated listed and the ids at it.
+type ExportCursor struct {
+	ValueMs int64
+	IDs     []string
+}
+
+// InitExport creates the export's tables if the state lacks them.
+func (s *Store) InitExport(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, exportSchema); err != nil {
+		return fmt.Errorf("state %s: creating export tables: %w", s.path, err)
+	}
+	return nil
+}
+
+// LoadExportRun returns the scope's unfinished run, or nil if it has none.
+// A column that cannot be read is a *StateError.
+func (s *Store) LoadExportRun(ctx context.Context, scope string) (*ExportRun, error) {
+	r := &ExportRun{Scope: scope}
+	var started, maxIDs, boundIDs string
+	err := s.db.QueryRowContext(ctx, `SELECT params, run_id, started_at, final_dir, stage_dir, fields, cursor,
+		total, listed, max_updated, max_ids, bound_ms, bound_ids FROM export_runs WHERE scope = ?`, scope).Scan(
+		&r.Params, &r.RunID, &started, &r.FinalDir, &r.StageDir, &r.Fields, &r.Cursor,
+		&r.Total, &r.Listed, &r.MaxUpdated, &maxIDs, &r.BoundMs, &boundIDs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: reading the unfinished export: %w", err)
+	}
+	if r.StartedAt, err = time.Parse(time.RFC3339Nano, started); err != nil {
+		return nil, s.badExportRun("start time", err)
+	}
+	if err := json.Unmarshal([]byte(maxIDs), &r.MaxIDs); err != nil {
+		return nil, s.badExportRun("cursor ids", err)
+	}
+	if err := json.Unmarshal([]byte(boundIDs), &r.BoundIDs); err != nil {
+		return nil, s.badExportRun("boundary ids", err)
+	}
+	return r, nil
+}
+
+// badExportRun is an export_runs column that cannot be read.
+func (s *Store) badExportRun(what string, err error) error {
+	return &StateError{Path: s.path, Problem: "unfinished export: bad " + what, Err: err}
+}
+
+// SaveExportRun writes the scope's unfinished run.
+func (s *Store) SaveExportRun(ctx context.Context, r *ExportRun) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return saveExportRun(tx, r) })
+}
+
+func saveExportRun(tx *sql.Tx, r *ExportRun) error {
+	maxIDs, boundIDs := r.MaxIDs, r.BoundIDs
+	if maxIDs == nil {
+		maxIDs = []string{}
+	}
+	if boundIDs == nil {
+		boundIDs = []string{}
+	}
+	_, err := tx.Exec(`INSERT INTO export_runs (scope, params, run_id, started_at, final_dir, stage_dir, fields, cursor,
+		total, listed, max_updated, max_ids, bound_ms, bound_ids) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(scope) DO UPDATE SET params=excluded.params, run_id=excluded.run_id, started_at=excluded.started_at,
+		final_dir=excluded.final_dir, stage_dir=excluded.stage_dir, fields=excluded.fields, cursor=excluded.cursor,
+		total=excluded.total, listed=excluded.listed, max_updated=excluded.max_updated, max_ids=excluded.max_ids,
+		bound_ms=excluded.bound_ms, bound_ids=excluded.bound_ids`,
+		r.Scope, r.Params, r.RunID, r.StartedAt.Format(time.RFC3339Nano), r.FinalDir, r.StageDir, r.Fields,
+		r.Cursor, r.Total, r.Listed, r.MaxUpdated, jsonText(maxIDs), r.BoundMs, jsonText(boundIDs))
+	return err
+}
+
+// jsonText is v as JSON, "null" if it has none.
+func jsonText(v any) string {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return "null"
+	}
+	return string(raw)
+}
+
+// DropExportRun forgets an unfinished run and its staged pages.
+func (s *Store) DropExportRun(ctx context.Context, scope, runID string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return dropExportRun(tx, scope, runID) })
+}
+
+func dropExportRun(tx *sql.Tx, scope, runID string) error {
+	for _, q := range []string{`DELETE FROM export_pages WHERE run_id = ?`, `DELETE FROM export_seen WHERE run_id = ?`} {
+		if _, err := tx.Exec(q, runID); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(`DELETE FROM export_runs WHERE scope = ? AND run_id = ?`, scope, runID)
+	return err
+}
+
+// ExportCursor returns the scope's incremental cursor; ok is false when
+// no run of the scope has finished yet.
+func (s *Store) ExportCursor(ctx context.Context, scope string) (c ExportCursor, ok bool, err error) {
+	var ids string
+	err = s.db.QueryRowContext(ctx, `SELECT value_ms, ids FROM export_cursor WHERE scope = ?`, scope).Scan(&c.ValueMs, &ids)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ExportCursor{}, false, nil
+	case err != nil:
+		return ExportCursor{}, false, fmt.Errorf("state: reading the incremental cursor: %w", err)
+	}
+	if err := json.Unmarshal([]byte(ids), &c.IDs); err != nil {
+		return ExportCursor{}, false, fmt.Errorf("state: reading the incremental cursor: %w", err)
+	}
+	return c, true, nil
+}
+
+// CommitExportPage checkpoints one staged page in one transaction: its
+// row counts, the ids it listed first (fresh), and the run as it stands
+// after it.
+func (s *Store) CommitExportPage(ctx context.Context, p ExportPage, fresh []string, r *ExportRun) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`INSERT OR REPLACE INTO export_pages (run_id, page, contacts, tasks, notes, appointments) VALUES (?,?,?,?,?,?)`,
+			r.RunID, p.Page, p.Contacts, p.Tasks, p.Notes, p.Appointments); err != nil {
+			return err
+		}
+		stmt, err := tx.Prepare(`INSERT OR IGNORE INTO export_seen (run_id, id) VALUES (?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, id := range fresh {
+			if _, err := stmt.Exec(r.RunID, id); err != nil {
+				return err
+			}
+		}
+		return saveExportRun(tx, r)
+	})
+}
+
+// ExportSeen returns which of ids the run listed already.
+func (s *Store) ExportSeen(ctx context.Context, runID string, ids []string) (map[string]bool, error) {
+	seen := map[string]bool{}
+	for chunk := range slices.Chunk(ids, 400) {
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, runID)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		q := `SELECT id FROM export_seen WHERE run_id = ? AND id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		if err := s.eachString(ctx, func(id string) { seen[id] = true }, q, args...); err != nil {
+			return nil, fmt.Errorf("state: reading listed ids: %w", err)
+		}
+	}
+	return seen, nil
+}
+
+// ExportPages returns the run's staged pages, in page order.
+func (s *Store) ExportPages(ctx context.Context, runID string) ([]ExportPage, error) {
+	out, err := s.exportPages(ctx, runID)
+	if err != nil {
+		return nil, fmt.Errorf("state: reading staged pages: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) exportPages(ctx context.Context, runID string) ([]ExportPage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT page, contacts, tasks, notes, appointments FROM export_pages WHERE run_id = ? ORDER BY page`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ExportPage
+	for rows.Next() {
+		var p ExportPage
+		if err := rows.Scan(&p.Page, &p.Contacts, &p.Tasks, &p.Notes, &p.Appointments); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// ExportDeleted returns, in id order, the ids the scope's previous
+// finished run listed that this run did not: contacts deleted since.
+func (s *Store) ExportDeleted(ctx context.Context, scope, runID string) ([]string, error) {
+	out := []string{}
+	err := s.eachString(ctx, func(id string) { out = append(out, id) }, `SELECT k.id FROM export_known k WHERE k.scope = ?
+		AND NOT EXISTS (SELECT 1 FROM export_seen s WHERE s.run_id = ? AND s.id = k.id) ORDER BY k.id`, scope, runID)
+	if err != nil {
+		return nil, fmt.Errorf("state: finding deleted contacts: %w", err)
+	}
+	return out, nil
+}
+
+// FinishExport records a finished run in one transaction: the scope's
+// cursor moves to cur (unless nil), the ids the run listed become the
+// scope's known ids, and the run and its pages are forgotten.
+func (s *Store) FinishExport(ctx context.Context, scope, runID string, cur *ExportCursor) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if cur != nil {
+			if _, err := tx.Exec(`INSERT INTO export_cursor (scope, value_ms, ids, run_id) VALUES (?,?,?,?)
+				ON CONFLICT(scope) DO UPDATE SET value_ms=excluded.value_ms, ids=excluded.ids, run_id=excluded.run_id`,
+				scope, cur.ValueMs, jsonText(cur.IDs), runID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(`DELETE FROM export_known WHERE scope = ?`, scope); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO export_known (scope, id) SELECT ?, id FROM export_seen WHERE run_id = ?`, scope, runID); err != nil {
+			return err
+		}
+		return dropExportRun(tx, scope, runID)
+	})
+}
+
+// eachString runs a query of one text column and hands each value to fn.
+func (s *Store) eachString(ctx context.Context, fn func(string), q string, args ...any) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		fn(v)
+	}
+	return rows.Err()
+}
