@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -9,8 +10,6 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/auth"
 )
-
-func init() { extraCommands = append(extraCommands, newAuthCmd) }
 
 func newAuthCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
@@ -25,9 +24,15 @@ the rotated refresh token is saved at once. No token is ever printed, logged or 
 	return cmd
 }
 
+// authLoginOptions are auth login's flags.
+type authLoginOptions struct {
+	f                            *factory
+	clientFile, listen, userType string
+	scopes                       []string
+}
+
 func newAuthLoginCmd(f *factory) *cobra.Command {
-	var clientFile, listen, userType string
-	var scopes []string
+	o := authLoginOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Authorize ghlbulk for a location through OAuth and store the token",
@@ -43,78 +48,67 @@ Register http://127.0.0.1:PORT/callback as a redirect URI of your app and pass -
 --listen host (0.0.0.0, a LAN address) is refused with exit 2.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ao := f.authOptions()
-			ao.ClientFile = clientFile
-			id, secret, err := auth.ClientCredentials(ao)
-			if err != nil {
-				return refused(err)
-			}
-			// The same file Source reads: --token-file, else GHL_TOKEN_FILE,
-			// else the default.
-			tokenFile, err := ao.TokenFilePath()
-			if err != nil {
-				return refused(err)
-			}
-			info, err := auth.Login(cmd.Context(), auth.LoginOptions{
-				APIURL: f.apiURL(), ClientID: id, ClientSecret: secret, Scopes: scopes,
-				UserType: userType, TokenFile: tokenFile, Out: f.stderr, ListenAddr: listen,
-			})
-			if err != nil {
-				return refused(err)
-			}
-			fmt.Fprintf(f.stdout, "logged in: %s\n", info)
-			return nil
+			return runAuthLogin(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&clientFile, "client-file", "", "JSON file with the app's client_id and client_secret")
-	cmd.Flags().StringSliceVar(&scopes, "scopes", auth.DefaultLoginScopes,
+	cmd.Flags().StringVar(&o.clientFile, "client-file", "", "JSON file with the app's client_id and client_secret")
+	cmd.Flags().StringSliceVar(&o.scopes, "scopes", auth.DefaultLoginScopes,
 		"scopes to ask for, the least that does the job: contacts.readonly exports, contacts.write imports,\nlocations/customFields.readonly reads the custom field definitions (mappings with custom fields, typed columns)")
-	cmd.Flags().StringVar(&listen, "listen", "", "loopback address of the redirect listener: 127.0.0.1:PORT or localhost:PORT (default 127.0.0.1 on a free port)")
-	cmd.Flags().StringVar(&userType, "user-type", "Location", "token type: Location, or Company for an agency token")
+	cmd.Flags().StringVar(&o.listen, "listen", "", "loopback address of the redirect listener: 127.0.0.1:PORT or localhost:PORT (default 127.0.0.1 on a free port)")
+	cmd.Flags().StringVar(&o.userType, "user-type", "Location", "token type: Location, or Company for an agency token")
 	return cmd
 }
 
+// authOptions are auth status's and auth logout's: no flags of their own.
+type authOptions struct{ f *factory }
+
 func newAuthStatusCmd(f *factory) *cobra.Command {
+	o := authOptions{f: f}
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Show which credentials are in use, for which location, scopes and expiry (never the token)",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			info, err := auth.Status(f.authOptions())
-			if err != nil {
-				return refused(err)
-			}
-			w := f.stdout
-			fmt.Fprintf(w, "credentials: %s\n", info.Kind)
-			if info.TokenFile != "" {
-				fmt.Fprintf(w, "token file:  %s\n", info.TokenFile)
-			}
-			if info.LocationID != "" {
-				fmt.Fprintf(w, "location:    %s\n", info.LocationID)
-			}
-			if info.CompanyID != "" {
-				fmt.Fprintf(w, "company:     %s\n", info.CompanyID)
-			}
-			if info.UserType != "" {
-				fmt.Fprintf(w, "user type:   %s\n", info.UserType)
-			}
-			if info.Scopes != nil {
-				fmt.Fprintf(w, "scopes:      %s\n", strings.Join(info.Scopes, " "))
-			} else {
-				fmt.Fprintln(w, "scopes:      unknown (HighLevel cannot be asked; the preflight checks before any write)")
-			}
-			if !info.Expiry.IsZero() {
-				fmt.Fprintf(w, "expires:     %s (in %s)\n", info.Expiry.UTC().Format(time.RFC3339), time.Until(info.Expiry).Round(time.Minute))
-			}
-			if info.Kind == auth.KindOAuth {
-				fmt.Fprintf(w, "refreshable: %t\n", info.CanRefresh)
-			}
-			return nil
+			return runAuthStatus(o)
 		},
 	}
 }
 
+func runAuthStatus(o authOptions) error {
+	info, err := auth.Status(o.f.authOptions())
+	if err != nil {
+		return refused(err)
+	}
+	w := o.f.stdout
+	fmt.Fprintf(w, "credentials: %s\n", info.Kind)
+	if info.TokenFile != "" {
+		fmt.Fprintf(w, "token file:  %s\n", info.TokenFile)
+	}
+	if info.LocationID != "" {
+		fmt.Fprintf(w, "location:    %s\n", info.LocationID)
+	}
+	if info.CompanyID != "" {
+		fmt.Fprintf(w, "company:     %s\n", info.CompanyID)
+	}
+	if info.UserType != "" {
+		fmt.Fprintf(w, "user type:   %s\n", info.UserType)
+	}
+	if info.Scopes != nil {
+		fmt.Fprintf(w, "scopes:      %s\n", strings.Join(info.Scopes, " "))
+	} else {
+		fmt.Fprintln(w, "scopes:      unknown (HighLevel cannot be asked; the preflight checks before any write)")
+	}
+	if !info.Expiry.IsZero() {
+		fmt.Fprintf(w, "expires:     %s (in %s)\n", info.Expiry.UTC().Format(time.RFC3339), time.Until(info.Expiry).Round(time.Minute))
+	}
+	if info.Kind == auth.KindOAuth {
+		fmt.Fprintf(w, "refreshable: %t\n", info.CanRefresh)
+	}
+	return nil
+}
+
 func newAuthLogoutCmd(f *factory) *cobra.Command {
+	o := authOptions{f: f}
 	return &cobra.Command{
 		Use:   "logout",
 		Short: "Delete the stored token file",
@@ -123,12 +117,41 @@ valid until it expires or the app is uninstalled from the location: uninstall it
 revoke it at once.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, err := auth.Logout(f.authOptions())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(f.stdout, "removed %s (HighLevel has no revoke endpoint: uninstall the app to revoke the grant)\n", path)
-			return nil
+			return runAuthLogout(o)
 		},
 	}
+}
+
+func runAuthLogout(o authOptions) error {
+	path, err := auth.Logout(o.f.authOptions())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.f.stdout, "removed %s (HighLevel has no revoke endpoint: uninstall the app to revoke the grant)\n", path)
+	return nil
+}
+
+func runAuthLogin(ctx context.Context, o authLoginOptions) error {
+	f := o.f
+	ao := f.authOptions()
+	ao.ClientFile = o.clientFile
+	id, secret, err := auth.ClientCredentials(ao)
+	if err != nil {
+		return refused(err)
+	}
+	// The same file Source reads: --token-file, else GHL_TOKEN_FILE,
+	// else the default.
+	tokenFile, err := ao.TokenFilePath()
+	if err != nil {
+		return refused(err)
+	}
+	info, err := auth.Login(ctx, auth.LoginOptions{
+		APIURL: f.apiURL(), ClientID: id, ClientSecret: secret, Scopes: o.scopes,
+		UserType: o.userType, TokenFile: tokenFile, Out: f.stderr, ListenAddr: o.listen,
+	})
+	if err != nil {
+		return refused(err)
+	}
+	fmt.Fprintf(f.stdout, "logged in: %s\n", info)
+	return nil
 }

@@ -1,17 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-
-	"github.com/ghlbulk/ghlbulk/auth"
-	"github.com/ghlbulk/ghlbulk/ghl"
-	"github.com/ghlbulk/ghlbulk/ghl/pace"
 )
 
 func TestUsageErrorsExitTwo(t *testing.T) {
@@ -117,28 +111,6 @@ func TestImportRefusesBadInputBeforeAnyWrite(t *testing.T) {
 				t.Errorf("stderr %q does not say %q", r.stderr, tt.want)
 			}
 		})
-	}
-}
-
-// Only an answer that says no is a refusal (exit 2); a network fault that
-// outlived its retries is a failure (exit 1), a spent quota a stop (exit 3).
-func TestRefusedIfAPIRefusal(t *testing.T) {
-	tests := []struct {
-		name string
-		err  error
-		want int
-	}{
-		{"preflight says no", &auth.PreflightError{Need: auth.ScopeContactsWrite, Reason: "the token lacks contacts.write"}, exitRefused},
-		{"no credentials", &auth.CredentialsError{Reason: "no token"}, exitRefused},
-		{"403 answer", fmt.Errorf("reading custom fields: %w", &ghl.APIError{StatusCode: 403, Message: "The token is not authorized for this scope."}), exitRefused},
-		{"503 after retries", &ghl.APIError{StatusCode: 503, Message: "Service Unavailable"}, exitFailed},
-		{"connection reset", fmt.Errorf("preflight: %w", syscall.ECONNRESET), exitFailed},
-		{"quota", stopped(&pace.QuotaError{}), exitStopped},
-	}
-	for _, tt := range tests {
-		if got := exitCode(refusedIfAPIRefusal(tt.err)); got != tt.want {
-			t.Errorf("%s: exit %d, want %d", tt.name, got, tt.want)
-		}
 	}
 }
 

@@ -1,58 +1,20 @@
 package main
 
-import (
-	"context"
-	"errors"
-)
+import "github.com/ghlbulk/ghlbulk/pipeline"
 
-// Exit codes of CONTRACT.md; scripts and schedulers depend on them.
+// The exit codes of CONTRACT.md, named as the engine names them: one map
+// (pipeline.ExitCode) turns every error, the command line's and the
+// engine's, into one of them.
 const (
-	exitOK      = 0 // done: every row was written or is in the rejects file
-	exitFailed  = 1 // a fault it could not get past; the state is kept
-	exitRefused = 2 // refused before any write: flag, mapping, credentials, scope, input
-	exitStopped = 3 // stopped early and resumable: interrupted, or the daily quota is spent
+	exitOK      = pipeline.ExitOK
+	exitFailed  = pipeline.ExitFailed
+	exitRefused = pipeline.ExitRefused
+	exitStopped = pipeline.ExitStopped
 )
 
-// refusedError marks an error found before any write (bad flag, mapping,
-// credentials, scope or input file).
-type refusedError struct{ err error }
+// refused marks an error found before any write (bad flag, mapping,
+// credentials, scope or input file): exit 2.
+func refused(err error) error { return pipeline.Refused(err) }
 
-func (e *refusedError) Error() string { return e.err.Error() }
-func (e *refusedError) Unwrap() error { return e.err }
-
-// refused wraps err so that exitCode maps it to 2.
-func refused(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &refusedError{err}
-}
-
-// stoppedError marks a resumable early stop: interrupted or quota spent.
-type stoppedError struct{ err error }
-
-func (e *stoppedError) Error() string { return e.err.Error() }
-func (e *stoppedError) Unwrap() error { return e.err }
-
-func stopped(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &stoppedError{err}
-}
-
-// exitCode is the one place an error becomes a process exit code.
-func exitCode(err error) int {
-	var r *refusedError
-	var s *stoppedError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &r):
-		return exitRefused
-	case errors.As(err, &s), errors.Is(err, context.Canceled):
-		return exitStopped
-	default:
-		return exitFailed
-	}
-}
+// stopped marks a resumable early stop (interrupted, quota spent): exit 3.
+func stopped(err error) error { return pipeline.Stopped(err) }

@@ -14,12 +14,12 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/jobs/export"
+	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
-func init() { extraCommands = append(extraCommands, newExportCmd) }
-
 type exportOptions struct {
+	f           *factory
 	out         string
 	business    string
 	include     []string
@@ -36,7 +36,7 @@ type exportOptions struct {
 var includable = []string{"tasks", "notes", "appointments"}
 
 func newExportCmd(f *factory) *cobra.Command {
-	var o exportOptions
+	o := exportOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "export --out DIR",
 		Short: "Export a location's (or a business's) contacts, with tasks, notes and appointments, to Parquet or CSV",
@@ -66,7 +66,7 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, 
   ghlbulk export --out biz/ --business 641c094001436dbc2081e642 --format csv`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runExport(cmd.Context(), f, o)
+			return runExport(cmd.Context(), o)
 		},
 	}
 	fl := cmd.Flags()
@@ -121,7 +121,8 @@ func (o *exportOptions) validate() (time.Time, error) {
 	return since, nil
 }
 
-func runExport(ctx context.Context, f *factory, o exportOptions) error {
+func runExport(ctx context.Context, o exportOptions) error {
+	f := o.f
 	since, err := o.validate()
 	if err != nil {
 		return refused(err)
@@ -134,7 +135,7 @@ func runExport(ctx context.Context, f *factory, o exportOptions) error {
 	if err := export.CheckOutDir(o.config(since), o.state); err != nil {
 		return refused(err)
 	}
-	sess, err := f.session(ctx, auth.ScopeContactsRead)
+	sess, err := f.session(ctx, session.Options{Need: auth.ScopeContactsRead})
 	if err != nil {
 		return err
 	}
@@ -150,9 +151,9 @@ func runExport(ctx context.Context, f *factory, o exportOptions) error {
 	stats := pipeline.NewStats()
 	progress := pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0)
 	cfg := o.config(since)
-	cfg.Client, cfg.LocationID, cfg.Store = sess.client, sess.location, store
+	cfg.Client, cfg.LocationID, cfg.Store = sess.Client, sess.Location, store
 	cfg.Stats, cfg.Progress, cfg.Logger = stats, progress.Update, log
-	rep, runErr := export.Run(sess.ctx, cfg)
+	rep, runErr := export.Run(sess.Context(ctx), cfg)
 	progress.Finish(rep)
 	if !f.opts.quiet {
 		printSummary(f.stdout, "export", rep, [][2]string{{"files in", o.out}, {"state", o.state}})
@@ -164,7 +165,7 @@ func runExport(ctx context.Context, f *factory, o exportOptions) error {
 	if errors.As(runErr, &oe) {
 		return refused(runErr)
 	}
-	return classifyRunError(runErr)
+	return runErr // pipeline.ExitCode tells its exit code
 }
 
 // config is the export's configuration from the flags alone (no client,

@@ -12,11 +12,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/spf13/cobra"
 
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl"
+	"github.com/ghlbulk/ghlbulk/jobs/importer"
+	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/sinks"
@@ -24,10 +25,9 @@ import (
 	"github.com/ghlbulk/ghlbulk/transform"
 )
 
-func init() { extraCommands = append(extraCommands, newImportCmd, newValidateCmd) }
-
 // importOptions are import's flags; validate uses a subset.
 type importOptions struct {
+	f         *factory
 	files     []string
 	mapping   string
 	state     string
@@ -51,7 +51,7 @@ type importOptions struct {
 }
 
 func newImportCmd(f *factory) *cobra.Command {
-	var o importOptions
+	o := importOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "import FILE... --mapping M.yaml",
 		Short: "Import CSV or Parquet files into a location, paced, resumable, with nothing lost",
@@ -79,7 +79,7 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
-			return runImport(cmd.Context(), f, o)
+			return runImport(cmd.Context(), o)
 		},
 	}
 	fl := cmd.Flags()
@@ -107,8 +107,7 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 }
 
 func newValidateCmd(f *factory) *cobra.Command {
-	var o importOptions
-	var v validateFlags
+	o := validateOptions{importOptions: importOptions{f: f}}
 	cmd := &cobra.Command{
 		Use:   "validate FILE... --mapping M.yaml",
 		Short: "Judge every row as import would, and write the rejects and the plan, without writing to HighLevel",
@@ -131,7 +130,7 @@ Exits 0 once every row has been judged, whatever it found; 2 for a bad mapping, 
 			o.files = args
 			o.dryRun = true
 			o.workers = pipeline.DefaultWorkers
-			return runValidate(cmd.Context(), f, o, v)
+			return runValidate(cmd.Context(), o)
 		},
 	}
 	fl := cmd.Flags()
@@ -141,7 +140,7 @@ Exits 0 once every row has been judged, whatever it found; 2 for a bad mapping, 
 	o.limits.register(fl)
 	fl.BoolVar(&o.online, "online", false, "also check against the location: its custom fields, and which contact each row would create or update")
 	fl.StringVar(&o.report, "report", "", "write the report as JSON to this file")
-	v.register(fl)
+	o.validateFlags.register(fl)
 	return cmd
 }
 
@@ -205,14 +204,18 @@ func (o *importOptions) open(path string) (record.Source, error) {
 // prepared is a run that has passed every check that needs no write.
 type prepared struct {
 	mappings    map[string]*transform.Mapping // by file
+	transform   pipeline.TransformFunc        // each file's own mapping
 	mappingHash string
-	session     *apiSession // nil when the run needs no network
+	session     *session.Session // nil when the run needs no network
 }
 
-// prepare lints the mapping, reads each file's header, fetches the custom
-// field definitions when the mapping uses them and the run is online, and
-// compiles the mapping for each file. Everything here fails with exit 2.
-func (o *importOptions) prepare(ctx context.Context, f *factory, online bool) (*prepared, error) {
+// prepare lints the mapping, reads each file's header, opens the session
+// when the run is online (so: the scope its preflight checks, and any
+// hook of the command's own), fetches the custom field definitions when
+// the mapping uses them, and compiles the mapping for each file.
+// Everything here fails with exit 2.
+func (o *importOptions) prepare(ctx context.Context, online bool, so session.Options) (*prepared, error) {
+	f := o.f
 	if err := o.validate(); err != nil {
 		return nil, refused(err)
 	}
@@ -233,42 +236,15 @@ func (o *importOptions) prepare(ctx context.Context, f *factory, online bool) (*
 	if online {
 		// The location and read access are checked now; contacts.write just
 		// before the first write (checkedSink).
-		if p.session, err = f.session(ctx, auth.ScopeContactsRead); err != nil {
+		so.Need = auth.ScopeContactsRead
+		if p.session, err = f.session(ctx, so); err != nil {
 			return nil, err
 		}
 	}
 	var fields []ghl.CustomField
 	if spec.NeedsCustomFields() {
-		if p.session != nil {
-			err = f.beforeRun(p.session.ctx, func(ctx context.Context) (err error) {
-				fields, err = p.session.client.ListCustomFields(ctx, p.session.location)
-				return err
-			})
-			var st *stoppedError
-			if errors.As(err, &st) {
-				return nil, err
-			}
-			if err != nil && !o.dryRun && ghl.IsForbidden(err) {
-				// A token this narrow most likely can't write either: say
-				// that first, it is the scope an import can't do without.
-				if werr := p.session.writeCheck(f)(p.session.ctx); werr != nil {
-					return nil, refusedIfAPIRefusal(werr)
-				}
-			}
-			if err != nil {
-				return nil, refusedIfAPIRefusal(fmt.Errorf("reading the location's custom fields (the mapping uses %s): %w", strings.Join(spec.CustomFieldKeys(), ", "), err))
-			}
-		} else {
-			// Offline, the keys can't be checked against the location:
-			// take them as text so every other rule is still judged.
-			for _, k := range spec.CustomFieldKeys() {
-				key := k
-				if !strings.HasPrefix(key, "contact.") {
-					key = "contact." + key
-				}
-				fields = append(fields, ghl.CustomField{ID: "offline:" + key, FieldKey: key, DataType: "TEXT"})
-			}
-			f.logger().Info("custom fields are checked as text offline; use --online to check them against the location", "fields", spec.CustomFieldKeys())
+		if fields, err = importer.CustomFields(ctx, p.session, spec.CustomFieldKeys(), !o.dryRun, f.logger()); err != nil {
+			return nil, err
 		}
 	}
 	err = o.compileEach(func(file string, header []string) error {
@@ -279,64 +255,55 @@ func (o *importOptions) prepare(ctx context.Context, f *factory, online bool) (*
 	if err != nil {
 		return nil, err
 	}
+	p.transform = importer.ContactsTransform(p.mappings)
 	return p, nil
 }
 
 // duplicatesReport is the mapping's duplicates: report.
 func (p *prepared) duplicatesReport() bool {
+	return p.duplicates() == transform.DuplicatesReport
+}
+
+// duplicates is the mapping's duplicates: setting (one spec: the same for
+// every file).
+func (p *prepared) duplicates() transform.Duplicates {
 	for _, m := range p.mappings {
 		if m.Duplicates() == transform.DuplicatesReport {
-			return true
+			return transform.DuplicatesReport
 		}
 	}
-	return false
+	return transform.DuplicatesMerge
 }
 
-// transformFor applies each file's own compiled mapping.
-func (p *prepared) transformFor() pipeline.TransformFunc {
-	byFile := make(map[string]pipeline.TransformFunc, len(p.mappings))
-	for file, m := range p.mappings {
-		byFile[file] = pipeline.FromMapping(m)
-	}
-	return func(rec arrow.Record, file string, firstRow int64) []pipeline.Record {
-		return byFile[file](rec, file, firstRow)
-	}
-}
-
-func runImport(ctx context.Context, f *factory, o importOptions) error {
+func runImport(ctx context.Context, o importOptions) error {
+	f := o.f
 	if err := o.checkKind(); err != nil {
 		return refused(err)
 	}
 	if o.related() {
-		return runRelated(ctx, f, o)
+		return runRelated(ctx, o)
 	}
-	online := !o.dryRun || o.online
-	if err := o.plan.validate(); err != nil {
+	if err := o.checkContactsFlags(); err != nil {
 		return refused(err)
 	}
-	if o.conflict != onConflictReject && o.conflict != onConflictUpdateFirst && !o.dryRun {
-		return refused(fmt.Errorf("--on-conflict %q: must be %s or %s", o.conflict, onConflictReject, onConflictUpdateFirst))
-	}
-	f.wrapHTTP = o.plan.wrapTransport
-	f.waitForQuota = o.plan.wait
-	p, err := o.prepare(ctx, f, online)
+	p, err := o.prepare(ctx, !o.dryRun || o.online, o.plan.sessionOptions())
 	if err != nil {
 		return err
 	}
-	cfg := o.runConfig(f, p.transformFor(), p.mappingHash)
+	cfg := o.runConfig(f, p.transform, p.mappingHash)
 	cfg.RunTag = o.runTag
 	cfg.DuplicatesReport = p.duplicatesReport()
 	if p.session != nil {
-		ctx = p.session.ctx
-		cfg.LocationID = p.session.location
+		ctx = p.session.Context(ctx)
+		cfg.LocationID = p.session.Location
 		if o.conflict == onConflictReject {
-			cs := &conflictScreen{f: f, s: p.session, dir: filepath.Dir(o.state)}
-			defer cs.close()
-			cfg.Screen = cs.screen
+			cs := importer.NewConflictScreen(p.session, filepath.Dir(o.state), f.logger())
+			defer cs.Close()
+			cfg.Screen = cs.Screen
 		}
 		cfg.Sink = &checkedSink{
-			sink:      sinks.NewGHL(p.session.client, sinks.GHLOptions{LocationID: p.session.location}),
-			onceCheck: onceCheck{check: p.session.writeCheck(f)},
+			sink:      sinks.NewGHL(p.session.Client, sinks.GHLOptions{LocationID: p.session.Location}),
+			onceCheck: onceCheck{check: p.session.WriteCheck},
 		}
 	}
 	closeStore, err := o.openStore(&cfg)
@@ -354,6 +321,18 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 		title = "validate (nothing written)"
 	}
 	return o.finish(f, p.session, title, rep, runErr)
+}
+
+// checkContactsFlags checks the flags of a contacts import that need
+// nothing opened: --max-requests, --on-conflict.
+func (o *importOptions) checkContactsFlags() error {
+	if err := o.plan.validate(); err != nil {
+		return err
+	}
+	if o.conflict != onConflictReject && o.conflict != onConflictUpdateFirst && !o.dryRun {
+		return fmt.Errorf("--on-conflict %q: must be %s or %s", o.conflict, onConflictReject, onConflictUpdateFirst)
+	}
+	return nil
 }
 
 // compileEach opens each input file for its header and compiles the
@@ -412,7 +391,7 @@ func (o *importOptions) openStore(cfg *pipeline.ImportConfig) (close func(), err
 
 // finish prints the summary and writes the report of a run, and maps its
 // error to the exit code.
-func (o *importOptions) finish(f *factory, s *apiSession, title string, rep pipeline.Report, runErr error, extra ...[2]string) error {
+func (o *importOptions) finish(f *factory, s *session.Session, title string, rep pipeline.Report, runErr error, extra ...[2]string) error {
 	extra = append(extra, [2]string{"rejects file", o.rejects})
 	if !o.dryRun {
 		extra = append(extra, [2]string{"state", o.state})
@@ -424,11 +403,8 @@ func (o *importOptions) finish(f *factory, s *apiSession, title string, rep pipe
 		}
 		extra = append(extra, [2]string{"run", run}, [2]string{"undo with", "ghlbulk undo --state " + o.state + " --run " + rep.RunID})
 	}
-	if s != nil {
-		// A limit past a billion is a sandbox with limits off: not news.
-		if st := s.pacer.Observed(); st.DailyRemaining >= 0 && st.DailyLimit < 1e9 {
-			extra = append(extra, [2]string{"daily quota left", fmt.Sprintf("%d of %d", st.DailyRemaining, st.DailyLimit)})
-		}
+	if left := s.DailyQuotaLeft(); left != "" {
+		extra = append(extra, [2]string{"daily quota left", left})
 	}
 	if !f.opts.quiet {
 		printSummary(f.stdout, title, rep, extra)
@@ -436,23 +412,15 @@ func (o *importOptions) finish(f *factory, s *apiSession, title string, rep pipe
 	if err := writeReport(o.report, rep); err != nil {
 		f.logger().Error("writing the report", "err", err)
 	}
-	return classifyRunError(runErr)
+	return runErr // pipeline.ExitCode tells its exit code
 }
+
+// The --on-conflict values.
+const (
+	onConflictReject      = "reject"
+	onConflictUpdateFirst = "update-first"
+)
 
 // defaultRunTag marks what a run creates, so that it can be found in
 // HighLevel (a smart list on the tag) and undone safely.
 const defaultRunTag = "ghlbulk-{run}"
-
-// classifyRunError maps a runner's error to the CLI's exit code classes.
-func classifyRunError(err error) error {
-	switch pipeline.ExitCode(err) {
-	case exitOK:
-		return nil
-	case exitRefused:
-		return refused(err)
-	case exitStopped:
-		return stopped(err)
-	default:
-		return err
-	}
-}

@@ -7,9 +7,10 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/jobs/importer"
 	"github.com/ghlbulk/ghlbulk/jobs/plan"
+	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -47,20 +48,26 @@ func (pf *planFlags) wrapTransport(next http.RoundTripper) http.RoundTripper {
 	return pf.capper.Wrap(next)
 }
 
+// sessionOptions are what import's session needs of the planner: the
+// --max-requests counter under the pacer, and --wait.
+func (pf *planFlags) sessionOptions() session.Options {
+	return session.Options{Wrap: pf.wrapTransport, WaitForQuota: pf.wait}
+}
+
 // printPlan prints, before the first write, the requests the run needs and
 // how long they take under the limits seen on the preflight's answer.
-func (pf *planFlags) printPlan(ctx context.Context, f *factory, cfg pipeline.ImportConfig, s *apiSession) error {
+func (pf *planFlags) printPlan(ctx context.Context, f *factory, cfg pipeline.ImportConfig, s *session.Session) error {
 	if pf.noPlan || f.opts.quiet {
 		return nil
 	}
 	var rate pace.RateState
 	if s != nil {
-		rate = s.pacer.Observed()
+		rate = s.Pacer.Observed()
 	}
 	in := plan.FromImport(cfg, rate)
 	if cfg.Screen != nil && s != nil {
 		// The conflict screen lists the location's contacts: how many?
-		in.LocationContacts = func(ctx context.Context) (int, error) { return locationContacts(ctx, f, s) }
+		in.LocationContacts = func(ctx context.Context) (int, error) { return importer.LocationContacts(ctx, s) }
 	}
 	p, err := plan.Estimate(ctx, in)
 	if err != nil {
@@ -100,17 +107,4 @@ func (pf *planFlags) writeIDMap(ctx context.Context, f *factory, store *pipeline
 		return
 	}
 	f.logger().Info("ID map written", "path", pf.idMap, "contacts", n)
-}
-
-// locationContacts is the location's contact count (a search of one).
-func locationContacts(ctx context.Context, f *factory, s *apiSession) (int, error) {
-	var n int
-	err := f.beforeRun(ctx, func(ctx context.Context) error {
-		r, err := s.client.SearchContacts(ctx, ghl.SearchRequest{LocationID: s.location, PageLimit: 1})
-		if err == nil {
-			n = r.Total
-		}
-		return err
-	})
-	return n, err
 }

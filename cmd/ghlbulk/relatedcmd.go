@@ -15,9 +15,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/apache/arrow/go/v17/arrow"
-
 	"github.com/ghlbulk/ghlbulk/auth"
+	"github.com/ghlbulk/ghlbulk/jobs/importer"
+	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/sinks"
 	"github.com/ghlbulk/ghlbulk/transform"
@@ -53,14 +53,15 @@ type preparedRelated struct {
 	mappings    map[string]*transform.RelatedMapping // by file
 	mappingHash string
 	ids         *transform.IDMap
-	session     *apiSession // nil in a dry run
+	session     *session.Session // nil in a dry run
 }
 
 // prepareRelated lints the mapping, reads the ID map and each file's
 // header, compiles the mapping for each file and, unless it is a dry run,
 // opens the API session. The mapping and the map are checked before any
 // request. Everything here fails with exit 2.
-func (o *importOptions) prepareRelated(ctx context.Context, f *factory) (*preparedRelated, error) {
+func (o *importOptions) prepareRelated(ctx context.Context) (*preparedRelated, error) {
+	f := o.f
 	if o.plan.idMap == "" {
 		return nil, refused(fmt.Errorf("--kind %s needs --id-map MAP.csv: the ID map a contacts import wrote, in which each row's contact is found (write it with ghlbulk import CONTACTS.csv --mapping M.yaml --id-map MAP.csv)", o.kind))
 	}
@@ -95,48 +96,34 @@ func (o *importOptions) prepareRelated(ctx context.Context, f *factory) (*prepar
 	if !o.dryRun {
 		// The location and read access are checked now; contacts.write
 		// just before the first write (checkedRelated).
-		if p.session, err = f.session(ctx, auth.ScopeContactsRead); err != nil {
+		so := o.plan.sessionOptions()
+		so.Need = auth.ScopeContactsRead
+		if p.session, err = f.session(ctx, so); err != nil {
 			return nil, err
 		}
 	}
 	return p, nil
 }
 
-// transform applies each file's compiled mapping, as pipeline.Records.
-func (p *preparedRelated) transform() pipeline.TransformFunc {
-	return func(rec arrow.Record, file string, firstRow int64) []pipeline.Record {
-		rows := p.mappings[file].Apply(rec, file, firstRow)
-		out := make([]pipeline.Record, len(rows))
-		for i, r := range rows {
-			out[i] = pipeline.Record{
-				File: r.File, Row: r.Row.Row, Raw: r.Raw, Key: r.Key, SourceKey: r.SourceKey,
-				Notes: r.Notes, Tasks: r.Tasks, Hash: r.Hash, Err: r.Err, ContactID: r.ContactID,
-			}
-		}
-		return out
-	}
-}
-
 // runRelated is import --kind notes|tasks.
-func runRelated(ctx context.Context, f *factory, o importOptions) error {
+func runRelated(ctx context.Context, o importOptions) error {
+	f := o.f
 	log := f.logger()
 	if err := o.plan.validate(); err != nil {
 		return refused(err)
 	}
-	f.wrapHTTP = o.plan.wrapTransport
-	f.waitForQuota = o.plan.wait
-	p, err := o.prepareRelated(ctx, f)
+	p, err := o.prepareRelated(ctx)
 	if err != nil {
 		return err
 	}
 	log.Info("contacts are found in the ID map", "kind", o.kind, "id_map", p.ids.Path(), "lines", p.ids.Len())
-	cfg := o.runConfig(f, p.transform(), p.mappingHash)
+	cfg := o.runConfig(f, importer.RelatedTransform(p.mappings), p.mappingHash)
 	if p.session != nil {
-		ctx = p.session.ctx
-		cfg.LocationID = p.session.location
+		ctx = p.session.Context(ctx)
+		cfg.LocationID = p.session.Location
 		cfg.Sink = &checkedRelated{
-			sink:      sinks.NewRelated(p.session.client, sinks.GHLOptions{LocationID: p.session.location}, o.lookupExisting),
-			onceCheck: onceCheck{check: p.session.writeCheck(f)},
+			sink:      sinks.NewRelated(p.session.Client, sinks.GHLOptions{LocationID: p.session.Location}, o.lookupExisting),
+			onceCheck: onceCheck{check: p.session.WriteCheck},
 		}
 	}
 	closeStore, err := o.openStore(&cfg)

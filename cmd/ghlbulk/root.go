@@ -6,17 +6,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl"
+	"github.com/ghlbulk/ghlbulk/jobs/session"
+	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
 // version is set by the Makefile through -ldflags.
@@ -33,34 +36,62 @@ type globalOptions struct {
 	tokenFile  string
 }
 
-// factory holds what commands share, built lazily so that a command that
-// needs no network (validate, sandbox) never touches credentials.
+// factory holds what commands share. It is made once, before the flags
+// are parsed, and never changed by a command: what it gives is computed on
+// first use (the logger, from the global flags), so a command that needs
+// no network (validate, sandbox) never touches credentials, and what a
+// command needs of its own (a scope, a transport hook) goes in the options
+// it opens its session with.
 type factory struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	opts           globalOptions
+	opts           globalOptions // the root's persistent flags fill it
 	getenv         func(string) string
-	// wrapHTTP, when set, goes under the pacer (import's --max-requests
-	// counts every attempt there).
-	wrapHTTP func(http.RoundTripper) http.RoundTripper
-	// waitForQuota makes the preflight wait out a spent daily quota
-	// (import --wait) instead of stopping with exit 3.
-	waitForQuota bool
+
+	logOnce sync.Once
+	log     *slog.Logger
 }
 
+func newFactory(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *factory {
+	return &factory{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+}
+
+// logger is the logger of the global flags (-v, -q, --log-format), built
+// on first use, once they are parsed.
 func (f *factory) logger() *slog.Logger {
+	f.logOnce.Do(func() { f.log = newLogger(f.stderr, f.opts) })
+	return f.log
+}
+
+func newLogger(w io.Writer, opts globalOptions) *slog.Logger {
 	level := slog.LevelInfo
 	switch {
-	case f.opts.quiet:
+	case opts.quiet:
 		level = slog.LevelWarn
-	case f.opts.verbose >= 1:
+	case opts.verbose >= 1:
 		level = slog.LevelDebug
 	}
 	ho := &slog.HandlerOptions{Level: level}
-	if f.opts.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(f.stderr, ho))
+	if opts.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
 	}
-	return slog.New(slog.NewTextHandler(f.stderr, ho))
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+func (f *factory) authOptions() auth.Options {
+	return auth.Options{APIURL: f.apiURL(), TokenFile: f.opts.tokenFile, Getenv: f.getenv}
+}
+
+// session opens the HTTP stack for the location of --location or
+// GHL_LOCATION_ID (jobs/session): the command's options say the scope the
+// preflight checks, and any transport hook or quota wait of its own.
+func (f *factory) session(ctx context.Context, o session.Options) (*session.Session, error) {
+	loc, err := f.locationID()
+	if err != nil {
+		return nil, err
+	}
+	o.Auth, o.Location, o.Logger = f.authOptions(), loc, f.logger()
+	return session.Open(ctx, o)
 }
 
 // stderrIsTerminal reports whether a progress bar may be drawn.
@@ -130,12 +161,16 @@ written by 'ghlbulk auth login'; the location from --location or GHL_LOCATION_ID
 	})
 
 	root.AddCommand(
-		newVersionCmd(f),
+		newImportCmd(f),
+		newValidateCmd(f),
+		newExportCmd(f),
+		newVerifyCmd(f),
+		newUndoCmd(f),
+		newAuthCmd(f),
 		newSandboxCmd(f),
+		newDemoCmd(f),
+		newVersionCmd(f),
 	)
-	for _, add := range extraCommands {
-		root.AddCommand(add(f))
-	}
 	return root
 }
 
@@ -149,26 +184,30 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
-// extraCommands lets each command file register itself.
-var extraCommands []func(*factory) *cobra.Command
+type versionOptions struct{ f *factory }
 
 func newVersionCmd(f *factory) *cobra.Command {
+	o := versionOptions{f: f}
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintf(f.stdout, "ghlbulk %s\n", version)
-			return nil
+			return runVersion(o)
 		},
 	}
+}
+
+func runVersion(o versionOptions) error {
+	fmt.Fprintf(o.f.stdout, "ghlbulk %s\n", version)
+	return nil
 }
 
 // Main runs the command line and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := interruptContext()
 	defer stop()
-	f := &factory{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	f := newFactory(stdin, stdout, stderr, os.Getenv)
 	return run(ctx, f, args)
 }
 
@@ -189,7 +228,7 @@ func run(ctx context.Context, f *factory, args []string) int {
 		}
 		fmt.Fprintf(f.stderr, "ghlbulk: %v\n", err)
 	}
-	return exitCode(err)
+	return pipeline.ExitCode(err)
 }
 
 // interruptContext turns the first SIGINT/SIGTERM into a soft stop (the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 )
 
 type sandboxOptions struct {
+	f        *factory
 	addr     string
 	rate     string
 	daily    int
@@ -22,7 +24,7 @@ type sandboxOptions struct {
 }
 
 func newSandboxCmd(f *factory) *cobra.Command {
-	var o sandboxOptions
+	o := sandboxOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve a local HighLevel API (contacts, tasks, notes, tags, OAuth) for tests and demos",
@@ -45,36 +47,7 @@ Slow clients are cut off: 10 s to send the headers, 60 s for a whole request.`,
   ghlbulk sandbox --data sandbox.db          # keep data across restarts`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opt, err := o.sandboxOptions()
-			if err != nil {
-				return refused(err)
-			}
-			srv, err := sandbox.New(opt)
-			if err != nil {
-				return refused(err)
-			}
-			defer srv.Close()
-			url, err := srv.Start()
-			if err != nil {
-				return err
-			}
-			token, err := srv.IssueToken(srv.LocationID(), sandbox.AllScopes, 0)
-			if err != nil {
-				return err
-			}
-			if srv.Exposed() {
-				// The secret itself goes to stdout only, never to the log.
-				f.logger().Warn("sandbox listening beyond loopback: anyone who reaches this address can call the API "+
-					"and get tokens through its OAuth endpoints; the OAuth client secret is random for this run "+
-					"(stdout's second line), not the default; use --addr 127.0.0.1:PORT to keep it local",
-					"addr", o.addr)
-			}
-			fmt.Fprintf(f.stdout, "GHL_API_URL=%s GHL_LOCATION_ID=%s GHL_TOKEN=%s\n", url, srv.LocationID(), token)
-			fmt.Fprintf(f.stdout, "GHL_CLIENT_ID=%s GHL_CLIENT_SECRET=%s\n", sandbox.DefaultClientID, srv.ClientSecret())
-			f.logger().Info("sandbox serving", "url", url, "location", srv.LocationID(), "rate", o.rate, "daily", o.daily, "contacts", o.contacts)
-			<-cmd.Context().Done()
-			f.logger().Info("sandbox stopping")
-			return nil
+			return runSandbox(cmd.Context(), o)
 		},
 	}
 	fl := cmd.Flags()
@@ -86,6 +59,41 @@ Slow clients are cut off: 10 s to send the headers, 60 s for a whole request.`,
 	fl.StringVar(&o.data, "data", "", "keep data in this SQLite file, mode 0600 as it holds tokens (default: in memory)")
 	fl.Int64Var(&o.seed, "seed", 1, "seed for generated data and faults")
 	return cmd
+}
+
+// runSandbox serves until ctx is done (SIGINT/SIGTERM).
+func runSandbox(ctx context.Context, o sandboxOptions) error {
+	f := o.f
+	opt, err := o.sandboxOptions()
+	if err != nil {
+		return refused(err)
+	}
+	srv, err := sandbox.New(opt)
+	if err != nil {
+		return refused(err)
+	}
+	defer srv.Close()
+	url, err := srv.Start()
+	if err != nil {
+		return err
+	}
+	token, err := srv.IssueToken(srv.LocationID(), sandbox.AllScopes, 0)
+	if err != nil {
+		return err
+	}
+	if srv.Exposed() {
+		// The secret itself goes to stdout only, never to the log.
+		f.logger().Warn("sandbox listening beyond loopback: anyone who reaches this address can call the API "+
+			"and get tokens through its OAuth endpoints; the OAuth client secret is random for this run "+
+			"(stdout's second line), not the default; use --addr 127.0.0.1:PORT to keep it local",
+			"addr", o.addr)
+	}
+	fmt.Fprintf(f.stdout, "GHL_API_URL=%s GHL_LOCATION_ID=%s GHL_TOKEN=%s\n", url, srv.LocationID(), token)
+	fmt.Fprintf(f.stdout, "GHL_CLIENT_ID=%s GHL_CLIENT_SECRET=%s\n", sandbox.DefaultClientID, srv.ClientSecret())
+	f.logger().Info("sandbox serving", "url", url, "location", srv.LocationID(), "rate", o.rate, "daily", o.daily, "contacts", o.contacts)
+	<-ctx.Done()
+	f.logger().Info("sandbox stopping")
+	return nil
 }
 
 func (o sandboxOptions) sandboxOptions() (sandbox.Options, error) {

@@ -14,13 +14,13 @@ import (
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/internal/fsx"
+	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/jobs/undo"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
-func init() { extraCommands = append(extraCommands, newUndoCmd) }
-
 type undoOptions struct {
+	f       *factory
 	state   string
 	run     string
 	updated bool
@@ -30,7 +30,7 @@ type undoOptions struct {
 }
 
 func newUndoCmd(f *factory) *cobra.Command {
-	var o undoOptions
+	o := undoOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "undo --state S --run ID",
 		Short: "Delete what one import run created, from the record in its state",
@@ -53,7 +53,7 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused (flag, state, credentials), 
   ghlbulk undo --state contacts.csv.state --run 20261123-190512-3fa9 --updated`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runUndo(cmd.Context(), f, o)
+			return runUndo(cmd.Context(), o)
 		},
 	}
 	fl := cmd.Flags()
@@ -66,7 +66,8 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused (flag, state, credentials), 
 	return cmd
 }
 
-func runUndo(ctx context.Context, f *factory, o undoOptions) error {
+func runUndo(ctx context.Context, o undoOptions) error {
+	f := o.f
 	if o.state == "" {
 		return refused(errors.New("--state is required: the state file of the import to undo"))
 	}
@@ -99,13 +100,13 @@ func runUndo(ctx context.Context, f *factory, o undoOptions) error {
 	if loc, _ := f.locationID(); stateLoc != "" && loc != "" && loc != stateLoc {
 		return refused(fmt.Errorf("the state is of location %s, not %s: check --location / GHL_LOCATION_ID", stateLoc, loc))
 	}
-	sess, err := f.session(ctx, auth.ScopeContactsWrite)
+	sess, err := f.session(ctx, session.Options{Need: auth.ScopeContactsWrite})
 	if err != nil {
 		return err
 	}
 	stats := pipeline.NewStats()
-	res, err := undo.Run(sess.ctx, undo.Config{
-		Client: sess.client, Store: store, RunID: o.run, LocationID: sess.location,
+	res, err := undo.Run(sess.Context(ctx), undo.Config{
+		Client: sess.Client, Store: store, RunID: o.run, LocationID: sess.Location,
 		Updated: o.updated, DryRun: o.dryRun, Workers: o.workers, Stats: stats, Log: f.logger(),
 	})
 	rep := stats.Snapshot()

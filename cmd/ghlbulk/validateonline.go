@@ -13,16 +13,13 @@ import (
 	"fmt"
 	"net/http"
 	"sync/atomic"
-	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/spf13/pflag"
 
-	"github.com/ghlbulk/ghlbulk/ghl"
-	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/jobs/importer"
 	"github.com/ghlbulk/ghlbulk/jobs/predict"
+	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/pipeline"
-	"github.com/ghlbulk/ghlbulk/sources"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
 
@@ -59,94 +56,58 @@ type validateReport struct {
 	DuplicateRule   string                   `json:"duplicate_rule,omitempty"`
 }
 
+// validateOptions are validate's flags: import's subset and its own.
+type validateOptions struct {
+	importOptions
+	validateFlags
+}
+
 // runValidate is import's dry run (the rejects file, the request plan, the
 // summary) with each row also judged by the predictor, in input order, as
 // the run's transform hands the rows on; the plan file is the result.
-func runValidate(ctx context.Context, f *factory, o importOptions, v validateFlags) error {
-	log := f.logger()
-	if err := o.checkKind(); err != nil {
+func runValidate(ctx context.Context, v validateOptions) error {
+	o, f := v.importOptions, v.f
+	rule, err := v.checkFlags()
+	if err != nil {
 		return refused(err)
 	}
-	rule, err := predict.ParseRule(v.rule)
-	if err != nil {
-		return refused(fmt.Errorf("--duplicate-rule: %w", err))
-	}
-	if v.rule != "" && !o.online {
-		return refused(errors.New("--duplicate-rule: needs --online (offline, no row is matched against the location)"))
-	}
-	planAsked := v.planOut != ""
+	o.planOut = v.validateFlags.planOut // checked against the inputs by prepare
+	planAsked := o.planOut != ""
 	if !planAsked && len(o.files) > 0 {
-		v.planOut = o.files[0] + ".plan.csv"
+		o.planOut = o.files[0] + ".plan.csv"
 	}
-	o.planOut = v.planOut // checked against the inputs by prepare
 	var counter requestCounter
-	f.wrapHTTP = counter.wrap
-	f.waitForQuota = false
-	p, err := o.prepare(ctx, f, o.online)
+	p, err := o.prepare(ctx, o.online, session.Options{Wrap: counter.wrap})
 	if err != nil {
 		return err
 	}
 	// Before the listing: a plan that can't be written is refused first.
-	plan, err := predict.CreatePlan(o.planOut)
+	plan, err := importer.CreatePlanFile(o.planOut, planAsked, defaultPlanRows)
 	if err != nil {
 		return refused(fmt.Errorf("--plan-out: %w", err))
 	}
 	defer plan.Abort()
-	cfg := o.runConfig(f, p.transformFor(), p.mappingHash)
+	cfg := o.runConfig(f, p.transform, p.mappingHash)
 	cfg.DryRun = true
 	if p.session != nil {
-		ctx = p.session.ctx
-		cfg.LocationID = p.session.location
+		ctx = p.session.Context(ctx)
+		cfg.LocationID = p.session.Location
 	}
 	if err := o.plan.printPlan(ctx, f, cfg, p.session); err != nil {
 		return refused(err)
 	}
-
 	var idx *predict.Index
 	if p.session != nil {
-		if idx, err = indexContacts(ctx, f, p.session, cfg.Stats); err != nil {
+		if idx, err = importer.IndexContacts(ctx, p.session, cfg.Stats, f.logger()); err != nil {
 			return err
 		}
 	}
-	dups := transform.DuplicatesMerge
-	for _, m := range p.mappings { // one spec: the same setting for every file
-		dups = m.Duplicates()
-		break
-	}
-	pred := predict.New(idx, predict.Options{Rule: rule, Duplicates: dups})
-	var planErr error
-	planDropped := false // the default plan of an input past defaultPlanRows
-	inner := cfg.Transform
-	cfg.Transform = func(rec arrow.Record, file string, firstRow int64) []pipeline.Record {
-		recs := inner(rec, file, firstRow)
-		for i := range recs {
-			if recs[i].File == "" {
-				recs[i].File = file
-			}
-			d := pred.Judge(&recs[i])
-			if !planAsked && !planDropped && plan.Lines() >= defaultPlanRows {
-				plan.Abort()
-				planDropped = true
-			}
-			if planErr == nil && !planDropped {
-				planErr = plan.Write(d)
-			}
-		}
-		return recs
-	}
+	pred := predict.New(idx, predict.Options{Rule: rule, Duplicates: p.duplicates()})
+	cfg.Transform = plan.Transform(cfg.Transform, pred)
 	rep, runErr := pipeline.RunImport(ctx, cfg)
-	if runErr == nil && planErr == nil && !planDropped && plan.Lines() != rep.RowsRead {
-		planErr = fmt.Errorf("plan %s: %d lines for %d rows read", v.planOut, plan.Lines(), rep.RowsRead)
-	}
-	if runErr == nil && planErr == nil && !planDropped {
-		planErr = plan.Commit()
-	}
+	planFile, planErr := plan.Finish(rep, runErr)
 
-	counts := pred.Counts()
-	out := validateReport{Report: rep, Plan: counts}
-	if planErr == nil && runErr == nil && !planDropped {
-		out.PlanFile = v.planOut
-	}
+	out := validateReport{Report: rep, Plan: pred.Counts(), PlanFile: planFile}
 	if p.session != nil {
 		// Every request validate made: the preflight, the custom field
 		// definitions, the listing (retries included).
@@ -155,7 +116,38 @@ func runValidate(ctx context.Context, f *factory, o importOptions, v validateFla
 		out.ContactsIndexed = &n
 		out.DuplicateRule = rule.Name()
 	}
-	extra := [][2]string{{"rejects file", o.rejects}}
+	if !f.opts.quiet {
+		printSummary(f.stdout, "validate (nothing written)", out.Report, v.summary(out, p, plan.Dropped(), rule))
+	}
+	if err := writeReport(o.report, out); err != nil {
+		f.logger().Error("writing the report", "err", err)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return planErr
+}
+
+// checkFlags checks validate's own flags and --kind; the rest is checked
+// with import's.
+func (v *validateOptions) checkFlags() (predict.Rule, error) {
+	if err := v.checkKind(); err != nil {
+		return predict.Rule{}, err
+	}
+	rule, err := predict.ParseRule(v.rule)
+	if err != nil {
+		return rule, fmt.Errorf("--duplicate-rule: %w", err)
+	}
+	if v.rule != "" && !v.online {
+		return rule, errors.New("--duplicate-rule: needs --online (offline, no row is matched against the location)")
+	}
+	return rule, nil
+}
+
+// summary is the lines of validate's summary after the run's counters.
+func (v *validateOptions) summary(out validateReport, p *prepared, planDropped bool, rule predict.Rule) [][2]string {
+	counts := out.Plan
+	extra := [][2]string{{"rejects file", v.rejects}}
 	if p.session != nil {
 		extra = append(extra,
 			[2]string{"would create", fmt.Sprint(counts[predict.Create])},
@@ -163,7 +155,7 @@ func runValidate(ctx context.Context, f *factory, o importOptions, v validateFla
 			[2]string{"conflicts", withNote(counts[predict.Conflict], "email and phone match two contacts: the first is updated, the other field dropped")})
 	}
 	dupNote := "merged into the earlier row"
-	if dups == transform.DuplicatesReport {
+	if p.duplicates() == transform.DuplicatesReport {
 		dupNote = "reported (duplicates: report)"
 	}
 	extra = append(extra, [2]string{"duplicates in input", withNote(counts[predict.Duplicate], dupNote)})
@@ -173,27 +165,19 @@ func runValidate(ctx context.Context, f *factory, o importOptions, v validateFla
 	case planDropped:
 		extra = append(extra, [2]string{"plan file", fmt.Sprintf("not written (more than %d rows): add --plan-out PATH to write it", defaultPlanRows)})
 	}
-	if p.session != nil {
-		extra = append(extra, [2]string{"contacts indexed", fmt.Sprint(idx.Len())})
-		how := noRuleRead
-		if v.rule != "" {
-			how = "--duplicate-rule"
-		}
-		extra = append(extra, [2]string{"duplicate rule", rule.String() + " (" + how + ")"})
-		if st := p.session.pacer.Observed(); st.DailyRemaining >= 0 && st.DailyLimit < 1e9 {
-			extra = append(extra, [2]string{"daily quota left", fmt.Sprintf("%d of %d", st.DailyRemaining, st.DailyLimit)})
-		}
+	if p.session == nil {
+		return extra
 	}
-	if !f.opts.quiet {
-		printSummary(f.stdout, "validate (nothing written)", out.Report, extra)
+	extra = append(extra, [2]string{"contacts indexed", fmt.Sprint(*out.ContactsIndexed)})
+	how := noRuleRead
+	if v.rule != "" {
+		how = "--duplicate-rule"
 	}
-	if err := writeReport(o.report, out); err != nil {
-		log.Error("writing the report", "err", err)
+	extra = append(extra, [2]string{"duplicate rule", rule.String() + " (" + how + ")"})
+	if left := p.session.DailyQuotaLeft(); left != "" {
+		extra = append(extra, [2]string{"daily quota left", left})
 	}
-	if runErr != nil {
-		return classifyRunError(runErr)
-	}
-	return planErr
+	return extra
 }
 
 // withNote is n, with the note in parentheses when n is not 0.
@@ -202,63 +186,6 @@ func withNote(n int64, note string) string {
 		return "0"
 	}
 	return fmt.Sprintf("%d (%s)", n, note)
-}
-
-// indexContacts lists the location's contacts once, by the export's
-// listing (POST /contacts/search, 500 a page, each page retried under
-// pace.Retry, a repeated cursor or a short listing an error), into an
-// index of their emails and phones.
-func indexContacts(ctx context.Context, f *factory, s *apiSession, stats pace.Recorder) (*predict.Index, error) {
-	var idx *predict.Index
-	start := time.Now()
-	err := eachLocationContact(ctx, f, s, stats, func(total int, c *ghl.Contact) error {
-		if idx == nil {
-			idx = predict.NewIndex(total)
-		}
-		idx.Add(c.ID, c.Email, c.Phone)
-		return nil
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, stopped(ctx.Err())
-		}
-		return nil, refusedIfAPIRefusal(fmt.Errorf("reading the location's contacts: %w", err))
-	}
-	if idx == nil {
-		idx = predict.NewIndex(0)
-	}
-	f.logger().Debug("location's contacts indexed", "contacts", idx.Len(), "ms", time.Since(start).Milliseconds())
-	return idx, nil
-}
-
-// eachLocationContact lists the location's contacts (POST /contacts/search,
-// 500 a page, each page retried under pace.Retry, a repeated cursor or a
-// short listing an error) and hands each to fn with the total announced.
-// A spent daily quota is waited out (as f.quotaAware allows) and the
-// listing goes on from the page it stopped at.
-func eachLocationContact(ctx context.Context, f *factory, s *apiSession, stats pace.Recorder, fn func(total int, c *ghl.Contact) error) error {
-	log := f.logger()
-	src := sources.NewGHLContacts(s.client, sources.GHLOptions{LocationID: s.location, Stats: stats})
-	var cur sources.Cursor
-	last := time.Now()
-	return f.quotaAware(ctx, func() error {
-		for page, err := range src.Pages(ctx, cur) {
-			if err != nil {
-				return err
-			}
-			for i := range page.Contacts {
-				if err := fn(page.Total, &page.Contacts[i]); err != nil {
-					return err
-				}
-			}
-			cur = page.Next
-			if time.Since(last) >= 10*time.Second {
-				last = time.Now()
-				log.Info("reading the location's contacts", "read", page.Next.Seen, "of", page.Total)
-			}
-		}
-		return nil
-	})
 }
 
 // requestCounter counts every HTTP request sent (each attempt, as the

@@ -8,12 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/jobs/verify"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/sources"
 )
-
-func init() { extraCommands = append(extraCommands, newVerifyCmd) }
 
 type verifyOptions struct {
 	importOptions
@@ -24,7 +23,7 @@ type verifyOptions struct {
 }
 
 func newVerifyCmd(f *factory) *cobra.Command {
-	var o verifyOptions
+	o := verifyOptions{importOptions: importOptions{f: f}}
 	cmd := &cobra.Command{
 		Use:   "verify FILE... --mapping M.yaml --state S",
 		Short: "Read back what an import wrote and compare it with the input, field by field",
@@ -41,7 +40,7 @@ found (or a fault), 2 refused (flag, mapping, state, credentials).`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
-			return runVerify(cmd.Context(), f, o)
+			return runVerify(cmd.Context(), o)
 		},
 	}
 	fl := cmd.Flags()
@@ -56,7 +55,8 @@ found (or a fault), 2 refused (flag, mapping, state, credentials).`,
 	return cmd
 }
 
-func runVerify(ctx context.Context, f *factory, o verifyOptions) error {
+func runVerify(ctx context.Context, o verifyOptions) error {
+	f := o.f
 	if o.sample < 1 {
 		return refused(fmt.Errorf("--sample %d: must be 1 or more (or use --all)", o.sample))
 	}
@@ -74,7 +74,7 @@ func runVerify(ctx context.Context, f *factory, o verifyOptions) error {
 	if _, err := os.Stat(imp.state); err != nil {
 		return refused(fmt.Errorf("--state %s: no import state there (%w); verify reads the state the import wrote", imp.state, errors.Unwrap(err)))
 	}
-	p, err := imp.prepare(ctx, f, true)
+	p, err := imp.prepare(ctx, true, session.Options{})
 	if err != nil {
 		return err
 	}
@@ -83,9 +83,9 @@ func runVerify(ctx context.Context, f *factory, o verifyOptions) error {
 		return refused(err)
 	}
 	defer store.Close()
-	res, err := verify.Run(p.session.ctx, verify.Options{
-		Files: imp.files, Open: imp.open, Fingerprint: sources.Fingerprint, Transform: p.transformFor(),
-		Store: store, Client: p.session.client, Sample: o.sample, All: o.all, DiffPath: o.diff, Workers: o.workers,
+	res, err := verify.Run(p.session.Context(ctx), verify.Options{
+		Files: imp.files, Open: imp.open, Fingerprint: sources.Fingerprint, Transform: p.transform,
+		Store: store, Client: p.session.Client, Sample: o.sample, All: o.all, DiffPath: o.diff, Workers: o.workers,
 	})
 	if err != nil {
 		return err

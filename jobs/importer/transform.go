@@ -1,0 +1,36 @@
+package importer
+
+import (
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/transform"
+)
+
+// ContactsTransform applies each file's own compiled contacts mapping:
+// files of one run may differ in their columns, so each has its own.
+func ContactsTransform(byFile map[string]*transform.Mapping) pipeline.TransformFunc {
+	fns := make(map[string]pipeline.TransformFunc, len(byFile))
+	for file, m := range byFile {
+		fns[file] = pipeline.FromMapping(m)
+	}
+	return func(rec arrow.Record, file string, firstRow int64) []pipeline.Record {
+		return fns[file](rec, file, firstRow)
+	}
+}
+
+// RelatedTransform applies each file's compiled notes or tasks mapping, as
+// pipeline.Records that carry the contact the ID map gave.
+func RelatedTransform(byFile map[string]*transform.RelatedMapping) pipeline.TransformFunc {
+	return func(rec arrow.Record, file string, firstRow int64) []pipeline.Record {
+		rows := byFile[file].Apply(rec, file, firstRow)
+		out := make([]pipeline.Record, len(rows))
+		for i, r := range rows {
+			out[i] = pipeline.Record{
+				File: r.File, Row: r.Row.Row, Raw: r.Raw, Key: r.Key, SourceKey: r.SourceKey,
+				Notes: r.Notes, Tasks: r.Tasks, Hash: r.Hash, Err: r.Err, ContactID: r.ContactID,
+			}
+		}
+		return out
+	}
+}
