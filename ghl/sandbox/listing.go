@@ -94,19 +94,55 @@ func (s *Server) hList(q *call) reply {
 	if rep := checkLocation(q.tok, locID); rep != nil {
 		return *rep
 	}
+	lq, msgs := parseListQuery(v)
+	if len(msgs) > 0 {
+		return rep422(msgs...)
+	}
+
+	l := s.rlockCompacted(locID)
+	defer s.mu.RUnlock()
+	body := listBody{Contacts: []*contact{}, Meta: &listMeta{CurrentPage: 1}}
+	if l == nil {
+		return reply{status: http.StatusOK, body: body}
+	}
+	pos := lq.startPos(l)
+	total, before := countMatches(l, lq.query, pos)
+	var more bool
+	body.Contacts, more = listPage(l, pos, lq.limit, lq.query)
+	m := body.Meta
+	m.Total = total
+	body.Count = total
+	m.CurrentPage = before/lq.limit + 1
+	if before > 0 {
+		pp := max(m.CurrentPage-1, 1)
+		m.PrevPage = &pp
+	}
+	if more {
+		last := body.Contacts[len(body.Contacts)-1]
+		np := m.CurrentPage + 1
+		m.NextPage = &np
+		m.StartAfterID, m.StartAfter = &last.ID, &last.addedMs
+		u := baseURL(q.r) + "/contacts/?" + lq.next(locID, last).Encode()
+		m.NextPageURL = &u
+	}
+	return reply{status: http.StatusOK, body: body}
+}
+
+// listQuery is GET /contacts/'s query, checked.
+type listQuery struct {
+	limit      int
+	startAfter float64 // dateAdded in ms, when hasAfter
+	hasAfter   bool
+	afterID    string // startAfterId
+	query      string // lower-cased and trimmed
+	rawQuery   string // as sent, for the next page's URL
+}
+
+func parseListQuery(v url.Values) (listQuery, []string) {
 	var msgs []string
-	limit := 20
-	if f, ok, msg := queryNumber(v, "limit"); msg != "" {
+	limit, msg := queryLimit(v)
+	if msg != "" {
 		msgs = append(msgs, msg)
-	} else if ok {
-		switch {
-		case f > MaxListLimit:
-			msgs = append(msgs, fmt.Sprintf("limit must not be greater than %d", MaxListLimit))
-		case f < 1:
-			msgs = append(msgs, "limit must not be less than 1")
-		default:
-			limit = int(f)
-		}
 	}
 	startAfter, hasAfter, msg := queryNumber(v, "startAfter")
 	if _, ok := finiteMillis(startAfter); msg == "" && !ok {
@@ -115,81 +151,89 @@ func (s *Server) hList(q *call) reply {
 	if msg != "" {
 		msgs = append(msgs, msg)
 	}
-	if len(msgs) > 0 {
-		return rep422(msgs...)
-	}
-	afterID := v.Get("startAfterId")
-	query := strings.ToLower(strings.TrimSpace(v.Get("query")))
+	return listQuery{limit: limit, startAfter: startAfter, hasAfter: hasAfter, afterID: v.Get("startAfterId"),
+		query: strings.ToLower(strings.TrimSpace(v.Get("query"))), rawQuery: v.Get("query")}, msgs
+}
 
-	l := s.rlockCompacted(locID)
-	defer s.mu.RUnlock()
-	body := listBody{Contacts: []*contact{}, Meta: &listMeta{CurrentPage: 1}}
-	if l == nil {
-		return reply{status: http.StatusOK, body: body}
-	}
-	pos := 0
+// queryLimit reads the listings' optional limit: 20 unless given, at most
+// MaxListLimit. A non-empty string is the 422 message.
+func queryLimit(v url.Values) (int, string) {
+	f, ok, msg := queryNumber(v, "limit")
 	switch {
-	case hasAfter && afterID != "":
-		pos = l.added.after(ientry{int64(startAfter), afterID})
-	case hasAfter:
-		pos = l.added.after(ientry{int64(startAfter), "\xff"})
-	case afterID != "":
-		if c := l.contacts[afterID]; c != nil {
-			pos = l.added.after(ientry{c.addedMs, c.ID})
+	case msg != "":
+		return 20, msg
+	case !ok:
+		return 20, ""
+	case f > MaxListLimit:
+		return 20, fmt.Sprintf("limit must not be greater than %d", MaxListLimit)
+	case f < 1:
+		return 20, "limit must not be less than 1"
+	}
+	return int(f), ""
+}
+
+// startPos is the position in the dateAdded index after the cursor: after
+// (startAfter, startAfterId), after all of startAfter's instant when only
+// it is given, or after the contact startAfterId names (0 if unknown).
+func (lq listQuery) startPos(l *location) int {
+	switch {
+	case lq.hasAfter && lq.afterID != "":
+		return l.added.after(ientry{int64(lq.startAfter), lq.afterID})
+	case lq.hasAfter:
+		return l.added.after(ientry{int64(lq.startAfter), "\xff"})
+	case lq.afterID != "":
+		if c := l.contacts[lq.afterID]; c != nil {
+			return l.added.after(ientry{c.addedMs, c.ID})
 		}
 	}
-	total, before := len(l.added.e), pos
-	if query != "" {
-		total, before = 0, 0
-		for i, e := range l.added.e {
-			if matchesQuery(l.contacts[e.id], query) {
-				total++
-				if i < pos {
-					before++
-				}
+	return 0
+}
+
+// countMatches is how many contacts match query in all, and how many of
+// them come before position pos.
+func countMatches(l *location, query string, pos int) (total, before int) {
+	if query == "" {
+		return len(l.added.e), pos
+	}
+	for i, e := range l.added.e {
+		if matchesQuery(l.contacts[e.id], query) {
+			total++
+			if i < pos {
+				before++
 			}
 		}
 	}
-	more := false
+	return total, before
+}
+
+// listPage is up to limit contacts matching query from position pos on,
+// and whether another follows.
+func listPage(l *location, pos, limit int, query string) ([]*contact, bool) {
+	page := []*contact{}
 	for i := pos; i < len(l.added.e); i++ {
 		c := l.contacts[l.added.e[i].id]
 		if !matchesQuery(c, query) {
 			continue
 		}
-		if len(body.Contacts) == limit {
-			more = true
-			break
+		if len(page) == limit {
+			return page, true
 		}
-		body.Contacts = append(body.Contacts, c)
+		page = append(page, c)
 	}
-	m := body.Meta
-	m.Total = total
-	body.Count = total
-	m.CurrentPage = before/limit + 1
-	if before > 0 {
-		pp := m.CurrentPage - 1
-		if pp < 1 {
-			pp = 1
-		}
-		m.PrevPage = &pp
+	return page, false
+}
+
+// next is the query of the page after last.
+func (lq listQuery) next(locID string, last *contact) url.Values {
+	nv := url.Values{}
+	nv.Set("locationId", locID)
+	nv.Set("startAfter", strconv.FormatInt(last.addedMs, 10))
+	nv.Set("startAfterId", last.ID)
+	nv.Set("limit", strconv.Itoa(lq.limit))
+	if lq.query != "" {
+		nv.Set("query", lq.rawQuery)
 	}
-	if more {
-		last := body.Contacts[len(body.Contacts)-1]
-		np := m.CurrentPage + 1
-		m.NextPage = &np
-		m.StartAfterID, m.StartAfter = &last.ID, &last.addedMs
-		nv := url.Values{}
-		nv.Set("locationId", locID)
-		nv.Set("startAfter", strconv.FormatInt(last.addedMs, 10))
-		nv.Set("startAfterId", last.ID)
-		nv.Set("limit", strconv.Itoa(limit))
-		if query != "" {
-			nv.Set("query", v.Get("query"))
-		}
-		u := baseURL(q.r) + "/contacts/?" + nv.Encode()
-		m.NextPageURL = &u
-	}
-	return reply{status: http.StatusOK, body: body}
+	return nv
 }
 
 func baseURL(r *http.Request) string {
@@ -212,18 +256,10 @@ func (s *Server) hBusiness(q *call) reply {
 		return *rep
 	}
 	var msgs []string
-	limit, skip := 20, 0
-	if f, ok, msg := queryNumber(v, "limit"); msg != "" {
+	skip := 0
+	limit, msg := queryLimit(v)
+	if msg != "" {
 		msgs = append(msgs, msg)
-	} else if ok {
-		switch {
-		case f > MaxListLimit:
-			msgs = append(msgs, fmt.Sprintf("limit must not be greater than %d", MaxListLimit))
-		case f < 1:
-			msgs = append(msgs, "limit must not be less than 1")
-		default:
-			limit = int(f)
-		}
 	}
 	if f, ok, msg := queryNumber(v, "skip"); msg != "" {
 		msgs = append(msgs, msg)
