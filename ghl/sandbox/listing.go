@@ -343,21 +343,47 @@ func (s *Server) hSearch(q *call) reply {
 	if rep := s.validate("SearchBodyV2DTO", fields); rep != nil {
 		return *rep
 	}
-	var req struct {
-		LocationID  string            `json:"locationId"`
-		PageLimit   float64           `json:"pageLimit"`
-		Page        float64           `json:"page"`
-		SearchAfter []json.RawMessage `json:"searchAfter"`
-		Query       string            `json:"query"`
-		Filters     []json.RawMessage `json:"filters"`
-		Sort        []struct {
-			Field     string `json:"field"`
-			Direction string `json:"direction"`
-		} `json:"sort"`
+	req, rep := decodeSearch(fields)
+	if rep != nil {
+		return *rep
 	}
+	if rep := checkLocation(q.tok, req.LocationID); rep != nil {
+		return *rep
+	}
+	// The window is checked in float64 before anything becomes an int: a
+	// page such as 2^63-1 would overflow page*pageLimit (or the int
+	// conversion itself) and slip through as page 1.
+	if len(req.SearchAfter) == 0 && max(1, req.Page)*req.PageLimit > maxSearchWindow {
+		return rep422(fmt.Sprintf("page * pageLimit must not be greater than %d; use searchAfter to go deeper", maxSearchWindow))
+	}
+	sq, rep := compileSearch(req)
+	if rep != nil {
+		return *rep
+	}
+	return s.search(req.LocationID, sq)
+}
+
+// searchRequest is the body of POST /contacts/search as the sandbox reads
+// it.
+type searchRequest struct {
+	LocationID  string            `json:"locationId"`
+	PageLimit   float64           `json:"pageLimit"`
+	Page        float64           `json:"page"`
+	SearchAfter []json.RawMessage `json:"searchAfter"`
+	Query       string            `json:"query"`
+	Filters     []json.RawMessage `json:"filters"`
+	Sort        []struct {
+		Field     string `json:"field"`
+		Direction string `json:"direction"`
+	} `json:"sort"`
+}
+
+// decodeSearch reads a validated body and checks its paging.
+func decodeSearch(fields map[string]json.RawMessage) (searchRequest, *reply) {
+	var req searchRequest
 	raw, _ := json.Marshal(fields)
 	if err := json.Unmarshal(raw, &req); err != nil {
-		return rep422("body does not match the search schema: " + err.Error())
+		return req, refuse422("body does not match the search schema: " + err.Error())
 	}
 	var msgs []string
 	switch {
@@ -372,66 +398,98 @@ func (s *Server) hSearch(q *call) reply {
 		msgs = append(msgs, "page must not be less than 1")
 	}
 	if len(msgs) > 0 {
-		return rep422(msgs...)
+		return req, refuse422(msgs...)
 	}
-	if rep := checkLocation(q.tok, req.LocationID); rep != nil {
-		return *rep
+	return req, nil
+}
+
+// refuse422 is rep422 for the steps that return a *reply.
+func refuse422(msgs ...string) *reply {
+	rep := rep422(msgs...)
+	return &rep
+}
+
+// searchQuery is a search request compiled: what to keep, in which order,
+// and from where.
+type searchQuery struct {
+	field     string // the sort field
+	desc      bool
+	keep      func(*contact) bool // the filters and the free-text query
+	bounds    rangeBounds         // the filters' range on a date sort field
+	countable bool                // the total follows from index positions
+	after     *sortKey            // searchAfter's cursor, or nil
+	skip      int                 // contacts before the page, without a cursor
+	limit     int
+}
+
+// compileSearch checks the sort, compiles the filters and reads the
+// cursor, in that order.
+func compileSearch(req searchRequest) (searchQuery, *reply) {
+	field, desc, rep := req.order()
+	if rep != nil {
+		return searchQuery{}, rep
 	}
-	// The window is checked in float64 before anything becomes an int: a
-	// page such as 2^63-1 would overflow page*pageLimit (or the int
-	// conversion itself) and slip through as page 1.
-	if len(req.SearchAfter) == 0 && max(1, req.Page)*req.PageLimit > maxSearchWindow {
-		return rep422(fmt.Sprintf("page * pageLimit must not be greater than %d; use searchAfter to go deeper", maxSearchWindow))
-	}
-	// With searchAfter the page is ignored (Elasticsearch's search_after
-	// starts from the cursor); clamp it so that converting it is defined.
-	limit, page := int(req.PageLimit), int(min(max(1, req.Page), maxSearchWindow))
-	sortField, desc := "dateAdded", false
-	if len(req.Sort) > 1 {
-		return rep422("sort supports one field")
-	}
-	if len(req.Sort) == 1 {
-		sortField = req.Sort[0].Field
-		switch strings.ToLower(req.Sort[0].Direction) {
-		case "", "asc":
-		case "desc":
-			desc = true
-		default:
-			return rep422("sort.direction must be one of the following values: asc, desc")
-		}
-		if _, ok := sortFields[sortField]; !ok {
-			return rep422("sort.field " + sortField + " is not sortable; sortable fields: " + strings.Join(sortFieldNames(), ", "))
-		}
-	}
-	pred, bounds, err := compileFilters(req.Filters, sortField)
+	pred, bounds, err := compileFilters(req.Filters, field)
 	if err != nil {
-		return rep422(err.Error())
+		return searchQuery{}, refuse422(err.Error())
 	}
 	query := strings.ToLower(strings.TrimSpace(req.Query))
-	var after *sortKey
-	if len(req.SearchAfter) > 0 {
-		k, err := parseSearchAfter(req.SearchAfter, sortField)
-		if err != nil {
-			return rep422(err.Error())
-		}
-		after = &k
+	sq := searchQuery{field: field, desc: desc, bounds: bounds, limit: int(req.PageLimit),
+		keep:      func(c *contact) bool { return pred(c) && matchesQuery(c, query) },
+		countable: bounds.only && query == "",
 	}
-	keep := func(c *contact) bool { return pred(c) && matchesQuery(c, query) }
+	if len(req.SearchAfter) == 0 {
+		// The page is clamped so that converting it is defined.
+		page := int(min(max(1, req.Page), maxSearchWindow))
+		sq.skip = (page - 1) * sq.limit
+		return sq, nil
+	}
+	// With searchAfter the page is ignored (Elasticsearch's search_after
+	// starts from the cursor).
+	k, err := parseSearchAfter(req.SearchAfter, field)
+	if err != nil {
+		return searchQuery{}, refuse422(err.Error())
+	}
+	sq.after = &k
+	return sq, nil
+}
 
-	l := s.rlockCompacted(req.LocationID)
+// order is the search's sort: one field (dateAdded unless given) and its
+// direction.
+func (req *searchRequest) order() (field string, desc bool, rep *reply) {
+	if len(req.Sort) > 1 {
+		return "", false, refuse422("sort supports one field")
+	}
+	if len(req.Sort) == 0 {
+		return "dateAdded", false, nil
+	}
+	field = req.Sort[0].Field
+	switch strings.ToLower(req.Sort[0].Direction) {
+	case "", "asc":
+	case "desc":
+		desc = true
+	default:
+		return "", false, refuse422("sort.direction must be one of the following values: asc, desc")
+	}
+	if _, ok := sortFields[field]; !ok {
+		return "", false, refuse422("sort.field " + field + " is not sortable; sortable fields: " + strings.Join(sortFieldNames(), ", "))
+	}
+	return field, desc, nil
+}
+
+// search runs sq on location locID: through the date index when the sort
+// field has one, by a scan otherwise.
+func (s *Server) search(locID string, sq searchQuery) reply {
+	l := s.rlockCompacted(locID)
 	defer s.mu.RUnlock()
 	body := searchBody{Contacts: []searchHit{}, TraceID: traceID()}
 	if l == nil {
 		return reply{status: http.StatusOK, body: body}
 	}
-	skip := 0
-	if after == nil {
-		skip = (page - 1) * limit
-	}
-	if ix := l.indexFor(sortField); ix != nil {
-		s.searchIndexed(l, ix, sortField, desc, bounds, keep, pred == nil && query == "" || bounds.only && query == "", after, skip, limit, &body)
+	if ix := l.indexFor(sq.field); ix != nil {
+		s.searchIndexed(l, ix, sq.field, sq.desc, sq.bounds, sq.keep, sq.countable, sq.after, sq.skip, sq.limit, &body)
 	} else {
-		s.searchScan(l, sortField, desc, keep, after, skip, limit, &body)
+		s.searchScan(l, sq.field, sq.desc, sq.keep, sq.after, sq.skip, sq.limit, &body)
 	}
 	return reply{status: http.StatusOK, body: body}
 }
