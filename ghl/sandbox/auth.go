@@ -297,26 +297,14 @@ type tokenResponse struct {
 	IsBulkInstall     *bool    `json:"isBulkInstallation,omitempty"`
 }
 
-// hOAuthToken is POST /oauth/token.
+// hOAuthToken is POST /oauth/token: a grant (an authorization code or a
+// refresh token) of an authenticated client buys a new token pair.
 func (s *Server) hOAuthToken(q *call) reply {
 	f, rep := form(q)
 	if rep != nil {
 		return *rep
 	}
-	var msgs []string
-	for _, k := range []string{"client_id", "client_secret", "grant_type"} {
-		if f.Get(k) == "" {
-			msgs = append(msgs, k+" should not be empty")
-		}
-	}
-	gt := f.Get("grant_type")
-	if gt != "" && gt != "authorization_code" && gt != "refresh_token" && gt != "client_credentials" {
-		msgs = append(msgs, "grant_type must be one of the following values: authorization_code, refresh_token, client_credentials")
-	}
-	if ut := f.Get("user_type"); ut != "" && ut != "Company" && ut != "Location" {
-		msgs = append(msgs, "user_type must be one of the following values: Company, Location")
-	}
-	if len(msgs) > 0 {
+	if msgs := tokenFormMessages(f); len(msgs) > 0 {
 		return rep422(msgs...)
 	}
 	secret, known := s.opt.OAuthClients[f.Get("client_id")]
@@ -324,51 +312,104 @@ func (s *Server) hOAuthToken(q *call) reply {
 		return reply{status: http.StatusUnauthorized, body: oauthError{StatusCode: 401, Message: "Invalid client: client credentials are invalid", Error: "invalid_client"}}
 	}
 	clientID := f.Get("client_id")
+	gt := f.Get("grant_type")
 	var base *token
 	switch gt {
 	case "authorization_code":
-		if f.Get("code") == "" {
-			return rep422("code should not be empty")
-		}
-		c := s.auth.take(f.Get("code"), "code")
-		if c == nil || c.ClientID != clientID || !s.now().Before(c.Expires) {
-			return grantError("Invalid grant: authorization code is invalid")
-		}
-		if c.RedirectURI != "" && f.Get("redirect_uri") != "" && f.Get("redirect_uri") != c.RedirectURI {
-			return grantError("Invalid grant: redirect_uri does not match")
-		}
-		if msg := checkVerifier(c, f.Get("code_verifier")); msg != "" {
-			return grantError(msg)
-		}
-		base = c
-		if f.Get("user_type") == "Company" {
-			cp := *c
-			cp.UserType, cp.LocationID = "Company", ""
-			base = &cp
-		}
+		base, rep = s.codeGrant(f, clientID)
 	case "refresh_token":
-		if f.Get("refresh_token") == "" {
-			return rep422("refresh_token should not be empty")
-		}
-		s.auth.runHook(q.r.Context(), RefreshReceived)
-		if err := q.r.Context().Err(); err != nil {
-			// The client is gone before the grant was acted on.
-			return reply{status: http.StatusServiceUnavailable, body: oauthError{StatusCode: 503, Message: "client went away", Error: "temporarily_unavailable"}}
-		}
-		rt := s.auth.take(f.Get("refresh_token"), "refresh")
-		if rt == nil || rt.ClientID != clientID || !s.now().Before(rt.Expires) {
-			if rt != nil && rt.ClientID != clientID { // not this client's: put it back
-				s.auth.load(rt)
-				if s.db != nil {
-					s.db.put("token", rt.Value, "", rt)
-				}
-			}
-			return grantError("Invalid grant: refresh token is invalid")
-		}
-		base = rt
+		base, rep = s.refreshGrant(q, f, clientID)
 	default:
 		return rep400("Unsupported grant type: client_credentials is not available in the sandbox")
 	}
+	if rep != nil {
+		return *rep
+	}
+	out := s.issueTokens(base, clientID)
+	if gt == "refresh_token" {
+		s.auth.runHook(q.r.Context(), RefreshRotated)
+	}
+	return reply{status: http.StatusOK, body: out}
+}
+
+// tokenFormMessages are the 422 messages for a token request's form.
+func tokenFormMessages(f url.Values) []string {
+	var msgs []string
+	for _, k := range []string{"client_id", "client_secret", "grant_type"} {
+		if f.Get(k) == "" {
+			msgs = append(msgs, k+" should not be empty")
+		}
+	}
+	switch f.Get("grant_type") {
+	case "", "authorization_code", "refresh_token", "client_credentials":
+	default:
+		msgs = append(msgs, "grant_type must be one of the following values: authorization_code, refresh_token, client_credentials")
+	}
+	switch f.Get("user_type") {
+	case "", "Company", "Location":
+	default:
+		msgs = append(msgs, "user_type must be one of the following values: Company, Location")
+	}
+	return msgs
+}
+
+// refusal is a grant's refusal, as codeGrant and refreshGrant return it.
+func refusal(r reply) (*token, *reply) { return nil, &r }
+
+// codeGrant takes the authorization code (it is single use, even when
+// refused here) and gives the token it stands for; user_type=Company asks
+// for a Company token in its place.
+func (s *Server) codeGrant(f url.Values, clientID string) (*token, *reply) {
+	if f.Get("code") == "" {
+		return refusal(rep422("code should not be empty"))
+	}
+	c := s.auth.take(f.Get("code"), "code")
+	if c == nil || c.ClientID != clientID || !s.now().Before(c.Expires) {
+		return refusal(grantError("Invalid grant: authorization code is invalid"))
+	}
+	if c.RedirectURI != "" && f.Get("redirect_uri") != "" && f.Get("redirect_uri") != c.RedirectURI {
+		return refusal(grantError("Invalid grant: redirect_uri does not match"))
+	}
+	if msg := checkVerifier(c, f.Get("code_verifier")); msg != "" {
+		return refusal(grantError(msg))
+	}
+	if f.Get("user_type") == "Company" {
+		cp := *c
+		cp.UserType, cp.LocationID = "Company", ""
+		return &cp, nil
+	}
+	return c, nil
+}
+
+// refreshGrant takes the refresh token (rotation: it is spent) and gives
+// it as the base of the new pair. Another client's token is put back, as
+// that client may still use it.
+func (s *Server) refreshGrant(q *call, f url.Values, clientID string) (*token, *reply) {
+	if f.Get("refresh_token") == "" {
+		return refusal(rep422("refresh_token should not be empty"))
+	}
+	s.auth.runHook(q.r.Context(), RefreshReceived)
+	if err := q.r.Context().Err(); err != nil {
+		// The client is gone before the grant was acted on.
+		return refusal(reply{status: http.StatusServiceUnavailable, body: oauthError{StatusCode: 503, Message: "client went away", Error: "temporarily_unavailable"}})
+	}
+	rt := s.auth.take(f.Get("refresh_token"), "refresh")
+	if rt == nil || rt.ClientID != clientID || !s.now().Before(rt.Expires) {
+		if rt != nil && rt.ClientID != clientID { // not this client's: put it back
+			s.auth.load(rt)
+			if s.db != nil {
+				s.db.put("token", rt.Value, "", rt)
+			}
+		}
+		return refusal(grantError("Invalid grant: refresh token is invalid"))
+	}
+	return rt, nil
+}
+
+// issueTokens mints an access and a refresh token for clientID with base's
+// user, location and scopes. A Company token's answer lists the locations
+// it may buy Location tokens for.
+func (s *Server) issueTokens(base *token, clientID string) tokenResponse {
 	now := s.now()
 	access := &token{Kind: "access", ClientID: clientID, UserType: base.UserType, LocationID: base.LocationID,
 		CompanyID: base.CompanyID, UserID: base.UserID, Scopes: base.Scopes, Expires: now.Add(s.opt.AccessTTL)}
@@ -390,10 +431,7 @@ func (s *Server) hOAuthToken(q *call) reply {
 		out.IsBulkInstall = &f
 		out.ApprovedLocations = []string{s.opt.LocationID}
 	}
-	if gt == "refresh_token" {
-		s.auth.runHook(q.r.Context(), RefreshRotated)
-	}
-	return reply{status: http.StatusOK, body: out}
+	return out
 }
 
 // checkVerifier is RFC 7636's check at the token endpoint: a code issued

@@ -51,8 +51,27 @@ type patch struct {
 	dob          *string
 }
 
-var stringFields = []string{"firstName", "lastName", "name", "gender", "address1", "city", "state",
-	"postalCode", "website", "timezone", "source", "country", "companyName", "assignedTo"}
+// textFields are the plain text fields of a write, each with where it
+// lives in a contact.
+var textFields = []struct {
+	name string
+	at   func(*contact) *string
+}{
+	{"firstName", func(c *contact) *string { return &c.FirstName }},
+	{"lastName", func(c *contact) *string { return &c.LastName }},
+	{"name", func(c *contact) *string { return &c.Name }},
+	{"gender", func(c *contact) *string { return &c.Gender }},
+	{"address1", func(c *contact) *string { return &c.Address1 }},
+	{"city", func(c *contact) *string { return &c.City }},
+	{"state", func(c *contact) *string { return &c.State }},
+	{"postalCode", func(c *contact) *string { return &c.PostalCode }},
+	{"website", func(c *contact) *string { return &c.Website }},
+	{"timezone", func(c *contact) *string { return &c.Timezone }},
+	{"source", func(c *contact) *string { return &c.Source }},
+	{"country", func(c *contact) *string { return &c.Country }},
+	{"companyName", func(c *contact) *string { return &c.CompanyName }},
+	{"assignedTo", func(c *contact) *string { return &c.AssignedTo }},
+}
 
 func str(raw json.RawMessage) (string, bool) {
 	if raw == nil || jsonKind(raw) != 's' {
@@ -102,36 +121,48 @@ func parsePatch(l *location, fields map[string]json.RawMessage, country string) 
 		p.dob = &d
 	}
 	if raw, ok := fields["customFields"]; ok && jsonKind(raw) == 'a' {
-		var in []struct {
-			ID         string          `json:"id"`
-			Key        string          `json:"key"`
-			FieldValue json.RawMessage `json:"field_value"`
-			Value      json.RawMessage `json:"value"`
-		}
-		if err := json.Unmarshal(raw, &in); err != nil {
-			msgs = append(msgs, "customFields must be an array of {id, key, field_value}")
-		}
-		for _, cf := range in {
-			def := l.fieldByID[cf.ID]
-			if def == nil && cf.Key != "" {
-				def = l.fieldByKey[strings.TrimPrefix(cf.Key, "contact.")]
-			}
-			if def == nil {
-				continue // the API ignores fields it doesn't know
-			}
-			v := cf.FieldValue
-			if v == nil {
-				v = cf.Value
-			}
-			nv, err := coerceField(def, v)
-			if err != "" {
-				msgs = append(msgs, err)
-				continue
-			}
-			p.cfs = append(p.cfs, cfValue{ID: def.ID, Value: nv})
-		}
+		cfs, cfMsgs := parseCustomFields(l, raw)
+		p.cfs = cfs
+		msgs = append(msgs, cfMsgs...)
 	}
 	return p, msgs
+}
+
+// parseCustomFields reads a write's customFields, found by id or by key,
+// each value given its definition's type. Fields the location does not
+// define are dropped, as the API does.
+func parseCustomFields(l *location, raw json.RawMessage) ([]cfValue, []string) {
+	var in []struct {
+		ID         string          `json:"id"`
+		Key        string          `json:"key"`
+		FieldValue json.RawMessage `json:"field_value"`
+		Value      json.RawMessage `json:"value"`
+	}
+	var out []cfValue
+	var msgs []string
+	if err := json.Unmarshal(raw, &in); err != nil {
+		msgs = append(msgs, "customFields must be an array of {id, key, field_value}")
+	}
+	for _, cf := range in {
+		def := l.fieldByID[cf.ID]
+		if def == nil && cf.Key != "" {
+			def = l.fieldByKey[strings.TrimPrefix(cf.Key, "contact.")]
+		}
+		if def == nil {
+			continue
+		}
+		v := cf.FieldValue
+		if v == nil {
+			v = cf.Value
+		}
+		nv, err := coerceField(def, v)
+		if err != "" {
+			msgs = append(msgs, err)
+			continue
+		}
+		out = append(out, cfValue{ID: def.ID, Value: nv})
+	}
+	return out, msgs
 }
 
 func validEmail(e string) bool {
@@ -268,48 +299,49 @@ func coerceField(def *customField, v json.RawMessage) (json.RawMessage, string) 
 // apply writes p onto c, a fresh clone (or new contact) owned by the caller.
 // skip names a field ("email" or "phone") to leave alone.
 func (p *patch) apply(c *contact, skip string) {
-	nameSet, partSet := false, false
-	for _, f := range stringFields {
-		raw, ok := p.fields[f]
+	nameSet, partSet := p.applyText(c)
+	settleName(c, nameSet, partSet)
+	if p.email != nil && skip != "email" {
+		c.Email = *p.email
+	}
+	if p.phone != nil && skip != "phone" {
+		c.Phone = *p.phone
+	}
+	p.applyDND(c)
+	if p.tags != nil {
+		c.Tags = *p.tags
+	}
+	if p.dob != nil {
+		c.DateOfBirth = *p.dob
+	}
+	if len(p.cfs) > 0 {
+		c.CustomFields = mergeCustomFields(c.CustomFields, p.cfs)
+	}
+}
+
+// applyText sets the text fields the write gives as strings, trimmed, and
+// says whether it set the name and whether it set first or last name.
+func (p *patch) applyText(c *contact) (nameSet, partSet bool) {
+	for _, f := range textFields {
+		v, ok := str(p.fields[f.name])
 		if !ok {
 			continue
 		}
-		v, ok := str(raw)
-		if !ok {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch f {
-		case "firstName":
-			c.FirstName, partSet = v, true
-		case "lastName":
-			c.LastName, partSet = v, true
+		*f.at(c) = strings.TrimSpace(v)
+		switch f.name {
+		case "firstName", "lastName":
+			partSet = true
 		case "name":
-			c.Name, nameSet = v, true
-		case "gender":
-			c.Gender = v
-		case "address1":
-			c.Address1 = v
-		case "city":
-			c.City = v
-		case "state":
-			c.State = v
-		case "postalCode":
-			c.PostalCode = v
-		case "website":
-			c.Website = v
-		case "timezone":
-			c.Timezone = v
-		case "source":
-			c.Source = v
-		case "country":
-			c.Country = v
-		case "companyName":
-			c.CompanyName = v
-		case "assignedTo":
-			c.AssignedTo = v
+			nameSet = true
 		}
 	}
+	return nameSet, partSet
+}
+
+// settleName keeps the name and its parts in step: a name written alone
+// fills first and last name when the contact has neither; otherwise the
+// name follows the parts (or is made from them when it is empty).
+func settleName(c *contact, nameSet, partSet bool) {
 	if nameSet && !partSet && c.FirstName == "" && c.LastName == "" && c.Name != "" {
 		first, last, _ := strings.Cut(c.Name, " ")
 		c.FirstName, c.LastName = first, strings.TrimSpace(last)
@@ -317,12 +349,11 @@ func (p *patch) apply(c *contact, skip string) {
 	if !nameSet && (partSet || c.Name == "") {
 		c.Name = c.fullName()
 	}
-	if p.email != nil && skip != "email" {
-		c.Email = *p.email
-	}
-	if p.phone != nil && skip != "phone" {
-		c.Phone = *p.phone
-	}
+}
+
+// applyDND sets dnd when given as a boolean and dndSettings when given as
+// an object; anything else is left as it was.
+func (p *patch) applyDND(c *contact) {
 	if raw, ok := p.fields["dnd"]; ok && jsonKind(raw) == 'b' {
 		_ = json.Unmarshal(raw, &c.DND)
 	}
@@ -332,29 +363,26 @@ func (p *patch) apply(c *contact, skip string) {
 			c.DNDSettings = m
 		}
 	}
-	if p.tags != nil {
-		c.Tags = *p.tags
-	}
-	if p.dob != nil {
-		c.DateOfBirth = *p.dob
-	}
-	if len(p.cfs) > 0 {
-		out := make([]cfValue, 0, len(c.CustomFields)+len(p.cfs))
-		out = append(out, c.CustomFields...)
-		for _, v := range p.cfs {
-			i := slices.IndexFunc(out, func(x cfValue) bool { return x.ID == v.ID })
-			switch {
-			case v.Value == nil && i >= 0:
-				out = slices.Delete(out, i, i+1)
-			case v.Value == nil:
-			case i >= 0:
-				out[i] = v
-			default:
-				out = append(out, v)
-			}
+}
+
+// mergeCustomFields is have with set written over it, in a new slice: a
+// value replaces the field's, a nil value removes it, a new field goes last.
+func mergeCustomFields(have, set []cfValue) []cfValue {
+	out := make([]cfValue, 0, len(have)+len(set))
+	out = append(out, have...)
+	for _, v := range set {
+		i := slices.IndexFunc(out, func(x cfValue) bool { return x.ID == v.ID })
+		switch {
+		case v.Value == nil && i >= 0:
+			out = slices.Delete(out, i, i+1)
+		case v.Value == nil:
+		case i >= 0:
+			out[i] = v
+		default:
+			out = append(out, v)
 		}
-		c.CustomFields = out
 	}
+	return out
 }
 
 // ---- duplicates ----

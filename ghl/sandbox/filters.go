@@ -163,134 +163,195 @@ func boundsOf(f filterJSON) (lo, hi *int64, ok bool) {
 	return lo, hi, true
 }
 
+// compileFilter compiles one entry of "filters": a group of filters or a
+// test of one field. at names it in error messages ("filters.0.filters.2").
 func compileFilter(f filterJSON, at string) (pred, error) {
 	if f.Group != "" || f.Filters != nil {
-		var ps []pred
-		for i, r := range f.Filters {
-			var sub filterJSON
-			if err := json.Unmarshal(r, &sub); err != nil {
-				return nil, fmt.Errorf("%s.filters.%d must be {field, operator, value} or {group, filters}", at, i)
-			}
-			p, err := compileFilter(sub, fmt.Sprintf("%s.filters.%d", at, i))
-			if err != nil {
-				return nil, err
-			}
-			ps = append(ps, p)
-		}
-		switch strings.ToUpper(f.Group) {
-		case "", "AND":
-			return and(ps), nil
-		case "OR":
-			return func(c *contact) bool {
-				for _, p := range ps {
-					if p(c) {
-						return true
-					}
-				}
-				return false
-			}, nil
-		}
-		return nil, fmt.Errorf("%s.group must be one of the following values: AND, OR", at)
+		return compileGroup(f, at)
 	}
-	op := f.Operator
-	switch op {
-	case "exists", "not_exists":
+	return compileTest(f, at)
+}
+
+// compileGroup is {group, filters}: its filters joined by AND (the default)
+// or OR. The filters are checked before the group's name, as the API does.
+func compileGroup(f filterJSON, at string) (pred, error) {
+	var ps []pred
+	for i, r := range f.Filters {
+		var sub filterJSON
+		if err := json.Unmarshal(r, &sub); err != nil {
+			return nil, fmt.Errorf("%s.filters.%d must be {field, operator, value} or {group, filters}", at, i)
+		}
+		p, err := compileFilter(sub, fmt.Sprintf("%s.filters.%d", at, i))
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	switch strings.ToUpper(f.Group) {
+	case "", "AND":
+		return and(ps), nil
+	case "OR":
+		return or(ps), nil
+	}
+	return nil, fmt.Errorf("%s.group must be one of the following values: AND, OR", at)
+}
+
+func or(ps []pred) pred {
+	return func(c *contact) bool {
+		for _, p := range ps {
+			if p(c) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func not(p pred) pred { return func(c *contact) bool { return !p(c) } }
+
+// comparisons are the operators that compare a field with the filter's
+// value; true marks the negated ones (not_eq, not_contains).
+var comparisons = map[string]bool{
+	"eq": false, "not_eq": true, "contains": false, "not_contains": true,
+	"gt": false, "gte": false, "lt": false, "lte": false, "range": false,
+}
+
+// compileTest is {field, operator, value}. A negated operator compiles as
+// its positive form, and the result is inverted.
+func compileTest(f filterJSON, at string) (pred, error) {
+	switch f.Operator {
+	case "exists":
+		return presence(f.Field, at)
+	case "not_exists":
 		has, err := presence(f.Field, at)
 		if err != nil {
 			return nil, err
 		}
-		if op == "exists" {
-			return has, nil
-		}
-		return func(c *contact) bool { return !has(c) }, nil
-	case "eq", "not_eq", "contains", "not_contains", "gt", "gte", "lt", "lte", "range":
-	default:
+		return not(has), nil
+	}
+	neg, ok := comparisons[f.Operator]
+	if !ok {
 		return nil, fmt.Errorf("%s.operator must be one of the following values: eq, not_eq, contains, not_contains, exists, not_exists, range, gt, gte, lt, lte", at)
 	}
-	neg := op == "not_eq" || op == "not_contains"
-	var p pred
+	p, err := comparer(f.Field)(f, at)
+	if err != nil {
+		return nil, err
+	}
+	if neg {
+		p = not(p)
+	}
+	return p, nil
+}
+
+// comparer is how a comparison on field compiles: dates, tags and dnd have
+// their own rules; every other field is compared as text.
+func comparer(field string) func(f filterJSON, at string) (pred, error) {
 	switch {
-	case dateGetters[f.Field] != nil:
-		get := dateGetters[f.Field]
-		if op == "contains" || op == "not_contains" {
-			return nil, fmt.Errorf("%s: operator %s does not apply to the date %s", at, op, f.Field)
+	case dateGetters[field] != nil:
+		return compareDate
+	case field == "tags":
+		return compareTags
+	case field == "dnd":
+		return compareDND
+	}
+	return compareString
+}
+
+// compareDate tests a date field against an instant or a range; not_eq
+// yields the eq test (which compileTest inverts).
+func compareDate(f filterJSON, at string) (pred, error) {
+	get := dateGetters[f.Field]
+	op := f.Operator
+	if op == "contains" || op == "not_contains" {
+		return nil, fmt.Errorf("%s: operator %s does not apply to the date %s", at, op, f.Field)
+	}
+	if op == "not_eq" {
+		f.Operator = "eq"
+	}
+	lo, hi, ok := boundsOf(f)
+	if !ok {
+		return nil, fmt.Errorf("%s.value must be epoch milliseconds or an RFC 3339 instant (range: {gt, gte, lt, lte})", at)
+	}
+	return func(c *contact) bool {
+		ms, ok := get(c)
+		return ok && (lo == nil || ms >= *lo) && (hi == nil || ms <= *hi)
+	}, nil
+}
+
+// compareTags is true when the contact has any of the value's tags.
+func compareTags(f filterJSON, at string) (pred, error) {
+	want, err := stringList(f.Value)
+	if err != nil || len(want) == 0 {
+		return nil, fmt.Errorf("%s.value must be a tag or a list of tags", at)
+	}
+	switch f.Operator {
+	case "eq", "not_eq", "contains", "not_contains":
+	default:
+		return nil, fmt.Errorf("%s: operator %s does not apply to tags", at, f.Operator)
+	}
+	want = normTags(want)
+	return func(c *contact) bool {
+		for _, w := range want {
+			if slices.Contains(c.Tags, w) {
+				return true
+			}
 		}
-		if op == "not_eq" {
-			op = "eq"
-		}
-		f.Operator = op
-		lo, hi, ok := boundsOf(f)
-		if !ok {
-			return nil, fmt.Errorf("%s.value must be epoch milliseconds or an RFC 3339 instant (range: {gt, gte, lt, lte})", at)
-		}
-		p = func(c *contact) bool {
-			ms, ok := get(c)
-			return ok && (lo == nil || ms >= *lo) && (hi == nil || ms <= *hi)
-		}
-	case f.Field == "tags":
-		want, err := stringList(f.Value)
-		if err != nil || len(want) == 0 {
-			return nil, fmt.Errorf("%s.value must be a tag or a list of tags", at)
-		}
-		if op != "eq" && op != "not_eq" && op != "contains" && op != "not_contains" {
-			return nil, fmt.Errorf("%s: operator %s does not apply to tags", at, op)
-		}
-		want = normTags(want)
-		p = func(c *contact) bool {
+		return false
+	}, nil
+}
+
+func compareDND(f filterJSON, at string) (pred, error) {
+	var want bool
+	if json.Unmarshal(f.Value, &want) != nil || (f.Operator != "eq" && f.Operator != "not_eq") {
+		return nil, fmt.Errorf("%s: dnd takes eq/not_eq with a boolean", at)
+	}
+	return func(c *contact) bool { return c.DND == want }, nil
+}
+
+// compareString tests a text field (or custom field) case-insensitively:
+// eq against any of the value's strings, contains for any substring.
+func compareString(f filterJSON, at string) (pred, error) {
+	get, err := stringGetter(f.Field, at)
+	if err != nil {
+		return nil, err
+	}
+	want, err := stringList(f.Value)
+	if err != nil || len(want) == 0 {
+		return nil, fmt.Errorf("%s.value must be a string or a list of strings", at)
+	}
+	want = wantedText(f.Field, want)
+	switch f.Operator {
+	case "eq", "not_eq":
+		return func(c *contact) bool { return slices.Contains(want, strings.ToLower(get(c))) }, nil
+	case "contains", "not_contains":
+		return func(c *contact) bool {
+			v := strings.ToLower(get(c))
 			for _, w := range want {
-				if slices.Contains(c.Tags, w) {
+				if strings.Contains(v, w) {
 					return true
 				}
 			}
 			return false
-		}
-	case f.Field == "dnd":
-		var want bool
-		if json.Unmarshal(f.Value, &want) != nil || (op != "eq" && op != "not_eq") {
-			return nil, fmt.Errorf("%s: dnd takes eq/not_eq with a boolean", at)
-		}
-		p = func(c *contact) bool { return c.DND == want }
-	default:
-		get, err := stringGetter(f.Field, at)
-		if err != nil {
-			return nil, err
-		}
-		want, err := stringList(f.Value)
-		if err != nil || len(want) == 0 {
-			return nil, fmt.Errorf("%s.value must be a string or a list of strings", at)
-		}
-		for i := range want {
-			want[i] = strings.ToLower(want[i])
-		}
-		if f.Field == "phone" {
-			for i := range want {
-				if n, ok := normPhone(want[i], ""); ok && n != "" {
-					want[i] = n
-				}
-			}
-		}
-		switch op {
-		case "eq", "not_eq":
-			p = func(c *contact) bool { return slices.Contains(want, strings.ToLower(get(c))) }
-		case "contains", "not_contains":
-			p = func(c *contact) bool {
-				v := strings.ToLower(get(c))
-				for _, w := range want {
-					if strings.Contains(v, w) {
-						return true
-					}
-				}
-				return false
-			}
-		default:
-			return nil, fmt.Errorf("%s: operator %s applies to dates only", at, op)
+		}, nil
+	}
+	return nil, fmt.Errorf("%s: operator %s applies to dates only", at, f.Operator)
+}
+
+// wantedText lower-cases the values a text filter looks for (in place) and
+// gives phone numbers in the E.164 form contacts store them in.
+func wantedText(field string, want []string) []string {
+	for i := range want {
+		want[i] = strings.ToLower(want[i])
+	}
+	if field != "phone" {
+		return want
+	}
+	for i := range want {
+		if n, ok := normPhone(want[i], ""); ok && n != "" {
+			want[i] = n
 		}
 	}
-	if neg {
-		inner := p
-		p = func(c *contact) bool { return !inner(c) }
-	}
-	return p, nil
+	return want
 }
 
 func stringGetter(field, at string) (func(*contact) string, error) {

@@ -94,19 +94,55 @@ func (s *Server) hList(q *call) reply {
 	if rep := checkLocation(q.tok, locID); rep != nil {
 		return *rep
 	}
+	lq, msgs := parseListQuery(v)
+	if len(msgs) > 0 {
+		return rep422(msgs...)
+	}
+
+	l := s.rlockCompacted(locID)
+	defer s.mu.RUnlock()
+	body := listBody{Contacts: []*contact{}, Meta: &listMeta{CurrentPage: 1}}
+	if l == nil {
+		return reply{status: http.StatusOK, body: body}
+	}
+	pos := lq.startPos(l)
+	total, before := countMatches(l, lq.query, pos)
+	var more bool
+	body.Contacts, more = listPage(l, pos, lq.limit, lq.query)
+	m := body.Meta
+	m.Total = total
+	body.Count = total
+	m.CurrentPage = before/lq.limit + 1
+	if before > 0 {
+		pp := max(m.CurrentPage-1, 1)
+		m.PrevPage = &pp
+	}
+	if more {
+		last := body.Contacts[len(body.Contacts)-1]
+		np := m.CurrentPage + 1
+		m.NextPage = &np
+		m.StartAfterID, m.StartAfter = &last.ID, &last.addedMs
+		u := baseURL(q.r) + "/contacts/?" + lq.next(locID, last).Encode()
+		m.NextPageURL = &u
+	}
+	return reply{status: http.StatusOK, body: body}
+}
+
+// listQuery is GET /contacts/'s query, checked.
+type listQuery struct {
+	limit      int
+	startAfter float64 // dateAdded in ms, when hasAfter
+	hasAfter   bool
+	afterID    string // startAfterId
+	query      string // lower-cased and trimmed
+	rawQuery   string // as sent, for the next page's URL
+}
+
+func parseListQuery(v url.Values) (listQuery, []string) {
 	var msgs []string
-	limit := 20
-	if f, ok, msg := queryNumber(v, "limit"); msg != "" {
+	limit, msg := queryLimit(v)
+	if msg != "" {
 		msgs = append(msgs, msg)
-	} else if ok {
-		switch {
-		case f > MaxListLimit:
-			msgs = append(msgs, fmt.Sprintf("limit must not be greater than %d", MaxListLimit))
-		case f < 1:
-			msgs = append(msgs, "limit must not be less than 1")
-		default:
-			limit = int(f)
-		}
 	}
 	startAfter, hasAfter, msg := queryNumber(v, "startAfter")
 	if _, ok := finiteMillis(startAfter); msg == "" && !ok {
@@ -115,81 +151,89 @@ func (s *Server) hList(q *call) reply {
 	if msg != "" {
 		msgs = append(msgs, msg)
 	}
-	if len(msgs) > 0 {
-		return rep422(msgs...)
-	}
-	afterID := v.Get("startAfterId")
-	query := strings.ToLower(strings.TrimSpace(v.Get("query")))
+	return listQuery{limit: limit, startAfter: startAfter, hasAfter: hasAfter, afterID: v.Get("startAfterId"),
+		query: strings.ToLower(strings.TrimSpace(v.Get("query"))), rawQuery: v.Get("query")}, msgs
+}
 
-	l := s.rlockCompacted(locID)
-	defer s.mu.RUnlock()
-	body := listBody{Contacts: []*contact{}, Meta: &listMeta{CurrentPage: 1}}
-	if l == nil {
-		return reply{status: http.StatusOK, body: body}
-	}
-	pos := 0
+// queryLimit reads the listings' optional limit: 20 unless given, at most
+// MaxListLimit. A non-empty string is the 422 message.
+func queryLimit(v url.Values) (int, string) {
+	f, ok, msg := queryNumber(v, "limit")
 	switch {
-	case hasAfter && afterID != "":
-		pos = l.added.after(ientry{int64(startAfter), afterID})
-	case hasAfter:
-		pos = l.added.after(ientry{int64(startAfter), "\xff"})
-	case afterID != "":
-		if c := l.contacts[afterID]; c != nil {
-			pos = l.added.after(ientry{c.addedMs, c.ID})
+	case msg != "":
+		return 20, msg
+	case !ok:
+		return 20, ""
+	case f > MaxListLimit:
+		return 20, fmt.Sprintf("limit must not be greater than %d", MaxListLimit)
+	case f < 1:
+		return 20, "limit must not be less than 1"
+	}
+	return int(f), ""
+}
+
+// startPos is the position in the dateAdded index after the cursor: after
+// (startAfter, startAfterId), after all of startAfter's instant when only
+// it is given, or after the contact startAfterId names (0 if unknown).
+func (lq listQuery) startPos(l *location) int {
+	switch {
+	case lq.hasAfter && lq.afterID != "":
+		return l.added.after(ientry{int64(lq.startAfter), lq.afterID})
+	case lq.hasAfter:
+		return l.added.after(ientry{int64(lq.startAfter), "\xff"})
+	case lq.afterID != "":
+		if c := l.contacts[lq.afterID]; c != nil {
+			return l.added.after(ientry{c.addedMs, c.ID})
 		}
 	}
-	total, before := len(l.added.e), pos
-	if query != "" {
-		total, before = 0, 0
-		for i, e := range l.added.e {
-			if matchesQuery(l.contacts[e.id], query) {
-				total++
-				if i < pos {
-					before++
-				}
+	return 0
+}
+
+// countMatches is how many contacts match query in all, and how many of
+// them come before position pos.
+func countMatches(l *location, query string, pos int) (total, before int) {
+	if query == "" {
+		return len(l.added.e), pos
+	}
+	for i, e := range l.added.e {
+		if matchesQuery(l.contacts[e.id], query) {
+			total++
+			if i < pos {
+				before++
 			}
 		}
 	}
-	more := false
+	return total, before
+}
+
+// listPage is up to limit contacts matching query from position pos on,
+// and whether another follows.
+func listPage(l *location, pos, limit int, query string) ([]*contact, bool) {
+	page := []*contact{}
 	for i := pos; i < len(l.added.e); i++ {
 		c := l.contacts[l.added.e[i].id]
 		if !matchesQuery(c, query) {
 			continue
 		}
-		if len(body.Contacts) == limit {
-			more = true
-			break
+		if len(page) == limit {
+			return page, true
 		}
-		body.Contacts = append(body.Contacts, c)
+		page = append(page, c)
 	}
-	m := body.Meta
-	m.Total = total
-	body.Count = total
-	m.CurrentPage = before/limit + 1
-	if before > 0 {
-		pp := m.CurrentPage - 1
-		if pp < 1 {
-			pp = 1
-		}
-		m.PrevPage = &pp
+	return page, false
+}
+
+// next is the query of the page after last.
+func (lq listQuery) next(locID string, last *contact) url.Values {
+	nv := url.Values{}
+	nv.Set("locationId", locID)
+	nv.Set("startAfter", strconv.FormatInt(last.addedMs, 10))
+	nv.Set("startAfterId", last.ID)
+	nv.Set("limit", strconv.Itoa(lq.limit))
+	if lq.query != "" {
+		nv.Set("query", lq.rawQuery)
 	}
-	if more {
-		last := body.Contacts[len(body.Contacts)-1]
-		np := m.CurrentPage + 1
-		m.NextPage = &np
-		m.StartAfterID, m.StartAfter = &last.ID, &last.addedMs
-		nv := url.Values{}
-		nv.Set("locationId", locID)
-		nv.Set("startAfter", strconv.FormatInt(last.addedMs, 10))
-		nv.Set("startAfterId", last.ID)
-		nv.Set("limit", strconv.Itoa(limit))
-		if query != "" {
-			nv.Set("query", v.Get("query"))
-		}
-		u := baseURL(q.r) + "/contacts/?" + nv.Encode()
-		m.NextPageURL = &u
-	}
-	return reply{status: http.StatusOK, body: body}
+	return nv
 }
 
 func baseURL(r *http.Request) string {
@@ -212,18 +256,10 @@ func (s *Server) hBusiness(q *call) reply {
 		return *rep
 	}
 	var msgs []string
-	limit, skip := 20, 0
-	if f, ok, msg := queryNumber(v, "limit"); msg != "" {
+	skip := 0
+	limit, msg := queryLimit(v)
+	if msg != "" {
 		msgs = append(msgs, msg)
-	} else if ok {
-		switch {
-		case f > MaxListLimit:
-			msgs = append(msgs, fmt.Sprintf("limit must not be greater than %d", MaxListLimit))
-		case f < 1:
-			msgs = append(msgs, "limit must not be less than 1")
-		default:
-			limit = int(f)
-		}
 	}
 	if f, ok, msg := queryNumber(v, "skip"); msg != "" {
 		msgs = append(msgs, msg)
@@ -307,21 +343,47 @@ func (s *Server) hSearch(q *call) reply {
 	if rep := s.validate("SearchBodyV2DTO", fields); rep != nil {
 		return *rep
 	}
-	var req struct {
-		LocationID  string            `json:"locationId"`
-		PageLimit   float64           `json:"pageLimit"`
-		Page        float64           `json:"page"`
-		SearchAfter []json.RawMessage `json:"searchAfter"`
-		Query       string            `json:"query"`
-		Filters     []json.RawMessage `json:"filters"`
-		Sort        []struct {
-			Field     string `json:"field"`
-			Direction string `json:"direction"`
-		} `json:"sort"`
+	req, rep := decodeSearch(fields)
+	if rep != nil {
+		return *rep
 	}
+	if rep := checkLocation(q.tok, req.LocationID); rep != nil {
+		return *rep
+	}
+	// The window is checked in float64 before anything becomes an int: a
+	// page such as 2^63-1 would overflow page*pageLimit (or the int
+	// conversion itself) and slip through as page 1.
+	if len(req.SearchAfter) == 0 && max(1, req.Page)*req.PageLimit > maxSearchWindow {
+		return rep422(fmt.Sprintf("page * pageLimit must not be greater than %d; use searchAfter to go deeper", maxSearchWindow))
+	}
+	sq, rep := compileSearch(req)
+	if rep != nil {
+		return *rep
+	}
+	return s.search(req.LocationID, sq)
+}
+
+// searchRequest is the body of POST /contacts/search as the sandbox reads
+// it.
+type searchRequest struct {
+	LocationID  string            `json:"locationId"`
+	PageLimit   float64           `json:"pageLimit"`
+	Page        float64           `json:"page"`
+	SearchAfter []json.RawMessage `json:"searchAfter"`
+	Query       string            `json:"query"`
+	Filters     []json.RawMessage `json:"filters"`
+	Sort        []struct {
+		Field     string `json:"field"`
+		Direction string `json:"direction"`
+	} `json:"sort"`
+}
+
+// decodeSearch reads a validated body and checks its paging.
+func decodeSearch(fields map[string]json.RawMessage) (searchRequest, *reply) {
+	var req searchRequest
 	raw, _ := json.Marshal(fields)
 	if err := json.Unmarshal(raw, &req); err != nil {
-		return rep422("body does not match the search schema: " + err.Error())
+		return req, refuse422("body does not match the search schema: " + err.Error())
 	}
 	var msgs []string
 	switch {
@@ -336,66 +398,98 @@ func (s *Server) hSearch(q *call) reply {
 		msgs = append(msgs, "page must not be less than 1")
 	}
 	if len(msgs) > 0 {
-		return rep422(msgs...)
+		return req, refuse422(msgs...)
 	}
-	if rep := checkLocation(q.tok, req.LocationID); rep != nil {
-		return *rep
+	return req, nil
+}
+
+// refuse422 is rep422 for the steps that return a *reply.
+func refuse422(msgs ...string) *reply {
+	rep := rep422(msgs...)
+	return &rep
+}
+
+// searchQuery is a search request compiled: what to keep, in which order,
+// and from where.
+type searchQuery struct {
+	field     string // the sort field
+	desc      bool
+	keep      func(*contact) bool // the filters and the free-text query
+	bounds    rangeBounds         // the filters' range on a date sort field
+	countable bool                // the total follows from index positions
+	after     *sortKey            // searchAfter's cursor, or nil
+	skip      int                 // contacts before the page, without a cursor
+	limit     int
+}
+
+// compileSearch checks the sort, compiles the filters and reads the
+// cursor, in that order.
+func compileSearch(req searchRequest) (searchQuery, *reply) {
+	field, desc, rep := req.order()
+	if rep != nil {
+		return searchQuery{}, rep
 	}
-	// The window is checked in float64 before anything becomes an int: a
-	// page such as 2^63-1 would overflow page*pageLimit (or the int
-	// conversion itself) and slip through as page 1.
-	if len(req.SearchAfter) == 0 && max(1, req.Page)*req.PageLimit > maxSearchWindow {
-		return rep422(fmt.Sprintf("page * pageLimit must not be greater than %d; use searchAfter to go deeper", maxSearchWindow))
-	}
-	// With searchAfter the page is ignored (Elasticsearch's search_after
-	// starts from the cursor); clamp it so that converting it is defined.
-	limit, page := int(req.PageLimit), int(min(max(1, req.Page), maxSearchWindow))
-	sortField, desc := "dateAdded", false
-	if len(req.Sort) > 1 {
-		return rep422("sort supports one field")
-	}
-	if len(req.Sort) == 1 {
-		sortField = req.Sort[0].Field
-		switch strings.ToLower(req.Sort[0].Direction) {
-		case "", "asc":
-		case "desc":
-			desc = true
-		default:
-			return rep422("sort.direction must be one of the following values: asc, desc")
-		}
-		if _, ok := sortFields[sortField]; !ok {
-			return rep422("sort.field " + sortField + " is not sortable; sortable fields: " + strings.Join(sortFieldNames(), ", "))
-		}
-	}
-	pred, bounds, err := compileFilters(req.Filters, sortField)
+	pred, bounds, err := compileFilters(req.Filters, field)
 	if err != nil {
-		return rep422(err.Error())
+		return searchQuery{}, refuse422(err.Error())
 	}
 	query := strings.ToLower(strings.TrimSpace(req.Query))
-	var after *sortKey
-	if len(req.SearchAfter) > 0 {
-		k, err := parseSearchAfter(req.SearchAfter, sortField)
-		if err != nil {
-			return rep422(err.Error())
-		}
-		after = &k
+	sq := searchQuery{field: field, desc: desc, bounds: bounds, limit: int(req.PageLimit),
+		keep:      func(c *contact) bool { return pred(c) && matchesQuery(c, query) },
+		countable: bounds.only && query == "",
 	}
-	keep := func(c *contact) bool { return pred(c) && matchesQuery(c, query) }
+	if len(req.SearchAfter) == 0 {
+		// The page is clamped so that converting it is defined.
+		page := int(min(max(1, req.Page), maxSearchWindow))
+		sq.skip = (page - 1) * sq.limit
+		return sq, nil
+	}
+	// With searchAfter the page is ignored (Elasticsearch's search_after
+	// starts from the cursor).
+	k, err := parseSearchAfter(req.SearchAfter, field)
+	if err != nil {
+		return searchQuery{}, refuse422(err.Error())
+	}
+	sq.after = &k
+	return sq, nil
+}
 
-	l := s.rlockCompacted(req.LocationID)
+// order is the search's sort: one field (dateAdded unless given) and its
+// direction.
+func (req *searchRequest) order() (field string, desc bool, rep *reply) {
+	if len(req.Sort) > 1 {
+		return "", false, refuse422("sort supports one field")
+	}
+	if len(req.Sort) == 0 {
+		return "dateAdded", false, nil
+	}
+	field = req.Sort[0].Field
+	switch strings.ToLower(req.Sort[0].Direction) {
+	case "", "asc":
+	case "desc":
+		desc = true
+	default:
+		return "", false, refuse422("sort.direction must be one of the following values: asc, desc")
+	}
+	if _, ok := sortFields[field]; !ok {
+		return "", false, refuse422("sort.field " + field + " is not sortable; sortable fields: " + strings.Join(sortFieldNames(), ", "))
+	}
+	return field, desc, nil
+}
+
+// search runs sq on location locID: through the date index when the sort
+// field has one, by a scan otherwise.
+func (s *Server) search(locID string, sq searchQuery) reply {
+	l := s.rlockCompacted(locID)
 	defer s.mu.RUnlock()
 	body := searchBody{Contacts: []searchHit{}, TraceID: traceID()}
 	if l == nil {
 		return reply{status: http.StatusOK, body: body}
 	}
-	skip := 0
-	if after == nil {
-		skip = (page - 1) * limit
-	}
-	if ix := l.indexFor(sortField); ix != nil {
-		s.searchIndexed(l, ix, sortField, desc, bounds, keep, pred == nil && query == "" || bounds.only && query == "", after, skip, limit, &body)
+	if ix := l.indexFor(sq.field); ix != nil {
+		s.searchIndexed(l, ix, sq.field, sq.desc, sq.bounds, sq.keep, sq.countable, sq.after, sq.skip, sq.limit, &body)
 	} else {
-		s.searchScan(l, sortField, desc, keep, after, skip, limit, &body)
+		s.searchScan(l, sq.field, sq.desc, sq.keep, sq.after, sq.skip, sq.limit, &body)
 	}
 	return reply{status: http.StatusOK, body: body}
 }

@@ -259,13 +259,8 @@ func (p *persister) close() error {
 // initialised before (so it is not seeded again).
 func (s *Server) load() (seeded bool, err error) {
 	db := s.db.db
-	var v string
-	switch err := db.QueryRow(`SELECT value FROM meta WHERE key='seeded'`).Scan(&v); {
-	case err == nil:
-		seeded = true
-	case errors.Is(err, sql.ErrNoRows):
-	default:
-		return false, fmt.Errorf("sandbox: read data file: %w", err)
+	if seeded, err = readSeeded(db); err != nil {
+		return false, err
 	}
 	rows, err := db.Query(`SELECT kind, data FROM objects ORDER BY kind`)
 	if err != nil {
@@ -274,81 +269,133 @@ func (s *Server) load() (seeded bool, err error) {
 	defer rows.Close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
-	touched := map[*location]bool{}
+	ld := &loading{now: s.now(), touched: map[*location]bool{}}
 	for rows.Next() {
 		var kind string
 		var data []byte
 		if err := rows.Scan(&kind, &data); err != nil {
 			return false, fmt.Errorf("sandbox: read data file: %w", err)
 		}
-		switch kind {
-		case "contact":
-			c := &contact{}
-			if err := json.Unmarshal(data, c); err != nil {
-				return false, fmt.Errorf("sandbox: data file: contact: %w", err)
-			}
-			c.addedMs, _ = parseMillis(c.DateAdded)
-			c.updatedMs, _ = parseMillis(c.DateUpdated)
-			if c.Tags == nil {
-				c.Tags = []string{}
-			}
-			if c.CustomFields == nil {
-				c.CustomFields = []cfValue{}
-			}
-			l := s.loc(c.LocationID)
-			l.contacts[c.ID] = c
-			addKey(l.byEmail, l.moreEmail, emailKey(c.Email), c.ID)
-			addKey(l.byPhone, l.morePhone, c.Phone, c.ID)
-			l.linkBusiness(c.BusinessID, c.ID)
-			l.added.e = append(l.added.e, ientry{c.addedMs, c.ID})
-			l.updated.e = append(l.updated.e, ientry{c.updatedMs, c.ID})
-			touched[l] = true
-			s.lastMs = max(s.lastMs, c.updatedMs, c.addedMs)
-		case "task":
-			t := &task{}
-			if err := json.Unmarshal(data, t); err != nil {
-				return false, fmt.Errorf("sandbox: data file: task: %w", err)
-			}
-			s.kids.tasks[t.ContactID] = append(s.kids.tasks[t.ContactID], t)
-		case "note":
-			n := &note{}
-			if err := json.Unmarshal(data, n); err != nil {
-				return false, fmt.Errorf("sandbox: data file: note: %w", err)
-			}
-			s.kids.notes[n.ContactID] = append(s.kids.notes[n.ContactID], n)
-			if ms, ok := parseMillis(n.DateAdded); ok {
-				s.lastMs = max(s.lastMs, ms)
-			}
-		case "appointment":
-			a := &appointment{}
-			if err := json.Unmarshal(data, a); err != nil {
-				return false, fmt.Errorf("sandbox: data file: appointment: %w", err)
-			}
-			s.kids.appointments[a.ContactID] = append(s.kids.appointments[a.ContactID], a)
-		case "token":
-			t := &token{}
-			if err := json.Unmarshal(data, t); err != nil {
-				return false, fmt.Errorf("sandbox: data file: token: %w", err)
-			}
-			if now.Before(t.Expires) {
-				s.auth.load(t)
-			}
+		load := loaders[kind]
+		if load == nil {
+			continue
+		}
+		if err := load(s, data, ld); err != nil {
+			return false, fmt.Errorf("sandbox: data file: %s: %w", kind, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return false, fmt.Errorf("sandbox: read data file: %w", err)
 	}
-	for l := range touched {
+	for l := range ld.touched {
 		sortIndex(&l.added)
 		sortIndex(&l.updated)
 	}
-	for _, m := range []map[string][]*note{s.kids.notes} {
-		for _, list := range m {
-			sortByDate(list)
-		}
+	for _, list := range s.kids.notes {
+		sortByDate(list)
 	}
 	return seeded, nil
+}
+
+// readSeeded reports whether the data file was marked seeded.
+func readSeeded(db *sql.DB) (bool, error) {
+	var v string
+	switch err := db.QueryRow(`SELECT value FROM meta WHERE key='seeded'`).Scan(&v); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	default:
+		return false, fmt.Errorf("sandbox: read data file: %w", err)
+	}
+}
+
+// loading is what load carries from one stored object to the next.
+type loading struct {
+	now     time.Time          // tokens expired by now are dropped
+	touched map[*location]bool // locations whose indexes need sorting
+}
+
+// loaders put one stored object of each kind in memory (kinds without one
+// are skipped). They run with the write lock held and return the decoding
+// error as is; load names the kind.
+var loaders = map[string]func(s *Server, data []byte, ld *loading) error{
+	"contact":     (*Server).loadContact,
+	"task":        (*Server).loadTask,
+	"note":        (*Server).loadNote,
+	"appointment": (*Server).loadAppointment,
+	"token":       (*Server).loadToken,
+}
+
+// loadContact indexes a contact as a write would, appending to its
+// location's date indexes (sorted once at the end) and moving the clock
+// past its dates.
+func (s *Server) loadContact(data []byte, ld *loading) error {
+	c := &contact{}
+	if err := json.Unmarshal(data, c); err != nil {
+		return err
+	}
+	c.addedMs, _ = parseMillis(c.DateAdded)
+	c.updatedMs, _ = parseMillis(c.DateUpdated)
+	if c.Tags == nil {
+		c.Tags = []string{}
+	}
+	if c.CustomFields == nil {
+		c.CustomFields = []cfValue{}
+	}
+	l := s.loc(c.LocationID)
+	l.contacts[c.ID] = c
+	addKey(l.byEmail, l.moreEmail, emailKey(c.Email), c.ID)
+	addKey(l.byPhone, l.morePhone, c.Phone, c.ID)
+	l.linkBusiness(c.BusinessID, c.ID)
+	l.added.e = append(l.added.e, ientry{c.addedMs, c.ID})
+	l.updated.e = append(l.updated.e, ientry{c.updatedMs, c.ID})
+	ld.touched[l] = true
+	s.lastMs = max(s.lastMs, c.updatedMs, c.addedMs)
+	return nil
+}
+
+func (s *Server) loadTask(data []byte, _ *loading) error {
+	t := &task{}
+	if err := json.Unmarshal(data, t); err != nil {
+		return err
+	}
+	s.kids.tasks[t.ContactID] = append(s.kids.tasks[t.ContactID], t)
+	return nil
+}
+
+// loadNote also moves the clock past the note's date.
+func (s *Server) loadNote(data []byte, _ *loading) error {
+	n := &note{}
+	if err := json.Unmarshal(data, n); err != nil {
+		return err
+	}
+	s.kids.notes[n.ContactID] = append(s.kids.notes[n.ContactID], n)
+	if ms, ok := parseMillis(n.DateAdded); ok {
+		s.lastMs = max(s.lastMs, ms)
+	}
+	return nil
+}
+
+func (s *Server) loadAppointment(data []byte, _ *loading) error {
+	a := &appointment{}
+	if err := json.Unmarshal(data, a); err != nil {
+		return err
+	}
+	s.kids.appointments[a.ContactID] = append(s.kids.appointments[a.ContactID], a)
+	return nil
+}
+
+// loadToken keeps a token that has not expired.
+func (s *Server) loadToken(data []byte, ld *loading) error {
+	t := &token{}
+	if err := json.Unmarshal(data, t); err != nil {
+		return err
+	}
+	if ld.now.Before(t.Expires) {
+		s.auth.load(t)
+	}
+	return nil
 }
 
 func sortByDate(list []*note) {

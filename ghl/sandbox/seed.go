@@ -152,147 +152,18 @@ func (s *Server) seed(locID string, n int, seed int64) {
 	defer s.mu.Unlock()
 	r := rand.New(rand.NewPCG(uint64(seed), hashString(locID)))
 	l := s.loc(locID)
-	if len(l.contacts) == 0 && n > 1024 { // size the maps once rather than growing them n times
-		l.contacts = make(map[string]*contact, n)
-		l.byEmail = make(map[string]string, n)
-		l.byPhone = make(map[string]string, n)
-		if len(s.kids.tasks) == 0 {
-			s.kids.tasks = make(map[string][]*task, n/3)
-			s.kids.notes = make(map[string][]*note, n/3)
-			s.kids.appointments = make(map[string][]*appointment, n/6)
-		}
-	}
-	nb := min(max(1, n/50), 5000)
-	businesses := make([]string, nb)
-	for i := range businesses {
-		businesses[i] = fmt.Sprintf("%08x%016x", r.Uint32(), r.Uint64())
-	}
-	start := seedAnchor - seedSpan
-	step := max(seedSpan/int64(max(n, 1)), 1)
-	byID := map[string]*customField{}
-	for _, f := range l.fields {
-		byID[f.FieldKey] = f
-	}
+	s.presize(l, n)
+	sd := newSeeder(r, l, n)
 	added := make([]ientry, 0, n)
 	updated := make([]ientry, 0, n)
-	lifecycle := byID["contact.lifecycle_stage"]
-	interests := byID["contact.interests"]
-	var buf []byte
 	for i := range n {
-		fi, li := r.IntN(len(firstNames)), r.IntN(len(lastNames))
-		first, last := firstNames[fi], lastNames[li]
-		pl := places[r.IntN(len(places))]
-		addedMs := start + int64(i)*step + r.Int64N(step)
-		updMs := addedMs
-		if r.IntN(3) > 0 {
-			updMs += r.Int64N(seedAnchor - addedMs + 1)
-		}
-		id := seedID(r)
-		for l.contacts[id] != nil {
-			id = seedID(r)
-		}
-		c := &contact{ID: id, LocationID: locID, FirstName: first, LastName: last, Name: fullNames[fi][li],
-			Type: "lead", Source: sources[r.IntN(len(sources))], Country: "US", City: pl.city, State: pl.state,
-			PostalCode: pl.zip, Timezone: pl.tz, addedMs: addedMs, updatedMs: updMs,
-			DateAdded: fmtMillis(addedMs), Tags: []string{}, CustomFields: []cfValue{}}
-		c.DateUpdated = c.DateAdded
-		if updMs != addedMs {
-			c.DateUpdated = fmtMillis(updMs)
-		}
-		hasEmail, hasPhone := r.IntN(20) > 0, r.IntN(10) > 0
-		if !hasEmail && !hasPhone {
-			hasEmail = true
-		}
-		if hasEmail {
-			buf = append(buf[:0], firstLower[fi]...)
-			buf = append(buf, '.')
-			buf = append(buf, lastLower[li]...)
-			buf = strconv.AppendInt(buf, int64(i), 10)
-			buf = append(buf, '@')
-			buf = append(buf, domains[r.IntN(len(domains))]...)
-			c.Email = string(buf)
-		}
-		if hasPhone { // +1 AAA EEE LLLL, as fmt "+1%s%03d%04d"
-			rest := i / len(places)
-			buf = append(buf[:0], "+1"...)
-			buf = append(buf, places[i%len(places)].area...)
-			buf = appendPadded(buf, 200+(rest/10000)%800, 3)
-			buf = appendPadded(buf, rest%10000, 4)
-			c.Phone = string(buf)
-		}
-		if r.IntN(3) == 0 {
-			c.CompanyName = companies[r.IntN(len(companies))]
-		}
-		if r.IntN(2) == 0 {
-			c.Address1 = strconv.Itoa(100+r.IntN(9800)) + " " + streets[r.IntN(len(streets))]
-		}
-		if r.IntN(4) == 0 {
-			c.DateOfBirth = time.Date(1950+r.IntN(55), time.Month(1+r.IntN(12)), 1+r.IntN(28), 0, 0, 0, 0, time.UTC).Format(timeLayout)
-		}
-		if r.IntN(25) == 0 {
-			c.DND = true
-		}
-		if k := r.IntN(4); k > 0 {
-			var tags [3]string
-			nt := 0
-			for range k {
-				t := tagPool[r.IntN(len(tagPool))]
-				if !slices.Contains(tags[:nt], t) {
-					tags[nt] = t
-					nt++
-				}
-			}
-			c.Tags = slices.Clone(tags[:nt])
-		}
-		// Up to five values, gathered on the stack and stored in one
-		// slice of the right size.
-		var cfs [5]cfValue
-		ncf := 0
-		if r.IntN(10) < 7 {
-			cfs[ncf] = cfValue{lifecycle.ID, optJSON(lifecycle.PicklistOptions[r.IntN(len(lifecycle.PicklistOptions))])}
-			ncf++
-		}
-		if r.IntN(2) == 0 {
-			cfs[ncf] = cfValue{byID["contact.lead_score"].ID, scoreJSON[r.IntN(101)]}
-			ncf++
-		}
-		if r.IntN(10) < 3 {
-			f := interests
-			a, b := r.IntN(len(f.PicklistOptions)), r.IntN(len(f.PicklistOptions))
-			vals := []string{f.PicklistOptions[a]}
-			if b != a {
-				vals = append(vals, f.PicklistOptions[b])
-			}
-			key := strings.Join(vals, "\x00")
-			raw, ok := interestJSON[key]
-			if !ok {
-				raw, _ = json.Marshal(vals)
-				interestJSON[key] = raw
-			}
-			cfs[ncf] = cfValue{f.ID, raw}
-			ncf++
-		}
-		if r.IntN(5) == 0 {
-			ms := addedMs + r.Int64N(seedAnchor-addedMs+1)
-			cfs[ncf] = cfValue{byID["contact.last_purchase_date"].ID, appendQuotedDate(nil, ms)}
-			ncf++
-		}
-		if r.IntN(10) == 0 {
-			cfs[ncf] = cfValue{byID["contact.referral_code"].ID, jsonString("REF-" + randID(r, 6))}
-			ncf++
-		}
-		if ncf > 0 {
-			c.CustomFields = slices.Clone(cfs[:ncf])
-		}
-		if r.IntN(5) == 0 {
-			c.BusinessID = businesses[r.IntN(nb)]
-		}
+		c := sd.contact(i)
 		l.contacts[c.ID] = c
 		addKey(l.byEmail, l.moreEmail, emailKey(c.Email), c.ID)
 		addKey(l.byPhone, l.morePhone, c.Phone, c.ID)
 		l.linkBusiness(c.BusinessID, c.ID)
-		added = append(added, ientry{addedMs, c.ID})
-		updated = append(updated, ientry{updMs, c.ID})
+		added = append(added, ientry{c.addedMs, c.ID})
+		updated = append(updated, ientry{c.updatedMs, c.ID})
 		s.seedChildren(r, c)
 		if s.db != nil {
 			s.db.put("contact", c.ID, locID, c)
@@ -306,6 +177,206 @@ func (s *Server) seed(locID string, n int, seed int64) {
 	}
 	sortIndex(&l.added)
 	sortIndex(&l.updated)
+}
+
+// presize sizes an empty location's maps (and the children's, if empty)
+// for n contacts once, rather than growing them n times.
+func (s *Server) presize(l *location, n int) {
+	if len(l.contacts) != 0 || n <= 1024 {
+		return
+	}
+	l.contacts = make(map[string]*contact, n)
+	l.byEmail = make(map[string]string, n)
+	l.byPhone = make(map[string]string, n)
+	if len(s.kids.tasks) == 0 {
+		s.kids.tasks = make(map[string][]*task, n/3)
+		s.kids.notes = make(map[string][]*note, n/3)
+		s.kids.appointments = make(map[string][]*appointment, n/6)
+	}
+}
+
+// seeder makes the contacts of one seed run. Every value comes from r in a
+// fixed order, so that a seed always gives the same data: a change of
+// order here changes every seeded sandbox.
+type seeder struct {
+	r          *rand.Rand
+	l          *location
+	businesses []string // business ids, drawn first
+	start      int64    // dateAdded of contact i lies in [start+i*step, start+(i+1)*step)
+	step       int64
+	buf        []byte // scratch for e-mails and phones
+
+	// the custom fields seed data fills
+	lifecycle, leadScore, interests, lastPurchase, referral *customField
+}
+
+func newSeeder(r *rand.Rand, l *location, n int) *seeder {
+	nb := min(max(1, n/50), 5000)
+	businesses := make([]string, nb)
+	for i := range businesses {
+		businesses[i] = fmt.Sprintf("%08x%016x", r.Uint32(), r.Uint64())
+	}
+	byKey := map[string]*customField{}
+	for _, f := range l.fields {
+		byKey[f.FieldKey] = f
+	}
+	return &seeder{
+		r: r, l: l, businesses: businesses,
+		start: seedAnchor - seedSpan,
+		step:  max(seedSpan/int64(max(n, 1)), 1),
+
+		lifecycle:    byKey["contact.lifecycle_stage"],
+		leadScore:    byKey["contact.lead_score"],
+		interests:    byKey["contact.interests"],
+		lastPurchase: byKey["contact.last_purchase_date"],
+		referral:     byKey["contact.referral_code"],
+	}
+}
+
+// contact makes the i-th contact: name, place and dates, then its e-mail
+// and phone, details, custom fields and business.
+func (sd *seeder) contact(i int) *contact {
+	r := sd.r
+	fi, li := r.IntN(len(firstNames)), r.IntN(len(lastNames))
+	pl := places[r.IntN(len(places))]
+	addedMs := sd.start + int64(i)*sd.step + r.Int64N(sd.step)
+	updMs := addedMs
+	if r.IntN(3) > 0 {
+		updMs += r.Int64N(seedAnchor - addedMs + 1)
+	}
+	id := seedID(r)
+	for sd.l.contacts[id] != nil {
+		id = seedID(r)
+	}
+	c := &contact{ID: id, LocationID: sd.l.id, FirstName: firstNames[fi], LastName: lastNames[li], Name: fullNames[fi][li],
+		Type: "lead", Source: sources[r.IntN(len(sources))], Country: "US", City: pl.city, State: pl.state,
+		PostalCode: pl.zip, Timezone: pl.tz, addedMs: addedMs, updatedMs: updMs,
+		DateAdded: fmtMillis(addedMs), Tags: []string{}, CustomFields: []cfValue{}}
+	c.DateUpdated = c.DateAdded
+	if updMs != addedMs {
+		c.DateUpdated = fmtMillis(updMs)
+	}
+	sd.reach(c, i, fi, li)
+	sd.details(c)
+	sd.customFields(c)
+	if r.IntN(5) == 0 {
+		c.BusinessID = sd.businesses[r.IntN(len(sd.businesses))]
+	}
+	return c
+}
+
+// reach gives c an e-mail, a phone or both. Both are unique by i: the
+// e-mail carries i, and the phone is i's place's area code and a number
+// from i.
+func (sd *seeder) reach(c *contact, i, fi, li int) {
+	r := sd.r
+	hasEmail, hasPhone := r.IntN(20) > 0, r.IntN(10) > 0
+	if !hasEmail && !hasPhone {
+		hasEmail = true
+	}
+	if hasEmail {
+		sd.buf = append(sd.buf[:0], firstLower[fi]...)
+		sd.buf = append(sd.buf, '.')
+		sd.buf = append(sd.buf, lastLower[li]...)
+		sd.buf = strconv.AppendInt(sd.buf, int64(i), 10)
+		sd.buf = append(sd.buf, '@')
+		sd.buf = append(sd.buf, domains[r.IntN(len(domains))]...)
+		c.Email = string(sd.buf)
+	}
+	if hasPhone { // +1 AAA EEE LLLL, as fmt "+1%s%03d%04d"
+		rest := i / len(places)
+		sd.buf = append(sd.buf[:0], "+1"...)
+		sd.buf = append(sd.buf, places[i%len(places)].area...)
+		sd.buf = appendPadded(sd.buf, 200+(rest/10000)%800, 3)
+		sd.buf = appendPadded(sd.buf, rest%10000, 4)
+		c.Phone = string(sd.buf)
+	}
+}
+
+// details gives some contacts a company, an address, a date of birth, dnd
+// and tags.
+func (sd *seeder) details(c *contact) {
+	r := sd.r
+	if r.IntN(3) == 0 {
+		c.CompanyName = companies[r.IntN(len(companies))]
+	}
+	if r.IntN(2) == 0 {
+		c.Address1 = strconv.Itoa(100+r.IntN(9800)) + " " + streets[r.IntN(len(streets))]
+	}
+	if r.IntN(4) == 0 {
+		c.DateOfBirth = time.Date(1950+r.IntN(55), time.Month(1+r.IntN(12)), 1+r.IntN(28), 0, 0, 0, 0, time.UTC).Format(timeLayout)
+	}
+	if r.IntN(25) == 0 {
+		c.DND = true
+	}
+	if k := r.IntN(4); k > 0 {
+		c.Tags = sd.tags(k)
+	}
+}
+
+// tags draws k tags from the pool, dropping repeats.
+func (sd *seeder) tags(k int) []string {
+	var tags [3]string
+	nt := 0
+	for range k {
+		t := tagPool[sd.r.IntN(len(tagPool))]
+		if !slices.Contains(tags[:nt], t) {
+			tags[nt] = t
+			nt++
+		}
+	}
+	return slices.Clone(tags[:nt])
+}
+
+// customFields gives c up to five custom field values, gathered on the
+// stack and stored in one slice of the right size.
+func (sd *seeder) customFields(c *contact) {
+	r := sd.r
+	var cfs [5]cfValue
+	ncf := 0
+	if r.IntN(10) < 7 {
+		f := sd.lifecycle
+		cfs[ncf] = cfValue{f.ID, optJSON(f.PicklistOptions[r.IntN(len(f.PicklistOptions))])}
+		ncf++
+	}
+	if r.IntN(2) == 0 {
+		cfs[ncf] = cfValue{sd.leadScore.ID, scoreJSON[r.IntN(101)]}
+		ncf++
+	}
+	if r.IntN(10) < 3 {
+		cfs[ncf] = cfValue{sd.interests.ID, sd.interestValues()}
+		ncf++
+	}
+	if r.IntN(5) == 0 {
+		ms := c.addedMs + r.Int64N(seedAnchor-c.addedMs+1)
+		cfs[ncf] = cfValue{sd.lastPurchase.ID, appendQuotedDate(nil, ms)}
+		ncf++
+	}
+	if r.IntN(10) == 0 {
+		cfs[ncf] = cfValue{sd.referral.ID, jsonString("REF-" + randID(r, 6))}
+		ncf++
+	}
+	if ncf > 0 {
+		c.CustomFields = slices.Clone(cfs[:ncf])
+	}
+}
+
+// interestValues draws one or two interests, as a JSON array shared with
+// every contact that has the same ones.
+func (sd *seeder) interestValues() json.RawMessage {
+	opts := sd.interests.PicklistOptions
+	a, b := sd.r.IntN(len(opts)), sd.r.IntN(len(opts))
+	vals := []string{opts[a]}
+	if b != a {
+		vals = append(vals, opts[b])
+	}
+	key := strings.Join(vals, "\x00")
+	raw, ok := interestJSON[key]
+	if !ok {
+		raw, _ = json.Marshal(vals)
+		interestJSON[key] = raw
+	}
+	return raw
 }
 
 // scoreJSON is the JSON of the lead scores 0-100.

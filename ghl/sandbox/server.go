@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	cryptorand "crypto/rand"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,56 +134,11 @@ type Server struct {
 // New builds a Server: validates opt, opens DataPath (loading what it holds)
 // and seeds opt.Contacts contacts unless the data file was seeded before.
 func New(opt Options) (*Server, error) {
-	if opt.Rate == 0 {
-		opt.Rate = DefaultRate
-	}
-	if opt.Interval <= 0 {
-		opt.Interval = DefaultInterval
-	}
-	if opt.Daily == 0 {
-		opt.Daily = DefaultDaily
-	}
-	if opt.DailyWindow <= 0 {
-		opt.DailyWindow = 24 * time.Hour
-	}
-	if opt.LocationID == "" {
-		opt.LocationID = DefaultLocationID
-	}
-	if opt.AccessTTL <= 0 {
-		opt.AccessTTL = 24 * time.Hour
-	}
-	if opt.OAuthClients == nil {
-		secret := DefaultClientSecret
-		if !IsLoopback(opt.Addr) {
-			secret = randomSecret()
-		}
-		opt.OAuthClients = map[string]string{DefaultClientID: secret}
-	}
-	if opt.ReadTimeout < 0 || opt.ReadHeaderTimeout < 0 || opt.WriteTimeout < 0 || opt.IdleTimeout < 0 || opt.MaxHeaderBytes < 0 {
-		return nil, errors.New("sandbox: server timeouts and MaxHeaderBytes must not be negative")
-	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = DefaultReadTimeout
-	}
-	if opt.ReadHeaderTimeout == 0 {
-		opt.ReadHeaderTimeout = min(DefaultReadHeaderTimeout, opt.ReadTimeout)
-	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = opt.ReadTimeout + DefaultWriteGrace
-	}
-	if opt.IdleTimeout == 0 {
-		opt.IdleTimeout = DefaultIdleTimeout
-	}
-	if opt.MaxHeaderBytes == 0 {
-		opt.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
-	if opt.Contacts < 0 {
-		return nil, fmt.Errorf("sandbox: contacts %d: must not be negative", opt.Contacts)
-	}
-	if _, err := parseRule(opt.DuplicateRule); err != nil {
+	opt.setDefaults()
+	if err := opt.setServerDefaults(); err != nil {
 		return nil, err
 	}
-	if err := opt.Faults.validate(); err != nil {
+	if err := opt.check(); err != nil {
 		return nil, err
 	}
 	dtos, err := loadDTOs()
@@ -203,31 +160,106 @@ func New(opt Options) (*Server, error) {
 	s.auth = newAuthStore(s)
 	s.lim = newLimiter(opt.Rate, opt.Interval, opt.Daily, opt.DailyWindow)
 	s.faults = newFaulter(opt.Faults)
-	seeded := false
-	if opt.DataPath != "" {
-		db, err := openPersister(opt.DataPath, s.logf)
-		if err != nil {
-			return nil, err
-		}
-		s.db = db
-		if seeded, err = s.load(); err != nil {
-			db.close()
-			return nil, err
-		}
-	}
-	if !seeded && opt.Contacts > 0 {
-		s.seed(opt.LocationID, opt.Contacts, opt.Seed)
-	}
-	if s.db != nil && !seeded {
-		if err := s.db.markSeeded(); err != nil {
-			s.db.close()
-			return nil, err
-		}
+	if err := s.openData(); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	s.loc(opt.LocationID)
 	s.mu.Unlock()
 	return s, nil
+}
+
+// setDefaults fills the zero limits, location, token lifetime and OAuth
+// clients. The default client's secret is the well-known one only on
+// loopback: a sandbox others can reach gets a random one.
+func (o *Options) setDefaults() {
+	if o.Rate == 0 {
+		o.Rate = DefaultRate
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Daily == 0 {
+		o.Daily = DefaultDaily
+	}
+	if o.DailyWindow <= 0 {
+		o.DailyWindow = 24 * time.Hour
+	}
+	if o.LocationID == "" {
+		o.LocationID = DefaultLocationID
+	}
+	if o.AccessTTL <= 0 {
+		o.AccessTTL = 24 * time.Hour
+	}
+	if o.OAuthClients == nil {
+		secret := DefaultClientSecret
+		if !IsLoopback(o.Addr) {
+			secret = randomSecret()
+		}
+		o.OAuthClients = map[string]string{DefaultClientID: secret}
+	}
+}
+
+// setServerDefaults refuses negative HTTP server limits and fills the zero
+// ones; the write timeout leaves a handler its read time plus a grace.
+func (o *Options) setServerDefaults() error {
+	if o.ReadTimeout < 0 || o.ReadHeaderTimeout < 0 || o.WriteTimeout < 0 || o.IdleTimeout < 0 || o.MaxHeaderBytes < 0 {
+		return errors.New("sandbox: server timeouts and MaxHeaderBytes must not be negative")
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
+	if o.ReadHeaderTimeout == 0 {
+		o.ReadHeaderTimeout = min(DefaultReadHeaderTimeout, o.ReadTimeout)
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = o.ReadTimeout + DefaultWriteGrace
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.MaxHeaderBytes == 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	return nil
+}
+
+// check refuses the options no default can mend.
+func (o *Options) check() error {
+	if o.Contacts < 0 {
+		return fmt.Errorf("sandbox: contacts %d: must not be negative", o.Contacts)
+	}
+	if _, err := parseRule(o.DuplicateRule); err != nil {
+		return err
+	}
+	return o.Faults.validate()
+}
+
+// openData opens DataPath, if set, and loads it; then it seeds, unless the
+// data file says it was seeded before, and marks the file seeded.
+func (s *Server) openData() error {
+	seeded := false
+	if s.opt.DataPath != "" {
+		db, err := openPersister(s.opt.DataPath, s.logf)
+		if err != nil {
+			return err
+		}
+		s.db = db
+		if seeded, err = s.load(); err != nil {
+			db.close()
+			return err
+		}
+	}
+	if !seeded && s.opt.Contacts > 0 {
+		s.seed(s.opt.LocationID, s.opt.Contacts, s.opt.Seed)
+	}
+	if s.db != nil && !seeded {
+		if err := s.db.markSeeded(); err != nil {
+			s.db.close()
+			return err
+		}
+	}
+	return nil
 }
 
 // IsLoopback reports whether addr (host:port, as Options.Addr) listens on
@@ -384,6 +416,7 @@ type route struct {
 	company bool   // wants a Company token rather than a Location one
 	write   bool   // changes data (counted in Counts.Writes)
 	h       handlerFunc
+	shape   []string // pattern's path in segments, "" for a parameter (set by init)
 }
 
 // call is one request on its way through a handler.
@@ -472,102 +505,92 @@ var routes = [nRoutes]*route{
 	rChooseLocation: {method: "GET", pattern: "GET /oauth/chooselocation", h: (*Server).hChooseLocation},
 }
 
+// byPrecedence is routes in the order match tries them: where two
+// patterns of the same length could both fit a path, the one with a
+// literal segment first wins over the one with a parameter there, so
+// "/contacts/upsert" is not read as a contact id.
+var byPrecedence []*route
+
 func init() {
 	for i, r := range routes {
 		r.id = i
+		r.shape = shapeOf(r.pattern)
 	}
+	byPrecedence = slices.Clone(routes[:])
+	slices.SortStableFunc(byPrecedence, func(a, b *route) int { return cmpShapes(a.shape, b.shape) })
+}
+
+// shapeOf splits a route pattern's path ("GET /contacts/{contactId}/tasks")
+// into segments, with "" for each parameter: match never sees an empty
+// segment, so "" cannot collide with a literal.
+func shapeOf(pattern string) []string {
+	_, path, _ := strings.Cut(pattern, " ")
+	seg := strings.Split(strings.Trim(path, "/"), "/")
+	for i, s := range seg {
+		if strings.HasPrefix(s, "{") {
+			seg[i] = ""
+		}
+	}
+	return seg
+}
+
+// cmpShapes orders shapes by length, then literal before parameter at the
+// first segment where they differ in kind.
+func cmpShapes(a, b []string) int {
+	if len(a) != len(b) {
+		return cmp.Compare(len(a), len(b))
+	}
+	for i := range a {
+		if pa, pb := a[i] == "", b[i] == ""; pa != pb {
+			if pb {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// fit reports whether the path segments seg fit shape, and the path
+// parameters in order.
+func fit(shape, seg []string) (p [2]string, ok bool) {
+	if len(shape) != len(seg) {
+		return p, false
+	}
+	n := 0
+	for i, want := range shape {
+		switch want {
+		case "":
+			p[n] = seg[i]
+			n++
+		case seg[i]:
+		default:
+			return p, false
+		}
+	}
+	return p, true
 }
 
 // match finds the route for method and path. A trailing slash is optional
-// everywhere (the official SDK sends "/contacts/").
+// everywhere (the official SDK sends "/contacts/"), and the consent page
+// also answers at /v2/oauth/chooselocation (the marketplace's link).
 func match(method, path string) (*route, [2]string) {
-	var p [2]string
-	path = strings.Trim(path, "/")
-	seg := strings.Split(path, "/")
-	pick := func(ids ...int) *route {
-		for _, id := range ids {
-			if routes[id].method == method {
-				return routes[id]
-			}
-		}
-		return nil
+	seg := strings.Split(strings.Trim(path, "/"), "/")
+	if slices.Contains(seg, "") {
+		return nil, [2]string{}
 	}
-	for _, sg := range seg {
-		if sg == "" {
-			return nil, p
+	if len(seg) == 3 && seg[0] == "v2" && seg[1] == "oauth" && seg[2] == "chooselocation" {
+		seg = seg[1:]
+	}
+	for _, r := range byPrecedence {
+		if r.method != method {
+			continue
+		}
+		if p, ok := fit(r.shape, seg); ok {
+			return r, p
 		}
 	}
-	switch {
-	case len(seg) >= 1 && seg[0] == "contacts":
-		switch len(seg) {
-		case 1:
-			return pick(rList, rCreate), p
-		case 2:
-			switch seg[1] {
-			case "upsert":
-				if r := pick(rUpsert); r != nil {
-					return r, p
-				}
-			case "search":
-				if r := pick(rSearch); r != nil {
-					return r, p
-				}
-			}
-			p[0] = seg[1]
-			return pick(rGet, rUpdate, rDelete), p
-		case 3:
-			if seg[1] == "business" && method == "GET" {
-				p[0] = seg[2]
-				return routes[rBusiness], p
-			}
-			if seg[1] == "bulk" && seg[2] == "business" && method == "POST" {
-				return routes[rBulkBusiness], p
-			}
-			p[0] = seg[1]
-			switch seg[2] {
-			case "tasks":
-				return pick(rTasks, rTaskCreate), p
-			case "notes":
-				return pick(rNotes, rNoteCreate), p
-			case "appointments":
-				return pick(rAppointments), p
-			case "tags":
-				return pick(rTagsAdd, rTagsRemove), p
-			}
-		case 4:
-			p[0], p[1] = seg[1], seg[3]
-			switch seg[2] {
-			case "tasks":
-				return pick(rTaskGet, rTaskUpdate, rTaskDelete), p
-			case "notes":
-				return pick(rNoteGet, rNoteUpdate, rNoteDelete), p
-			}
-		case 5:
-			if seg[2] == "tasks" && seg[4] == "completed" {
-				p[0], p[1] = seg[1], seg[3]
-				return pick(rTaskCompleted), p
-			}
-			if seg[1] == "bulk" && seg[2] == "tags" && seg[3] == "update" && method == "POST" {
-				p[0] = seg[4]
-				return routes[rBulkTags], p
-			}
-		}
-	case len(seg) == 3 && seg[0] == "locations" && seg[2] == "customFields":
-		p[0] = seg[1]
-		return pick(rCustomFields), p
-	case len(seg) == 2 && seg[0] == "oauth":
-		switch seg[1] {
-		case "token":
-			return pick(rOAuthToken), p
-		case "locationToken":
-			return pick(rLocationToken), p
-		case "chooselocation":
-			return pick(rChooseLocation), p
-		}
-	case len(seg) == 3 && seg[0] == "v2" && seg[1] == "oauth" && seg[2] == "chooselocation":
-		return pick(rChooseLocation), p
-	}
-	return nil, p
+	return nil, [2]string{}
 }
 
 // ServeHTTP is the whole request path: route, faults, bearer, rate limits,

@@ -266,60 +266,80 @@ func missingMessages(p prop) []string {
 	}
 }
 
+// typeMessages are class-validator's messages for a present, non-null
+// value v (of JSON kind k) that does not suit p.
 func typeMessages(p prop, v json.RawMessage, k byte) []string {
 	switch p.kind {
 	case kString, kNullableString:
-		if k != 's' {
-			return []string{p.name + " must be a string"}
+		return stringMessages(p, v, k)
+	case kArray:
+		return arrayMessages(p, v, k)
+	}
+	if want, ok := kindChecks[p.kind]; ok && strings.IndexByte(want.accept, k) < 0 {
+		return []string{fmt.Sprintf(want.msg, p.name)}
+	}
+	return nil
+}
+
+// kindChecks are the property kinds checked by the value's JSON kind
+// alone: the JSON kinds each accepts, and the message (with the property's
+// name) for any other.
+var kindChecks = map[kind]struct{ accept, msg string }{
+	kBool:           {"b", "%s must be a boolean value"},
+	kNumber:         {"d", "%s must be a number conforming to the specified constraints"},
+	kObject:         {"o", "nested property %s must be either object or array"},
+	kStringOrObject: {"so", "%s must be a valid date"},
+}
+
+// stringMessages checks a string property; locationId must also not be
+// blank.
+func stringMessages(p prop, v json.RawMessage, k byte) []string {
+	if k != 's' {
+		return []string{p.name + " must be a string"}
+	}
+	if p.name == "locationId" {
+		var s string
+		if json.Unmarshal(v, &s) == nil && strings.TrimSpace(s) == "" {
+			return []string{p.name + " should not be empty"}
 		}
-		if slices.Contains([]string{"locationId"}, p.name) {
+	}
+	return nil
+}
+
+// arrayMessages checks an array property and then its items, stopping at
+// the first item that does not suit.
+func arrayMessages(p prop, v json.RawMessage, k byte) []string {
+	if k != 'a' {
+		return []string{p.name + " must be an array"}
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(v, &items); err != nil {
+		return []string{p.name + " must be an array"}
+	}
+	for _, it := range items {
+		if msgs := itemMessages(p, it); msgs != nil {
+			return msgs
+		}
+	}
+	return nil
+}
+
+func itemMessages(p prop, it json.RawMessage) []string {
+	ik := jsonKind(it)
+	switch p.items {
+	case kString:
+		if ik != 's' {
+			return []string{"each value in " + p.name + " must be a string"}
+		}
+		if p.maxLength > 0 {
 			var s string
-			if json.Unmarshal(v, &s) == nil && strings.TrimSpace(s) == "" {
-				return []string{p.name + " should not be empty"}
+			if json.Unmarshal(it, &s) == nil && len([]rune(s)) > p.maxLength {
+				return []string{fmt.Sprintf("each value in %s must be shorter than or equal to %d characters", p.name, p.maxLength)}
 			}
-		}
-	case kBool:
-		if k != 'b' {
-			return []string{p.name + " must be a boolean value"}
-		}
-	case kNumber:
-		if k != 'd' {
-			return []string{p.name + " must be a number conforming to the specified constraints"}
 		}
 	case kObject:
-		if k != 'o' {
-			return []string{"nested property " + p.name + " must be either object or array"}
-		}
-	case kStringOrObject:
-		if k != 's' && k != 'o' {
-			return []string{p.name + " must be a valid date"}
-		}
-	case kArray:
-		if k != 'a' {
-			return []string{p.name + " must be an array"}
-		}
-		var items []json.RawMessage
-		if err := json.Unmarshal(v, &items); err != nil {
-			return []string{p.name + " must be an array"}
-		}
-		for _, it := range items {
-			ik := jsonKind(it)
-			switch p.items {
-			case kString:
-				if ik != 's' {
-					return []string{"each value in " + p.name + " must be a string"}
-				}
-				if p.maxLength > 0 {
-					var s string
-					if json.Unmarshal(it, &s) == nil && len([]rune(s)) > p.maxLength {
-						return []string{fmt.Sprintf("each value in %s must be shorter than or equal to %d characters", p.name, p.maxLength)}
-					}
-				}
-			case kObject:
-				if ik != 'o' {
-					return []string{"each value in nested property " + p.name + " must be either object or array"}
-				}
-			}
+		if ik != 'o' {
+			return []string{"each value in nested property " + p.name + " must be either object or array"}
 		}
 	}
 	return nil
