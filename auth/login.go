@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -66,162 +67,233 @@ func authURLFor(apiURL string) string {
 // answered 400 and ignored: only the right one ends the wait. It returns
 // what was granted.
 func Login(ctx context.Context, o LoginOptions) (Info, error) {
-	apiURL := Options{APIURL: o.APIURL}.apiURL()
+	l, err := newLogin(o)
+	if err != nil {
+		return Info{}, err
+	}
+	cb, err := listenForRedirect(o.ListenAddr, l.out)
+	if err != nil {
+		return Info{}, err
+	}
+	defer cb.shutdown()
+	verifier := oauth2.GenerateVerifier()
+	conf := oauthConfig(l.apiURL+"/oauth/token", authURLFor(l.apiURL), o.ClientID, o.ClientSecret, cb.redirect, l.scopes)
+	code, err := l.awaitCode(ctx, cb, conf, verifier)
+	if err != nil {
+		return Info{}, err
+	}
+	tok, err := l.exchange(ctx, conf, code, verifier)
+	if err != nil {
+		return Info{}, err
+	}
+	return l.save(ctx, tok)
+}
+
+// login is one run of Login: its options with the defaults filled in.
+type login struct {
+	o        LoginOptions
+	apiURL   string
+	path     string   // the token file
+	scopes   []string // asked for, and stored when the answer names none
+	userType string
+	out      io.Writer // locked: the redirect handler reports to it while Login waits
+	hc       *http.Client
+}
+
+// newLogin refuses a login without the app's credentials and fills in
+// every default of o.
+func newLogin(o LoginOptions) (*login, error) {
+	l := &login{o: o, apiURL: Options{APIURL: o.APIURL}.apiURL(), path: o.TokenFile, scopes: o.Scopes,
+		userType: cmp.Or(o.UserType, "Location"), hc: o.HTTPClient}
 	if o.ClientID == "" || o.ClientSecret == "" {
-		return Info{}, &CredentialsError{Reason: "logging in needs the Marketplace app's client id and secret",
+		return nil, &CredentialsError{Reason: "logging in needs the Marketplace app's client id and secret",
 			Fix: "set GHL_CLIENT_ID and GHL_CLIENT_SECRET, or pass --client-file"}
 	}
-	path := o.TokenFile
-	if path == "" {
+	if l.path == "" {
 		p, err := DefaultTokenFile()
 		if err != nil {
-			return Info{}, err
+			return nil, err
 		}
-		path = p
+		l.path = p
 	}
-	scopes := o.Scopes
-	if scopes == nil {
-		scopes = DefaultLoginScopes
-	}
-	userType := o.UserType
-	if userType == "" {
-		userType = "Location"
+	if l.scopes == nil {
+		l.scopes = DefaultLoginScopes
 	}
 	out := o.Out
 	if out == nil {
 		out = io.Discard
 	}
-	timeout := o.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Minute
+	l.out = &lockedWriter{w: out}
+	if l.o.Timeout <= 0 {
+		l.o.Timeout = 5 * time.Minute
 	}
-	hc := o.HTTPClient
-	if hc == nil {
-		hc = NewClient(apiURL, nil, nil, 30*time.Second)
+	if l.o.OpenBrowser == nil {
+		l.o.OpenBrowser = openBrowser
 	}
+	if l.hc == nil {
+		l.hc = NewClient(l.apiURL, nil, nil, 30*time.Second)
+	}
+	return l, nil
+}
 
-	bind, host, err := loopbackAddr(o.ListenAddr)
-	if err != nil {
-		return Info{}, err
-	}
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return Info{}, fmt.Errorf("starting the login redirect listener on %s: %w (pick another port with --listen)", bind, err)
-	}
-	// The URI names the host as the user gave it (127.0.0.1 or localhost,
-	// as registered with the app) and the port actually bound.
-	redirect := "http://" + net.JoinHostPort(host, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)) + "/callback"
-	state, err := randomState()
-	if err != nil {
-		ln.Close()
-		return Info{}, err
-	}
-	verifier := oauth2.GenerateVerifier()
-	conf := oauthConfig(apiURL+"/oauth/token", authURLFor(apiURL), o.ClientID, o.ClientSecret, redirect, scopes)
-	out = &lockedWriter{w: out} // the listener reports ignored redirects while Login waits
-
-	type result struct {
-		code string
-		err  error
-	}
-	got := make(chan result, 1)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state)) != 1 {
-			// Not this login's answer (a stale tab, or a forged link):
-			// refuse it, but keep waiting for the real one.
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintln(w, "ghlbulk: this page is not the answer to the login in progress (its state does not match), so it was ignored. Use the URL ghlbulk printed.")
-			fmt.Fprintln(out, "Ignored a redirect whose state does not match this login (a stale or forged one); still waiting.")
-			return
-		}
-		var res result
-		switch {
-		case q.Get("error") != "":
-			res.err = fmt.Errorf("the authorization was refused: %s", Redact(q.Get("error")+" "+q.Get("error_description")))
-		case q.Get("code") == "":
-			res.err = errors.New("the login answer holds no code")
-		default:
-			res.code = q.Get("code")
-		}
-		if res.err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintln(w, "ghlbulk: login failed:", res.err)
-		} else {
-			fmt.Fprintln(w, "ghlbulk: logged in. You can close this window.")
-		}
-		select {
-		case got <- res:
-		default: // a second redirect; the first one counts
-		}
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-
-	authURL := conf.AuthCodeURL(state, oauth2.SetAuthURLParam("user_type", userType), oauth2.S256ChallengeOption(verifier))
-	fmt.Fprintf(out, "Open this URL to grant ghlbulk access (scopes: %s):\n\n  %s\n\nWaiting for the redirect to %s ...\n",
-		strings.Join(scopes, " "), authURL, redirect)
-	open := o.OpenBrowser
-	if open == nil {
-		open = openBrowser
-	}
+// awaitCode prints and opens the authorization URL and waits for the
+// redirect that carries this login's state, until the timeout. A browser
+// that failed to open is named only when the wait runs out: the user may
+// have opened the printed URL themselves.
+func (l *login) awaitCode(ctx context.Context, cb *redirectListener, conf *oauth2.Config, verifier string) (string, error) {
+	authURL := conf.AuthCodeURL(cb.state, oauth2.SetAuthURLParam("user_type", l.userType), oauth2.S256ChallengeOption(verifier))
+	fmt.Fprintf(l.out, "Open this URL to grant ghlbulk access (scopes: %s):\n\n  %s\n\nWaiting for the redirect to %s ...\n",
+		strings.Join(l.scopes, " "), authURL, cb.redirect)
 	// The browser runs beside the listener; the test's scripted browser
 	// blocks until the redirect is served.
 	browserErr := make(chan error, 1)
-	go func() { browserErr <- open(authURL) }()
+	go func() { browserErr <- l.o.OpenBrowser(authURL) }()
 
-	wctx, cancel := context.WithTimeout(ctx, timeout)
+	wctx, cancel := context.WithTimeout(ctx, l.o.Timeout)
 	defer cancel()
-	var res result
+	var res redirectResult
 	select {
-	case res = <-got:
+	case res = <-cb.got:
 	case <-wctx.Done():
 		select {
 		case err := <-browserErr:
 			if err != nil {
-				return Info{}, fmt.Errorf("waiting for the login redirect: %w (opening the browser failed: %v)", wctx.Err(), Redact(err.Error(), o.ClientSecret))
+				return "", fmt.Errorf("waiting for the login redirect: %w (opening the browser failed: %v)", wctx.Err(), Redact(err.Error(), l.o.ClientSecret))
 			}
 		default:
 		}
-		return Info{}, fmt.Errorf("waiting for the login redirect: %w", wctx.Err())
+		return "", fmt.Errorf("waiting for the login redirect: %w", wctx.Err())
 	}
 	if res.err != nil {
-		return Info{}, &CredentialsError{Reason: "logging in", Err: res.err, Fix: "run `ghlbulk auth login` again"}
+		return "", &CredentialsError{Reason: "logging in", Err: res.err, Fix: "run `ghlbulk auth login` again"}
 	}
-	xctx := context.WithValue(ctx, oauth2.HTTPClient, hc)
-	tok, err := conf.Exchange(xctx, res.code, oauth2.SetAuthURLParam("user_type", userType), oauth2.VerifierOption(verifier))
+	return res.code, nil
+}
+
+// exchange trades the code (and its PKCE verifier) for a token.
+func (l *login) exchange(ctx context.Context, conf *oauth2.Config, code, verifier string) (*oauth2.Token, error) {
+	xctx := context.WithValue(ctx, oauth2.HTTPClient, l.hc)
+	tok, err := conf.Exchange(xctx, code, oauth2.SetAuthURLParam("user_type", l.userType), oauth2.VerifierOption(verifier))
 	if verifierRefused(err) {
 		// HighLevel's token DTO has no code_verifier, and its API refuses
 		// unknown properties (422, "property … should not exist") before
 		// it looks at the code: send the exchange once more without it.
-		fmt.Fprintln(out, "The token endpoint does not take a PKCE verifier; exchanging the code without it.")
-		tok, err = conf.Exchange(xctx, res.code, oauth2.SetAuthURLParam("user_type", userType))
+		fmt.Fprintln(l.out, "The token endpoint does not take a PKCE verifier; exchanging the code without it.")
+		tok, err = conf.Exchange(xctx, code, oauth2.SetAuthURLParam("user_type", l.userType))
 	}
 	if err != nil {
-		return Info{}, tokenEndpointError("exchanging the login code", err, res.code, o.ClientSecret, verifier)
+		return nil, tokenEndpointError("exchanging the login code", err, code, l.o.ClientSecret, verifier)
 	}
-	st := fromOAuth2(tok, storedToken{}, o.ClientID)
+	return tok, nil
+}
+
+// save stores the token in the token file, under its lock, and reports
+// what was granted.
+func (l *login) save(ctx context.Context, tok *oauth2.Token) (Info, error) {
+	st := fromOAuth2(tok, storedToken{}, l.o.ClientID)
 	if st.Scope == "" {
-		st.Scope = strings.Join(scopes, " ")
+		st.Scope = strings.Join(l.scopes, " ")
 	}
-	unlock, err := lockFile(ctx, path)
+	unlock, err := lockFile(ctx, l.path)
 	if err != nil {
 		return Info{}, err
 	}
 	defer unlock()
-	if err := writeTokenFile(path, st); err != nil {
+	if err := writeTokenFile(l.path, st); err != nil {
 		return Info{}, err
 	}
-	info := st.info(path, clientCreds{ID: o.ClientID, Secret: o.ClientSecret})
-	fmt.Fprintf(out, "Logged in: %s\nToken saved to %s\n", info, path)
+	info := st.info(l.path, clientCreds{ID: l.o.ClientID, Secret: l.o.ClientSecret})
+	fmt.Fprintf(l.out, "Logged in: %s\nToken saved to %s\n", info, l.path)
 	return info, nil
+}
+
+// redirectListener is the loopback server that receives the login
+// redirect. Only an answer with this login's state reaches got.
+type redirectListener struct {
+	srv      *http.Server
+	redirect string // the redirect_uri: the host as given, the port as bound
+	state    string
+	out      io.Writer // where ignored redirects are reported
+	got      chan redirectResult
+}
+
+// redirectResult is the answer a redirect carried: a code, or why not.
+type redirectResult struct {
+	code string
+	err  error
+}
+
+// listenForRedirect binds the --listen address (loopback only) and serves
+// /callback on it until shutdown.
+func listenForRedirect(listen string, out io.Writer) (*redirectListener, error) {
+	bind, host, err := loopbackAddr(listen)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("starting the login redirect listener on %s: %w (pick another port with --listen)", bind, err)
+	}
+	state, err := randomState()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	// The URI names the host as the user gave it (127.0.0.1 or localhost,
+	// as registered with the app) and the port actually bound.
+	cb := &redirectListener{
+		redirect: "http://" + net.JoinHostPort(host, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)) + "/callback",
+		state:    state, out: out, got: make(chan redirectResult, 1),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/callback", cb.handle)
+	cb.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go cb.srv.Serve(ln)
+	return cb, nil
+}
+
+// handle answers one redirect. One whose state is not this login's (a
+// stale tab, or a forged link) is refused but the wait goes on; the first
+// one with the right state ends it, a code or not.
+func (cb *redirectListener) handle(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(cb.state)) != 1 {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintln(w, "ghlbulk: this page is not the answer to the login in progress (its state does not match), so it was ignored. Use the URL ghlbulk printed.")
+		fmt.Fprintln(cb.out, "Ignored a redirect whose state does not match this login (a stale or forged one); still waiting.")
+		return
+	}
+	res := redirectAnswer(q)
+	if res.err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintln(w, "ghlbulk: login failed:", res.err)
+	} else {
+		fmt.Fprintln(w, "ghlbulk: logged in. You can close this window.")
+	}
+	select {
+	case cb.got <- res:
+	default: // a second redirect; the first one counts
+	}
+}
+
+// redirectAnswer reads a redirect's query: the refusal the server sent,
+// no code at all, or the code.
+func redirectAnswer(q url.Values) redirectResult {
+	switch {
+	case q.Get("error") != "":
+		return redirectResult{err: fmt.Errorf("the authorization was refused: %s", Redact(q.Get("error")+" "+q.Get("error_description")))}
+	case q.Get("code") == "":
+		return redirectResult{err: errors.New("the login answer holds no code")}
+	}
+	return redirectResult{code: q.Get("code")}
+}
+
+// shutdown stops the listener, giving an answer being written 2 s.
+func (cb *redirectListener) shutdown() {
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = cb.srv.Shutdown(sctx)
 }
 
 // verifierRefused reports a token endpoint's 422 about code_verifier: the

@@ -53,6 +53,31 @@ func PreflightWithInfo(ctx context.Context, hc *http.Client, apiURL, locationID 
 	if hc == nil {
 		hc = NewClient(apiURL, nil, nil, 30*time.Second)
 	}
+	if err := checkRecorded(locationID, need, info); err != nil {
+		return err
+	}
+	_, known := info.HasScope(need)
+	if need == ScopeContactsWrite {
+		if !known {
+			if err := probeWrite(ctx, hc, apiURL, locationID); err != nil {
+				return err
+			}
+		}
+		if canRead, readKnown := info.HasScope(ScopeContactsRead); readKnown && !canRead {
+			return nil // nothing more to learn without the read scope
+		}
+	}
+	q := url.Values{"locationId": {locationID}, "limit": {"1"}}
+	status, msg, err := probe(ctx, hc, http.MethodGet, apiURL+"/contacts/?"+q.Encode(), "")
+	if err != nil {
+		return err
+	}
+	return readProbeVerdict(need, locationID, known, status, msg)
+}
+
+// checkRecorded decides what needs no request: a location is given, and
+// the token's recorded location and scopes (when known) fit it.
+func checkRecorded(locationID string, need Scope, info Info) error {
 	if locationID == "" {
 		return &PreflightError{Need: need, Reason: "no location given: pass --location or set GHL_LOCATION_ID"}
 	}
@@ -60,31 +85,33 @@ func PreflightWithInfo(ctx context.Context, hc *http.Client, apiURL, locationID 
 		return &PreflightError{Need: need, Location: locationID,
 			Reason: fmt.Sprintf("the token is for location %s, not %s: log in to %s (ghlbulk auth login) or use its private integration token", info.LocationID, locationID, locationID)}
 	}
-	has, known := info.HasScope(need)
-	if known && !has {
+	if has, known := info.HasScope(need); known && !has {
 		return &PreflightError{Need: need, Location: locationID, Reason: lackMsg(need)}
 	}
-	canRead, readKnown := info.HasScope(ScopeContactsRead)
-	if need == ScopeContactsWrite && !known {
-		status, _, err := probe(ctx, hc, http.MethodPut, apiURL+"/contacts/"+probeID, "{}")
-		if err != nil {
-			return err
-		}
-		switch status {
-		case http.StatusUnauthorized:
-			return refusedErr(need, locationID, status)
-		case http.StatusForbidden:
-			return &PreflightError{Need: need, Location: locationID, Status: status, Reason: lackMsg(need)}
-		}
-	}
-	if need == ScopeContactsWrite && readKnown && !canRead {
-		return nil // nothing more to learn without the read scope
-	}
-	q := url.Values{"locationId": {locationID}, "limit": {"1"}}
-	status, msg, err := probe(ctx, hc, http.MethodGet, apiURL+"/contacts/?"+q.Encode(), "")
+	return nil
+}
+
+// probeWrite sends the write probe (an empty update of a contact that
+// can't exist): 401 is a refused token and 403 a token without
+// contacts.write; any other answer lets the check go on.
+func probeWrite(ctx context.Context, hc *http.Client, apiURL, locationID string) error {
+	status, _, err := probe(ctx, hc, http.MethodPut, apiURL+"/contacts/"+probeID, "{}")
 	if err != nil {
 		return err
 	}
+	switch status {
+	case http.StatusUnauthorized:
+		return refusedErr(ScopeContactsWrite, locationID, status)
+	case http.StatusForbidden:
+		return &PreflightError{Need: ScopeContactsWrite, Location: locationID, Status: status, Reason: lackMsg(ScopeContactsWrite)}
+	}
+	return nil
+}
+
+// readProbeVerdict judges the read probe's answer for a command that needs
+// need; known says whether the token's scopes were recorded. 429 and 5xx
+// prove nothing and pass.
+func readProbeVerdict(need Scope, locationID string, known bool, status int, msg string) error {
 	switch status {
 	case http.StatusUnauthorized:
 		return refusedErr(need, locationID, status)

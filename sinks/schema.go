@@ -334,49 +334,11 @@ func appendCustom(fb array.Builder, cc CustomColumn, raw json.RawMessage) {
 	}
 	switch b := fb.(type) {
 	case *array.Float64Builder:
-		switch x := v.(type) {
-		case float64:
-			b.Append(x)
-		case string:
-			f, err := strconv.ParseFloat(strings.ReplaceAll(strings.TrimSpace(x), ",", ""), 64)
-			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-				b.AppendNull()
-				return
-			}
-			b.Append(f)
-		default:
-			b.AppendNull()
-		}
+		appendNumber(b, v)
 	case *array.TimestampBuilder:
-		switch x := v.(type) {
-		case float64:
-			if math.Abs(x) >= 1e16 {
-				b.AppendNull()
-				return
-			}
-			b.Append(arrow.Timestamp(int64(x)))
-		case string:
-			appendTime(b, x)
-		default:
-			b.AppendNull()
-		}
+		appendCustomTime(b, v)
 	case *array.ListBuilder:
-		switch x := v.(type) {
-		case []any:
-			vs := make([]string, 0, len(x))
-			for _, e := range x {
-				vs = append(vs, scalarString(e))
-			}
-			appendList(b, vs)
-		case string:
-			if x == "" {
-				b.AppendNull()
-				return
-			}
-			appendList(b, []string{x})
-		default:
-			appendList(b, []string{scalarString(x)})
-		}
+		appendCustomList(b, v)
 	case *array.StringBuilder:
 		if x, ok := v.(string); ok {
 			b.Append(x)
@@ -385,6 +347,63 @@ func appendCustom(fb array.Builder, cc CustomColumn, raw json.RawMessage) {
 		b.Append(scalarString(v))
 	default:
 		fb.AppendNull()
+	}
+}
+
+// appendNumber appends a number, or a string holding one (thousands
+// commas allowed); anything else, NaN and infinities are null.
+func appendNumber(b *array.Float64Builder, v any) {
+	switch x := v.(type) {
+	case float64:
+		b.Append(x)
+	case string:
+		f, err := strconv.ParseFloat(strings.ReplaceAll(strings.TrimSpace(x), ",", ""), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			b.AppendNull()
+			return
+		}
+		b.Append(f)
+	default:
+		b.AppendNull()
+	}
+}
+
+// appendCustomTime appends epoch milliseconds (null past ±1e16, which no
+// date reaches) or a date string as appendTime reads it; anything else is
+// null.
+func appendCustomTime(b *array.TimestampBuilder, v any) {
+	switch x := v.(type) {
+	case float64:
+		if math.Abs(x) >= 1e16 {
+			b.AppendNull()
+			return
+		}
+		b.Append(arrow.Timestamp(int64(x)))
+	case string:
+		appendTime(b, x)
+	default:
+		b.AppendNull()
+	}
+}
+
+// appendCustomList appends a JSON array as a list of its values as text;
+// a single value is a list of one, and an empty string is null.
+func appendCustomList(b *array.ListBuilder, v any) {
+	switch x := v.(type) {
+	case []any:
+		vs := make([]string, 0, len(x))
+		for _, e := range x {
+			vs = append(vs, scalarString(e))
+		}
+		appendList(b, vs)
+	case string:
+		if x == "" {
+			b.AppendNull()
+			return
+		}
+		appendList(b, []string{x})
+	default:
+		appendList(b, []string{scalarString(x)})
 	}
 }
 

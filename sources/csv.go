@@ -249,14 +249,8 @@ func (c *CSV) Schema() *arrow.Schema { return c.schema }
 // records is yielded as an empty row, so that it shows up in the rejects
 // rather than vanishing.
 func (c *CSV) Next(ctx context.Context) (record.Batch, error) {
-	if err := ctx.Err(); err != nil {
+	if err := c.ready(ctx); err != nil {
 		return record.Batch{}, err
-	}
-	if c.r == nil {
-		return record.Batch{}, fmt.Errorf("%s: read after close", c.name)
-	}
-	if c.err != nil {
-		return record.Batch{}, c.err
 	}
 	b := array.NewRecordBuilder(c.mem, c.schema)
 	defer b.Release()
@@ -267,73 +261,9 @@ func (c *CSV) Next(ctx context.Context) (record.Batch, error) {
 	for i := range cols {
 		cols[i] = b.Field(i).(*array.StringBuilder)
 	}
-	n := 0
-	ncol := len(c.header)
-	size := 0 // bytes of the fields in the batch
-	for n < c.batchSize && size < maxBatchBytes {
-		if c.pending > 0 {
-			// A blank line: every field empty.
-			for i := 0; i < ncol; i++ {
-				cols[i].Append("")
-			}
-			cols[ncol].AppendNull()
-			c.pending--
-			n++
-			continue
-		}
-		if c.hasHeld {
-			size += c.appendRow(cols, c.held, c.heldErr)
-			c.hasHeld = false
-			n++
-			continue
-		}
-		if c.eof {
-			break
-		}
-		if n%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return record.Batch{}, err
-			}
-		}
-		rec, err := c.r.Read()
-		err = c.lim.explain(err)
-		if err == io.EOF {
-			c.eof = true
-			break
-		}
-		if err != nil {
-			if le := c.asLimitError(err, c.rows+int64(n)+1+c.blankBefore(err)); le != nil {
-				c.err = le
-				return record.Batch{}, le
-			}
-		}
-		marker := ""
-		start, end := 0, 0
-		if err != nil {
-			var pe *csv.ParseError
-			if !errors.As(err, &pe) {
-				return record.Batch{}, fmt.Errorf("%s: after data row %d: %w", c.name, c.rows+int64(n), err)
-			}
-			marker = fmt.Sprintf("unreadable: line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
-			start, end = pe.StartLine, pe.Line
-		} else {
-			start, _ = c.r.FieldPos(0)
-			end = c.endLine(rec)
-			if len(rec) != ncol {
-				marker = fmt.Sprintf("%d fields, header has %d", len(rec), ncol)
-			}
-		}
-		blank := start - c.prevEnd - 1
-		c.prevEnd = end
-		if blank > 0 {
-			c.pending = blank
-			c.held = append(c.held[:0], rec...)
-			c.heldErr = marker
-			c.hasHeld = true
-			continue
-		}
-		size += c.appendRow(cols, rec, marker)
-		n++
+	n, err := c.fill(ctx, cols)
+	if err != nil {
+		return record.Batch{}, err
 	}
 	if n == 0 {
 		return record.Batch{}, io.EOF
@@ -341,6 +271,118 @@ func (c *CSV) Next(ctx context.Context) (record.Batch, error) {
 	first := c.rows + 1
 	c.rows += int64(n)
 	return record.Batch{Record: b.NewRecord(), File: c.name, FirstRow: first}, nil
+}
+
+// ready refuses a read on a cancelled ctx, a closed source, or one a limit
+// error has stopped for good.
+func (c *CSV) ready(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c.r == nil {
+		return fmt.Errorf("%s: read after close", c.name)
+	}
+	return c.err
+}
+
+// fill appends rows to cols until the batch is full (BatchSize rows or
+// maxBatchBytes of fields) or the file ends, and returns how many. Blank
+// lines and the record held behind them go first, in file order.
+func (c *CSV) fill(ctx context.Context, cols []*array.StringBuilder) (int, error) {
+	n := 0
+	size := 0 // bytes of the fields in the batch
+	for n < c.batchSize && size < maxBatchBytes {
+		switch {
+		case c.pending > 0:
+			c.appendBlank(cols)
+			c.pending--
+			n++
+		case c.hasHeld:
+			size += c.appendRow(cols, c.held, c.heldErr)
+			c.hasHeld = false
+			n++
+		case c.eof:
+			return n, nil
+		default:
+			if n%256 == 0 {
+				if err := ctx.Err(); err != nil {
+					return n, err
+				}
+			}
+			rec, marker, now, err := c.read(n)
+			if err != nil {
+				return n, err
+			}
+			if now {
+				size += c.appendRow(cols, rec, marker)
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// appendBlank appends a blank line's row: every field empty, no error.
+func (c *CSV) appendBlank(cols []*array.StringBuilder) {
+	ncol := len(c.header)
+	for i := 0; i < ncol; i++ {
+		cols[i].Append("")
+	}
+	cols[ncol].AppendNull()
+}
+
+// read reads the next record, n rows into the batch. now says it is to be
+// appended at once; it is not at the end of the file (c.eof is set), nor
+// when blank lines came before it: those are queued in c.pending and the
+// record is held until they are out. A limit error stops the source for
+// good.
+func (c *CSV) read(n int) (rec []string, marker string, now bool, err error) {
+	rec, err = c.r.Read()
+	err = c.lim.explain(err)
+	if err == io.EOF {
+		c.eof = true
+		return nil, "", false, nil
+	}
+	if err != nil {
+		if le := c.asLimitError(err, c.rows+int64(n)+1+c.blankBefore(err)); le != nil {
+			c.err = le
+			return nil, "", false, le
+		}
+	}
+	marker, start, end, err := c.place(rec, err, n)
+	if err != nil {
+		return nil, "", false, err
+	}
+	blank := start - c.prevEnd - 1
+	c.prevEnd = end
+	if blank > 0 {
+		c.pending = blank
+		c.held = append(c.held[:0], rec...)
+		c.heldErr = marker
+		c.hasHeld = true
+		return nil, "", false, nil
+	}
+	return rec, marker, true, nil
+}
+
+// place finds the file lines a record starts and ends on and what, if
+// anything, is wrong with it (readErr is the reader's error for it): a
+// quote error or a field count unlike the header's marks the row, which is
+// still yielded. Any other read error ends the read.
+func (c *CSV) place(rec []string, readErr error, n int) (marker string, start, end int, err error) {
+	if readErr != nil {
+		var pe *csv.ParseError
+		if !errors.As(readErr, &pe) {
+			return "", 0, 0, fmt.Errorf("%s: after data row %d: %w", c.name, c.rows+int64(n), readErr)
+		}
+		return fmt.Sprintf("unreadable: line %d, column %d: %v", pe.Line, pe.Column, pe.Err), pe.StartLine, pe.Line, nil
+	}
+	start, _ = c.r.FieldPos(0)
+	end = c.endLine(rec)
+	if ncol := len(c.header); len(rec) != ncol {
+		marker = fmt.Sprintf("%d fields, header has %d", len(rec), ncol)
+	}
+	return marker, start, end, nil
 }
 
 // appendRow appends one row and returns the bytes its fields take.

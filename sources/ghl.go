@@ -2,8 +2,9 @@ package sources
 
 // GHLContacts lists a location's (or one business's) contacts from
 // HighLevel page by page, with a cursor to resume after each page, and
-// fetches the tasks, notes and appointments of the contacts of a page
-// through a bounded worker pool.
+// lists one contact's tasks, notes or appointments on request. Like every
+// source it starts no goroutines: the export job decides how many of those
+// per-contact requests run at once (jobs/export/related.go).
 //
 // Listing style, chosen for the fewest requests:
 //   - location-wide: POST /contacts/search with searchAfter and the largest
@@ -26,8 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-
-	"github.com/sourcegraph/conc/pool"
 
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
@@ -53,9 +52,6 @@ type GHLOptions struct {
 	// PageLimit is the page size; 0 (or more than allowed) is the largest
 	// the listing accepts.
 	PageLimit int
-	// Workers bounds the concurrent sub-resource requests (default 8). The
-	// rate itself is the transport's business.
-	Workers int
 	// Retry is the policy for each request; zero is pace.DefaultPolicy.
 	Retry pace.Policy
 	// Stats counts attempts, retries and 429s; nil is allowed.
@@ -153,9 +149,6 @@ type GHLContacts struct {
 
 // NewGHLContacts returns the source; it makes no request until used.
 func NewGHLContacts(c *ghl.Client, opt GHLOptions) *GHLContacts {
-	if opt.Workers <= 0 {
-		opt.Workers = 8
-	}
 	if (opt.Retry == pace.Policy{}) {
 		opt.Retry = pace.DefaultPolicy()
 	}
@@ -292,88 +285,56 @@ func (g *GHLContacts) page(ctx context.Context, cur Cursor) (*ContactPage, error
 	return out, nil
 }
 
-// Related is the sub-resources of a run of contacts, in the contacts'
-// order (and the API's order within a contact). Each row carries its
-// contactId.
-type Related struct {
-	Tasks        []ghl.Task
-	Notes        []ghl.Note
-	Appointments []ghl.Appointment
+// Tasks lists one contact's tasks, in the API's order, each carrying the
+// contactId. A contact that is gone meanwhile (404) has none.
+func (g *GHLContacts) Tasks(ctx context.Context, contactID string) ([]ghl.Task, error) {
+	ts, err := listOf(ctx, g, "tasks", contactID, g.c.ListTasks)
+	for i := range ts {
+		if ts[i].ContactID == "" {
+			ts[i].ContactID = contactID
+		}
+	}
+	return ts, err
 }
 
-// Related fetches inc's sub-resources of contacts, one request per contact
-// and kind, at most Workers at a time. A contact that is gone meanwhile
-// (404) has none. The first error that outlasts its retries stops the
-// others and is returned.
-func (g *GHLContacts) Related(ctx context.Context, contacts []ghl.Contact, inc Include) (*Related, error) {
-	out := &Related{}
-	if !inc.Any() || len(contacts) == 0 {
+// Notes lists one contact's notes, as Tasks does tasks.
+func (g *GHLContacts) Notes(ctx context.Context, contactID string) ([]ghl.Note, error) {
+	ns, err := listOf(ctx, g, "notes", contactID, g.c.ListNotes)
+	for i := range ns {
+		if ns[i].ContactID == "" {
+			ns[i].ContactID = contactID
+		}
+	}
+	return ns, err
+}
+
+// Appointments lists one contact's appointments, as Tasks does tasks.
+func (g *GHLContacts) Appointments(ctx context.Context, contactID string) ([]ghl.Appointment, error) {
+	as, err := listOf(ctx, g, "appointments", contactID, g.c.ListAppointments)
+	for i := range as {
+		if as[i].ContactID == "" {
+			as[i].ContactID = contactID
+		}
+	}
+	return as, err
+}
+
+// listOf runs one per-contact listing under the retry policy. A 404 (the
+// contact went away during the export) is an empty list, not a fault; the
+// error that outlasts its retries names the contact and the kind.
+func listOf[T any](ctx context.Context, g *GHLContacts, what, contactID string, list func(context.Context, string) ([]T, error)) ([]T, error) {
+	var out []T
+	err := g.retry(ctx, func(ctx context.Context) (err error) {
+		out, err = list(ctx, contactID)
+		return err
+	})
+	switch {
+	case err == nil:
 		return out, nil
+	case ghl.IsNotFound(err):
+		return nil, nil
 	}
-	tasks := make([][]ghl.Task, len(contacts))
-	notes := make([][]ghl.Note, len(contacts))
-	appts := make([][]ghl.Appointment, len(contacts))
-	p := pool.New().WithMaxGoroutines(g.opt.Workers).WithContext(ctx).WithCancelOnError().WithFirstError()
-	call := func(what, id string, fn func(ctx context.Context) error) {
-		p.Go(func(ctx context.Context) error {
-			err := g.retry(ctx, fn)
-			if err != nil && !ghl.IsNotFound(err) {
-				return fmt.Errorf("contact %s: reading %s: %w", id, what, err)
-			}
-			return nil
-		})
-	}
-	for i := range contacts {
-		if ctx.Err() != nil {
-			break
-		}
-		id := contacts[i].ID
-		if inc.Tasks {
-			call("tasks", id, func(ctx context.Context) (err error) {
-				tasks[i], err = g.c.ListTasks(ctx, id)
-				return err
-			})
-		}
-		if inc.Notes {
-			call("notes", id, func(ctx context.Context) (err error) {
-				notes[i], err = g.c.ListNotes(ctx, id)
-				return err
-			})
-		}
-		if inc.Appointments {
-			call("appointments", id, func(ctx context.Context) (err error) {
-				appts[i], err = g.c.ListAppointments(ctx, id)
-				return err
-			})
-		}
-	}
-	if err := p.Wait(); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	for i, c := range contacts {
-		for _, t := range tasks[i] {
-			if t.ContactID == "" {
-				t.ContactID = c.ID
-			}
-			out.Tasks = append(out.Tasks, t)
-		}
-		for _, n := range notes[i] {
-			if n.ContactID == "" {
-				n.ContactID = c.ID
-			}
-			out.Notes = append(out.Notes, n)
-		}
-		for _, a := range appts[i] {
-			if a.ContactID == "" {
-				a.ContactID = c.ID
-			}
-			out.Appointments = append(out.Appointments, a)
-		}
-	}
-	return out, nil
+	return nil, fmt.Errorf("contact %s: reading %s: %w", contactID, what, err)
 }
 
 // IsListingFault reports the listing-safety errors (a repeated cursor, a

@@ -341,54 +341,68 @@ func parseNumber(v string) (float64, error) {
 	return f, nil
 }
 
+// setField sets one contact field from its (normalised) text: the time
+// zone must be an IANA name and dnd a boolean; the others are text as is.
 func setField(c *ghl.UpsertContactRequest, name, v string) error {
-	p := &v
 	switch name {
-	case "firstName":
-		c.FirstName = p
-	case "lastName":
-		c.LastName = p
-	case "name":
-		c.Name = p
-	case "email":
-		c.Email = p
-	case "phone":
-		c.Phone = p
-	case "gender":
-		c.Gender = p
-	case "address1":
-		c.Address1 = p
-	case "city":
-		c.City = p
-	case "state":
-		c.State = p
-	case "postalCode":
-		c.PostalCode = p
-	case "website":
-		c.Website = p
 	case "timezone":
 		if _, err := time.LoadLocation(v); err != nil {
 			return errors.New("not an IANA time zone (e.g. America/New_York)")
 		}
-		c.Timezone = p
+		c.Timezone = &v
+		return nil
 	case "dnd":
 		b, err := parseBool(v)
 		if err != nil {
 			return err
 		}
 		c.DND = &b
-	case "source":
-		c.Source = p
-	case "dateOfBirth":
-		c.DateOfBirth = p
-	case "country":
-		c.Country = p
-	case "companyName":
-		c.CompanyName = p
-	case "assignedTo":
-		c.AssignedTo = p
-	default:
+		return nil
+	}
+	field := textField(c, name)
+	if field == nil {
 		return fmt.Errorf("unknown field")
+	}
+	*field = &v
+	return nil
+}
+
+// textField is where a text field of c lives; nil for a name that is not
+// one.
+func textField(c *ghl.UpsertContactRequest, name string) **string {
+	switch name {
+	case "firstName":
+		return &c.FirstName
+	case "lastName":
+		return &c.LastName
+	case "name":
+		return &c.Name
+	case "email":
+		return &c.Email
+	case "phone":
+		return &c.Phone
+	case "gender":
+		return &c.Gender
+	case "address1":
+		return &c.Address1
+	case "city":
+		return &c.City
+	case "state":
+		return &c.State
+	case "postalCode":
+		return &c.PostalCode
+	case "website":
+		return &c.Website
+	case "source":
+		return &c.Source
+	case "dateOfBirth":
+		return &c.DateOfBirth
+	case "country":
+		return &c.Country
+	case "companyName":
+		return &c.CompanyName
+	case "assignedTo":
+		return &c.AssignedTo
 	}
 	return nil
 }

@@ -143,32 +143,54 @@ func (s *Spec) Compile(header []string, fields []ghl.CustomField) (*Mapping, err
 	if s.sourceKey.set() {
 		m.sourceKey = c.getter(s.sourceKey, "trim")
 	}
+	m.key = c.keys(s)
+	m.custom = c.customFields(s.custom, fields)
+	c.items(m, s)
+	if err := c.finish(m, header); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// keys compiles the match key, linting an email or phone key part the
+// mapping sets no field for, and a default key (email, phone) with
+// neither.
+func (c *compiler) keys(s *Spec) []compiledKey {
+	var out []compiledKey
 	for _, kp := range s.key {
 		switch kp.kind {
 		case "email", "phone":
 			if kp.line > 0 && !s.hasField(kp.kind) {
 				c.lintAt(kp.line, kp.col, "key %s: the mapping sets no %s field (map one under fields:, or drop it from key:)", kp.kind, kp.kind)
 			}
-			m.key = append(m.key, compiledKey{kind: kp.kind})
+			out = append(out, compiledKey{kind: kp.kind})
 		case "source_key":
-			m.key = append(m.key, compiledKey{kind: "source_key"})
+			out = append(out, compiledKey{kind: "source_key"})
 		case "column":
-			m.key = append(m.key, compiledKey{kind: "column", get: c.getter(valueSpec{kind: kindColumn, text: kp.column, line: kp.line, col: kp.col}, "trim")})
+			out = append(out, compiledKey{kind: "column", get: c.getter(valueSpec{kind: kindColumn, text: kp.column, line: kp.line, col: kp.col}, "trim")})
 		}
 	}
 	if len(s.key) > 0 && s.key[0].line == 0 && !s.hasField("email") && !s.hasField("phone") {
 		c.lintAt(1, 1, "no email or phone field, so no row could be matched (map email or phone under fields:, or name a key: column)")
 	}
+	return out
+}
+
+// customFields matches the mapping's custom_fields: to the location's
+// definitions by fieldKey (with or without "contact."), linting an unknown
+// one (naming the known ones) and one mapped twice.
+func (c *compiler) customFields(specs []fieldSpec, defs []ghl.CustomField) []compiledCustom {
 	byKey := map[string]ghl.CustomField{}
 	var known []string
-	for _, f := range fields {
+	for _, f := range defs {
 		k := strings.TrimPrefix(f.FieldKey, "contact.")
 		byKey[k] = f
 		known = append(known, f.FieldKey)
 	}
 	sort.Strings(known)
+	var out []compiledCustom
 	seen := map[string]bool{}
-	for _, f := range s.custom {
+	for _, f := range specs {
 		k := strings.TrimPrefix(f.name, "contact.")
 		def, ok := byKey[k]
 		if !ok {
@@ -184,11 +206,16 @@ func (s *Spec) Compile(header []string, fields []ghl.CustomField) (*Mapping, err
 			continue
 		}
 		seen[k] = true
-		m.custom = append(m.custom, compiledCustom{
+		out = append(out, compiledCustom{
 			key: f.name, id: def.ID, fieldKey: def.FieldKey, dataType: def.DataType, options: def.PicklistOptions,
 			get: c.getter(f.v, customNormalizer(def.DataType)),
 		})
 	}
+	return out
+}
+
+// items compiles the tags, notes and tasks a row may add.
+func (c *compiler) items(m *Mapping, s *Spec) {
 	for _, t := range s.tags {
 		m.tags = append(m.tags, compiledTag{get: c.getter(t.v, "trim"), sep: t.sep, prefix: t.prefix, when: c.when(t.when)})
 	}
@@ -202,10 +229,6 @@ func (s *Spec) Compile(header []string, fields []ghl.CustomField) (*Mapping, err
 	for _, t := range s.tasks {
 		m.tasks = append(m.tasks, c.task(t))
 	}
-	if err := c.finish(m, header); err != nil {
-		return nil, err
-	}
-	return m, nil
 }
 
 // task compiles one task.

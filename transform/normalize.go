@@ -92,14 +92,31 @@ const nanpCacheMax = 200_000
 // falls back to the full parser.
 func nanpFast(s, region string) (e164 string, ok, known bool) {
 	var d [11]byte
-	n := 0
-	plus := false
+	n, plus, plain := nanpScan(s, &d)
+	if !plain {
+		return "", false, false
+	}
+	digits, isNANP := nanpNational(d[:n], plus, region)
+	if !isNANP {
+		return "", false, false
+	}
+	if !nanpBlockValid(digits) {
+		return "", false, true
+	}
+	return "+1" + string(digits), true, true
+}
+
+// nanpScan collects the digits of s into d and says whether s starts with
+// +. plain is false for anything the fast path does not read (letters,
+// extensions, other scripts, more than 11 digits): the full parser's
+// business.
+func nanpScan(s string, d *[11]byte) (n int, plus, plain bool) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c >= '0' && c <= '9':
 			if n == len(d) {
-				return "", false, false
+				return n, plus, false
 			}
 			d[n] = c
 			n++
@@ -107,36 +124,44 @@ func nanpFast(s, region string) (e164 string, ok, known bool) {
 			plus = true
 		case c == ' ' || c == '(' || c == ')' || c == '-' || c == '.' || c == '/':
 		default:
-			return "", false, false // letters, extensions, other scripts: full parser
+			return n, plus, false
 		}
 	}
-	digits := d[:n]
-	switch {
+	return n, plus, true
+}
+
+// nanpNational is the 10-digit national number of a +1 number (+1 and 11
+// digits), or, in a NANP region, of 1 and 11 digits or of 10 digits.
+func nanpNational(digits []byte, plus bool, region string) ([]byte, bool) {
+	switch n := len(digits); {
 	case plus && n == 11 && digits[0] == '1':
-		digits = digits[1:]
+		return digits[1:], true
 	case !plus && nanpRegions[region] && n == 11 && digits[0] == '1':
-		digits = digits[1:]
+		return digits[1:], true
 	case !plus && nanpRegions[region] && n == 10:
-	default:
-		return "", false, false
+		return digits, true
 	}
+	return nil, false
+}
+
+// nanpBlockValid is libphonenumber's verdict on a 10-digit national
+// number, memoised by its block (the first seven digits) in nanpValid.
+func nanpBlockValid(digits []byte) bool {
 	prefix := string(digits[:7])
 	nanpValid.RLock()
 	valid, hit := nanpValid.m[prefix]
 	nanpValid.RUnlock()
-	if !hit {
-		nat, _ := strconv.ParseUint(string(digits), 10, 64)
-		valid = phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: proto32(1), NationalNumber: &nat})
-		nanpValid.Lock()
-		if len(nanpValid.m) < nanpCacheMax {
-			nanpValid.m[prefix] = valid
-		}
-		nanpValid.Unlock()
+	if hit {
+		return valid
 	}
-	if !valid {
-		return "", false, true
+	nat, _ := strconv.ParseUint(string(digits), 10, 64)
+	valid = phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: proto32(1), NationalNumber: &nat})
+	nanpValid.Lock()
+	if len(nanpValid.m) < nanpCacheMax {
+		nanpValid.m[prefix] = valid
 	}
-	return "+1" + string(digits), true, true
+	nanpValid.Unlock()
+	return valid
 }
 
 func proto32(v int32) *int32 { return &v }

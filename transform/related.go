@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -129,116 +130,121 @@ func LoadRelatedMapping(path, kind string) (*RelatedSpec, error) {
 // ParseRelatedMapping is LoadRelatedMapping on bytes already read; name is
 // used in messages.
 func ParseRelatedMapping(name string, data []byte, kind string) (*RelatedSpec, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		line := 1
-		fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line)
-		return nil, &LintError{Lints: []Lint{{File: name, Line: line, Column: 1, What: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
+	root, err := decodeMapping(name, data, fmt.Sprintf("a %s mapping file is a YAML mapping with version: 1, kind: %s, contact: and %s:", orKind(kind), orKind(kind), orKind(kind)))
+	if err != nil {
+		return nil, err
 	}
-	p := &parser{file: name}
-	s := &RelatedSpec{spec: &Spec{file: name, phoneRegion: "US", loc: time.UTC, optional: map[string]bool{}}}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		p.lint(&doc, "a %s mapping file is a YAML mapping with version: 1, kind: %s, contact: and %s:", orKind(kind), orKind(kind), orKind(kind))
-		return nil, &LintError{Lints: p.lints}
+	r := &relatedParser{parser: &parser{file: name}, asked: kind, s: &RelatedSpec{spec: newSpec(name)}}
+	r.eachKey(root, nil, r.topKey)
+	if r.kindNode == nil && !r.sawContact && hasAnyKey(root, contactsOnlyKeys) {
+		return nil, contactsMappingGiven(name, root, kind)
 	}
-	root := doc.Content[0]
-	var kindNode, notesNode, tasksNode *yaml.Node
-	sawVersion, sawContact := false, false
-	p.eachKey(root, nil, func(k, v *yaml.Node) {
-		switch k.Value {
-		case "version":
-			sawVersion = true
-			if v.Value != "1" {
-				p.lint(v, "version %q: must be 1", v.Value)
-			}
-		case "kind":
-			kindNode = v
-			switch v.Value {
-			case KindNotes, KindTasks:
-				s.kind = v.Value
-			case KindContacts:
-				p.lint(v, "kind: contacts is a contacts mapping (import it without --kind)")
-			default:
-				p.lint(v, "kind %q: must be notes or tasks%s", v.Value, didYouMean(v.Value, []string{KindNotes, KindTasks}, ""))
-			}
-		case "contact":
-			sawContact = true
-			s.contact = p.contactSpec(v)
-		case "source_key":
-			s.spec.sourceKey = p.value(v, kindColumn, false)
-			if s.spec.sourceKey.kind != kindColumn && s.spec.sourceKey.set() {
-				p.lint(v, "source_key: must name a column (the row's own id in the source CRM)")
-			}
-		case "defaults":
-			p.defaults(v, s.spec)
-		case "optional_columns":
-			for _, c := range p.strings(v) {
-				s.spec.optional[c] = true
-			}
-		case "notes":
-			notesNode = k
-			s.notes = p.noteSpecs(v)
-		case "tasks":
-			tasksNode = k
-			s.tasks = p.relTaskSpecs(v)
-		default:
-			if why, ok := contactsOnlyKeys[k.Value]; ok {
-				p.lint(k, "%s: not in a %s mapping: %s", k.Value, orKind(kind), why)
-				return
-			}
-			p.lint(k, "unknown key %q%s", k.Value, didYouMean(k.Value, relatedTopKeys, "allowed: "+quoteList(relatedTopKeys)))
+	r.lintVersion(root)
+	r.lintMissing(root)
+	if err := r.err(); err != nil {
+		return nil, err
+	}
+	return r.s, nil
+}
+
+// relatedParser reads one notes or tasks mapping: what the run asked for,
+// and the top-level nodes the checks after the walk need.
+type relatedParser struct {
+	*parser
+	asked                          string // the --kind asked for; "" takes the file's
+	s                              *RelatedSpec
+	kindNode, notesNode, tasksNode *yaml.Node
+	sawContact                     bool
+}
+
+// topKey reads one top-level key of a notes or tasks mapping.
+func (r *relatedParser) topKey(k, v *yaml.Node) {
+	if r.sharedTopKey(k, v, r.s.spec, " (the row's own id in the source CRM)") {
+		return
+	}
+	switch k.Value {
+	case "kind":
+		r.kindNode = v
+		r.readKind(v)
+	case "contact":
+		r.sawContact = true
+		r.s.contact = r.contactSpec(v)
+	case "notes":
+		r.notesNode = k
+		r.s.notes = r.noteSpecs(v)
+	case "tasks":
+		r.tasksNode = k
+		r.s.tasks = r.relTaskSpecs(v)
+	default:
+		if why, ok := contactsOnlyKeys[k.Value]; ok {
+			r.lint(k, "%s: not in a %s mapping: %s", k.Value, orKind(r.asked), why)
+			return
 		}
-	})
-	if kindNode == nil && !sawContact && hasAnyKey(root, contactsOnlyKeys) {
-		// A contacts mapping: say that, not everything it lacks.
-		such := ""
-		if kind != "" {
-			such = ", such as mappings/hubspot-" + kind + ".yaml"
-		}
-		return nil, &LintError{Lints: []Lint{{File: name, Line: root.Line, Column: root.Column,
-			What: fmt.Sprintf("a contacts mapping (no kind:, and contact fields), not a %s mapping (use one with kind: %s and contact:%s)", orKind(kind), orKind(kind), such)}}}
+		r.lint(k, "unknown key %q%s", k.Value, didYouMean(k.Value, relatedTopKeys, "allowed: "+quoteList(relatedTopKeys)))
 	}
-	if !sawVersion {
-		p.lint(root, "no version (add version: 1 at the top)")
+}
+
+// readKind takes kind: notes or tasks; kind: contacts is the wrong tool.
+func (r *relatedParser) readKind(v *yaml.Node) {
+	switch v.Value {
+	case KindNotes, KindTasks:
+		r.s.kind = v.Value
+	case KindContacts:
+		r.lint(v, "kind: contacts is a contacts mapping (import it without --kind)")
+	default:
+		r.lint(v, "kind %q: must be notes or tasks%s", v.Value, didYouMean(v.Value, []string{KindNotes, KindTasks}, ""))
 	}
+}
+
+// contactsMappingGiven is the one lint for a contacts mapping passed where
+// a notes or tasks mapping was wanted: saying that beats listing
+// everything it lacks.
+func contactsMappingGiven(name string, root *yaml.Node, kind string) error {
+	such := ""
+	if kind != "" {
+		such = ", such as mappings/hubspot-" + kind + ".yaml"
+	}
+	return &LintError{Lints: []Lint{{File: name, Line: root.Line, Column: root.Column,
+		What: fmt.Sprintf("a contacts mapping (no kind:, and contact fields), not a %s mapping (use one with kind: %s and contact:%s)", orKind(kind), orKind(kind), such)}}}
+}
+
+// lintMissing lints what the walk did not find: kind: (and whether it is
+// the one asked for), contact:, and the one list of items the kind
+// writes. It settles s.kind: the file's, else the one asked for.
+func (r *relatedParser) lintMissing(root *yaml.Node) {
+	s, kind := r.s, r.asked
 	switch {
-	case kindNode == nil:
-		p.lint(root, "no kind: (add kind: %s at the top; a mapping without kind: is a contacts mapping, for ghlbulk import without --kind)", orKind(kind))
+	case r.kindNode == nil:
+		r.lint(root, "no kind: (add kind: %s at the top; a mapping without kind: is a contacts mapping, for ghlbulk import without --kind)", orKind(kind))
 	case s.kind != "" && kind != "" && s.kind != kind:
-		p.lint(kindNode, "kind: %s, but %s were asked for (run with --kind %s, or use a kind: %s mapping)", s.kind, kind, s.kind, kind)
+		r.lint(r.kindNode, "kind: %s, but %s were asked for (run with --kind %s, or use a kind: %s mapping)", s.kind, kind, s.kind, kind)
 	}
-	want := s.kind
-	if want == "" {
-		want = kind
+	s.kind = cmp.Or(s.kind, kind)
+	if !r.sawContact {
+		r.lint(root, "no contact: (name the column holding the contact's id in the source CRM, e.g. contact: \"WhoId\"; it is looked up in the ID map)")
 	}
-	if s.kind == "" {
-		s.kind = kind
-	}
-	if !sawContact {
-		p.lint(root, "no contact: (name the column holding the contact's id in the source CRM, e.g. contact: \"WhoId\"; it is looked up in the ID map)")
-	}
+	r.lintItems(root, s.kind)
+}
+
+// lintItems checks that a notes mapping has notes: and no tasks:, and a
+// tasks mapping the reverse.
+func (r *relatedParser) lintItems(root *yaml.Node, want string) {
 	switch want {
 	case KindNotes:
-		if tasksNode != nil {
-			p.lint(tasksNode, "tasks: a notes mapping writes notes only (tasks go in a kind: tasks mapping)")
+		if r.tasksNode != nil {
+			r.lint(r.tasksNode, "tasks: a notes mapping writes notes only (tasks go in a kind: tasks mapping)")
 		}
-		if notesNode == nil {
-			p.lint(root, "no notes: nothing would be written (add notes: with the column of the note's body)")
+		if r.notesNode == nil {
+			r.lint(root, "no notes: nothing would be written (add notes: with the column of the note's body)")
 		}
 	case KindTasks:
-		if notesNode != nil {
-			p.lint(notesNode, "notes: a tasks mapping writes tasks only (notes go in a kind: notes mapping)")
+		if r.notesNode != nil {
+			r.lint(r.notesNode, "notes: a tasks mapping writes tasks only (notes go in a kind: notes mapping)")
 		}
-		if tasksNode == nil {
-			p.lint(root, "no tasks: nothing would be written (add tasks: with a title and a due date)")
+		if r.tasksNode == nil {
+			r.lint(root, "no tasks: nothing would be written (add tasks: with a title and a due date)")
 		}
 	}
-	if len(p.lints) > 0 {
-		e := &LintError{Lints: p.lints}
-		e.sort()
-		return nil, e
-	}
-	return s, nil
 }
 
 func hasAnyKey(n *yaml.Node, keys map[string]string) bool {

@@ -169,6 +169,26 @@ func LoadMapping(path string) (*Spec, error) {
 // ParseMapping is LoadMapping on bytes already read; name is used in
 // messages.
 func ParseMapping(name string, data []byte) (*Spec, error) {
+	root, err := decodeMapping(name, data, "a mapping file is a YAML mapping with version: 1 and fields:")
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{file: name}
+	s := newSpec(name)
+	s.duplicates = DuplicatesMerge
+	p.eachKey(root, topKeys, func(k, v *yaml.Node) { p.contactsTopKey(k, v, s) })
+	p.lintVersion(root)
+	p.lintContactsMissing(root, s)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// decodeMapping reads a mapping file's YAML and returns its top-level
+// mapping node; a file that is not YAML, or not a mapping (notMapping says
+// what it should be), is a *LintError. Both parsers start here.
+func decodeMapping(name string, data []byte, notMapping string) (*yaml.Node, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		var te *yaml.TypeError
@@ -179,51 +199,77 @@ func ParseMapping(name string, data []byte) (*Spec, error) {
 		fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line)
 		return nil, &LintError{Lints: []Lint{{File: name, Line: line, Column: 1, What: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
 	}
-	p := &parser{file: name}
-	s := &Spec{file: name, duplicates: DuplicatesMerge, phoneRegion: "US", loc: time.UTC, optional: map[string]bool{}}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		p.lint(&doc, "a mapping file is a YAML mapping with version: 1 and fields:")
-		return nil, &LintError{Lints: p.lints}
+		return nil, &LintError{Lints: []Lint{{File: name, Line: doc.Line, Column: doc.Column, What: notMapping}}}
 	}
-	root := doc.Content[0]
-	sawVersion := false
-	p.eachKey(root, topKeys, func(k, v *yaml.Node) {
-		switch k.Value {
-		case "version":
-			sawVersion = true
-			if v.Value != "1" {
-				p.lint(v, "version %q: must be 1", v.Value)
-			}
-		case "key":
-			s.key = p.keyParts(v)
-		case "duplicates":
-			s.duplicates = p.duplicates(v)
-		case "source_key":
-			s.sourceKey = p.value(v, kindColumn, false)
-			if s.sourceKey.kind != kindColumn && s.sourceKey.set() {
-				p.lint(v, "source_key: must name a column")
-			}
-		case "defaults":
-			p.defaults(v, s)
-		case "optional_columns":
-			for _, c := range p.strings(v) {
-				s.optional[c] = true
-			}
-		case "fields":
-			s.fields = p.fieldSpecs(v, false)
-		case "custom_fields":
-			s.custom = p.fieldSpecs(v, true)
-		case "tags":
-			s.tags = p.tagSpecs(v)
-		case "notes":
-			s.notes = p.noteSpecs(v)
-		case "tasks":
-			s.tasks = p.taskSpecs(v)
+	return doc.Content[0], nil
+}
+
+// newSpec is a Spec with the defaults every mapping starts from.
+func newSpec(name string) *Spec {
+	return &Spec{file: name, phoneRegion: "US", loc: time.UTC, optional: map[string]bool{}}
+}
+
+// sharedTopKey reads the top-level keys both kinds of mapping have
+// (version, source_key, defaults, optional_columns) into s, and reports
+// whether k was one of them. sourceKeyFix ends the lint of a source_key
+// that is not a column.
+func (p *parser) sharedTopKey(k, v *yaml.Node, s *Spec, sourceKeyFix string) bool {
+	switch k.Value {
+	case "version":
+		if v.Value != "1" {
+			p.lint(v, "version %q: must be 1", v.Value)
 		}
-	})
-	if !sawVersion {
+	case "source_key":
+		s.sourceKey = p.value(v, kindColumn, false)
+		if s.sourceKey.kind != kindColumn && s.sourceKey.set() {
+			p.lint(v, "source_key: must name a column%s", sourceKeyFix)
+		}
+	case "defaults":
+		p.defaults(v, s)
+	case "optional_columns":
+		for _, c := range p.strings(v) {
+			s.optional[c] = true
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// contactsTopKey reads one top-level key of a contacts mapping into s.
+func (p *parser) contactsTopKey(k, v *yaml.Node, s *Spec) {
+	if p.sharedTopKey(k, v, s, "") {
+		return
+	}
+	switch k.Value {
+	case "key":
+		s.key = p.keyParts(v)
+	case "duplicates":
+		s.duplicates = p.duplicates(v)
+	case "fields":
+		s.fields = p.fieldSpecs(v, false)
+	case "custom_fields":
+		s.custom = p.fieldSpecs(v, true)
+	case "tags":
+		s.tags = p.tagSpecs(v)
+	case "notes":
+		s.notes = p.noteSpecs(v)
+	case "tasks":
+		s.tasks = p.taskSpecs(v)
+	}
+}
+
+// lintVersion asks for the version: every mapping starts with.
+func (p *parser) lintVersion(root *yaml.Node) {
+	if !hasKey(root, "version") {
 		p.lint(root, "no version (add version: 1 at the top)")
 	}
+}
+
+// lintContactsMissing lints what a contacts mapping lacks (fields, the
+// source_key its key uses) and fills in the default key.
+func (p *parser) lintContactsMissing(root *yaml.Node, s *Spec) {
 	if len(s.fields) == 0 && len(s.custom) == 0 {
 		p.lint(root, "no fields: nothing would be imported (add fields: with at least email or phone)")
 	}
@@ -235,12 +281,27 @@ func ParseMapping(name string, data []byte) (*Spec, error) {
 			p.lint(&yaml.Node{Line: kp.line, Column: kp.col}, "key: source_key is used but no source_key: column is named (add source_key: \"<column>\")")
 		}
 	}
-	if len(p.lints) > 0 {
-		e := &LintError{Lints: p.lints}
-		e.sort()
-		return nil, e
+}
+
+// err is every lint found, in file order, as one *LintError; nil when the
+// file is clean.
+func (p *parser) err() error {
+	if len(p.lints) == 0 {
+		return nil
 	}
-	return s, nil
+	e := &LintError{Lints: p.lints}
+	e.sort()
+	return e
+}
+
+// hasKey reports whether mapping node n has key k.
+func hasKey(n *yaml.Node, k string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == k {
+			return true
+		}
+	}
+	return false
 }
 
 // eachKey walks a mapping node, reporting unknown and repeated keys.

@@ -355,12 +355,7 @@ func retry(ctx context.Context, p Policy, rec Recorder, fn func(ctx context.Cont
 		rec = nopRecorder{}
 	}
 	if _, nested := ctx.Value(attemptKey{}).(*attemptInfo); nested {
-		rec.Request()
-		err := fn(ctx)
-		if ae := (*ghl.APIError)(nil); errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests {
-			rec.Throttled()
-		}
-		return err
+		return callOnce(ctx, rec, fn)
 	}
 	p = p.normalized()
 	start := clk.Now()
@@ -379,41 +374,74 @@ func retry(ctx context.Context, p Policy, rec Recorder, fn func(ctx context.Cont
 			return nil
 		}
 		last = err
-		if cerr := ctx.Err(); cerr != nil {
-			if errors.Is(err, cerr) {
-				return err
-			}
-			return fmt.Errorf("stopped after %d attempts: %w; last error: %w", attempt+1, cerr, err)
-		}
-		var ae *ghl.APIError
-		if errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests {
-			rec.Throttled()
-		}
 		now := clk.Now()
-		if q := quotaFrom(err, now); q != nil {
-			return q
+		hint, stop := failedAttempt(ctx, rec, err, attempt, now)
+		if stop != nil {
+			return stop
 		}
-		var perm *permanentError
-		if errors.As(err, &perm) {
-			return perm.err
-		}
-		ok, hint := shouldRetry(ctx, err, now)
-		if !ok {
-			return err
-		}
-		elapsed := now.Sub(start)
-		if p.MaxAttempts > 0 && attempt+1 >= p.MaxAttempts {
-			return &ExhaustedError{Attempts: attempt + 1, Elapsed: elapsed, Err: err}
-		}
-		wait := nextWait(p, attempt, hint, rnd)
-		if p.Total > 0 && elapsed+wait > p.Total {
-			return &ExhaustedError{Attempts: attempt + 1, Elapsed: elapsed, Err: err}
+		wait, stop := p.nextAttempt(attempt, now.Sub(start), hint, err, rnd)
+		if stop != nil {
+			return stop
 		}
 		rec.Retry()
 		if err := clk.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("stopped after %d attempts: %w; last error: %w", attempt+1, err, last)
 		}
 	}
+}
+
+// callOnce is Retry inside Retry: one attempt, counted, the retrying left
+// to the outer loop.
+func callOnce(ctx context.Context, rec Recorder, fn func(ctx context.Context) error) error {
+	rec.Request()
+	err := fn(ctx)
+	if ae := (*ghl.APIError)(nil); errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests {
+		rec.Throttled()
+	}
+	return err
+}
+
+// failedAttempt counts a 429 and decides whether attempt's error (err, at
+// now) ends the retrying: a done ctx, a spent daily quota (*QuotaError), a
+// permanent error (unwrapped) or one ShouldRetry refuses are returned as
+// stop. Otherwise it returns the server's hint for the wait.
+func failedAttempt(ctx context.Context, rec Recorder, err error, attempt int, now time.Time) (hint time.Duration, stop error) {
+	if cerr := ctx.Err(); cerr != nil {
+		if errors.Is(err, cerr) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("stopped after %d attempts: %w; last error: %w", attempt+1, cerr, err)
+	}
+	var ae *ghl.APIError
+	if errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests {
+		rec.Throttled()
+	}
+	if q := quotaFrom(err, now); q != nil {
+		return 0, q
+	}
+	var perm *permanentError
+	if errors.As(err, &perm) {
+		return 0, perm.err
+	}
+	ok, hint := shouldRetry(ctx, err, now)
+	if !ok {
+		return 0, err
+	}
+	return hint, nil
+}
+
+// nextAttempt is the wait before the attempt after attempt, or
+// *ExhaustedError (wrapping err) when the policy's attempts or total time
+// would be spent.
+func (p Policy) nextAttempt(attempt int, elapsed, hint time.Duration, err error, rnd func() float64) (time.Duration, error) {
+	if p.MaxAttempts > 0 && attempt+1 >= p.MaxAttempts {
+		return 0, &ExhaustedError{Attempts: attempt + 1, Elapsed: elapsed, Err: err}
+	}
+	wait := nextWait(p, attempt, hint, rnd)
+	if p.Total > 0 && elapsed+wait > p.Total {
+		return 0, &ExhaustedError{Attempts: attempt + 1, Elapsed: elapsed, Err: err}
+	}
+	return wait, nil
 }
 
 // nextWait is the backoff for attempt, raised to the server's hint and

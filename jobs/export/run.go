@@ -279,7 +279,7 @@ func newExporter(cfg Config) (*exporter, error) {
 	}
 	e.src = sources.NewGHLContacts(cfg.Client, sources.GHLOptions{
 		LocationID: cfg.LocationID, BusinessID: cfg.BusinessID, PageLimit: cfg.PageLimit,
-		Workers: cfg.Workers, Retry: cfg.Retry, Stats: e.stats,
+		Retry: cfg.Retry, Stats: e.stats,
 	})
 	return e, nil
 }
@@ -554,7 +554,7 @@ func (e *exporter) stagePage(ctx context.Context, r *exportRun, page *sources.Co
 		return err
 	}
 	kept := scan.kept
-	rel, err := e.src.Related(ctx, kept, e.inc)
+	rel, err := fetchRelated(ctx, e.src, e.cfg.Workers, kept, e.inc)
 	if err != nil {
 		return err
 	}
