@@ -24,10 +24,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sourcegraph/conc/pool"
-
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/internal/fanout"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -217,7 +216,7 @@ func (u *undoer) contacts(ctx context.Context, created map[string]bool) error {
 		ids = keep
 	}
 	var deleted atomic.Int64
-	err := each(ctx, u.cfg.Workers, ids, func(ctx context.Context, id string) error {
+	err := fanout.Each(ctx, u.cfg.Workers, ids, func(ctx context.Context, id string) error {
 		if u.cfg.DryRun {
 			deleted.Add(1)
 			return nil
@@ -274,7 +273,7 @@ func (u *undoer) forgetContact(ctx context.Context, id string) error {
 // create.
 func (u *undoer) subs(ctx context.Context, recs []pipeline.Made) error {
 	var notes, tasks atomic.Int64
-	err := each(ctx, u.cfg.Workers, recs, func(ctx context.Context, r pipeline.Made) error {
+	err := fanout.Each(ctx, u.cfg.Workers, recs, func(ctx context.Context, r pipeline.Made) error {
 		if !u.cfg.DryRun {
 			err := u.call(ctx, "delete_"+r.Kind, func(ctx context.Context) error {
 				if r.Kind == pipeline.KindNote {
@@ -316,7 +315,7 @@ func (u *undoer) removeTags(ctx context.Context, byTag map[string][]string) erro
 		}
 	}
 	var removed atomic.Int64
-	err := each(ctx, u.cfg.Workers, calls, func(ctx context.Context, c call) error {
+	err := fanout.Each(ctx, u.cfg.Workers, calls, func(ctx context.Context, c call) error {
 		if !u.cfg.DryRun {
 			err := u.call(ctx, "bulk_tags_remove", func(ctx context.Context) error {
 				_, err := u.cfg.Client.BulkTags(ctx, "remove", ghl.BulkTagsRequest{Contacts: c.ids, Tags: []string{c.tag}, LocationID: u.cfg.LocationID})
@@ -334,14 +333,4 @@ func (u *undoer) removeTags(ctx context.Context, byTag map[string][]string) erro
 	})
 	u.res.TagsRemoved = removed.Load()
 	return err
-}
-
-// each runs fn for every item, Workers at a time, and returns the first
-// error (the others are cancelled).
-func each[T any](ctx context.Context, workers int, items []T, fn func(ctx context.Context, item T) error) error {
-	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError().WithMaxGoroutines(workers)
-	for _, it := range items {
-		p.Go(func(ctx context.Context) error { return fn(ctx, it) })
-	}
-	return p.Wait()
 }

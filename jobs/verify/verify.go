@@ -16,10 +16,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/sourcegraph/conc/pool"
-
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
+	"github.com/ghlbulk/ghlbulk/internal/fanout"
 	"github.com/ghlbulk/ghlbulk/internal/fsx"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/record"
@@ -256,24 +255,26 @@ func compareAll(ctx context.Context, o Options, ids []string, want map[string]*e
 		fields int
 	}
 	answers := make([]answer, len(ids))
-	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError().WithMaxGoroutines(o.Workers)
-	for i, id := range ids {
-		p.Go(func(ctx context.Context) error {
-			got, err := o.get(ctx, id)
-			var ae *ghl.APIError
-			switch {
-			case errors.As(err, &ae) && (ae.StatusCode == http.StatusNotFound || ae.StatusCode == http.StatusBadRequest):
-				answers[i] = answer{diffs: []Diff{{ContactID: id, Field: "contact", Expected: "exists", Actual: "not found"}}, fields: 1}
-			case err != nil:
-				return fmt.Errorf("GET /contacts/%s: %w", id, err)
-			default:
-				d, n := compare(want[id], got)
-				answers[i] = answer{diffs: d, fields: n}
-			}
-			return nil
-		})
+	order := make([]int, len(ids))
+	for i := range order {
+		order[i] = i
 	}
-	if err := p.Wait(); err != nil {
+	err := fanout.Each(ctx, o.Workers, order, func(ctx context.Context, i int) error {
+		id := ids[i]
+		got, err := o.get(ctx, id)
+		var ae *ghl.APIError
+		switch {
+		case errors.As(err, &ae) && (ae.StatusCode == http.StatusNotFound || ae.StatusCode == http.StatusBadRequest):
+			answers[i] = answer{diffs: []Diff{{ContactID: id, Field: "contact", Expected: "exists", Actual: "not found"}}, fields: 1}
+		case err != nil:
+			return fmt.Errorf("GET /contacts/%s: %w", id, err)
+		default:
+			d, n := compare(want[id], got)
+			answers[i] = answer{diffs: d, fields: n}
+		}
+		return nil
+	})
+	if err != nil {
 		return Result{}, err
 	}
 	if err := ctx.Err(); err != nil {
