@@ -7,6 +7,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/jobs/conflict"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // The --on-conflict values.
@@ -29,7 +30,7 @@ type conflictScreen struct {
 	idx *conflict.Index // built at the first row; the submitter only calls screen
 }
 
-func (c *conflictScreen) screen(ctx context.Context, st *pipeline.Stats, rec *pipeline.Record) (string, error) {
+func (c *conflictScreen) screen(ctx context.Context, st *pipeline.Stats, rec *record.Row) (string, error) {
 	if c.idx == nil {
 		idx, err := c.load(ctx, st)
 		if err != nil {

@@ -232,7 +232,7 @@ func (o *importOptions) prepare(ctx context.Context, f *factory, online bool) (*
 
 	if online {
 		// The location and read access are checked now; contacts.write just
-		// before the first write (checkedSink).
+		// before the first write (writePreflight).
 		if p.session, err = f.session(ctx, auth.ScopeContactsRead); err != nil {
 			return nil, err
 		}
@@ -298,7 +298,7 @@ func (p *prepared) transformFor() pipeline.TransformFunc {
 	for file, m := range p.mappings {
 		byFile[file] = pipeline.FromMapping(m)
 	}
-	return func(rec arrow.Record, file string, firstRow int64) []pipeline.Record {
+	return func(rec arrow.Record, file string, firstRow int64) []record.Row {
 		return byFile[file](rec, file, firstRow)
 	}
 }
@@ -334,16 +334,16 @@ func runImport(ctx context.Context, f *factory, o importOptions) error {
 			defer cs.close()
 			cfg.Screen = cs.screen
 		}
-		cfg.Sink = &checkedSink{
-			sink:      sinks.NewGHL(p.session.client, sinks.GHLOptions{LocationID: p.session.location}),
-			onceCheck: onceCheck{check: p.session.writeCheck(f)},
-		}
 	}
 	closeStore, err := o.openStore(&cfg)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	if p.session != nil && cfg.Store != nil {
+		sink := sinks.NewGHL(p.session.client, sinks.GHLOptions{LocationID: p.session.location, Journal: cfg.Store})
+		cfg.Sink, cfg.Tags, cfg.BeforeFirstWrite = sink, sink, p.session.writePreflight(f)
+	}
 	if err := o.plan.printPlan(ctx, f, cfg, p.session); err != nil {
 		return refused(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/sinks"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
@@ -94,7 +95,7 @@ func (o *importOptions) prepareRelated(ctx context.Context, f *factory) (*prepar
 	}
 	if !o.dryRun {
 		// The location and read access are checked now; contacts.write
-		// just before the first write (checkedRelated).
+		// just before the first write (writePreflight).
 		if p.session, err = f.session(ctx, auth.ScopeContactsRead); err != nil {
 			return nil, err
 		}
@@ -104,11 +105,11 @@ func (o *importOptions) prepareRelated(ctx context.Context, f *factory) (*prepar
 
 // transform applies each file's compiled mapping, as pipeline.Records.
 func (p *preparedRelated) transform() pipeline.TransformFunc {
-	return func(rec arrow.Record, file string, firstRow int64) []pipeline.Record {
+	return func(rec arrow.Record, file string, firstRow int64) []record.Row {
 		rows := p.mappings[file].Apply(rec, file, firstRow)
-		out := make([]pipeline.Record, len(rows))
+		out := make([]record.Row, len(rows))
 		for i, r := range rows {
-			out[i] = pipeline.Record{
+			out[i] = record.Row{
 				File: r.File, Row: r.Row.Row, Raw: r.Raw, Key: r.Key, SourceKey: r.SourceKey,
 				Notes: r.Notes, Tasks: r.Tasks, Hash: r.Hash, Err: r.Err, ContactID: r.ContactID,
 			}
@@ -134,36 +135,21 @@ func runRelated(ctx context.Context, f *factory, o importOptions) error {
 	if p.session != nil {
 		ctx = p.session.ctx
 		cfg.LocationID = p.session.location
-		cfg.Sink = &checkedRelated{
-			sink:      sinks.NewRelated(p.session.client, sinks.GHLOptions{LocationID: p.session.location}, o.lookupExisting),
-			onceCheck: onceCheck{check: p.session.writeCheck(f)},
-		}
 	}
 	closeStore, err := o.openStore(&cfg)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	if p.session != nil && cfg.Store != nil {
+		// No TagWriter: a notes or tasks run adds no tags.
+		cfg.Sink = sinks.NewRelated(p.session.client, sinks.GHLOptions{LocationID: p.session.location, Journal: cfg.Store}, o.lookupExisting)
+		cfg.BeforeFirstWrite = p.session.writePreflight(f)
+	}
 	rep, runErr := o.plan.run(ctx, f, cfg)
 	title := "import " + o.kind
 	if o.dryRun {
 		title += " (dry run: nothing written)"
 	}
 	return o.finish(f, p.session, title, rep, runErr, [2]string{"ID map", p.ids.Path()})
-}
-
-// checkedRelated runs the contacts.write preflight just before the first
-// write, as checkedSink does for contacts: a re-run with nothing left to
-// write sends no write-like request. It is no pipeline.TagWriter: a notes or
-// tasks run adds no tags.
-type checkedRelated struct {
-	onceCheck
-	sink pipeline.Sink
-}
-
-func (s *checkedRelated) Write(ctx context.Context, g *pipeline.Group) error {
-	if err := s.checked(ctx); err != nil {
-		return err
-	}
-	return s.sink.Write(ctx, g)
 }

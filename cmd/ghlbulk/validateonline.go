@@ -22,6 +22,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/jobs/predict"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/sources"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
@@ -117,7 +118,7 @@ func runValidate(ctx context.Context, f *factory, o importOptions, v validateFla
 	var planErr error
 	planDropped := false // the default plan of an input past defaultPlanRows
 	inner := cfg.Transform
-	cfg.Transform = func(rec arrow.Record, file string, firstRow int64) []pipeline.Record {
+	cfg.Transform = func(rec arrow.Record, file string, firstRow int64) []record.Row {
 		recs := inner(rec, file, firstRow)
 		for i := range recs {
 			if recs[i].File == "" {

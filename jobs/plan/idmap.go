@@ -8,6 +8,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/internal/fsx"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // WriteIDMap writes --id-map: a CSV of source_key,key,contact_id, one line
@@ -25,7 +26,7 @@ func WriteIDMap(ctx context.Context, store *pipeline.Store, path string) (n int,
 		SELECT DISTINCT source_key, key, contact_id FROM rows
 		WHERE contact_id != '' AND status IN (?, ?, ?)
 		ORDER BY source_key, key, contact_id`,
-		pipeline.StatusCreated, pipeline.StatusUpdated, pipeline.StatusUnchanged)
+		record.StatusCreated, record.StatusUpdated, record.StatusUnchanged)
 	if err != nil {
 		return 0, fmt.Errorf("--id-map: reading the state: %w", err)
 	}

@@ -194,7 +194,7 @@ func (e *estimator) file(ctx context.Context, file string) (err error) {
 }
 
 // batch classifies one batch's rows as the run's classifyRows does.
-func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record) error {
+func (e *estimator) batch(ctx context.Context, fp string, recs []record.Row) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -219,7 +219,7 @@ func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record
 	for i := range recs {
 		rec := &recs[i]
 		if d, ok := done[rec.Row]; ok && d.Hash == rec.Hash {
-			if d.Status == pipeline.StatusRejected {
+			if d.Status == record.StatusRejected {
 				e.p.Rejected++
 			} else {
 				e.p.Unchanged++
@@ -254,7 +254,7 @@ func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record
 		if e.in.RunTag != "" && known[rec.Key].ContactID == "" {
 			tags = append(slices.Clone(tags), runTagStandIn)
 		}
-		tags = pipeline.NormTags(tags)
+		tags = record.NormTags(tags)
 		common := e.classes.Observe(tags)
 		if len(tags) > 0 {
 			e.p.TagCalls += int64(len(e.tags.Add(&pipeline.TagIntent{ContactID: rec.Key, Tags: tags, Common: common})))
@@ -268,7 +268,7 @@ func (e *estimator) batch(ctx context.Context, fp string, recs []pipeline.Record
 // one the journal has as pending, and for any of a contact that existed
 // (here: one the state knows; a contact that was in the location before
 // any import is not known offline, so its lookups are not counted).
-func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool) error {
+func (e *estimator) subs(ctx context.Context, rec *record.Row, existed bool) error {
 	if len(rec.Notes) == 0 && len(rec.Tasks) == 0 {
 		return nil
 	}
@@ -288,8 +288,8 @@ func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool
 		n := seq[kind+h]
 		seq[kind+h]++
 		switch journal[fmt.Sprintf("%s\x00%s\x00%d", kind, h, n)] {
-		case pipeline.SubDone:
-		case pipeline.SubPending:
+		case record.SubDone:
+		case record.SubPending:
 			e.p.Lookups++
 			*count++
 		case "":
@@ -302,10 +302,10 @@ func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool
 		}
 	}
 	for _, n := range rec.Notes {
-		one(pipeline.KindNote, n, &e.p.Notes)
+		one(record.KindNote, n, &e.p.Notes)
 	}
 	for _, t := range rec.Tasks {
-		one(pipeline.KindTask, t, &e.p.Tasks)
+		one(record.KindTask, t, &e.p.Tasks)
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	records "github.com/ghlbulk/ghlbulk/record" // the package; record is undo's own type here
 )
 
 // Config is one undo.
@@ -335,7 +336,7 @@ func (u *undoer) subs(ctx context.Context, recs []record) error {
 	err := each(ctx, u.cfg.Workers, recs, func(ctx context.Context, r record) error {
 		if !u.cfg.DryRun {
 			err := u.call(ctx, "delete_"+r.kind, func(ctx context.Context) error {
-				if r.kind == pipeline.KindNote {
+				if r.kind == records.KindNote {
 					return u.cfg.Client.DeleteNote(ctx, r.contact, r.id)
 				}
 				return u.cfg.Client.DeleteTask(ctx, r.contact, r.id)
@@ -358,7 +359,7 @@ func (u *undoer) subs(ctx context.Context, recs []record) error {
 				return err
 			}
 		}
-		if r.kind == pipeline.KindNote {
+		if r.kind == records.KindNote {
 			notes.Add(1)
 		} else {
 			tasks.Add(1)

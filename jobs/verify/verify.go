@@ -150,7 +150,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 func sample(ctx context.Context, st *pipeline.Store, n int, all bool) ([]string, error) {
 	rows, err := st.DB().QueryContext(ctx, `SELECT contact_id FROM rows
 		WHERE contact_id != '' AND status IN (?, ?, ?) GROUP BY contact_id ORDER BY min(fp), min(row)`,
-		pipeline.StatusCreated, pipeline.StatusUpdated, pipeline.StatusUnchanged)
+		record.StatusCreated, record.StatusUpdated, record.StatusUnchanged)
 	if err != nil {
 		return nil, fmt.Errorf("reading the state: %w", err)
 	}
@@ -215,7 +215,7 @@ func readFile(ctx context.Context, o Options, file string, want map[string]*expe
 		for i := range recs {
 			rec := &recs[i]
 			d, ok := done[rec.Row]
-			if !ok || d.Hash != rec.Hash || d.Status == pipeline.StatusRejected || rec.Err != nil {
+			if !ok || d.Hash != rec.Hash || d.Status == record.StatusRejected || rec.Err != nil {
 				continue
 			}
 			if e := want[d.ContactID]; e != nil {
@@ -225,7 +225,7 @@ func readFile(ctx context.Context, o Options, file string, want map[string]*expe
 	}
 }
 
-func (e *expected) merge(rec *pipeline.Record, file string) {
+func (e *expected) merge(rec *record.Row, file string) {
 	set := func(name string, p *string) {
 		if p != nil && strings.TrimSpace(*p) != "" {
 			e.fields[name] = field{value: *p, file: file, row: rec.Row}
