@@ -80,25 +80,9 @@ func (r *Related) writeRow(ctx context.Context, m record.Meter, rec *record.Row)
 	if err != nil {
 		return false, "", err
 	}
-	// claimed are the remote ids other rows' entries hold: a lookup never
-	// takes one of them for this row's.
-	claimed := make(map[string]bool)
-	for _, e := range journal {
-		if e.RemoteID != "" {
-			claimed[e.RemoteID] = true
-		}
-	}
-	unclaimed := func(list []remote) []remote {
-		out := list[:0]
-		for _, x := range list {
-			if !claimed[x.id] {
-				out = append(out, x)
-			}
-		}
-		return out
-	}
+	claimed := claimsOf(journal)
 	seen := make(map[string]int)
-	for _, sb := range subsOf(r.s.c, id, rec, func(in any) string { return relatedHash(rec.Hash, in) }, unclaimed) {
+	for _, sb := range subsOf(r.s.c, id, rec, func(in any) string { return relatedHash(rec.Hash, in) }, claimed.unclaimed) {
 		seq := seen[sb.kind+sb.hash]
 		seen[sb.kind+sb.hash]++
 		ref := record.SubRef{Key: rec.Key, Kind: sb.kind, ContentHash: sb.hash, Seq: seq, ContactID: id, FP: rec.File, Row: rec.Row}
@@ -136,6 +120,32 @@ func (r *Related) writeRow(ctx context.Context, m record.Meter, rec *record.Row)
 		created = created || made
 	}
 	return created, "", nil
+}
+
+// claims are the remote ids the journal's entries hold, each another row's
+// (or one this row just wrote): a lookup never takes one of them for this
+// row's.
+type claims map[string]bool
+
+func claimsOf(journal map[string]record.SubRecord) claims {
+	c := make(claims)
+	for _, e := range journal {
+		if e.RemoteID != "" {
+			c[e.RemoteID] = true
+		}
+	}
+	return c
+}
+
+// unclaimed is list without the claimed ones (filtered in place).
+func (c claims) unclaimed(list []remote) []remote {
+	out := list[:0]
+	for _, x := range list {
+		if !c[x.id] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // relatedHash identifies one note or task of a notes or tasks row in the
