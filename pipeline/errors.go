@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // ErrInterrupted is a soft stop (SIGINT/SIGTERM): reading stopped, the
@@ -32,40 +34,6 @@ func (e *QuotaError) Error() string {
 }
 
 func (e *QuotaError) Unwrap() error { return e.Err }
-
-// FaultKind says what kind of run-level fault stopped an import.
-type FaultKind string
-
-// Run-level faults: never a row's fault, so never a reject.
-const (
-	FaultAuth     FaultKind = "auth"     // 401: the token is bad or expired
-	FaultScope    FaultKind = "scope"    // 403: the token lacks a scope or the location
-	FaultLocation FaultKind = "location" // 404 on a location-wide endpoint
-	FaultMapping  FaultKind = "mapping"  // the same 422 on many rows in a row: the mapping is wrong
-	FaultAPI      FaultKind = "api"      // the API kept failing after retries (5xx, network)
-	FaultState    FaultKind = "state"    // the checkpoint could not be written (disk full, I/O)
-	FaultInput    FaultKind = "input"    // an input file could not be read on (damaged, past a limit)
-)
-
-// FaultError stops the run. The state is kept: running again resumes.
-// BeforeWrite is true when not one write had been made, which the CLI maps
-// to exit 2 (refused) rather than 1 (failed).
-type FaultError struct {
-	Kind        FaultKind
-	Hint        string // what the user can do
-	BeforeWrite bool
-	Err         error
-}
-
-func (e *FaultError) Error() string {
-	msg := e.Err.Error()
-	if e.Hint != "" {
-		msg += " (" + e.Hint + ")"
-	}
-	return msg
-}
-
-func (e *FaultError) Unwrap() error { return e.Err }
 
 // RefusedError marks an error found before any write: a bad flag, mapping,
 // input file or credentials, or an API that said no to the preflight.
@@ -118,7 +86,7 @@ func ExitCode(err error) int {
 	var st *StoppedError
 	var se *StateError
 	var qe *QuotaError
-	var fe *FaultError
+	var fe *record.FaultError
 	switch {
 	case err == nil:
 		return ExitOK
@@ -131,7 +99,7 @@ func ExitCode(err error) int {
 	case errors.As(err, &se):
 		return ExitRefused
 	case errors.As(err, &fe):
-		if fe.BeforeWrite && fe.Kind != FaultAPI && fe.Kind != FaultState {
+		if fe.BeforeWrite && fe.Kind != record.FaultAPI && fe.Kind != record.FaultState {
 			return ExitRefused
 		}
 		return ExitFailed

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // ExitCode is the one map from an error to CONTRACT.md's exit code: the
@@ -26,12 +28,12 @@ func TestExitCode(t *testing.T) {
 		{"cancelled", context.Canceled, ExitStopped},
 		{"engine quota", &QuotaError{}, ExitStopped},
 		{"damaged state", &StateError{Path: "s.state", Problem: "cannot open"}, ExitRefused},
-		{"scope before any write", &FaultError{Kind: FaultScope, BeforeWrite: true, Err: errors.New("403")}, ExitRefused},
-		{"api before any write", &FaultError{Kind: FaultAPI, BeforeWrite: true, Err: errors.New("503")}, ExitFailed},
-		{"scope after writes", &FaultError{Kind: FaultScope, Err: errors.New("403")}, ExitFailed},
+		{"scope before any write", &record.FaultError{Kind: record.FaultScope, BeforeWrite: true, Err: errors.New("403")}, ExitRefused},
+		{"api before any write", &record.FaultError{Kind: record.FaultAPI, BeforeWrite: true, Err: errors.New("503")}, ExitFailed},
+		{"scope after writes", &record.FaultError{Kind: record.FaultScope, Err: errors.New("403")}, ExitFailed},
 		// The conflict screen's listing met a spent quota: the run's fault
 		// wraps a stop, which stays a stop.
-		{"fault wrapping a stop", &FaultError{Kind: FaultAPI, Err: stop}, ExitStopped},
+		{"fault wrapping a stop", &record.FaultError{Kind: record.FaultAPI, Err: stop}, ExitStopped},
 		{"refused wins over a stop inside", Refused(fmt.Errorf("x: %w", context.Canceled)), ExitRefused},
 	}
 	for _, tt := range tests {

@@ -45,9 +45,18 @@ type ImportConfig struct {
 	// MappingHash identifies the mapping (e.g. sha256 of the file); a state
 	// made with another mapping is refused.
 	MappingHash string
-	// Sink writes rows (sinks.NewGHL); not called in a dry run.
-	Sink       Sink
-	LocationID string
+	// Sink writes rows (sinks.NewGHL, sinks.NewRelated); not called in a
+	// dry run.
+	Sink Sink
+	// Tags adds the rows' tags in bulk (sinks.GHL); nil for a run whose
+	// sink adds no tags (notes or tasks). Not called in a dry run.
+	Tags TagWriter
+	// BeforeFirstWrite, when set, runs once, just before the run's first
+	// write (a sink's row or a tag request), never in a dry run: the write
+	// preflight. A re-run with nothing left to write never calls it. Its
+	// error stops the run as a fault.
+	BeforeFirstWrite func(ctx context.Context) error
+	LocationID       string
 	// Workers is the number of requests in flight (lanes); 0 means
 	// DefaultWorkers.
 	Workers int
@@ -80,7 +89,7 @@ type ImportConfig struct {
 	// or unchanged), in input order; a reason rejects the row before any
 	// request is sent for it (online conflict detection), an error stops
 	// the run. Its requests are counted in st.
-	Screen func(ctx context.Context, st *Stats, rec *Record) (reason string, err error)
+	Screen func(ctx context.Context, st *Stats, rec *record.Row) (reason string, err error)
 
 	// RunTag is put on every contact the run creates ("{run}" stands for
 	// the run's id; "" for none): how the run's contacts are found in
@@ -102,7 +111,7 @@ type ImportConfig struct {
 // RunImport reads every file, transforms its rows, and writes them through
 // the sink, checkpointing each row's outcome in the store. It returns the
 // run's report, and an error that says why it stopped early:
-// ErrInterrupted (ctx cancelled; progress saved), *QuotaError, *FaultError
+// ErrInterrupted (ctx cancelled; progress saved), *QuotaError, *record.FaultError
 // (auth, scope, mapping, API, state), *StateError (the state belongs to
 // other input), or a wrapped input error.
 //
@@ -149,7 +158,6 @@ type importRun struct {
 	progress Progress
 	log      *slog.Logger
 	sink     Sink
-	journal  Journal
 	lanes    int
 
 	// work is the context requests run under: not cancelled by the soft
@@ -160,13 +168,17 @@ type importRun struct {
 	// stopping is the soft stop, checked between rows.
 	stopping func() bool
 
+	// ready runs cfg.BeforeFirstWrite once (readyErr keeps its answer).
+	ready    sync.Once
+	readyErr error
+
 	faultMu sync.Mutex
 	fault   error // the first run-level fault; guarded by faultMu
 
 	results chan []*outcome // to the committer
 
-	// tags adds the rows' tags (nil: the sink adds them itself, or a dry
-	// run); batcher gathers them, and tagCalls carries full requests from
+	// tags adds the rows' tags (nil: the run adds none, or a dry run);
+	// batcher gathers them, and tagCalls carries full requests from
 	// the committer to the tag sender.
 	tags     TagWriter
 	batcher  *TagBatcher
@@ -189,10 +201,10 @@ type importRun struct {
 	dryRejects []RejectRecord
 
 	// recent are the items read lately by digest of key and content, to
-	// spot a row repeating one still on its way (Item.DupOf), oldest
+	// spot a row repeating one still on its way (item.dupOf), oldest
 	// first in recentOrder; firstRow is, with DuplicatesReport, where each
 	// match key first appeared. Submitter only.
-	recent      map[uint64]*Item
+	recent      map[uint64]*item
 	recentOrder []uint64
 	firstRow    *KeyPlaces
 	classes     TagClassifier
@@ -201,11 +213,11 @@ type importRun struct {
 // outcome is one row's result on its way to the checkpoint.
 type outcome struct {
 	fp     string
-	rec    *Record
+	rec    *record.Row
 	status string
 	id     string
 	reason string
-	tags   []string // tags still to add (Item.Tags)
+	tags   []string // tags still to add (record.Outcome.Tags)
 	common map[string]bool
 	replay bool // already checkpointed (a resumed run): count only
 }
@@ -236,7 +248,7 @@ func newImportRun(cfg ImportConfig) (*importRun, error) {
 		return nil, errors.New("import: a sink is required")
 	}
 	r := &importRun{cfg: cfg, stats: cfg.Stats, progress: cfg.Progress, log: cfg.Logger, lanes: cfg.Workers,
-		headers: make(map[string][]string), began: time.Now(), recent: make(map[uint64]*Item)}
+		headers: make(map[string][]string), began: time.Now(), recent: make(map[uint64]*item)}
 	if cfg.DuplicatesReport {
 		r.firstRow = NewKeyPlaces(cfg.Files)
 	}
@@ -250,70 +262,102 @@ func newImportRun(cfg ImportConfig) (*importRun, error) {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	r.sink = cfg.Sink
-	r.journal = nopJournal{}
 	if cfg.DryRun {
-		r.sink = dryRunSink{}
-	} else {
-		r.journal = cfg.Store
-		if tw, ok := cfg.Sink.(TagWriter); ok {
-			r.tags = tw
-			r.batcher = NewTagBatcher(cfg.BulkTagMax, cfg.MaxPendingTags)
-		}
+		r.sink = dryRunSink{log: r.log}
+	} else if cfg.Tags != nil {
+		r.tags = cfg.Tags
+		r.batcher = NewTagBatcher(cfg.BulkTagMax, cfg.MaxPendingTags)
 	}
 	return r, nil
 }
 
 // run is the submitter: it owns the pool (Go and Wait) and the committer.
 func (r *importRun) run(ctx context.Context) error {
-	fps := make([]string, len(r.cfg.Files))
-	inputs := make([]Input, len(r.cfg.Files))
-	for i, f := range r.cfg.Files {
-		fp, err := r.cfg.Fingerprint(f)
-		if err != nil {
-			return fmt.Errorf("input %s: %w", f, err)
-		}
-		fps[i] = fp
-		inputs[i] = Input{File: f, Fingerprint: fp}
+	fps, err := r.bind(ctx)
+	if err != nil {
+		return err
 	}
-	if r.cfg.Store != nil {
-		b := Binding{Location: r.cfg.LocationID, MappingHash: r.cfg.MappingHash, Inputs: inputs, RunTag: r.cfg.RunTag}
-		var err error
-		if r.cfg.DryRun {
-			_, err = r.cfg.Store.CheckBinding(ctx, b)
-		} else if err = r.cfg.Store.Bind(ctx, b); err == nil {
-			r.bound, err = r.cfg.Store.CurrentRun(ctx)
-			if r.bound.Started.Before(r.began) {
-				r.resumedSince = r.bound.Started
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-
 	r.work, r.cancelWork = context.WithCancelCause(context.WithoutCancel(ctx))
 	defer r.cancelWork(nil)
 	r.stopping = func() bool { return ctx.Err() != nil }
-	if grace := r.cfg.StopGrace; grace >= 0 {
-		if grace == 0 {
-			grace = DefaultStopGrace
-		}
-		var timer *time.Timer
-		stopAfter := context.AfterFunc(ctx, func() {
-			timer = time.AfterFunc(grace, func() { r.cancelWork(errStopGrace) })
-		})
-		defer func() {
-			if !stopAfter() && timer != nil {
-				timer.Stop()
-			}
-		}()
-	}
+	defer r.armStopGrace(ctx)()
 	r.results = make(chan []*outcome, r.lanes*2)
 	r.laneTail = make([]chan struct{}, r.lanes)
 
 	if err := r.resumeTags(); err != nil {
 		return r.classify(err)
 	}
+	readErr, commitErr := r.pump(ctx, fps)
+	r.finishTags(ctx, readErr == nil && commitErr == nil)
+	err = r.stopCause(ctx, commitErr, readErr)
+	if rejErr := r.writeRejects(); err == nil && rejErr != nil {
+		err = rejErr
+	}
+	if err == nil && r.cfg.Store != nil && !r.cfg.DryRun {
+		err = r.cfg.Store.Finish(context.WithoutCancel(ctx))
+	}
+	return r.classify(err)
+}
+
+// bind fingerprints the inputs and binds the state to them and the
+// mapping (a dry run only checks that it could). It returns the
+// fingerprints, in the order of Files.
+func (r *importRun) bind(ctx context.Context) ([]string, error) {
+	fps := make([]string, len(r.cfg.Files))
+	inputs := make([]Input, len(r.cfg.Files))
+	for i, f := range r.cfg.Files {
+		fp, err := r.cfg.Fingerprint(f)
+		if err != nil {
+			return nil, fmt.Errorf("input %s: %w", f, err)
+		}
+		fps[i] = fp
+		inputs[i] = Input{File: f, Fingerprint: fp}
+	}
+	if r.cfg.Store == nil {
+		return fps, nil
+	}
+	b := Binding{Location: r.cfg.LocationID, MappingHash: r.cfg.MappingHash, Inputs: inputs, RunTag: r.cfg.RunTag}
+	if r.cfg.DryRun {
+		_, err := r.cfg.Store.CheckBinding(ctx, b)
+		return fps, err
+	}
+	if err := r.cfg.Store.Bind(ctx, b); err != nil {
+		return nil, err
+	}
+	var err error
+	r.bound, err = r.cfg.Store.CurrentRun(ctx)
+	if r.bound.Started.Before(r.began) {
+		r.resumedSince = r.bound.Started
+	}
+	return fps, err
+}
+
+// armStopGrace starts the soft stop's grace period when ctx is cancelled:
+// the groups in flight may drain for StopGrace, then their requests are
+// cancelled too. It returns the function that disarms it.
+func (r *importRun) armStopGrace(ctx context.Context) (disarm func()) {
+	grace := r.cfg.StopGrace
+	if grace < 0 {
+		return func() {}
+	}
+	if grace == 0 {
+		grace = DefaultStopGrace
+	}
+	var timer *time.Timer
+	stopAfter := context.AfterFunc(ctx, func() {
+		timer = time.AfterFunc(grace, func() { r.cancelWork(errStopGrace) })
+	})
+	return func() {
+		if !stopAfter() && timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// pump starts the tag sender and the committer, reads every file into the
+// pool, and returns once all three are done: the first input error, and
+// the committer's.
+func (r *importRun) pump(ctx context.Context, fps []string) (readErr, commitErr error) {
 	r.tagCalls = make(chan []TagCall, 16)
 	tagsSent := make(chan struct{})
 	go func() {
@@ -325,7 +369,6 @@ func (r *importRun) run(ctx context.Context) error {
 	go func() { committed <- r.commitLoop() }()
 
 	p := pool.New().WithMaxGoroutines(r.lanes).WithContext(r.work)
-	var readErr error
 	for i, f := range r.cfg.Files {
 		if readErr = r.readFile(ctx, p, f, fps[i]); readErr != nil {
 			break
@@ -333,24 +376,34 @@ func (r *importRun) run(ctx context.Context) error {
 	}
 	_ = p.Wait() // task errors are recorded as the run's fault
 	close(r.results)
-	commitErr := <-committed
+	commitErr = <-committed
 	close(r.tagCalls)
 	<-tagsSent
-	if r.batcher != nil && commitErr == nil && readErr == nil && ctx.Err() == nil && r.firstFault() == nil {
-		// Every row is in: the tags still waiting go out now, in as
-		// few requests as they can. (A run that stops early leaves
-		// them journaled for the next one.)
+	return readErr, commitErr
+}
+
+// finishTags sends the tags still waiting once every row is in (clean:
+// nothing failed, and the run was not stopped), in as few requests as
+// they can, and settles what was sent whatever stopped the run. A run
+// that stops early leaves the rest journaled for the next one.
+func (r *importRun) finishTags(ctx context.Context, clean bool) {
+	if r.batcher == nil {
+		return
+	}
+	if clean && ctx.Err() == nil && r.firstFault() == nil {
 		if err := r.sendTags(r.batcher.Drain()); err != nil {
 			r.setFault(err)
 		}
 	}
-	if r.batcher != nil {
-		// What was sent is settled whatever stopped the run.
-		if err := r.settleTags(); err != nil {
-			r.setFault(err)
-		}
+	if err := r.settleTags(); err != nil {
+		r.setFault(err)
 	}
+}
 
+// stopCause is what stopped the run, in order of weight: a fault, the
+// committer's error, the input's, a soft stop (ErrInterrupted); nil when
+// it ran to the end.
+func (r *importRun) stopCause(ctx context.Context, commitErr, readErr error) error {
 	err := r.firstFault()
 	if errors.Is(context.Cause(r.work), errStopGrace) {
 		r.log.Warn("stopped before the rows in flight were finished; the next run does them", "grace", r.cfg.StopGrace)
@@ -367,14 +420,7 @@ func (r *importRun) run(ctx context.Context) error {
 	case ctx.Err() != nil:
 		err = ErrInterrupted
 	}
-	rejErr := r.writeRejects()
-	if err == nil && rejErr != nil {
-		err = rejErr
-	}
-	if err == nil && r.cfg.Store != nil && !r.cfg.DryRun {
-		err = r.cfg.Store.Finish(context.WithoutCancel(ctx))
-	}
-	return r.classify(err)
+	return err
 }
 
 // readFile streams one file: batches, transform, classify, dispatch.
@@ -394,7 +440,7 @@ func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp 
 		}
 	}
 	r.headers[file] = src.Header()
-	var pending []*Item
+	var pending []*item
 	next := int64(1) // the row the next batch must start at, or later
 	for {
 		if ctx.Err() != nil || r.firstFault() != nil {
@@ -416,7 +462,7 @@ func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp 
 		n := b.Record.NumRows()
 		if b.FirstRow < next {
 			b.Record.Release()
-			return &FaultError{Kind: FaultAPI, Err: fmt.Errorf("input %s: batch at row %d, after row %d was read: %w", file, b.FirstRow, next-1, ErrLoop)}
+			return &record.FaultError{Kind: record.FaultAPI, Err: fmt.Errorf("input %s: batch at row %d, after row %d was read: %w", file, b.FirstRow, next-1, ErrLoop)}
 		}
 		next = b.FirstRow + n
 		recs := r.cfg.Transform(b.Record, b.File, b.FirstRow)
@@ -440,9 +486,9 @@ func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp 
 
 // classifyRows settles what can be settled without the API (rows already
 // checkpointed, rows the mapping rejected, rows whose content was already
-// written) and returns the rest as Items. JudgeRow decides; this looks up
+// written) and returns the rest as items. JudgeRow decides; this looks up
 // what it needs, screens the rows it sends on, and acts on its verdicts.
-func (r *importRun) classifyRows(fp, file string, recs []Record) ([]*Item, error) {
+func (r *importRun) classifyRows(fp, file string, recs []record.Row) ([]*item, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
@@ -450,7 +496,7 @@ func (r *importRun) classifyRows(fp, file string, recs []Record) ([]*Item, error
 	if err != nil {
 		return nil, r.stateFault(err)
 	}
-	var items []*Item
+	var items []*item
 	var settled []*outcome
 	fileIdx := slices.Index(r.cfg.Files, file)
 	for i := range recs {
@@ -470,7 +516,7 @@ func (r *importRun) classifyRows(fp, file string, recs []Record) ([]*Item, error
 		case FateSettled:
 			settled = append(settled, &outcome{fp: fp, rec: rec, status: v.Status, id: v.ContactID, reason: v.Reason, replay: v.Replay})
 		case FateRepeat:
-			items = append(items, &Item{Rec: rec, Known: v.ContactID, Since: r.resumedSince, DupOf: prev})
+			items = append(items, &item{Item: record.Item{Row: rec, Known: v.ContactID, Since: r.resumedSince}, dupOf: prev})
 		default:
 			items = append(items, r.newItem(rec, v.ContactID))
 		}
@@ -484,24 +530,24 @@ func (r *importRun) classifyRows(fp, file string, recs []Record) ([]*Item, error
 // screen puts a row about to be sent (to write, or repeating one in
 // flight) through the run's Screen, whose reason rejects it; an error
 // stops the run.
-func (r *importRun) screen(rec *Record, v Verdict) (Verdict, error) {
+func (r *importRun) screen(rec *record.Row, v Verdict) (Verdict, error) {
 	if v.Fate == FateSettled || r.cfg.Screen == nil {
 		return v, nil
 	}
 	reason, err := r.cfg.Screen(r.work, r.stats, rec)
 	if err != nil {
-		fe := &FaultError{Kind: FaultAPI, Err: err, Hint: "the state is kept: run the same command again to resume"}
+		fe := &record.FaultError{Kind: record.FaultAPI, Err: err, Hint: "the state is kept: run the same command again to resume"}
 		r.setFault(fe)
 		return v, fe
 	}
 	if reason != "" {
-		return Verdict{Fate: FateSettled, Status: StatusRejected, Reason: reason}, nil
+		return Verdict{Fate: FateSettled, Status: record.StatusRejected, Reason: reason}, nil
 	}
 	return v, nil
 }
 
 // inFlight is the recent item rec repeats (same key and content), or nil.
-func (r *importRun) inFlight(rec *Record) *Item {
+func (r *importRun) inFlight(rec *record.Row) *item {
 	if rec.Hash == "" {
 		return nil
 	}
@@ -512,8 +558,8 @@ func (r *importRun) inFlight(rec *Record) *Item {
 // the rows after it that repeat it (FateRepeat: no request). Items older
 // than the rows that can be in flight have been checkpointed, and a repeat
 // of one of those is found unchanged through the ID map.
-func (r *importRun) newItem(rec *Record, known string) *Item {
-	it := &Item{Rec: rec, Known: known, Since: r.resumedSince}
+func (r *importRun) newItem(rec *record.Row, known string) *item {
+	it := &item{Item: record.Item{Row: rec, Known: known, Since: r.resumedSince}}
 	if rec.Hash == "" {
 		return it
 	}
@@ -521,7 +567,7 @@ func (r *importRun) newItem(rec *Record, known string) *Item {
 	if known == "" && r.bound.Tag != "" {
 		tags = append(slices.Clone(tags), r.bound.Tag)
 	}
-	it.common = r.classes.Observe(NormTags(tags))
+	it.common = r.classes.Observe(record.NormTags(tags))
 	d := RowDigest(rec.Key, rec.Hash)
 	r.recent[d] = it
 	r.recentOrder = append(r.recentOrder, d)
@@ -536,13 +582,13 @@ func (r *importRun) newItem(rec *Record, known string) *Item {
 // non-empty lane. Rows with the same key share a lane, and a lane's groups
 // run one after another, so two writes for one contact never race (which
 // could create it twice).
-func (r *importRun) dispatch(ctx context.Context, p *pool.ContextPool, fp string, items []*Item) {
+func (r *importRun) dispatch(ctx context.Context, p *pool.ContextPool, fp string, items []*item) {
 	if len(items) == 0 {
 		return
 	}
-	byLane := make([][]*Item, r.lanes)
+	byLane := make([][]*item, r.lanes)
 	for _, it := range items {
-		l := LaneOf(it.Rec.Key, r.lanes)
+		l := LaneOf(it.Row.Key, r.lanes)
 		byLane[l] = append(byLane[l], it)
 	}
 	// A lane's rows go in groups of at most GroupSize, one after another:
@@ -562,7 +608,7 @@ func (r *importRun) dispatch(ctx context.Context, p *pool.ContextPool, fp string
 
 // submit hands one group to the pool, after the lane's previous group. It
 // reports false when the run is stopping and nothing more may be submitted.
-func (r *importRun) submit(ctx context.Context, p *pool.ContextPool, fp string, lane int, group []*Item) bool {
+func (r *importRun) submit(ctx context.Context, p *pool.ContextPool, fp string, lane int, group []*item) bool {
 	// Check before each Go: a soft stop or a fault submits nothing
 	// more (what is not submitted is not checkpointed, and is done
 	// by the next run).
@@ -572,34 +618,15 @@ func (r *importRun) submit(ctx context.Context, p *pool.ContextPool, fp string, 
 	prev := r.laneTail[lane]
 	mine := make(chan struct{})
 	r.laneTail[lane] = mine
-	g := &Group{Items: group, Journal: r.journal, Stats: r.stats, Logger: r.log, Stopping: r.stopping}
 	p.Go(func(wctx context.Context) error {
 		defer close(mine)
 		if prev != nil {
 			<-prev
 		}
-		err := r.write(wctx, g)
-		outs := make([]*outcome, 0, len(g.Items))
-		for _, it := range g.Items {
-			if it.Status == "" {
-				continue
-			}
-			o := &outcome{fp: fp, rec: it.Rec, status: it.Status, id: it.ContactID, reason: it.Reason, common: it.common}
-			if len(it.Tags) > 0 && (it.Status == StatusCreated || it.Status == StatusUpdated) {
-				if r.tags == nil {
-					// Never drop a row's tags silently.
-					err = errors.Join(err, fmt.Errorf("import: the sink left tags to add but is no TagWriter (row %d)", it.Rec.Row))
-					continue
-				}
-				o.tags = it.Tags
-			}
-			if it.Status == StatusCreated && r.bound.Tag != "" && r.tags != nil {
-				o.tags = NormTags(append(slices.Clone(o.tags), r.bound.Tag))
-			}
-			outs = append(outs, o)
-		}
+		err := r.write(wctx, group)
+		outs, tagErr := r.outcomes(fp, group)
 		r.results <- outs
-		if err != nil {
+		if err = errors.Join(err, tagErr); err != nil {
 			r.setFault(err)
 		}
 		return nil
@@ -607,12 +634,77 @@ func (r *importRun) submit(ctx context.Context, p *pool.ContextPool, fp string, 
 	return true
 }
 
-// write calls the sink unless the run already stopped for a fault.
-func (r *importRun) write(ctx context.Context, g *Group) error {
+// write hands a group's rows to the sink one at a time, in order, unless
+// the run already stopped for a fault. A row repeating an earlier one of
+// the run costs no request (item.repeat); a soft stop ends the group at
+// the row in hand, and the rows left keep no outcome (the next run does
+// them). The first row of the run is preceded by BeforeFirstWrite.
+func (r *importRun) write(ctx context.Context, group []*item) error {
 	if ctx.Err() != nil || r.firstFault() != nil {
 		return nil
 	}
-	return r.sink.Write(ctx, g)
+	if err := r.beforeFirstWrite(ctx); err != nil {
+		return err
+	}
+	for _, it := range group {
+		if r.rowStop(ctx) {
+			return nil
+		}
+		if it.repeat() {
+			continue
+		}
+		out, err := r.sink.Write(ctx, r.stats, it.Item)
+		if err != nil {
+			return err
+		}
+		it.out = out
+	}
+	return nil
+}
+
+// rowStop reports that no more rows of a group may start: a soft stop, or
+// the requests cancelled (a fault, the stop's grace over). A dry run sends
+// nothing and finishes its groups.
+func (r *importRun) rowStop(ctx context.Context) bool {
+	return !r.cfg.DryRun && (r.stopping() || ctx.Err() != nil)
+}
+
+// beforeFirstWrite runs cfg.BeforeFirstWrite once per run (never in a dry
+// run), and keeps its answer.
+func (r *importRun) beforeFirstWrite(ctx context.Context) error {
+	if r.cfg.DryRun || r.cfg.BeforeFirstWrite == nil {
+		return nil
+	}
+	r.ready.Do(func() { r.readyErr = r.cfg.BeforeFirstWrite(ctx) })
+	return r.readyErr
+}
+
+// outcomes are a written group's outcomes for the committer, with the tags
+// each row still has to add. A row the sink did not finish (the run
+// stopped) has none, and is left to the next run.
+func (r *importRun) outcomes(fp string, group []*item) ([]*outcome, error) {
+	var err error
+	outs := make([]*outcome, 0, len(group))
+	for _, it := range group {
+		res := it.out
+		if res.Status == record.StatusUnknown {
+			continue
+		}
+		o := &outcome{fp: fp, rec: it.Row, status: res.Status, id: res.ContactID, reason: res.Reason, common: it.common}
+		if len(res.Tags) > 0 && (res.Status == record.StatusCreated || res.Status == record.StatusUpdated) {
+			if r.tags == nil {
+				// Never drop a row's tags silently.
+				err = errors.Join(err, fmt.Errorf("import: the sink left tags to add but the run has no TagWriter (ImportConfig.Tags; row %d)", it.Row.Row))
+				continue
+			}
+			o.tags = res.Tags
+		}
+		if res.Status == record.StatusCreated && r.bound.Tag != "" && r.tags != nil {
+			o.tags = record.NormTags(append(slices.Clone(o.tags), r.bound.Tag))
+		}
+		outs = append(outs, o)
+	}
+	return outs, err
 }
 
 // rowReason is a mapping's complaint without the row number (the rejects
@@ -655,7 +747,7 @@ func (r *importRun) firstFault() error {
 }
 
 func (r *importRun) stateFault(err error) error {
-	fe := &FaultError{Kind: FaultState, Err: err}
+	fe := &record.FaultError{Kind: record.FaultState, Err: err}
 	if errors.Is(err, ErrDiskFull) {
 		fe.Hint = "free some disk space, then run the same command again"
 	}
@@ -701,13 +793,13 @@ func (r *importRun) commitLoop() error {
 				}
 				ro := RowOutcome{FP: o.fp, File: o.rec.File, Row: o.rec.Row, Key: o.rec.Key, SourceKey: o.rec.SourceKey,
 					ContactID: o.id, Hash: o.rec.Hash, Status: o.status, Reason: o.reason,
-					// A notes or tasks row (Rec.ContactID set) creates a
+					// A notes or tasks row (rec.ContactID set) creates a
 					// note, never its contact.
-					MadeContact: o.status == StatusCreated && o.rec.ContactID == ""}
+					MadeContact: o.status == record.StatusCreated && o.rec.ContactID == ""}
 				if r.tags != nil && len(o.tags) > 0 {
 					ro.Tags, ro.Raw, ro.common = o.tags, o.rec.Raw, o.common
 				}
-				if o.status == StatusRejected {
+				if o.status == record.StatusRejected {
 					ro.Raw = o.rec.Raw
 					if r.cfg.DryRun {
 						r.dryRejects = append(r.dryRejects, RejectRecord{File: o.rec.File, Row: o.rec.Row, Raw: o.rec.Raw, Reason: o.reason})
@@ -768,6 +860,9 @@ func (r *importRun) tagLoop() {
 func (r *importRun) sendTags(calls []TagCall) error {
 	for i := range calls {
 		c := &calls[i]
+		if err := r.beforeFirstWrite(r.work); err != nil {
+			return err
+		}
 		refused, err := r.tags.AddTags(r.work, r.stats, c.Tags, c.IDs)
 		if err != nil {
 			return err
@@ -801,7 +896,7 @@ func (r *importRun) settleTags() error {
 		return nil
 	}
 	if err := r.cfg.Store.SettleTags(context.WithoutCancel(r.work), r.settled); err != nil {
-		return &FaultError{Kind: FaultState, Err: err}
+		return &record.FaultError{Kind: record.FaultState, Err: err}
 	}
 	r.settled = r.settled[:0]
 	return nil
@@ -816,7 +911,7 @@ func (r *importRun) resumeTags() error {
 	}
 	intents, err := r.cfg.Store.TagIntents(r.work)
 	if err != nil {
-		return &FaultError{Kind: FaultState, Err: err}
+		return &record.FaultError{Kind: record.FaultState, Err: err}
 	}
 	if len(intents) == 0 {
 		return nil
@@ -838,19 +933,19 @@ func (r *importRun) resumeTags() error {
 func (r *importRun) count(o *outcome) {
 	r.stats.Read(1)
 	switch o.status {
-	case StatusCreated:
+	case record.StatusCreated:
 		if o.replay {
 			r.stats.Unchanged()
 		} else {
 			r.stats.Created()
 		}
-	case StatusUpdated:
+	case record.StatusUpdated:
 		if o.replay {
 			r.stats.Unchanged()
 		} else {
 			r.stats.Updated()
 		}
-	case StatusRejected:
+	case record.StatusRejected:
 		r.stats.Rejected(1)
 	default:
 		r.stats.Unchanged()
@@ -884,7 +979,7 @@ func (r *importRun) writeRejects() error {
 // inputFault is a file that can't be read on: refused (exit 2) if no
 // write was made yet, the run's failure (exit 1, resumable) otherwise.
 func inputFault(file string, err error) error {
-	return &FaultError{Kind: FaultInput, Err: fmt.Errorf("input %s: %w", file, err)}
+	return &record.FaultError{Kind: record.FaultInput, Err: fmt.Errorf("input %s: %w", file, err)}
 }
 
 // classify turns what stopped the run into the typed errors of errors.go.
@@ -899,11 +994,11 @@ func (r *importRun) classify(err error) error {
 	if errors.Is(err, pace.ErrDailyQuota) {
 		return &QuotaError{Err: err}
 	}
-	var fe *FaultError
+	var fe *record.FaultError
 	if errors.As(err, &fe) {
 		s := r.stats.Snapshot()
 		fe.BeforeWrite = s.Created+s.Updated+s.NotesCreated+s.TasksCreated+s.TagCalls == 0 ||
-			(fe.Kind == FaultInput && r.cfg.DryRun) // a dry run's writes are only counted
+			(fe.Kind == record.FaultInput && r.cfg.DryRun) // a dry run's writes are only counted
 		return fe
 	}
 	return err
@@ -912,20 +1007,15 @@ func (r *importRun) classify(err error) error {
 // dryRunSink is --dry-run's one choke point: every row that would be
 // written is counted as the create or update it would be, and logged;
 // nothing is sent.
-type dryRunSink struct{}
+type dryRunSink struct{ log *slog.Logger }
 
-func (dryRunSink) Write(_ context.Context, g *Group) error {
-	for _, it := range g.Items {
-		if it.Repeat() {
-			continue
-		}
-		if it.Known != "" {
-			it.Status, it.ContactID = StatusUpdated, it.Known
-		} else {
-			it.Status = StatusCreated
-		}
-		g.Logger.Debug("dry run: would upsert", "file", it.Rec.File, "row", it.Rec.Row, "key", it.Rec.Key,
-			"tags", len(it.Rec.Tags), "notes", len(it.Rec.Notes), "tasks", len(it.Rec.Tasks), "skipped_by", "--dry-run")
+func (s dryRunSink) Write(_ context.Context, _ record.Meter, it record.Item) (record.Outcome, error) {
+	out := record.Outcome{Status: record.StatusCreated}
+	if it.Known != "" {
+		out = record.Outcome{Status: record.StatusUpdated, ContactID: it.Known}
 	}
-	return nil
+	rec := it.Row
+	s.log.Debug("dry run: would upsert", "file", rec.File, "row", rec.Row, "key", rec.Key,
+		"tags", len(rec.Tags), "notes", len(rec.Notes), "tasks", len(rec.Tasks), "skipped_by", "--dry-run")
+	return out, nil
 }

@@ -121,13 +121,15 @@ func (e *e2e) run(ctx context.Context) (pipeline.Report, error) {
 	defer st.Close()
 	stats := pipeline.NewStats()
 	policy := pace.Policy{Initial: time.Millisecond, Max: 5 * time.Millisecond, Total: 5 * time.Second, MaxAttempts: 20}
+	sink := sinks.NewGHL(e.client, sinks.GHLOptions{LocationID: e.sb.LocationID(), Policy: policy, Journal: st})
 	return pipeline.RunImport(ctx, pipeline.ImportConfig{
 		Files:       []string{e.csv},
 		Open:        func(p string) (record.Source, error) { return sources.OpenCSV(p, sources.CSVOptions{BatchSize: 100}) },
 		Fingerprint: sources.Fingerprint,
 		Transform:   pipeline.FromMapping(m),
 		MappingHash: "m1",
-		Sink:        sinks.NewGHL(e.client, sinks.GHLOptions{LocationID: e.sb.LocationID(), Policy: policy}),
+		Sink:        sink,
+		Tags:        sink,
 		LocationID:  e.sb.LocationID(),
 		Workers:     4,
 		Store:       st,
@@ -254,24 +256,24 @@ func TestImportSandboxRunFaults(t *testing.T) {
 	tests := []struct {
 		name  string
 		token func(sb *sandbox.Server) string
-		kind  pipeline.FaultKind
+		kind  record.FaultKind
 		exit  int
 	}{
-		{"bad token", func(*sandbox.Server) string { return "not-a-token" }, pipeline.FaultAuth, 2},
+		{"bad token", func(*sandbox.Server) string { return "not-a-token" }, record.FaultAuth, 2},
 		{"read-only scope", func(sb *sandbox.Server) string {
 			tok, err := sb.IssueToken(sb.LocationID(), []string{"contacts.readonly"}, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return tok
-		}, pipeline.FaultScope, 2},
+		}, record.FaultScope, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newE2E(t, sandbox.FaultSpec{}, 50)
 			e.client = ghl.New(e.base, &http.Client{Transport: bearer(tc.token(e.sb), http.DefaultTransport)})
 			r, err := e.run(context.Background())
-			var fe *pipeline.FaultError
+			var fe *record.FaultError
 			if !errors.As(err, &fe) || fe.Kind != tc.kind || pipeline.ExitCode(err) != tc.exit {
 				t.Fatalf("run = %v (%T), want fault %s, exit %d", err, err, tc.kind, tc.exit)
 			}

@@ -53,12 +53,12 @@ func (s *memSource) Next(ctx context.Context) (record.Batch, error) {
 
 // memTransform: "bad..." rows are rejected by the mapping; the hash is the
 // value, so a changed value is a changed row.
-func memTransform(rec arrow.Record, file string, first int64) []Record {
+func memTransform(rec arrow.Record, file string, first int64) []record.Row {
 	col := rec.Column(0).(*array.String)
-	out := make([]Record, rec.NumRows())
+	out := make([]record.Row, rec.NumRows())
 	for i := range out {
 		v := col.Value(i)
-		out[i] = Record{File: file, Row: first + int64(i), Raw: []string{v}, Hash: "h:" + v}
+		out[i] = record.Row{File: file, Row: first + int64(i), Raw: []string{v}, Hash: "h:" + v}
 		key, _, _ := strings.Cut(v, "#")
 		if strings.HasPrefix(v, "bad") {
 			out[i].Err = fmt.Errorf("row %d: email %q: not an email", first+int64(i), v)
@@ -88,55 +88,47 @@ func newFakeSink(t *testing.T) *fakeSink {
 	return &fakeSink{ids: map[string]string{}, writes: map[string]int{}, inflight: map[string]bool{}, lastRow: map[string]int64{}, t: t}
 }
 
-func (s *fakeSink) Write(ctx context.Context, g *Group) error {
-	for _, it := range g.Items {
-		if g.Stopping() {
-			return nil
-		}
-		if it.Repeat() {
-			continue
-		}
-		s.mu.Lock()
-		s.total++
-		n := s.total
-		if s.failAt > 0 && n >= s.failAt {
-			s.mu.Unlock()
-			return s.fault
-		}
-		k := it.Rec.Key
-		if s.inflight[k] {
-			s.t.Errorf("key %s written by two groups at once", k)
-		}
-		if it.Rec.Row <= s.lastRow[k] && it.Rec.File == "a.csv" {
-			s.t.Errorf("key %s: row %d after row %d", k, it.Rec.Row, s.lastRow[k])
-		}
-		s.lastRow[k] = it.Rec.Row
-		s.inflight[k] = true
-		s.writes[k]++
-		id, ok := s.ids[k]
-		if !ok {
-			id = fmt.Sprintf("c%d", len(s.ids)+1)
-			s.ids[k] = id
-		}
+func (s *fakeSink) Write(ctx context.Context, m record.Meter, it record.Item) (record.Outcome, error) {
+	s.mu.Lock()
+	s.total++
+	n := s.total
+	if s.failAt > 0 && n >= s.failAt {
 		s.mu.Unlock()
-		if s.onWrite != nil {
-			s.onWrite(n)
-		}
-		g.Stats.Request()
-		it.ContactID = id
-		switch {
-		case strings.HasSuffix(k, "@reject.io"):
-			it.Reject("422 Unprocessable Entity: no (POST /contacts/upsert)")
-		case ok:
-			it.Status = StatusUpdated
-		default:
-			it.Status = StatusCreated
-		}
-		s.mu.Lock()
-		s.inflight[k] = false
-		s.mu.Unlock()
+		return record.Outcome{}, s.fault
 	}
-	return nil
+	k := it.Row.Key
+	if s.inflight[k] {
+		s.t.Errorf("key %s written by two groups at once", k)
+	}
+	if it.Row.Row <= s.lastRow[k] && it.Row.File == "a.csv" {
+		s.t.Errorf("key %s: row %d after row %d", k, it.Row.Row, s.lastRow[k])
+	}
+	s.lastRow[k] = it.Row.Row
+	s.inflight[k] = true
+	s.writes[k]++
+	id, ok := s.ids[k]
+	if !ok {
+		id = fmt.Sprintf("c%d", len(s.ids)+1)
+		s.ids[k] = id
+	}
+	s.mu.Unlock()
+	if s.onWrite != nil {
+		s.onWrite(n)
+	}
+	m.Request()
+	out := record.Outcome{ContactID: id}
+	switch {
+	case strings.HasSuffix(k, "@reject.io"):
+		out.Status, out.Reason = record.StatusRejected, "422 Unprocessable Entity: no (POST /contacts/upsert)"
+	case ok:
+		out.Status = record.StatusUpdated
+	default:
+		out.Status = record.StatusCreated
+	}
+	s.mu.Lock()
+	s.inflight[k] = false
+	s.mu.Unlock()
+	return out, nil
 }
 
 func genRows(n int) []string {
@@ -249,7 +241,7 @@ func TestRunImportAndRerun(t *testing.T) {
 }
 
 func TestRunImportStops(t *testing.T) {
-	faultErr := &FaultError{Kind: FaultAuth, Err: errors.New("POST /contacts/upsert: 401 Unauthorized")}
+	faultErr := &record.FaultError{Kind: record.FaultAuth, Err: errors.New("POST /contacts/upsert: 401 Unauthorized")}
 	tests := []struct {
 		name    string
 		arrange func(s *fakeSink, cancel context.CancelFunc)
@@ -264,7 +256,7 @@ func TestRunImportStops(t *testing.T) {
 		}, func(err error) bool { return errors.Is(err, ErrInterrupted) && ExitCode(err) == 3 }},
 		{"fault", func(s *fakeSink, cancel context.CancelFunc) {
 			s.failAt, s.fault = 300, faultErr
-		}, func(err error) bool { return errors.As(err, new(*FaultError)) && ExitCode(err) == 1 }},
+		}, func(err error) bool { return errors.As(err, new(*record.FaultError)) && ExitCode(err) == 1 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"strconv"
+
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // The row judge: what becomes of one input row, decided in one place for
@@ -53,10 +54,10 @@ type RowFacts struct {
 // Verdict is the judge's answer.
 type Verdict struct {
 	Fate Fate
-	// Status is, for a settled row, StatusRejected, StatusUnchanged, or
+	// Status is, for a settled row, record.StatusRejected, record.StatusUnchanged, or
 	// (Replay) the status its checkpoint holds.
 	Status string
-	Reason string // StatusRejected: why, as the rejects file says it
+	Reason string // record.StatusRejected: why, as the rejects file says it
 	// ContactID is a settled row's contact, or for a row to write the
 	// contact the ID map holds for its key ("" if none: Item.Known).
 	ContactID string
@@ -74,15 +75,15 @@ const ReasonNoKey = "no email or phone to match the contact by"
 // earlier row's match key is rejected; a row whose content the ID map has
 // as written is unchanged; a row repeating one in flight is a repeat; the
 // rest are written.
-func JudgeRow(rec *Record, f RowFacts) Verdict {
+func JudgeRow(rec *record.Row, f RowFacts) Verdict {
 	if d := f.Done; d != nil && d.Hash == rec.Hash {
 		return Verdict{Fate: FateSettled, Status: d.Status, ContactID: d.ContactID, Replay: true}
 	}
 	if reason := rejectReason(rec, f.KeyFirst); reason != "" {
-		return Verdict{Fate: FateSettled, Status: StatusRejected, Reason: reason}
+		return Verdict{Fate: FateSettled, Status: record.StatusRejected, Reason: reason}
 	}
 	if rec.Hash != "" && f.Known.Hash == rec.Hash {
-		return Verdict{Fate: FateSettled, Status: StatusUnchanged, ContactID: f.Known.ContactID}
+		return Verdict{Fate: FateSettled, Status: record.StatusUnchanged, ContactID: f.Known.ContactID}
 	}
 	if rec.Hash != "" && f.InFlight {
 		return Verdict{Fate: FateRepeat, ContactID: f.Known.ContactID}
@@ -91,7 +92,7 @@ func JudgeRow(rec *Record, f RowFacts) Verdict {
 }
 
 // rejectReason is why rec is rejected before any request; "" if it is not.
-func rejectReason(rec *Record, first RowAt) string {
+func rejectReason(rec *record.Row, first RowAt) string {
 	if reason := RejectReason(rec); reason != "" {
 		return reason
 	}
@@ -104,7 +105,7 @@ func rejectReason(rec *Record, first RowAt) string {
 // RejectReason is why the mapping's output rec can't be written at all,
 // as the rejects file says it: the mapping's complaint, or no match key;
 // "" if neither. (validate's prediction gives the same reasons.)
-func RejectReason(rec *Record) string {
+func RejectReason(rec *record.Row) string {
 	switch {
 	case rec.Err != nil:
 		return rowReason(rec.Err)
@@ -142,7 +143,7 @@ func NewKeyPlaces(files []string) *KeyPlaces {
 // First returns the earlier row rec's match key first appeared at (Row 0:
 // none), and remembers rec (of files[file]) as the first if it is. A row
 // the mapping rejected, or one with no key, is neither.
-func (k *KeyPlaces) First(rec *Record, file int) RowAt {
+func (k *KeyPlaces) First(rec *record.Row, file int) RowAt {
 	if k == nil || rec.Key == "" || rec.Err != nil {
 		return RowAt{}
 	}
@@ -169,7 +170,7 @@ type StateFacts struct {
 
 // LookUpState reads what st knows about recs, rows of the file with
 // fingerprint fp in order (st nil: nothing is known).
-func LookUpState(ctx context.Context, st *Store, fp string, recs []Record) (StateFacts, error) {
+func LookUpState(ctx context.Context, st *Store, fp string, recs []record.Row) (StateFacts, error) {
 	var s StateFacts
 	if st == nil || len(recs) == 0 {
 		return s, nil
@@ -190,20 +191,10 @@ func LookUpState(ctx context.Context, st *Store, fp string, recs []Record) (Stat
 
 // Facts are rec's RowFacts as far as the checkpoint tells them (Done and
 // Known).
-func (s StateFacts) Facts(rec *Record) RowFacts {
+func (s StateFacts) Facts(rec *record.Row) RowFacts {
 	f := RowFacts{Known: s.known[rec.Key]}
 	if d, ok := s.done[rec.Row]; ok {
 		f.Done = &d
 	}
 	return f
 }
-
-// SubKey identifies a note or task in a contact's journal (SubRef): its
-// kind, content hash and the number of the same kind and content before
-// it in the row. The sinks and the planner index the journal by it.
-func SubKey(kind, contentHash string, seq int) string {
-	return kind + "\x00" + contentHash + "\x00" + strconv.Itoa(seq)
-}
-
-// JournalKey is r's SubKey.
-func (r SubRef) JournalKey() string { return SubKey(r.Kind, r.ContentHash, r.Seq) }

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // Stats counts one run. Its methods are the only writers and are safe for
@@ -41,13 +43,13 @@ func (s *Stats) Unchanged() { s.unchanged.Add(1) }
 // Rejected counts n rows that went to the rejects file.
 func (s *Stats) Rejected(n int) { s.rejected.Add(int64(n)) }
 
-// Demote moves a row counted as written (status StatusCreated or
-// StatusUpdated) to rejected: its tags were refused after it was counted.
+// Demote moves a row counted as written (status record.StatusCreated or
+// record.StatusUpdated) to rejected: its tags were refused after it was counted.
 func (s *Stats) Demote(status string) {
 	switch status {
-	case StatusCreated:
+	case record.StatusCreated:
 		s.created.Add(-1)
-	case StatusUpdated:
+	case record.StatusUpdated:
 		s.updated.Add(-1)
 	default:
 		return

@@ -12,27 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// Row outcomes as the checkpoint records them.
-const (
-	StatusCreated   = "created"
-	StatusUpdated   = "updated"
-	StatusUnchanged = "unchanged"
-	StatusRejected  = "rejected"
-)
-
-// Sub-resource kinds kept in the subs journal.
-const (
-	KindNote = "note"
-	KindTask = "task"
-)
-
-// Sub-resource states: pending is written before the create request is
-// sent, done once its answer (or a matching remote record) is known.
-const (
-	SubPending = "pending"
-	SubDone    = "done"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // Input is one file of an import run as the state binds it.
@@ -348,38 +329,16 @@ func (s *Store) Contacts(ctx context.Context, keys []string) (map[string]Contact
 	return out, nil
 }
 
-// SubRef names one note or task of a contact by content: the same body sent
-// to the same contact twice in one row is Seq 0 and 1.
-type SubRef struct {
-	Key         string // the contact's match key
-	Kind        string // KindNote or KindTask
-	ContentHash string
-	Seq         int
-	ContactID   string
-	FP          string // the row that asked for it, for the record
-	Row         int64
-	// Created is set with SubDone when this run's request created it (not
-	// a lookup that found it): the run's record for ghlbulk undo.
-	Created bool
-}
-
-// SubRecord is a journal entry.
-type SubRecord struct {
-	SubRef
-	RemoteID string
-	State    string // SubPending or SubDone
-}
-
 // Subs returns the journal entries of a contact key.
-func (s *Store) Subs(ctx context.Context, key string) ([]SubRecord, error) {
+func (s *Store) Subs(ctx context.Context, key string) ([]record.SubRecord, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT kind, content_hash, seq, contact_id, remote_id, state FROM subs WHERE key = ?`, key)
 	if err != nil {
 		return nil, s.wrap("read", err)
 	}
 	defer rows.Close()
-	var out []SubRecord
+	var out []record.SubRecord
 	for rows.Next() {
-		r := SubRecord{SubRef: SubRef{Key: key}}
+		r := record.SubRecord{SubRef: record.SubRef{Key: key}}
 		if err := rows.Scan(&r.Kind, &r.ContentHash, &r.Seq, &r.ContactID, &r.RemoteID, &r.State); err != nil {
 			return nil, s.wrap("read", err)
 		}
@@ -392,14 +351,14 @@ func (s *Store) Subs(ctx context.Context, key string) ([]SubRecord, error) {
 }
 
 // MarkSub writes a journal entry (pending before sending, done after).
-func (s *Store) MarkSub(ctx context.Context, ref SubRef, state, remoteID string) error {
+func (s *Store) MarkSub(ctx context.Context, ref record.SubRef, state, remoteID string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO subs(key, kind, content_hash, seq, contact_id, remote_id, state, fp, row)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(key, kind, content_hash, seq) DO UPDATE SET contact_id = excluded.contact_id,
 				remote_id = excluded.remote_id, state = excluded.state`,
 			ref.Key, ref.Kind, ref.ContentHash, ref.Seq, ref.ContactID, remoteID, state, ref.FP, ref.Row)
-		if err != nil || !ref.Created || state != SubDone || remoteID == "" {
+		if err != nil || !ref.Created || state != record.SubDone || remoteID == "" {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO made(run, kind, id, contact_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -417,8 +376,8 @@ type RowOutcome struct {
 	SourceKey string
 	ContactID string
 	Hash      string
-	Status    string // StatusCreated ...
-	Reason    string // for StatusRejected
+	Status    string // record.StatusCreated ...
+	Reason    string // for record.StatusRejected
 	Raw       []string
 	// MadeContact is set when the row created its contact (not when a
 	// notes or tasks row created a note on one): undo's record.
@@ -499,7 +458,7 @@ func (st *rowStmts) commit(ctx context.Context, run string, o RowOutcome) error 
 	if _, err := st.insRow.ExecContext(ctx, o.FP, o.Row, o.Key, o.SourceKey, o.ContactID, o.Hash, o.Status, o.Reason); err != nil {
 		return err
 	}
-	if o.Status == StatusRejected {
+	if o.Status == record.StatusRejected {
 		_, err := st.insReject.ExecContext(ctx, o.FP, o.Row, o.File, encodeStrings(o.Raw), o.Reason)
 		return err
 	}
@@ -580,13 +539,13 @@ func (s *Store) SettleTags(ctx context.Context, done []*TagIntent) error {
 					in.reason, in.FP, in.Row); err != nil {
 					return err
 				}
-				if _, err := tx.ExecContext(ctx, `UPDATE rows SET status = ?, reason = ? WHERE fp = ? AND row = ?`, StatusRejected, in.reason, in.FP, in.Row); err != nil {
+				if _, err := tx.ExecContext(ctx, `UPDATE rows SET status = ?, reason = ? WHERE fp = ? AND row = ?`, record.StatusRejected, in.reason, in.FP, in.Row); err != nil {
 					return err
 				}
 				if _, err := tx.ExecContext(ctx, `UPDATE contacts SET hash = '' WHERE key = ?`, in.Key); err != nil {
 					return err
 				}
-			} else if in.status == StatusUpdated {
+			} else if in.status == record.StatusUpdated {
 				for _, t := range in.Tags {
 					if _, err := added.ExecContext(ctx, in.run, in.ContactID, t); err != nil {
 						return err

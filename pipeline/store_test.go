@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // DB is the database, for tests that inspect the state; the jobs use the
@@ -37,7 +39,7 @@ func seedStore(t *testing.T, path string, rows int) {
 	var outs []RowOutcome
 	for i := range rows {
 		outs = append(outs, RowOutcome{FP: "fp", File: "a.csv", Row: int64(i + 1), Key: "email:" + strconv.Itoa(i) + "@x.io",
-			ContactID: "c" + strconv.Itoa(i), Hash: strings.Repeat("h", 40), Status: StatusCreated})
+			ContactID: "c" + strconv.Itoa(i), Hash: strings.Repeat("h", 40), Status: record.StatusCreated})
 	}
 	if err := s.CommitRows(context.Background(), outs); err != nil {
 		t.Fatal(err)
@@ -173,7 +175,7 @@ func TestOpenStoreReopens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 10 || rows[3].Status != StatusCreated || rows[3].ContactID != "c2" {
+	if len(rows) != 10 || rows[3].Status != record.StatusCreated || rows[3].ContactID != "c2" {
 		t.Errorf("rows after reopen = %v", rows)
 	}
 }
@@ -255,8 +257,8 @@ func TestStoreCommitRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := s.CommitRows(ctx, []RowOutcome{
-		{FP: "fa", File: "a.csv", Row: 1, Key: "email:a@x.io", ContactID: "c1", Hash: "h1", Status: StatusCreated},
-		{FP: "fa", File: "a.csv", Row: 2, Hash: "h2", Status: StatusRejected, Reason: `phone "1": too short`, Raw: []string{"", "Bo"}},
+		{FP: "fa", File: "a.csv", Row: 1, Key: "email:a@x.io", ContactID: "c1", Hash: "h1", Status: record.StatusCreated},
+		{FP: "fa", File: "a.csv", Row: 2, Hash: "h2", Status: record.StatusRejected, Reason: `phone "1": too short`, Raw: []string{"", "Bo"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -279,22 +281,22 @@ func TestStoreCommitRows(t *testing.T) {
 		t.Errorf("Rejects = %+v", got)
 	}
 	// Written later (fixed input): the reject goes.
-	if err := s.CommitRows(ctx, []RowOutcome{{FP: "fa", Row: 2, Key: "email:b@x.io", ContactID: "c2", Hash: "h3", Status: StatusUpdated}}); err != nil {
+	if err := s.CommitRows(ctx, []RowOutcome{{FP: "fa", Row: 2, Key: "email:b@x.io", ContactID: "c2", Hash: "h3", Status: record.StatusUpdated}}); err != nil {
 		t.Fatal(err)
 	}
 	for r, err := range s.Rejects(ctx) {
 		t.Errorf("reject left: %+v %v", r, err)
 	}
 	// Journal.
-	ref := SubRef{Key: "email:a@x.io", Kind: KindNote, ContentHash: "n1", ContactID: "c1"}
-	if err := s.MarkSub(ctx, ref, SubPending, ""); err != nil {
+	ref := record.SubRef{Key: "email:a@x.io", Kind: record.KindNote, ContentHash: "n1", ContactID: "c1"}
+	if err := s.MarkSub(ctx, ref, record.SubPending, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkSub(ctx, ref, SubDone, "note1"); err != nil {
+	if err := s.MarkSub(ctx, ref, record.SubDone, "note1"); err != nil {
 		t.Fatal(err)
 	}
 	subs, err := s.Subs(ctx, "email:a@x.io")
-	if err != nil || len(subs) != 1 || subs[0].State != SubDone || subs[0].RemoteID != "note1" {
+	if err != nil || len(subs) != 1 || subs[0].State != record.SubDone || subs[0].RemoteID != "note1" {
 		t.Errorf("Subs = %+v, %v", subs, err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // Made is one thing a run created: a contact (ID and ContactID are then
 // the same), or a note or task on ContactID.
 type Made struct {
-	Kind      string // "contact", KindNote or KindTask
+	Kind      string // "contact", record.KindNote or record.KindTask
 	ID        string
 	ContactID string
 }

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"iter"
+
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // What the import wrote, read back from its rows table (see schema) for
@@ -15,7 +17,7 @@ func (s *Store) WrittenContacts(ctx context.Context) ([]string, error) {
 	var ids []string
 	err := s.eachString(ctx, func(id string) { ids = append(ids, id) }, `SELECT contact_id FROM rows
 		WHERE contact_id != '' AND status IN (?, ?, ?) GROUP BY contact_id ORDER BY min(fp), min(row)`,
-		StatusCreated, StatusUpdated, StatusUnchanged)
+		record.StatusCreated, record.StatusUpdated, record.StatusUnchanged)
 	return ids, err
 }
 
@@ -35,7 +37,7 @@ func (s *Store) IDMap(ctx context.Context) iter.Seq2[IDMapEntry, error] {
 		SELECT DISTINCT source_key, key, contact_id FROM rows
 		WHERE contact_id != '' AND status IN (?, ?, ?)
 		ORDER BY source_key, key, contact_id`,
-			StatusCreated, StatusUpdated, StatusUnchanged)
+			record.StatusCreated, record.StatusUpdated, record.StatusUnchanged)
 		if err != nil {
 			yield(IDMapEntry{}, err)
 			return

@@ -5,19 +5,23 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
-// TagWriter adds tags to contacts in bulk. A Sink that implements it
-// leaves each row's tags in Item.Tags instead of sending them, and the run
-// adds them in requests shared by rows of every lane and group: a tag is
-// sent once BulkTagMax contacts need it (or at the end of the run), so a
-// tag on one row in 200 still costs one request per 100 contacts. sinks.GHL
+// TagWriter adds tags to contacts in bulk: the run's declared dependency
+// (ImportConfig.Tags). A Sink leaves each row's tags its contact lacks in
+// record.Outcome.Tags instead of sending them, and the run adds them in
+// requests shared by rows of every lane and group: a tag is sent once
+// BulkTagMax contacts need it (or at the end of the run), so a tag on one
+// row in 200 still costs one request per 100 contacts. sinks.GHL
 // implements it.
 type TagWriter interface {
-	// AddTags adds tags to the contacts ids (at most BulkTagMax of them).
-	// refused names the contacts it could not add them to, with the reason
-	// (the row's reject); err is a run-level fault.
-	AddTags(ctx context.Context, stats *Stats, tags, ids []string) (refused map[string]string, err error)
+	// AddTags adds tags to the contacts ids (at most BulkTagMax of them),
+	// its requests counted in m. refused names the contacts it could not
+	// add them to, with the reason (the row's reject); err is a run-level
+	// fault.
+	AddTags(ctx context.Context, m record.Meter, tags, ids []string) (refused map[string]string, err error)
 }
 
 // Defaults of the tag batcher.
@@ -42,7 +46,7 @@ type TagIntent struct {
 	Row       int64
 	Key       string
 	ContactID string
-	Tags      []string // normalised (NormTags)
+	Tags      []string // normalised (record.NormTags)
 	// Common are the tags batched as one set with the row's other common
 	// tags (TagClassifier); the others are batched each on its own.
 	Common map[string]bool
@@ -62,20 +66,6 @@ type TagCall struct {
 	IDs  []string
 	// waiters are the intents this call answers for, once per tag.
 	waiters []*TagIntent
-}
-
-// NormTags is how tags compare (HighLevel keeps them lower case): trimmed,
-// lower case, without blanks or repeats, sorted.
-func NormTags(tags []string) []string {
-	var out []string
-	for _, t := range tags {
-		n := strings.ToLower(strings.TrimSpace(t))
-		if n != "" && !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // TagBatcher gathers the tags rows add and turns them into as few bulk

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // tagSink is fakeSink that leaves tags for the run to add (a TagWriter, as
@@ -23,21 +25,19 @@ type tagSink struct {
 
 func rowTags(key string) []string { return []string{"all", fmt.Sprint("g", len(key)%5)} }
 
-func (s *tagSink) Write(ctx context.Context, g *Group) error {
-	err := s.fakeSink.Write(ctx, g)
-	for _, it := range g.Items {
-		if it.Status == StatusCreated || it.Status == StatusUpdated {
-			it.Tags = NormTags(rowTags(it.Rec.Key))
-		}
+func (s *tagSink) Write(ctx context.Context, m record.Meter, it record.Item) (record.Outcome, error) {
+	out, err := s.fakeSink.Write(ctx, m, it)
+	if out.Status == record.StatusCreated || out.Status == record.StatusUpdated {
+		out.Tags = record.NormTags(rowTags(it.Row.Key))
 	}
-	return err
+	return out, err
 }
 
-func (s *tagSink) AddTags(_ context.Context, st *Stats, tags, ids []string) (map[string]string, error) {
+func (s *tagSink) AddTags(_ context.Context, m record.Meter, tags, ids []string) (map[string]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
-	st.TagCall()
+	m.TagCall()
 	if s.failAt > 0 && s.calls >= s.failAt {
 		return nil, s.fault
 	}
@@ -68,8 +68,9 @@ func (s *tagSink) AddTags(_ context.Context, st *Stats, tags, ids []string) (map
 func TestRunImportTagIntents(t *testing.T) {
 	e := newImportEnv(t, 1000)
 	sink := &tagSink{fakeSink: newFakeSink(t), got: map[string]map[string]bool{}, failAt: 3,
-		fault: &FaultError{Kind: FaultAPI, Err: errors.New("503 past its retries")}, refuse: "email:u1@x.io"}
+		fault: &record.FaultError{Kind: record.FaultAPI, Err: errors.New("503 past its retries")}, refuse: "email:u1@x.io"}
 	cfg, st := e.config(t, sink)
+	cfg.Tags = sink
 	cfg.BulkTagMax = 50
 	r1, err := RunImport(context.Background(), cfg)
 	if err == nil {
@@ -86,6 +87,7 @@ func TestRunImportTagIntents(t *testing.T) {
 	sink.failAt = 0
 	victim := sink.ids[sink.refuse]
 	cfg, st = e.config(t, sink)
+	cfg.Tags = sink
 	cfg.BulkTagMax = 50
 	r2, err := RunImport(context.Background(), cfg)
 	if err != nil {
@@ -107,7 +109,7 @@ func TestRunImportTagIntents(t *testing.T) {
 		if want[id] == nil {
 			want[id] = map[string]bool{}
 		}
-		for _, tg := range NormTags(rowTags(k)) {
+		for _, tg := range record.NormTags(rowTags(k)) {
 			want[id][tg] = true
 		}
 	}
@@ -132,6 +134,7 @@ func TestRunImportTagIntents(t *testing.T) {
 	// Again: nothing to write, no tag request.
 	calls, writes := sink.calls, sink.total
 	cfg, st = e.config(t, sink)
+	cfg.Tags = sink
 	r3, err := RunImport(context.Background(), cfg)
 	st.Close()
 	if err != nil {

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"fmt"
 	"testing"
+
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // runBatcher feeds rows (contact i needs rows[i]) through a batcher, in
@@ -41,7 +43,7 @@ func runBatcher(t *testing.T, rows [][]string, max, maxPending int, classify boo
 	}
 	var intents []*TagIntent
 	for i, tags := range rows {
-		tags = NormTags(tags)
+		tags = record.NormTags(tags)
 		if len(tags) == 0 {
 			continue
 		}
@@ -58,7 +60,7 @@ func runBatcher(t *testing.T, rows [][]string, max, maxPending int, classify boo
 	}
 	for i, tags := range rows {
 		id := fmt.Sprint("c", i)
-		want := NormTags(tags)
+		want := record.NormTags(tags)
 		if len(got[id]) != len(want) {
 			t.Errorf("%s: got tags %v, want %v", id, got[id], want)
 		}
@@ -143,8 +145,8 @@ func TestTagBatcher(t *testing.T) {
 // both intents finish with it; a refusal reaches both.
 func TestTagBatcherSameContact(t *testing.T) {
 	b := NewTagBatcher(2, 0)
-	a := &TagIntent{ContactID: "c1", Tags: []string{"x"}, Row: 1, counted: StatusCreated}
-	c := &TagIntent{ContactID: "c1", Tags: []string{"x", "y"}, Row: 2, counted: StatusUpdated}
+	a := &TagIntent{ContactID: "c1", Tags: []string{"x"}, Row: 1, counted: record.StatusCreated}
+	c := &TagIntent{ContactID: "c1", Tags: []string{"x", "y"}, Row: 2, counted: record.StatusUpdated}
 	if calls := b.Add(a); len(calls) != 0 {
 		t.Fatalf("a request before any batch is full: %+v", calls)
 	}

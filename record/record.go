@@ -1,8 +1,11 @@
 // Package record holds what flows between the floors: the record batches a
-// source yields and the interface sources satisfy. It sits just above the
-// API client so that sources, transform and sinks can share it without
-// importing the engine (pipeline) above them. It imports nothing of
-// ghlbulk's but ghl.
+// source yields and the interface sources satisfy, and the contract between
+// the import engine (pipeline) and the sinks it writes through: the Row a
+// sink is handed, the Outcome it hands back, the row statuses, the journal
+// of notes and tasks, the Meter that counts a sink's requests and the
+// FaultError that stops a run. It sits just above the API client so that
+// sources, transform and sinks can share it without importing the engine
+// above them. It imports nothing of ghlbulk's but ghl (for its types).
 package record
 
 import (

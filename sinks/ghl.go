@@ -15,7 +15,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
-	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // GHLOptions configures the GHL sink.
@@ -30,6 +30,9 @@ type GHLOptions struct {
 	// MappingFaultAfter is how many rows in a row may fail with the same
 	// 422 message before the run stops as a mapping fault; 0 means 5.
 	MappingFaultAfter int
+	// Journal records each note and task around its create request (the
+	// run's checkpoint store); required.
+	Journal record.Journal
 }
 
 // GHL writes rows to HighLevel: POST /contacts/upsert for each row (never
@@ -37,7 +40,8 @@ type GHLOptions struct {
 // rows add, grouped into bulk requests by tag set, then each row's notes
 // and tasks, each sent once: a journal entry is written before a create and
 // after it, and a create whose outcome is unknown is looked up before it is
-// sent again. It implements pipeline.Sink and is safe for concurrent use.
+// sent again. It is the engine's pipeline.Sink and pipeline.TagWriter, and
+// is safe for concurrent use.
 type GHL struct {
 	c   *ghl.Client
 	opt GHLOptions
@@ -75,80 +79,74 @@ func NewGHL(c *ghl.Client, opt GHLOptions) *GHL {
 	return &GHL{c: c, opt: opt}
 }
 
-// Write writes one group, in order: each row's upsert (never with tags,
-// which would replace the contact's tags), then its notes and tasks. The
-// tags the contact lacks are left in Item.Tags for the run to add in bulk
-// (AddTags). An item it could not finish (the run stopped) keeps Status
-// "". The error is a run-level fault only.
-func (s *GHL) Write(ctx context.Context, g *pipeline.Group) error {
-	if g.Stats == nil {
-		g.Stats = pipeline.NewStats()
+// Write writes one row: its upsert (never with tags, which would replace
+// the contact's tags), then its notes and tasks. The tags the contact lacks
+// are left in the outcome for the run to add in bulk (AddTags). The error
+// is a run-level fault only; the outcome is then StatusUnknown.
+func (s *GHL) Write(ctx context.Context, m record.Meter, it record.Item) (record.Outcome, error) {
+	if s.opt.Journal == nil {
+		return record.Outcome{}, errors.New("ghl sink: a journal is required (GHLOptions.Journal)")
 	}
-	if g.Journal == nil {
-		return errors.New("ghl sink: a journal is required")
+	m = meterOr(m)
+	resp, err := s.upsert(ctx, m, it)
+	if err != nil {
+		return s.refused(err)
 	}
-	for _, it := range g.Items {
-		if (g.Stopping != nil && g.Stopping()) || ctx.Err() != nil {
-			break
-		}
-		if it.Repeat() {
-			continue
-		}
-		resp, err := s.upsert(ctx, g, it)
-		if err != nil {
-			reason, fault := s.judge(err, true)
-			if fault != nil {
-				return fault
-			}
-			if fault := s.count422(err); fault != nil {
-				return fault
-			}
-			it.Reject(reason)
-			continue
-		}
-		s.reset422()
-		it.ContactID = resp.Contact.ID
-		it.Tags = missingTags(it.Rec.Tags, resp.Contact.Tags)
-		if err := s.writeSubs(ctx, g, it, !resp.New); err != nil {
-			return err
-		}
-		if it.Status == pipeline.StatusRejected {
-			continue
-		}
-		it.Status = pipeline.StatusUpdated
-		if resp.New {
-			it.Status = pipeline.StatusCreated
-		}
+	s.reset422()
+	out := record.Outcome{ContactID: resp.Contact.ID, Tags: missingTags(it.Row.Tags, resp.Contact.Tags)}
+	reason, err := s.writeSubs(ctx, m, it.Row, out.ContactID, !resp.New)
+	switch {
+	case err != nil:
+		return record.Outcome{}, err
+	case reason != "":
+		out.Status, out.Reason = record.StatusRejected, reason
+	case resp.New:
+		out.Status = record.StatusCreated
+	default:
+		out.Status = record.StatusUpdated
 	}
-	return nil
+	return out, nil
 }
 
-// missingTags is want less have, normalised (pipeline.NormTags).
+// refused is the outcome of a row whose upsert failed: its reject, or the
+// run's fault (one the API gave, or the same 422 on row after row).
+func (s *GHL) refused(err error) (record.Outcome, error) {
+	reason, fault := s.judge(err, true)
+	if fault != nil {
+		return record.Outcome{}, fault
+	}
+	if fault := s.count422(err); fault != nil {
+		return record.Outcome{}, fault
+	}
+	return record.Rejected(reason), nil
+}
+
+// missingTags is want less have, normalised (record.NormTags).
 func missingTags(want, have []string) []string {
-	has := pipeline.NormTags(have)
-	return slices.DeleteFunc(pipeline.NormTags(want), func(t string) bool {
+	has := record.NormTags(have)
+	return slices.DeleteFunc(record.NormTags(want), func(t string) bool {
 		_, found := slices.BinarySearch(has, t)
 		return found
 	})
 }
 
 // call runs fn through pace.Retry, counted under kind.
-func (s *GHL) call(ctx context.Context, st *pipeline.Stats, kind string, fn func(context.Context) error) error {
-	st.RequestKind(kind)
-	return pace.Retry(ctx, s.opt.Policy, st, fn)
+func (s *GHL) call(ctx context.Context, m record.Meter, kind string, fn func(context.Context) error) error {
+	m.RequestKind(kind)
+	return pace.Retry(ctx, s.opt.Policy, m, fn)
 }
 
 // callWrite is call for a write that is safe to send again (idempotent, or
 // fn looks up what an earlier attempt may have done): a refusal that would
 // reject the row is sent again, up to confirmAttempts in all, before it is
 // believed.
-func (s *GHL) callWrite(ctx context.Context, st *pipeline.Stats, kind string, fn func(context.Context) error) error {
+func (s *GHL) callWrite(ctx context.Context, m record.Meter, kind string, fn func(context.Context) error) error {
 	var err error
 	for attempt := range confirmAttempts {
 		if attempt > 0 {
-			st.Retry()
+			m.Retry()
 		}
-		if err = s.call(ctx, st, kind, fn); !rowRefusal(err) {
+		if err = s.call(ctx, m, kind, fn); !rowRefusal(err) {
 			return err
 		}
 	}
@@ -175,28 +173,52 @@ func matchable(key string) bool {
 	return strings.HasPrefix(key, "email:") || strings.HasPrefix(key, "phone:")
 }
 
-func (s *GHL) upsert(ctx context.Context, g *pipeline.Group, it *pipeline.Item) (*ghl.UpsertContactResponse, error) {
-	req := it.Rec.Contact
+// upsert writes a row's contact: POST /contacts/upsert, or, for a key the
+// upsert can't match on, an update of the contact the key was written to.
+func (s *GHL) upsert(ctx context.Context, m record.Meter, it record.Item) (*ghl.UpsertContactResponse, error) {
+	req := it.Row.Contact
 	if req.LocationID == "" {
 		req.LocationID = s.opt.LocationID
 	}
 	req.Tags = nil // tags in an upsert replace all of the contact's tags
-	key := it.Rec.Key
+	key := it.Row.Key
 	if !matchable(key) {
-		// No email or phone: the upsert can't find the contact, and would
-		// create it again. Update the one this key was written to.
-		known := it.Known
-		if v, ok := s.made.Load(key); ok {
-			known = v.(string)
-		}
-		if known != "" {
-			resp, err := s.update(ctx, g, known, req)
-			if err == nil || !rowRefusal(err) || !strings.Contains(strings.ToLower(err.Error()), "not found") {
-				return resp, err
-			}
-			// Deleted since: create it again.
+		if resp, handled, err := s.updateKnown(ctx, m, it, req); handled {
+			return resp, err
 		}
 	}
+	resp, err := s.sendUpsert(ctx, m, req, it.Since)
+	if err == nil && !matchable(key) && key != "" {
+		s.made.Store(key, resp.Contact.ID)
+	}
+	return resp, err
+}
+
+// updateKnown writes a row with no email or phone (the upsert can't find
+// its contact, and would create it again) to the contact its key was
+// written to, by this run or an earlier one (Item.Known). handled is false
+// when no contact is known, or the one known was deleted since: the row is
+// then upserted, which creates it again.
+func (s *GHL) updateKnown(ctx context.Context, m record.Meter, it record.Item, req ghl.UpsertContactRequest) (resp *ghl.UpsertContactResponse, handled bool, err error) {
+	known := it.Known
+	if v, ok := s.made.Load(it.Row.Key); ok {
+		known = v.(string)
+	}
+	if known == "" {
+		return nil, false, nil
+	}
+	resp, err = s.update(ctx, m, known, req)
+	if err == nil || !rowRefusal(err) || !strings.Contains(strings.ToLower(err.Error()), "not found") {
+		return resp, true, err
+	}
+	return nil, false, nil // deleted since: create it again
+}
+
+// sendUpsert sends POST /contacts/upsert, confirming a refusal (callWrite).
+// A contact it finds that was added since an attempt at this row may have
+// been applied unheard (by this call, or, since is set, by a run that was
+// stopped) counts as new: this run created it.
+func (s *GHL) sendUpsert(ctx context.Context, m record.Meter, req ghl.UpsertContactRequest, since time.Time) (*ghl.UpsertContactResponse, error) {
 	var resp *ghl.UpsertContactResponse
 	// unsure is set once an attempt may have been applied without this
 	// run hearing of it (the answer was lost, or a 422 that the API sends
@@ -204,7 +226,7 @@ func (s *GHL) upsert(ctx context.Context, g *pipeline.Group, it *pipeline.Item) 
 	// one created, and answers new: false.
 	unsure := false
 	sent := time.Now()
-	err := s.callWrite(ctx, g.Stats, "upsert", func(ctx context.Context) error {
+	err := s.callWrite(ctx, m, "upsert", func(ctx context.Context) error {
 		r, err := s.c.UpsertContact(ctx, req)
 		if err != nil {
 			if pace.IsUnknownOutcome(err) || rowRefusal(err) {
@@ -219,11 +241,8 @@ func (s *GHL) upsert(ctx context.Context, g *pipeline.Group, it *pipeline.Item) 
 		return nil
 	})
 	if err == nil && !resp.New && ((unsure && addedSince(resp.Contact.DateAdded, sent.Add(-time.Second))) ||
-		(!it.Since.IsZero() && addedSince(resp.Contact.DateAdded, it.Since))) {
+		(!since.IsZero() && addedSince(resp.Contact.DateAdded, since))) {
 		resp.New = true
-	}
-	if err == nil && !matchable(key) && key != "" {
-		s.made.Store(key, resp.Contact.ID)
 	}
 	return resp, err
 }
@@ -244,9 +263,9 @@ func addedSince(dateAdded string, since time.Time) bool {
 
 // update writes a contact known by id (PUT /contacts/{id}), answering as
 // an upsert that found it.
-func (s *GHL) update(ctx context.Context, g *pipeline.Group, id string, req ghl.UpsertContactRequest) (*ghl.UpsertContactResponse, error) {
+func (s *GHL) update(ctx context.Context, m record.Meter, id string, req ghl.UpsertContactRequest) (*ghl.UpsertContactResponse, error) {
 	var resp *ghl.UpsertContactResponse
-	err := s.callWrite(ctx, g.Stats, "update", func(ctx context.Context) error {
+	err := s.callWrite(ctx, m, "update", func(ctx context.Context) error {
 		c, err := s.c.UpdateContact(ctx, id, req)
 		if err != nil {
 			return err
@@ -269,21 +288,21 @@ func (s *GHL) judge(err error, onLocation bool) (reason string, fault error) {
 	}
 	var ae *ghl.APIError
 	if !errors.As(err, &ae) {
-		return "", &pipeline.FaultError{Kind: pipeline.FaultAPI, Err: err, Hint: "the state is kept: run the same command again to resume"}
+		return "", &record.FaultError{Kind: record.FaultAPI, Err: err, Hint: "the state is kept: run the same command again to resume"}
 	}
 	switch code := ae.StatusCode; {
 	case code == http.StatusUnauthorized:
-		return "", &pipeline.FaultError{Kind: pipeline.FaultAuth, Err: err, Hint: "the token was refused: check GHL_TOKEN, or run ghlbulk auth login"}
+		return "", &record.FaultError{Kind: record.FaultAuth, Err: err, Hint: "the token was refused: check GHL_TOKEN, or run ghlbulk auth login"}
 	case code == http.StatusForbidden:
-		return "", &pipeline.FaultError{Kind: pipeline.FaultScope, Err: err, Hint: "the token lacks the contacts.write scope or access to this location"}
+		return "", &record.FaultError{Kind: record.FaultScope, Err: err, Hint: "the token lacks the contacts.write scope or access to this location"}
 	case code == http.StatusNotFound && onLocation:
-		return "", &pipeline.FaultError{Kind: pipeline.FaultLocation, Err: err, Hint: "check --location / GHL_LOCATION_ID and --api-url"}
+		return "", &record.FaultError{Kind: record.FaultLocation, Err: err, Hint: "check --location / GHL_LOCATION_ID and --api-url"}
 	case code == http.StatusTooManyRequests, code >= 500:
-		return "", &pipeline.FaultError{Kind: pipeline.FaultAPI, Err: err, Hint: "the state is kept: run the same command again to resume"}
+		return "", &record.FaultError{Kind: record.FaultAPI, Err: err, Hint: "the state is kept: run the same command again to resume"}
 	case code >= 400:
 		return rejectReason(ae), nil
 	}
-	return "", &pipeline.FaultError{Kind: pipeline.FaultAPI, Err: err}
+	return "", &record.FaultError{Kind: record.FaultAPI, Err: err}
 }
 
 // rejectReason reads `422 Unprocessable Entity: email must be an email
@@ -313,8 +332,8 @@ func (s *GHL) count422(err error) error {
 		s.streakMsg, s.streak = ae.Message, 1
 	}
 	if s.streak >= s.opt.MappingFaultAfter {
-		return &pipeline.FaultError{
-			Kind: pipeline.FaultMapping,
+		return &record.FaultError{
+			Kind: record.FaultMapping,
 			Err:  fmt.Errorf("%d rows in a row refused with %q: %w", s.streak, ae.Message, err),
 			Hint: "the mapping is probably wrong; fix it, check it with ghlbulk validate --online, and run again",
 		}
@@ -332,10 +351,11 @@ func (s *GHL) reset422() {
 // fails for (the whole request refused with a 4xx, or an error for some in
 // its answer) are tried one by one, which names the contact it fails for:
 // those are refused, with the reason. It implements pipeline.TagWriter.
-func (s *GHL) AddTags(ctx context.Context, st *pipeline.Stats, tags, ids []string) (map[string]string, error) {
+func (s *GHL) AddTags(ctx context.Context, m record.Meter, tags, ids []string) (map[string]string, error) {
+	m = meterOr(m)
 	var resp *ghl.BulkTagsResponse
-	err := s.call(ctx, st, "bulk_tags", func(ctx context.Context) error {
-		st.TagCall()
+	err := s.call(ctx, m, "bulk_tags", func(ctx context.Context) error {
+		m.TagCall()
 		r, err := s.c.BulkTags(ctx, "add", ghl.BulkTagsRequest{Contacts: ids, Tags: tags, LocationID: s.opt.LocationID})
 		resp = r
 		return err
@@ -353,8 +373,8 @@ func (s *GHL) AddTags(ctx context.Context, st *pipeline.Stats, tags, ids []strin
 	}
 	refused := make(map[string]string)
 	for _, id := range retry {
-		err := s.callWrite(ctx, st, "tags", func(ctx context.Context) error {
-			st.TagCall()
+		err := s.callWrite(ctx, m, "tags", func(ctx context.Context) error {
+			m.TagCall()
 			_, err := s.c.AddTags(ctx, id, tags)
 			return err
 		})
@@ -385,91 +405,116 @@ type sub struct {
 	list    func(ctx context.Context) ([]remote, error)
 }
 
-// writeSubs writes a row's notes then its tasks, skipping those the
-// journal has as done and looking up those it has as pending. When the
-// contact existed before this row (existed), one the journal does not know
-// is looked up too: the contact may have it from an import whose state is
-// gone (--restart, another --state, a lost file), and it is not sent twice.
-func (s *GHL) writeSubs(ctx context.Context, g *pipeline.Group, it *pipeline.Item, existed bool) error {
-	rec := it.Rec
+// writeSubs writes a row's notes then its tasks on contact id, skipping
+// those the journal has as done and looking up those it has as pending.
+// When the contact existed before this row (existed), one the journal does
+// not know is looked up too: the contact may have it from an import whose
+// state is gone (--restart, another --state, a lost file), and it is not
+// sent twice. A refusal is the row's reject reason; err is a fault.
+func (s *GHL) writeSubs(ctx context.Context, m record.Meter, rec *record.Row, id string, existed bool) (reason string, err error) {
 	if len(rec.Notes) == 0 && len(rec.Tasks) == 0 {
-		return nil
+		return "", nil
 	}
-	id := it.ContactID
-	entries, err := g.Journal.Subs(ctx, rec.Key)
+	journal, err := s.journalOf(ctx, rec.Key)
 	if err != nil {
-		return &pipeline.FaultError{Kind: pipeline.FaultState, Err: err}
+		return "", err
 	}
-	journal := make(map[string]pipeline.SubRecord, len(entries))
+	seen := make(map[string]int)
+	for _, sb := range subsOf(s.c, id, rec, ContentHash, nil) {
+		seq := seen[sb.kind+sb.hash]
+		seen[sb.kind+sb.hash]++
+		ref := record.SubRef{Key: rec.Key, Kind: sb.kind, ContentHash: sb.hash, Seq: seq, ContactID: id, FP: rec.File, Row: rec.Row}
+		e, ok := journal[ref.JournalKey()]
+		if ok && e.State == record.SubDone {
+			continue
+		}
+		remoteID, err := s.sendSub(ctx, m, sb, seq, ok && e.State == record.SubPending, existed && !ok, ref)
+		if err != nil {
+			reason, fault := s.judge(err, false)
+			if fault != nil {
+				return "", fault
+			}
+			return fmt.Sprintf("%s %d: %s", sb.kind, sb.n, reason), nil
+		}
+		if err := s.mark(ctx, ref, record.SubDone, remoteID); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// journalOf is the journal's entries for a contact key, by their JournalKey.
+func (s *GHL) journalOf(ctx context.Context, key string) (map[string]record.SubRecord, error) {
+	entries, err := s.opt.Journal.Subs(ctx, key)
+	if err != nil {
+		return nil, &record.FaultError{Kind: record.FaultState, Err: err}
+	}
+	journal := make(map[string]record.SubRecord, len(entries))
 	for _, e := range entries {
 		journal[e.JournalKey()] = e
+	}
+	return journal, nil
+}
+
+// mark writes a journal entry; failing to is the run's fault.
+func (s *GHL) mark(ctx context.Context, ref record.SubRef, state, remoteID string) error {
+	if err := s.opt.Journal.MarkSub(ctx, ref, state, remoteID); err != nil {
+		return &record.FaultError{Kind: record.FaultState, Err: err}
+	}
+	return nil
+}
+
+// subsOf is a row's notes then its tasks, to write on contact id. hash
+// identifies each in the journal; keep, if set, filters what a lookup
+// lists (the remote ones that may be taken for this row's).
+func subsOf(c *ghl.Client, id string, rec *record.Row, hash func(in any) string, keep func([]remote) []remote) []sub {
+	if keep == nil {
+		keep = func(list []remote) []remote { return list }
 	}
 	var subs []sub
 	for i, n := range rec.Notes {
 		in := n
 		subs = append(subs, sub{
-			kind: pipeline.KindNote, n: i + 1, content: noteContent(in.Body), hash: ContentHash(in),
+			kind: record.KindNote, n: i + 1, content: noteContent(in.Body), hash: hash(in),
 			create: func(ctx context.Context) (string, error) {
-				r, err := s.c.CreateNote(ctx, id, in)
+				got, err := c.CreateNote(ctx, id, in)
 				if err != nil {
 					return "", err
 				}
-				return r.ID, nil
+				return got.ID, nil
 			},
 			list: func(ctx context.Context) ([]remote, error) {
-				ns, err := s.c.ListNotes(ctx, id)
+				ns, err := c.ListNotes(ctx, id)
 				out := make([]remote, len(ns))
 				for i, n := range ns {
 					out[i] = remote{id: n.ID, content: noteContent(n.Body)}
 				}
-				return out, err
+				return keep(out), err
 			},
 		})
 	}
 	for i, t := range rec.Tasks {
 		in := t
 		subs = append(subs, sub{
-			kind: pipeline.KindTask, n: i + 1, content: taskContent(in.Title, in.Body), hash: ContentHash(in),
+			kind: record.KindTask, n: i + 1, content: taskContent(in.Title, in.Body), hash: hash(in),
 			create: func(ctx context.Context) (string, error) {
-				r, err := s.c.CreateTask(ctx, id, in)
+				got, err := c.CreateTask(ctx, id, in)
 				if err != nil {
 					return "", err
 				}
-				return r.ID, nil
+				return got.ID, nil
 			},
 			list: func(ctx context.Context) ([]remote, error) {
-				ts, err := s.c.ListTasks(ctx, id)
+				ts, err := c.ListTasks(ctx, id)
 				out := make([]remote, len(ts))
 				for i, t := range ts {
 					out[i] = remote{id: t.ID, content: taskContent(t.Title, t.Body)}
 				}
-				return out, err
+				return keep(out), err
 			},
 		})
 	}
-	seen := make(map[string]int)
-	for _, sb := range subs {
-		seq := seen[sb.kind+sb.hash]
-		seen[sb.kind+sb.hash]++
-		ref := pipeline.SubRef{Key: rec.Key, Kind: sb.kind, ContentHash: sb.hash, Seq: seq, ContactID: id, FP: rec.File, Row: rec.Row}
-		e, ok := journal[ref.JournalKey()]
-		if ok && e.State == pipeline.SubDone {
-			continue
-		}
-		remoteID, err := s.sendSub(ctx, g, sb, seq, ok && e.State == pipeline.SubPending, existed && !ok, ref)
-		if err != nil {
-			reason, fault := s.judge(err, false)
-			if fault != nil {
-				return fault
-			}
-			it.Reject(fmt.Sprintf("%s %d: %s", sb.kind, sb.n, reason))
-			return nil
-		}
-		if err := g.Journal.MarkSub(ctx, ref, pipeline.SubDone, remoteID); err != nil {
-			return &pipeline.FaultError{Kind: pipeline.FaultState, Err: err}
-		}
-	}
-	return nil
+	return subs
 }
 
 // sendSub creates one note or task unless it is found to exist already:
@@ -478,9 +523,9 @@ func (s *GHL) writeSubs(ctx context.Context, g *pipeline.Group, it *pipeline.Ite
 // then before every attempt that follows an attempt with an unknown
 // outcome (a dropped connection, or a 4xx: the API has created and still
 // answered 422).
-func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, pending, lookup bool, ref pipeline.SubRef) (string, error) {
+func (s *GHL) sendSub(ctx context.Context, m record.Meter, sb sub, seq int, pending, lookup bool, ref record.SubRef) (string, error) {
 	find := func(ctx context.Context) (string, bool, error) {
-		g.Stats.RequestKind("list_" + sb.kind + "s")
+		m.RequestKind("list_" + sb.kind + "s")
 		list, err := sb.list(ctx)
 		if err != nil {
 			return "", false, err
@@ -497,8 +542,8 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 		return "", false, nil
 	}
 	if !pending {
-		if err := g.Journal.MarkSub(ctx, ref, pipeline.SubPending, ""); err != nil {
-			return "", &pipeline.FaultError{Kind: pipeline.FaultState, Err: err}
+		if err := s.mark(ctx, ref, record.SubPending, ""); err != nil {
+			return "", err
 		}
 	}
 	// unsure is set while an earlier attempt (in this run or a killed
@@ -509,7 +554,7 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 	// created: this run made it; sent: an attempt of this call may have
 	// (so one found afterwards is this run's too).
 	var created, sent bool
-	err := s.callWrite(ctx, g.Stats, sb.kind, func(ctx context.Context) error {
+	err := s.callWrite(ctx, m, sb.kind, func(ctx context.Context) error {
 		if unsure {
 			got, found, err := find(ctx)
 			if err != nil {
@@ -522,7 +567,7 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 			unsure = false
 			// The create is a second HTTP request in the attempt
 			// pace.Retry counts as one.
-			g.Stats.Request()
+			m.Request()
 		}
 		sent = true
 		got, err := sb.create(ctx)
@@ -534,10 +579,10 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 		}
 		id, created = got, true
 		switch sb.kind {
-		case pipeline.KindNote:
-			g.Stats.NoteCreated()
-		case pipeline.KindTask:
-			g.Stats.TaskCreated()
+		case record.KindNote:
+			m.NoteCreated()
+		case record.KindTask:
+			m.TaskCreated()
 		}
 		return nil
 	})
@@ -546,8 +591,8 @@ func (s *GHL) sendSub(ctx context.Context, g *pipeline.Group, sb sub, seq int, p
 		// a pending mark, or after an attempt whose answer was lost): the
 		// record ghlbulk undo reads.
 		ref.Created = true
-		if err := g.Journal.MarkSub(ctx, ref, pipeline.SubDone, id); err != nil {
-			return "", &pipeline.FaultError{Kind: pipeline.FaultState, Err: err}
+		if err := s.mark(ctx, ref, record.SubDone, id); err != nil {
+			return "", err
 		}
 	}
 	return id, err
@@ -567,4 +612,22 @@ func ContentHash(v any) string {
 	b, _ := json.Marshal(v)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
+}
+
+// nopMeter counts nothing: for a caller that passes no Meter.
+type nopMeter struct{}
+
+func (nopMeter) Request()           {}
+func (nopMeter) Retry()             {}
+func (nopMeter) Throttled()         {}
+func (nopMeter) RequestKind(string) {}
+func (nopMeter) TagCall()           {}
+func (nopMeter) NoteCreated()       {}
+func (nopMeter) TaskCreated()       {}
+
+func meterOr(m record.Meter) record.Meter {
+	if m == nil {
+		return nopMeter{}
+	}
+	return m
 }

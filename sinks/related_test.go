@@ -14,21 +14,21 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
-	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
-// memJournal is pipeline.Journal in memory, as the state keeps it.
+// memJournal is record.Journal in memory, as the state keeps it.
 type memJournal struct {
 	mu      sync.Mutex
-	entries map[string]pipeline.SubRecord // by key, kind, hash, seq
+	entries map[string]record.SubRecord // by key, kind, hash, seq
 }
 
-func newMemJournal() *memJournal { return &memJournal{entries: map[string]pipeline.SubRecord{}} }
+func newMemJournal() *memJournal { return &memJournal{entries: map[string]record.SubRecord{}} }
 
-func (j *memJournal) Subs(_ context.Context, key string) ([]pipeline.SubRecord, error) {
+func (j *memJournal) Subs(_ context.Context, key string) ([]record.SubRecord, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	var out []pipeline.SubRecord
+	var out []record.SubRecord
 	for _, e := range j.entries {
 		if e.Key == key {
 			out = append(out, e)
@@ -37,10 +37,10 @@ func (j *memJournal) Subs(_ context.Context, key string) ([]pipeline.SubRecord, 
 	return out, nil
 }
 
-func (j *memJournal) MarkSub(_ context.Context, ref pipeline.SubRef, state, remoteID string) error {
+func (j *memJournal) MarkSub(_ context.Context, ref record.SubRef, state, remoteID string) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.entries[ref.Key+"\x00"+ref.JournalKey()] = pipeline.SubRecord{SubRef: ref, RemoteID: remoteID, State: state}
+	j.entries[ref.Key+"\x00"+ref.JournalKey()] = record.SubRecord{SubRef: ref, RemoteID: remoteID, State: state}
 	return nil
 }
 
@@ -80,33 +80,36 @@ func (e *relatedEnv) contact(t *testing.T, email string) string {
 	return r.Contact.ID
 }
 
-// write runs one group through the sink and returns its items' statuses.
-func (e *relatedEnv) write(t *testing.T, j pipeline.Journal, recs ...*pipeline.Record) []*pipeline.Item {
+// write runs rows through the sink, journaled in j, as the engine hands a
+// lane's rows, and returns their outcomes.
+func (e *relatedEnv) write(t *testing.T, j record.Journal, recs ...*record.Row) []record.Outcome {
 	t.Helper()
-	g := &pipeline.Group{Journal: j, Stats: pipeline.NewStats()}
+	e.sink.s.opt.Journal = j
+	var outs []record.Outcome
 	for _, r := range recs {
-		g.Items = append(g.Items, &pipeline.Item{Rec: r})
+		out, err := e.sink.Write(context.Background(), nil, record.Item{Row: r})
+		if err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		outs = append(outs, out)
 	}
-	if err := e.sink.Write(context.Background(), g); err != nil {
-		t.Fatalf("Write: %v", err)
-	}
-	return g.Items
+	return outs
 }
 
-func statuses(items []*pipeline.Item) string {
+func statuses(outs []record.Outcome) string {
 	var s []string
-	for _, it := range items {
-		st := it.Status
-		if it.Reason != "" {
-			st += "(" + it.Reason + ")"
+	for _, o := range outs {
+		st := o.Status
+		if o.Reason != "" {
+			st += "(" + o.Reason + ")"
 		}
 		s = append(s, st)
 	}
 	return strings.Join(s, ",")
 }
 
-func noteRec(row int64, contactID, hash, body string) *pipeline.Record {
-	return &pipeline.Record{File: "notes.csv", Row: row, Key: "id:" + contactID, ContactID: contactID, Hash: hash,
+func noteRec(row int64, contactID, hash, body string) *record.Row {
+	return &record.Row{File: "notes.csv", Row: row, Key: "id:" + contactID, ContactID: contactID, Hash: hash,
 		Notes: []ghl.NoteInput{{Body: body}}}
 }
 
@@ -116,7 +119,7 @@ func noteRec(row int64, contactID, hash, body string) *pipeline.Record {
 func TestRelatedSameTextTwice(t *testing.T) {
 	e := newRelatedEnv(t)
 	id := e.contact(t, "a@example.com")
-	recs := []*pipeline.Record{
+	recs := []*record.Row{
 		noteRec(1, id, "row1", "Left a voicemail."),
 		noteRec(2, id, "row2", "Left a voicemail."),
 		noteRec(3, id, "row3", "Sent the deck."),
@@ -131,7 +134,7 @@ func TestRelatedSameTextTwice(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		j    pipeline.Journal
+		j    record.Journal
 	}{{"journal kept", j}, {"state lost", newMemJournal()}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.sb.ResetCounts()
@@ -159,12 +162,12 @@ func TestRelatedPendingIsLookedUp(t *testing.T) {
 	e := newRelatedEnv(t)
 	id := e.contact(t, "b@example.com")
 	task := ghl.TaskInput{Title: "Call", DueDate: "2024-04-20T00:00:00Z", Completed: true}
-	sent := &pipeline.Record{File: "t.csv", Row: 1, Key: "id:" + id, ContactID: id, Hash: "h1", Tasks: []ghl.TaskInput{task}}
-	lost := &pipeline.Record{File: "t.csv", Row: 2, Key: "id:" + id, ContactID: id, Hash: "h2", Tasks: []ghl.TaskInput{task}}
+	sent := &record.Row{File: "t.csv", Row: 1, Key: "id:" + id, ContactID: id, Hash: "h1", Tasks: []ghl.TaskInput{task}}
+	lost := &record.Row{File: "t.csv", Row: 2, Key: "id:" + id, ContactID: id, Hash: "h2", Tasks: []ghl.TaskInput{task}}
 	j := newMemJournal()
-	for _, r := range []*pipeline.Record{sent, lost} {
-		ref := pipeline.SubRef{Key: r.Key, Kind: pipeline.KindTask, ContentHash: relatedHash(r.Hash, task), ContactID: id}
-		if err := j.MarkSub(context.Background(), ref, pipeline.SubPending, ""); err != nil {
+	for _, r := range []*record.Row{sent, lost} {
+		ref := record.SubRef{Key: r.Key, Kind: record.KindTask, ContentHash: relatedHash(r.Hash, task), ContactID: id}
+		if err := j.MarkSub(context.Background(), ref, record.SubPending, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -193,15 +196,15 @@ func TestRelatedContactGone(t *testing.T) {
 	if err := e.client.DeleteContact(context.Background(), gone); err != nil {
 		t.Fatal(err)
 	}
-	items := e.write(t, newMemJournal(), noteRec(1, gone, "g", "Hello."), noteRec(2, id, "k", "Hello."), &pipeline.Record{Key: "skip:", Hash: "s"})
-	if items[0].Status != pipeline.StatusRejected || !strings.Contains(items[0].Reason, "note 1: ") ||
+	items := e.write(t, newMemJournal(), noteRec(1, gone, "g", "Hello."), noteRec(2, id, "k", "Hello."), &record.Row{Key: "skip:", Hash: "s"})
+	if items[0].Status != record.StatusRejected || !strings.Contains(items[0].Reason, "note 1: ") ||
 		!strings.Contains(items[0].Reason, "the contact may have been deleted since the ID map was written") {
 		t.Errorf("gone contact: %s %q", items[0].Status, items[0].Reason)
 	}
-	if items[1].Status != pipeline.StatusCreated || items[1].ContactID != id {
+	if items[1].Status != record.StatusCreated || items[1].ContactID != id {
 		t.Errorf("next row: %s %q", items[1].Status, items[1].ContactID)
 	}
-	if items[2].Status != pipeline.StatusUnchanged {
+	if items[2].Status != record.StatusUnchanged {
 		t.Errorf("a row with nothing to write: %s", items[2].Status)
 	}
 }

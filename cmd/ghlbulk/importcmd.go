@@ -235,7 +235,7 @@ func (o *importOptions) prepare(ctx context.Context, online bool, so session.Opt
 
 	if online {
 		// The location and read access are checked now; contacts.write just
-		// before the first write (checkedSink).
+		// before the first write (writePreflight).
 		so.Need = auth.ScopeContactsRead
 		if p.session, err = f.session(ctx, so); err != nil {
 			return nil, err
@@ -301,16 +301,16 @@ func runImport(ctx context.Context, o importOptions) error {
 			defer cs.Close()
 			cfg.Screen = cs.Screen
 		}
-		cfg.Sink = &checkedSink{
-			sink:      sinks.NewGHL(p.session.Client, sinks.GHLOptions{LocationID: p.session.Location}),
-			onceCheck: onceCheck{check: p.session.WriteCheck},
-		}
 	}
 	closeStore, err := o.openStore(&cfg)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	if p.session != nil && cfg.Store != nil {
+		sink := sinks.NewGHL(p.session.Client, sinks.GHLOptions{LocationID: p.session.Location, Journal: cfg.Store})
+		cfg.Sink, cfg.Tags, cfg.BeforeFirstWrite = sink, sink, writePreflight(p.session)
+	}
 	if err := o.plan.printPlan(ctx, f, cfg, p.session); err != nil {
 		return refused(err)
 	}

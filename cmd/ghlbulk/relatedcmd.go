@@ -18,7 +18,6 @@ import (
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/jobs/importer"
 	"github.com/ghlbulk/ghlbulk/jobs/session"
-	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/sinks"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
@@ -95,7 +94,7 @@ func (o *importOptions) prepareRelated(ctx context.Context) (*preparedRelated, e
 	}
 	if !o.dryRun {
 		// The location and read access are checked now; contacts.write
-		// just before the first write (checkedRelated).
+		// just before the first write (writePreflight).
 		so := o.plan.sessionOptions()
 		so.Need = auth.ScopeContactsRead
 		if p.session, err = f.session(ctx, so); err != nil {
@@ -121,36 +120,21 @@ func runRelated(ctx context.Context, o importOptions) error {
 	if p.session != nil {
 		ctx = p.session.Context(ctx)
 		cfg.LocationID = p.session.Location
-		cfg.Sink = &checkedRelated{
-			sink:      sinks.NewRelated(p.session.Client, sinks.GHLOptions{LocationID: p.session.Location}, o.lookupExisting),
-			onceCheck: onceCheck{check: p.session.WriteCheck},
-		}
 	}
 	closeStore, err := o.openStore(&cfg)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	if p.session != nil && cfg.Store != nil {
+		// No TagWriter: a notes or tasks run adds no tags.
+		cfg.Sink = sinks.NewRelated(p.session.Client, sinks.GHLOptions{LocationID: p.session.Location, Journal: cfg.Store}, o.lookupExisting)
+		cfg.BeforeFirstWrite = writePreflight(p.session)
+	}
 	rep, runErr := o.plan.run(ctx, f, cfg)
 	title := "import " + o.kind
 	if o.dryRun {
 		title += " (dry run: nothing written)"
 	}
 	return o.finish(f, p.session, title, rep, runErr, [2]string{"ID map", p.ids.Path()})
-}
-
-// checkedRelated runs the contacts.write preflight just before the first
-// write, as checkedSink does for contacts: a re-run with nothing left to
-// write sends no write-like request. It is no pipeline.TagWriter: a notes or
-// tasks run adds no tags.
-type checkedRelated struct {
-	onceCheck
-	sink pipeline.Sink
-}
-
-func (s *checkedRelated) Write(ctx context.Context, g *pipeline.Group) error {
-	if err := s.checked(ctx); err != nil {
-		return err
-	}
-	return s.sink.Write(ctx, g)
 }

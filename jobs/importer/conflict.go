@@ -9,6 +9,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/jobs/conflict"
 	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // ConflictScreen is import's --on-conflict reject (pipeline's Screen): a
@@ -32,7 +33,7 @@ func NewConflictScreen(s *session.Session, dir string, log *slog.Logger) *Confli
 }
 
 // Screen is the pipeline.ImportConfig's Screen.
-func (c *ConflictScreen) Screen(ctx context.Context, st *pipeline.Stats, rec *pipeline.Record) (string, error) {
+func (c *ConflictScreen) Screen(ctx context.Context, st *pipeline.Stats, rec *record.Row) (string, error) {
 	if c.idx == nil {
 		idx, err := c.load(ctx, st)
 		if err != nil {

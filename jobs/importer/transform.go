@@ -4,6 +4,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
 
@@ -14,19 +15,19 @@ func ContactsTransform(byFile map[string]*transform.Mapping) pipeline.TransformF
 	for file, m := range byFile {
 		fns[file] = pipeline.FromMapping(m)
 	}
-	return func(rec arrow.Record, file string, firstRow int64) []pipeline.Record {
+	return func(rec arrow.Record, file string, firstRow int64) []record.Row {
 		return fns[file](rec, file, firstRow)
 	}
 }
 
 // RelatedTransform applies each file's compiled notes or tasks mapping, as
-// pipeline.Records that carry the contact the ID map gave.
+// record.Rows that carry the contact the ID map gave.
 func RelatedTransform(byFile map[string]*transform.RelatedMapping) pipeline.TransformFunc {
-	return func(rec arrow.Record, file string, firstRow int64) []pipeline.Record {
+	return func(rec arrow.Record, file string, firstRow int64) []record.Row {
 		rows := byFile[file].Apply(rec, file, firstRow)
-		out := make([]pipeline.Record, len(rows))
+		out := make([]record.Row, len(rows))
 		for i, r := range rows {
-			out[i] = pipeline.Record{
+			out[i] = record.Row{
 				File: r.File, Row: r.Row.Row, Raw: r.Raw, Key: r.Key, SourceKey: r.SourceKey,
 				Notes: r.Notes, Tasks: r.Tasks, Hash: r.Hash, Err: r.Err, ContactID: r.ContactID,
 			}

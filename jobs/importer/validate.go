@@ -7,6 +7,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/jobs/predict"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // PlanFile is validate's plan: each row the run's transform hands on is
@@ -42,7 +43,7 @@ func (p *PlanFile) Dropped() bool { return p.dropped }
 // Transform is inner with every row it yields judged by pred and written
 // to the plan; the rows go on unchanged.
 func (p *PlanFile) Transform(inner pipeline.TransformFunc, pred *predict.Predictor) pipeline.TransformFunc {
-	return func(rec arrow.Record, file string, firstRow int64) []pipeline.Record {
+	return func(rec arrow.Record, file string, firstRow int64) []record.Row {
 		recs := inner(rec, file, firstRow)
 		for i := range recs {
 			if recs[i].File == "" {

@@ -10,17 +10,18 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/jobs/predict"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
 
 // rowsOf is a transform that yields n rows with distinct emails, and no
 // file name (the plan fills it in from the batch).
 func rowsOf(n int) pipeline.TransformFunc {
-	return func(_ arrow.Record, _ string, firstRow int64) []pipeline.Record {
-		out := make([]pipeline.Record, n)
+	return func(_ arrow.Record, _ string, firstRow int64) []record.Row {
+		out := make([]record.Row, n)
 		for i := range out {
 			email := "p" + string(rune('a'+i)) + "@example.com"
-			out[i] = pipeline.Record{Row: firstRow + int64(i), Key: "email:" + email}
+			out[i] = record.Row{Row: firstRow + int64(i), Key: "email:" + email}
 			out[i].Contact.Email = &email
 		}
 		return out

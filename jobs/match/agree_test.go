@@ -7,7 +7,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/jobs/conflict"
 	"github.com/ghlbulk/ghlbulk/jobs/predict"
-	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // validate's prediction and import's conflict screen call the same rows
@@ -45,7 +45,7 @@ func TestPredictAndScreenAgree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec := pipeline.Record{File: "in.csv", Row: int64(i + 1), Key: "k" + fmt.Sprint(i)}
+			rec := record.Row{File: "in.csv", Row: int64(i + 1), Key: "k" + fmt.Sprint(i)}
 			if r[0] != "" {
 				rec.Contact.Email = &r[0]
 			}

@@ -132,13 +132,15 @@ func (e *env) write(rows int, edit func(i int, cells []string)) {
 
 func (e *env) config(st *pipeline.Store) pipeline.ImportConfig {
 	policy := pace.Policy{Initial: time.Millisecond, Max: 5 * time.Millisecond, Total: 5 * time.Second, MaxAttempts: 20}
+	sink := sinks.NewGHL(e.client, sinks.GHLOptions{LocationID: e.sb.LocationID(), Policy: policy, Journal: st})
 	return pipeline.ImportConfig{
 		Files:       []string{e.csv},
 		Open:        func(p string) (record.Source, error) { return sources.OpenCSV(p, sources.CSVOptions{BatchSize: 64}) },
 		Fingerprint: sources.Fingerprint,
 		Transform:   pipeline.FromMapping(e.mapping),
 		MappingHash: "m1",
-		Sink:        sinks.NewGHL(e.client, sinks.GHLOptions{LocationID: e.sb.LocationID(), Policy: policy}),
+		Sink:        sink,
+		Tags:        sink,
 		LocationID:  e.sb.LocationID(),
 		Workers:     4,
 		GroupSize:   20,

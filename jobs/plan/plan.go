@@ -196,7 +196,7 @@ func (e *estimator) file(ctx context.Context, idx int, file string) (err error) 
 
 // batch counts one batch's rows as the run does: pipeline.JudgeRow
 // decides each row's fate for both.
-func (e *estimator) batch(ctx context.Context, fp string, file int, recs []pipeline.Record) error {
+func (e *estimator) batch(ctx context.Context, fp string, file int, recs []record.Row) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -223,7 +223,7 @@ func (e *estimator) batch(ctx context.Context, fp string, file int, recs []pipel
 			if err := e.write(ctx, rec, v.ContactID); err != nil {
 				return err
 			}
-		case v.Status == pipeline.StatusRejected:
+		case v.Status == record.StatusRejected:
 			e.p.Rejected++
 		default:
 			e.p.Unchanged++
@@ -235,7 +235,7 @@ func (e *estimator) batch(ctx context.Context, fp string, file int, recs []pipel
 // write counts the requests writing rec takes: its upsert, its notes and
 // tasks, and its share of the bulk tag calls. known is the contact the ID
 // map holds for its key ("" if none).
-func (e *estimator) write(ctx context.Context, rec *pipeline.Record, known string) error {
+func (e *estimator) write(ctx context.Context, rec *record.Row, known string) error {
 	e.p.Upserts++
 	if err := e.subs(ctx, rec, known != ""); err != nil {
 		return err
@@ -244,7 +244,7 @@ func (e *estimator) write(ctx context.Context, rec *pipeline.Record, known strin
 	if e.in.RunTag != "" && known == "" {
 		tags = append(slices.Clone(tags), runTagStandIn)
 	}
-	tags = pipeline.NormTags(tags)
+	tags = record.NormTags(tags)
 	common := e.classes.Observe(tags)
 	if len(tags) > 0 {
 		e.p.TagCalls += int64(len(e.tags.Add(&pipeline.TagIntent{ContactID: rec.Key, Tags: tags, Common: common})))
@@ -257,7 +257,7 @@ func (e *estimator) write(ctx context.Context, rec *pipeline.Record, known strin
 // one the journal has as pending, and for any of a contact that existed
 // (here: one the state knows; a contact that was in the location before
 // any import is not known offline, so its lookups are not counted).
-func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool) error {
+func (e *estimator) subs(ctx context.Context, rec *record.Row, existed bool) error {
 	if len(rec.Notes) == 0 && len(rec.Tasks) == 0 {
 		return nil
 	}
@@ -276,9 +276,9 @@ func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool
 		h := sinks.ContentHash(v)
 		n := seq[kind+h]
 		seq[kind+h]++
-		switch journal[pipeline.SubKey(kind, h, n)] {
-		case pipeline.SubDone:
-		case pipeline.SubPending:
+		switch journal[record.SubKey(kind, h, n)] {
+		case record.SubDone:
+		case record.SubPending:
 			e.p.Lookups++
 			*count++
 		case "":
@@ -291,10 +291,10 @@ func (e *estimator) subs(ctx context.Context, rec *pipeline.Record, existed bool
 		}
 	}
 	for _, n := range rec.Notes {
-		one(pipeline.KindNote, n, &e.p.Notes)
+		one(record.KindNote, n, &e.p.Notes)
 	}
 	for _, t := range rec.Tasks {
-		one(pipeline.KindTask, t, &e.p.Tasks)
+		one(record.KindTask, t, &e.p.Tasks)
 	}
 	return nil
 }

@@ -34,8 +34,9 @@ func TestRunWithWaitAcrossQuotaWindows(t *testing.T) {
 		c := ghl.New(e.base, &http.Client{Timeout: 10 * time.Second, Transport: bearer(tok, pacer)})
 		cfg := e.config(st)
 		cfg.Workers, cfg.GroupSize = 2, 10
-		cfg.Sink = sinks.NewGHL(c, sinks.GHLOptions{LocationID: e.sb.LocationID(),
+		sink := sinks.NewGHL(c, sinks.GHLOptions{LocationID: e.sb.LocationID(), Journal: st,
 			Policy: pace.Policy{Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxAttempts: 5}})
+		cfg.Sink, cfg.Tags = sink, sink
 		return pipeline.RunImport(ctx, cfg)
 	}
 	first, err := run(e.ctx())

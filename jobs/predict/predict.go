@@ -27,6 +27,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/jobs/match"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
 
@@ -253,13 +254,13 @@ var ErrNoKey = errors.New(pipeline.ReasonNoKey)
 
 // Judge says what import would do with rec, the next row of the input, and
 // records its effect for the rows after it.
-func (p *Predictor) Judge(rec *pipeline.Record) Decision {
+func (p *Predictor) Judge(rec *record.Row) Decision {
 	d := p.judge(rec)
 	p.counts[d.Action]++
 	return d
 }
 
-func (p *Predictor) judge(rec *pipeline.Record) Decision {
+func (p *Predictor) judge(rec *record.Row) Decision {
 	here := p.ref(rec.File, rec.Row)
 	d := Decision{File: rec.File, Row: rec.Row, Key: rec.Key}
 	// Rejects, with the reason import writes to the rejects file.

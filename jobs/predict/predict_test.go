@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/ghlbulk/ghlbulk/ghl"
-	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
 
@@ -35,7 +35,7 @@ type row struct {
 	err               error
 }
 
-func (r row) record(n int) pipeline.Record {
+func (r row) record(n int) record.Row {
 	key := r.key
 	switch {
 	case key == "-":
@@ -46,7 +46,7 @@ func (r row) record(n int) pipeline.Record {
 	case r.phone != "":
 		key = "phone:" + r.phone
 	}
-	rec := pipeline.Record{File: "in.csv", Row: int64(n), Key: key}
+	rec := record.Row{File: "in.csv", Row: int64(n), Key: key}
 	if r.email != "" {
 		rec.Contact.Email = &r.email
 	}
@@ -299,7 +299,7 @@ func ptr(s string) *string { return &s }
 // A duplicate of a row of another file names that file.
 func TestJudgeAcrossFiles(t *testing.T) {
 	p := New(NewIndex(0), Options{})
-	a := pipeline.Record{File: "a.csv", Row: 4, Key: "email:z@x.com", Contact: ghl.UpsertContactRequest{Email: ptr("z@x.com")}}
+	a := record.Row{File: "a.csv", Row: 4, Key: "email:z@x.com", Contact: ghl.UpsertContactRequest{Email: ptr("z@x.com")}}
 	b := a
 	b.File, b.Row = "b.csv", 1
 	p.Judge(&a)
@@ -313,7 +313,7 @@ func TestJudgeNationalPhone(t *testing.T) {
 	idx := NewIndex(1)
 	idx.Add("C", "", "+14155550103")
 	p := New(idx, Options{})
-	rec := pipeline.Record{File: "in.csv", Row: 1, Key: "phone:(415) 555-0103", Contact: ghl.UpsertContactRequest{Phone: ptr("(415) 555-0103")}}
+	rec := record.Row{File: "in.csv", Row: 1, Key: "phone:(415) 555-0103", Contact: ghl.UpsertContactRequest{Phone: ptr("(415) 555-0103")}}
 	if d := p.Judge(&rec); d.Action != Update || d.ContactID != "C" {
 		t.Errorf("got %s %q %q", d.Action, d.ContactID, d.Reason)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/internal/fanout"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	records "github.com/ghlbulk/ghlbulk/record" // the package; record is undo's own type here
 )
 
 // Config is one undo.
@@ -276,7 +277,7 @@ func (u *undoer) subs(ctx context.Context, recs []pipeline.Made) error {
 	err := fanout.Each(ctx, u.cfg.Workers, recs, func(ctx context.Context, r pipeline.Made) error {
 		if !u.cfg.DryRun {
 			err := u.call(ctx, "delete_"+r.Kind, func(ctx context.Context) error {
-				if r.Kind == pipeline.KindNote {
+				if r.Kind == records.KindNote {
 					return u.cfg.Client.DeleteNote(ctx, r.ContactID, r.ID)
 				}
 				return u.cfg.Client.DeleteTask(ctx, r.ContactID, r.ID)
@@ -290,7 +291,7 @@ func (u *undoer) subs(ctx context.Context, recs []pipeline.Made) error {
 				return err
 			}
 		}
-		if r.Kind == pipeline.KindNote {
+		if r.Kind == records.KindNote {
 			notes.Add(1)
 		} else {
 			tasks.Add(1)

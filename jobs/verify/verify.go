@@ -200,7 +200,7 @@ func readFile(ctx context.Context, o Options, file string, want map[string]*expe
 		for i := range recs {
 			rec := &recs[i]
 			d, ok := done[rec.Row]
-			if !ok || d.Hash != rec.Hash || d.Status == pipeline.StatusRejected || rec.Err != nil {
+			if !ok || d.Hash != rec.Hash || d.Status == record.StatusRejected || rec.Err != nil {
 				continue
 			}
 			if e := want[d.ContactID]; e != nil {
@@ -210,7 +210,7 @@ func readFile(ctx context.Context, o Options, file string, want map[string]*expe
 	}
 }
 
-func (e *expected) merge(rec *pipeline.Record, file string) {
+func (e *expected) merge(rec *record.Row, file string) {
 	set := func(name string, p *string) {
 		if p != nil && strings.TrimSpace(*p) != "" {
 			e.fields[name] = field{value: *p, file: file, row: rec.Row}
