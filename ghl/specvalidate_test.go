@@ -371,6 +371,13 @@ func TestValidatorCatches(t *testing.T) {
 		{"custom fields", "GET", "/locations/L/customFields", "2021-07-28", "", 200, `{"customFields":[{"id":"f","name":"n","fieldKey":"contact.n","dataType":"TEXT"}]}`, ""},
 		{"custom field number forgiven", "GET", "/contacts/abc", "2021-07-28", "", 200, `{"contact":{"id":"abc","customFields":[{"id":"f","value":5}]}}`, ""},
 		{"a skip hides nothing else", "GET", "/contacts/abc", "2021-07-28", "", 200, `{"contact":{"id":"abc","tags":"x","customFields":[{"id":"f","value":5}]}}`, "at /contact/tags"},
+		{"tasks search row", "POST", "/locations/L/tasks/search", "2021-07-28", `{"limit":500,"skip":0}`, 201, `{"tasks":[{"_id":"t","contactId":"c","title":"x","completed":false}]}`, ""},
+		{"tasks search row without _id", "POST", "/locations/L/tasks/search", "2021-07-28", `{"limit":500}`, 201, `{"tasks":[{"id":"t","contactId":"c"}]}`, "answer to POST"},
+		{"tasks search bad body", "POST", "/locations/L/tasks/search", "2021-07-28", `{"limit":"all"}`, 201, `{"tasks":[]}`, "request POST"},
+		{"events need the calendars Version", "GET", "/calendars/events?locationId=L&calendarId=C&startTime=1&endTime=2", "2021-07-28", "", 200, `{"events":[]}`, "request GET"},
+		{"events without startTime", "GET", "/calendars/events?locationId=L&calendarId=C&endTime=2", "2021-04-15", "", 200, `{"events":[]}`, "request GET"},
+		{"event missing contactId", "GET", "/calendars/events?locationId=L&calendarId=C&startTime=1&endTime=2", "2021-04-15", "", 200,
+			`{"events":[{"id":"e","title":"t","calendarId":"C","locationId":"L","groupId":"","appointmentStatus":"new","assignedUserId":"u","users":[],"startTime":"2025-01-01T10:00:00+00:00","endTime":"2025-01-01T10:30:00+00:00","dateAdded":"x","dateUpdated":"x"}]}`, "answer to GET"},
 		{"not in the files", "GET", "/contacts/abc/whatever/else", "2021-07-28", "", 200, `{}`, "no operation"},
 	}
 	for _, tt := range tests {
