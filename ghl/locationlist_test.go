@@ -240,3 +240,30 @@ func TestLocationListingsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestChildrenKeepDateUpdated: a task, a note or a tasks search leaves the
+// contact's dateUpdated alone (an export's incremental cursor reads it).
+func TestChildrenKeepDateUpdated(t *testing.T) {
+	ctx := context.Background()
+	c, sb, _ := sandboxClient(t, sandbox.Options{}, listScopes)
+	email := "keep@example.com"
+	k, err := c.CreateContact(ctx, ghl.UpsertContactRequest{LocationID: sb.LocationID(), Email: &email})
+	must(t, "CreateContact", err)
+	if k.DateUpdated == "" {
+		t.Fatal("created contact has no dateUpdated")
+	}
+	time.Sleep(5 * time.Millisecond) // so a stamp would differ
+	tk, err := c.CreateTask(ctx, k.ID, ghl.TaskInput{Title: "call", DueDate: "2030-01-02T10:00:00Z"})
+	must(t, "CreateTask", err)
+	_, err = c.CompleteTask(ctx, k.ID, tk.ID, true)
+	must(t, "CompleteTask", err)
+	_, err = c.CreateNote(ctx, k.ID, ghl.NoteInput{Body: "hello"})
+	must(t, "CreateNote", err)
+	_, err = c.SearchLocationTasks(ctx, sb.LocationID(), ghl.TaskSearchParams{})
+	must(t, "SearchLocationTasks", err)
+	got, err := c.GetContact(ctx, k.ID)
+	must(t, "GetContact", err)
+	if got.DateUpdated != k.DateUpdated {
+		t.Errorf("dateUpdated %s, was %s", got.DateUpdated, k.DateUpdated)
+	}
+}
