@@ -62,6 +62,12 @@ func buildVersion() string {
 // an *APIError; a 2xx answer that can't be read or decoded is a
 // *DecodeError, which for writes matches ErrUnknownOutcome.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	return c.send(ctx, c.Version, method, path, query, in, out)
+}
+
+// send is do with the Version header given: the calendars endpoints are
+// published under another version than the rest (CalendarsAPIVersion).
+func (c *Client) send(ctx context.Context, version, method, path string, query url.Values, in, out any) error {
 	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -80,7 +86,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	req.Header.Set("Version", c.Version)
+	req.Header.Set("Version", version)
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -26,7 +26,8 @@ func TestConformance(t *testing.T) {
 	}
 	defer sb.Close()
 	loc := sb.LocationID()
-	tok, err := sb.IssueToken(loc, []string{"contacts.readonly", "contacts.write", "locations/customFields.readonly"}, time.Hour)
+	tok, err := sb.IssueToken(loc, []string{"contacts.readonly", "contacts.write", "locations/customFields.readonly",
+		"locations/tasks.readonly", "calendars.readonly", "calendars/events.readonly"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +178,48 @@ func TestConformance(t *testing.T) {
 		t.Error("no seeded contact among the first 30 has appointments")
 	}
 
+	// Location-wide listings: tasks by skip/limit, events per calendar
+	// and window.
+	nTasks, taskPages := 0, 0
+	for page, err := range c.LocationTaskPages(ctx, loc, ghl.TaskSearchParams{Limit: 10}) {
+		must(t, "LocationTaskPages", err)
+		taskPages++
+		for _, tk := range page.Tasks {
+			nTasks++
+			if tk.ID == "" || tk.ContactID == "" {
+				t.Errorf("searched task without id or contact: %+v", tk)
+			}
+		}
+	}
+	if taskPages < 2 || nTasks < 11 {
+		t.Errorf("LocationTaskPages: %d tasks in %d pages", nTasks, taskPages)
+	}
+	cals, err := c.ListCalendars(ctx, loc)
+	must(t, "ListCalendars", err)
+	if len(cals) == 0 {
+		t.Fatal("ListCalendars: none")
+	}
+	nEvents := 0
+	end := time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
+	// One year (a request per calendar and window; the sandbox allows 100
+	// per 10 s).
+	for start := end.AddDate(-1, 0, 0); start.Before(end); start = start.Add(ghl.MaxEventsWindow) {
+		for _, cal := range cals {
+			evs, err := c.ListCalendarEvents(ctx, ghl.CalendarEventsParams{LocationID: loc, CalendarID: cal.ID,
+				Start: start, End: start.Add(ghl.MaxEventsWindow)})
+			must(t, "ListCalendarEvents", err)
+			for _, ev := range evs {
+				if ev.CalendarID != cal.ID || ev.ContactID == "" {
+					t.Errorf("event on calendar %s: %+v", cal.ID, ev)
+				}
+			}
+			nEvents += len(evs)
+		}
+	}
+	if nEvents == 0 {
+		t.Error("ListCalendarEvents: no seeded event in a year")
+	}
+
 	// Tags, one contact and in bulk.
 	tags, err := c.AddTags(ctx, created.ID, []string{"vip", "london"})
 	must(t, "AddTags", err)
@@ -227,7 +270,8 @@ func TestConformance(t *testing.T) {
 		{"DELETE", "/contacts/{contactId}/notes/{id}"}, {"GET", "/contacts/{contactId}/appointments"},
 		{"POST", "/contacts/{contactId}/tags"}, {"DELETE", "/contacts/{contactId}/tags"},
 		{"POST", "/contacts/bulk/tags/update/{type}"}, {"POST", "/contacts/bulk/business"},
-		{"GET", "/locations/{locationId}/customFields"},
+		{"GET", "/locations/{locationId}/customFields"}, {"POST", "/locations/{locationId}/tasks/search"},
+		{"GET", "/calendars/"}, {"GET", "/calendars/events"},
 	} {
 		if !covered[want] {
 			t.Errorf("not exercised: %s %s", want.method, want.route)

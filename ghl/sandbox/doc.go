@@ -18,11 +18,14 @@
 //	POST|DELETE /contacts/{contactId}/tags
 //	POST   /contacts/bulk/tags/update/{add|remove}   POST /contacts/bulk/business
 //	GET    /locations/{locationId}/customFields
+//	POST   /locations/{locationId}/tasks/search
+//	GET    /calendars/?locationId=   GET /calendars/events
 //	POST   /oauth/token   POST /oauth/locationToken   GET /oauth/chooselocation
 //
 // A trailing slash is accepted on every path. Every API request needs a
 // bearer token (401 without a valid one), a Version header of 2021-07-28 or
-// 2023-02-21 (400 without), the route's scope (403 "The token is not
+// 2023-02-21 (also 2021-04-15 on the calendars endpoints, as calendars.json
+// declares; 400 without), the route's scope (403 "The token is not
 // authorized for this scope.") and, where the request names a location,
 // the token's own location (403 "The token does not have access to this
 // location."). Bodies are checked against the DTOs of contacts.json: an

@@ -89,13 +89,13 @@ func gatewayReply(status int) reply {
 // 2021-07-28 and the official SDK's default 2023-02-21.
 var supportedVersions = map[string]bool{"2021-07-28": true, "2023-02-21": true}
 
-func checkVersion(r *http.Request) *reply {
+func checkVersion(r *http.Request, rt *route) *reply {
 	v := r.Header.Get("Version")
 	if v == "" {
 		rep := rep400(msgVersionMissing)
 		return &rep
 	}
-	if !supportedVersions[v] {
+	if !supportedVersions[v] && (rt.version == "" || v != rt.version) {
 		rep := rep400(msgVersionInvalid)
 		return &rep
 	}

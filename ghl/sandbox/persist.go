@@ -382,6 +382,9 @@ func (s *Server) loadAppointment(data []byte, _ *loading) error {
 	if err := json.Unmarshal(data, a); err != nil {
 		return err
 	}
+	if a.CalendarID == legacyCalendarID {
+		a.CalendarID = calendarFor(a.LocationID, a.ID)
+	}
 	s.kids.appointments[a.ContactID] = append(s.kids.appointments[a.ContactID], a)
 	return nil
 }

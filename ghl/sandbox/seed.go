@@ -488,12 +488,13 @@ func (s *Server) seedChildren(r *rand.Rand, c *contact) {
 		startMs -= startMs % 1800000
 		st := apptStatus[r.IntN(len(apptStatus))]
 		booked := time.UnixMilli(startMs - 86400000).UTC().Format(time.DateTime)
-		a := &appointment{ID: seedID(r), CalendarID: "YlWd2wuCAZQzh2cH1fVZ", Status: st,
+		a := &appointment{ID: seedID(r), Status: st,
 			Title: apptTitles[r.IntN(len(apptTitles))], AssignedUserID: DefaultUserID,
 			StartTime:  time.UnixMilli(startMs).UTC().Format(time.DateTime),
 			EndTime:    time.UnixMilli(startMs + 1800000).UTC().Format(time.DateTime),
 			LocationID: c.LocationID, ContactID: c.ID, AppointmentStatus: st, Users: appointmentUsers,
 			DateAdded: booked, DateUpdated: booked}
+		a.CalendarID = calendarFor(c.LocationID, a.ID) // from the id: no new draw
 		s.kids.appointments[c.ID] = append(s.kids.appointments[c.ID], a)
 		if s.db != nil {
 			s.db.put("appointment", a.ID, c.ID, a)

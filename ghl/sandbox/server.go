@@ -106,6 +106,7 @@ const (
 var AllScopes = []string{
 	"contacts.readonly", "contacts.write",
 	"locations/customFields.readonly", "locations/customFields.write",
+	scTaskSearch, scCalendars, scEvents,
 }
 
 // Server is a local HighLevel API. Its handler is safe for concurrent use.
@@ -415,6 +416,7 @@ type route struct {
 	api     bool   // bearer token, Version header, rate limits and faults apply
 	company bool   // wants a Company token rather than a Location one
 	write   bool   // changes data (counted in Counts.Writes)
+	version string // a Version header accepted here besides supportedVersions ("" = none)
 	h       handlerFunc
 	shape   []string // pattern's path in segments, "" for a parameter (set by init)
 }
@@ -462,6 +464,9 @@ const (
 	rTagsAdd
 	rTagsRemove
 	rCustomFields
+	rTaskSearch
+	rCalendars
+	rEvents
 	rOAuthToken
 	rLocationToken
 	rChooseLocation
@@ -472,6 +477,13 @@ const (
 	scRead   = "contacts.readonly"
 	scWrite  = "contacts.write"
 	scFields = "locations/customFields.readonly"
+
+	scTaskSearch = "locations/tasks.readonly"
+	scCalendars  = "calendars.readonly"
+	scEvents     = "calendars/events.readonly"
+
+	// calendarsVersion is what calendars.json declares for its operations.
+	calendarsVersion = "2021-04-15"
 )
 
 var routes = [nRoutes]*route{
@@ -500,6 +512,9 @@ var routes = [nRoutes]*route{
 	rTagsAdd:        {method: "POST", pattern: "POST /contacts/{contactId}/tags", scope: scWrite, api: true, write: true, h: (*Server).hTagsAdd},
 	rTagsRemove:     {method: "DELETE", pattern: "DELETE /contacts/{contactId}/tags", scope: scWrite, api: true, write: true, h: (*Server).hTagsRemove},
 	rCustomFields:   {method: "GET", pattern: "GET /locations/{locationId}/customFields", scope: scFields, api: true, h: (*Server).hCustomFields},
+	rTaskSearch:     {method: "POST", pattern: "POST /locations/{locationId}/tasks/search", scope: scTaskSearch, api: true, h: (*Server).hTaskSearch},
+	rCalendars:      {method: "GET", pattern: "GET /calendars/", scope: scCalendars, api: true, version: calendarsVersion, h: (*Server).hCalendars},
+	rEvents:         {method: "GET", pattern: "GET /calendars/events", scope: scEvents, api: true, version: calendarsVersion, h: (*Server).hEvents},
 	rOAuthToken:     {method: "POST", pattern: "POST /oauth/token", h: (*Server).hOAuthToken},
 	rLocationToken:  {method: "POST", pattern: "POST /oauth/locationToken", scope: "oauth.write", api: true, company: true, h: (*Server).hLocationToken},
 	rChooseLocation: {method: "GET", pattern: "GET /oauth/chooselocation", h: (*Server).hChooseLocation},
@@ -638,7 +653,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.write(w, *rep)
 			return
 		}
-		if rep := checkVersion(r); rep != nil {
+		if rep := checkVersion(r, rt); rep != nil {
 			s.write(w, *rep)
 			return
 		}

@@ -63,11 +63,25 @@ type propSchema struct {
 	Items    json.RawMessage `json:"items"`
 }
 
-// loadDTOs reads the request schemas from the embedded contacts.json.
+// loadDTOs reads the request schemas from the embedded contacts.json (and
+// the tasks search's from locations.json).
 func loadDTOs() (map[string]*dto, error) {
-	raw, err := spec.FS.ReadFile("apps/contacts.json")
+	out := make(map[string]*dto, len(dtoNames)+2)
+	if err := loadFileDTOs("apps/contacts.json", dtoNames, out); err != nil {
+		return nil, err
+	}
+	if err := loadFileDTOs("apps/locations.json", []string{"TaskSearchParamsDto"}, out); err != nil {
+		return nil, err
+	}
+	out["SearchBodyV2DTO"] = searchDTO()
+	return out, nil
+}
+
+// loadFileDTOs adds the schemas names of the embedded file to out.
+func loadFileDTOs(file string, names []string, out map[string]*dto) error {
+	raw, err := spec.FS.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: read contacts.json: %w", err)
+		return fmt.Errorf("sandbox: read %s: %w", file, err)
 	}
 	var doc struct {
 		Components struct {
@@ -75,23 +89,22 @@ func loadDTOs() (map[string]*dto, error) {
 		} `json:"components"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("sandbox: parse contacts.json: %w", err)
+		return fmt.Errorf("sandbox: parse %s: %w", file, err)
 	}
 	// Property order: the file's, which json.Unmarshal into a map loses, so
 	// read the keys again with a token decoder.
-	out := make(map[string]*dto, len(dtoNames)+1)
-	for _, name := range dtoNames {
+	for _, name := range names {
 		sraw, ok := doc.Components.Schemas[name]
 		if !ok {
-			return nil, fmt.Errorf("sandbox: contacts.json has no schema %s", name)
+			return fmt.Errorf("sandbox: %s has no schema %s", file, name)
 		}
 		var sj schemaJSON
 		if err := json.Unmarshal(sraw, &sj); err != nil {
-			return nil, fmt.Errorf("sandbox: schema %s: %w", name, err)
+			return fmt.Errorf("sandbox: schema %s: %w", name, err)
 		}
 		order, err := propertyOrder(sraw)
 		if err != nil {
-			return nil, fmt.Errorf("sandbox: schema %s: %w", name, err)
+			return fmt.Errorf("sandbox: schema %s: %w", name, err)
 		}
 		d := &dto{name: name, byName: map[string]int{}, required: sj.Required}
 		for _, pn := range order {
@@ -122,8 +135,7 @@ func loadDTOs() (map[string]*dto, error) {
 		}
 		out[name] = d
 	}
-	out["SearchBodyV2DTO"] = searchDTO()
-	return out, nil
+	return nil
 }
 
 // searchDTO is the body of POST /contacts/search as the API accepts it; the

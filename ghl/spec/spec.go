@@ -7,7 +7,8 @@ package spec
 
 import "embed"
 
-// FS holds apps/*.json, common/common-schemas.json and docs/*.md.
+// FS holds apps/*.json (contacts, locations, oauth, calendars),
+// common/common-schemas.json and docs/*.md.
 //
 //go:embed apps common docs LICENSE
 var FS embed.FS
