@@ -20,6 +20,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	@echo "most complex functions (gocyclo; internal/archtest allows at most 5 over 20):"
+	@$(GO) run github.com/fzipp/gocyclo/cmd/gocyclo -top 5 -ignore '_test' .
 
 # Builds, starts the embedded sandbox in-process, imports samples/, exports
 # Parquet and prints the summary.
