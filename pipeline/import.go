@@ -40,7 +40,7 @@ type ImportConfig struct {
 	// Fingerprint identifies a file's content (sources.Fingerprint); nil
 	// uses FileFingerprint.
 	Fingerprint func(path string) (string, error)
-	// Transform applies the mapping (FromMapping(m)).
+	// Transform applies the mapping (a compiled mapping's Apply).
 	Transform TransformFunc
 	// MappingHash identifies the mapping (e.g. sha256 of the file); a state
 	// made with another mapping is refused.

@@ -126,7 +126,7 @@ func (e *e2e) run(ctx context.Context) (pipeline.Report, error) {
 		Files:       []string{e.csv},
 		Open:        func(p string) (record.Source, error) { return sources.OpenCSV(p, sources.CSVOptions{BatchSize: 100}) },
 		Fingerprint: sources.Fingerprint,
-		Transform:   pipeline.FromMapping(m),
+		Transform:   m.Apply,
 		MappingHash: "m1",
 		Sink:        sink,
 		Tags:        sink,

@@ -9,7 +9,7 @@ import (
 )
 
 // TransformFunc turns one record batch of file into rows, one per record
-// row, in order. FromMapping adapts a compiled *transform.Mapping.
+// row, in order. A compiled mapping's Apply is one.
 type TransformFunc func(rec arrow.Record, file string, firstRow int64) []record.Row
 
 // Sink writes rows to HighLevel (sinks.GHL, sinks.Related). The engine

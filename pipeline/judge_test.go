@@ -97,26 +97,26 @@ func TestKeyPlaces(t *testing.T) {
 }
 
 func TestSubKey(t *testing.T) {
-	// The sinks index the journal by record.SubKey and the planner reads it the
+	// The sinks index the journal by record.RelatedKey and the planner reads it the
 	// same way: two entries differing in any part must not meet.
 	keys := map[string]bool{}
-	for _, ref := range []record.SubRef{
+	for _, ref := range []record.RelatedRef{
 		{Kind: record.KindNote, ContentHash: "h", Seq: 0},
 		{Kind: record.KindNote, ContentHash: "h", Seq: 1},
 		{Kind: record.KindTask, ContentHash: "h", Seq: 0},
 		{Kind: record.KindNote, ContentHash: "h1", Seq: 0},
 	} {
 		k := ref.JournalKey()
-		if k != record.SubKey(ref.Kind, ref.ContentHash, ref.Seq) {
-			t.Errorf("JournalKey %q differs from record.SubKey", k)
+		if k != record.RelatedKey(ref.Kind, ref.ContentHash, ref.Seq) {
+			t.Errorf("JournalKey %q differs from record.RelatedKey", k)
 		}
 		if keys[k] {
 			t.Errorf("%+v: key %q taken", ref, k)
 		}
 		keys[k] = true
 	}
-	if got := record.SubKey(record.KindNote, "abc", 2); got != record.KindNote+"\x00abc\x002" {
-		t.Errorf("record.SubKey = %q", got)
+	if got := record.RelatedKey(record.KindNote, "abc", 2); got != record.KindNote+"\x00abc\x002" {
+		t.Errorf("record.RelatedKey = %q", got)
 	}
 }
 

@@ -330,15 +330,15 @@ func (s *Store) Contacts(ctx context.Context, keys []string) (map[string]Contact
 }
 
 // Subs returns the journal entries of a contact key.
-func (s *Store) Subs(ctx context.Context, key string) ([]record.SubRecord, error) {
+func (s *Store) RelatedOf(ctx context.Context, key string) ([]record.RelatedEntry, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT kind, content_hash, seq, contact_id, remote_id, state FROM subs WHERE key = ?`, key)
 	if err != nil {
 		return nil, s.wrap("read", err)
 	}
 	defer rows.Close()
-	var out []record.SubRecord
+	var out []record.RelatedEntry
 	for rows.Next() {
-		r := record.SubRecord{SubRef: record.SubRef{Key: key}}
+		r := record.RelatedEntry{RelatedRef: record.RelatedRef{Key: key}}
 		if err := rows.Scan(&r.Kind, &r.ContentHash, &r.Seq, &r.ContactID, &r.RemoteID, &r.State); err != nil {
 			return nil, s.wrap("read", err)
 		}
@@ -350,15 +350,15 @@ func (s *Store) Subs(ctx context.Context, key string) ([]record.SubRecord, error
 	return out, nil
 }
 
-// MarkSub writes a journal entry (pending before sending, done after).
-func (s *Store) MarkSub(ctx context.Context, ref record.SubRef, state, remoteID string) error {
+// MarkRelated writes a journal entry (pending before sending, done after).
+func (s *Store) MarkRelated(ctx context.Context, ref record.RelatedRef, state, remoteID string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO subs(key, kind, content_hash, seq, contact_id, remote_id, state, fp, row)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(key, kind, content_hash, seq) DO UPDATE SET contact_id = excluded.contact_id,
 				remote_id = excluded.remote_id, state = excluded.state`,
 			ref.Key, ref.Kind, ref.ContentHash, ref.Seq, ref.ContactID, remoteID, state, ref.FP, ref.Row)
-		if err != nil || !ref.Created || state != record.SubDone || remoteID == "" {
+		if err != nil || !ref.Created || state != record.RelatedDone || remoteID == "" {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO made(run, kind, id, contact_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,

@@ -288,15 +288,15 @@ func TestStoreCommitRows(t *testing.T) {
 		t.Errorf("reject left: %+v %v", r, err)
 	}
 	// Journal.
-	ref := record.SubRef{Key: "email:a@x.io", Kind: record.KindNote, ContentHash: "n1", ContactID: "c1"}
-	if err := s.MarkSub(ctx, ref, record.SubPending, ""); err != nil {
+	ref := record.RelatedRef{Key: "email:a@x.io", Kind: record.KindNote, ContentHash: "n1", ContactID: "c1"}
+	if err := s.MarkRelated(ctx, ref, record.RelatedPending, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkSub(ctx, ref, record.SubDone, "note1"); err != nil {
+	if err := s.MarkRelated(ctx, ref, record.RelatedDone, "note1"); err != nil {
 		t.Fatal(err)
 	}
-	subs, err := s.Subs(ctx, "email:a@x.io")
-	if err != nil || len(subs) != 1 || subs[0].State != record.SubDone || subs[0].RemoteID != "note1" {
+	subs, err := s.RelatedOf(ctx, "email:a@x.io")
+	if err != nil || len(subs) != 1 || subs[0].State != record.RelatedDone || subs[0].RemoteID != "note1" {
 		t.Errorf("Subs = %+v, %v", subs, err)
 	}
 }

@@ -11,9 +11,9 @@ import (
 // it is made.
 type Journal interface {
 	// Subs returns the entries of a contact key.
-	Subs(ctx context.Context, key string) ([]SubRecord, error)
-	// MarkSub writes one entry: SubPending before the request, SubDone after.
-	MarkSub(ctx context.Context, ref SubRef, state, remoteID string) error
+	RelatedOf(ctx context.Context, key string) ([]RelatedEntry, error)
+	// MarkRelated writes one entry: RelatedPending before the request, RelatedDone after.
+	MarkRelated(ctx context.Context, ref RelatedRef, state, remoteID string) error
 }
 
 // Sub-resource kinds kept in the journal.
@@ -25,13 +25,13 @@ const (
 // Sub-resource states: pending is written before the create request is
 // sent, done once its answer (or a matching remote record) is known.
 const (
-	SubPending = "pending"
-	SubDone    = "done"
+	RelatedPending = "pending"
+	RelatedDone    = "done"
 )
 
-// SubRef names one note or task of a contact by content: the same body sent
+// RelatedRef names one note or task of a contact by content: the same body sent
 // to the same contact twice in one row is Seq 0 and 1.
-type SubRef struct {
+type RelatedRef struct {
 	Key         string // the contact's match key
 	Kind        string // KindNote or KindTask
 	ContentHash string
@@ -39,24 +39,24 @@ type SubRef struct {
 	ContactID   string
 	FP          string // the row that asked for it, for the record
 	Row         int64
-	// Created is set with SubDone when this run's request created it (not
+	// Created is set with RelatedDone when this run's request created it (not
 	// a lookup that found it): the run's record for ghlbulk undo.
 	Created bool
 }
 
-// SubRecord is a journal entry.
-type SubRecord struct {
-	SubRef
+// RelatedEntry is a journal entry.
+type RelatedEntry struct {
+	RelatedRef
 	RemoteID string
-	State    string // SubPending or SubDone
+	State    string // RelatedPending or RelatedDone
 }
 
-// SubKey identifies a note or task in a contact's journal (SubRef): its
+// RelatedKey identifies a note or task in a contact's journal (RelatedRef): its
 // kind, content hash and the number of the same kind and content before
 // it in the row. The sinks and the planner index the journal by it.
-func SubKey(kind, contentHash string, seq int) string {
+func RelatedKey(kind, contentHash string, seq int) string {
 	return kind + "\x00" + contentHash + "\x00" + strconv.Itoa(seq)
 }
 
-// JournalKey is r's SubKey.
-func (r SubRef) JournalKey() string { return SubKey(r.Kind, r.ContentHash, r.Seq) }
+// JournalKey is r's RelatedKey.
+func (r RelatedRef) JournalKey() string { return RelatedKey(r.Kind, r.ContentHash, r.Seq) }

@@ -94,7 +94,7 @@ func (s *GHL) Write(ctx context.Context, m record.Meter, it record.Item) (record
 	}
 	s.reset422()
 	out := record.Outcome{ContactID: resp.Contact.ID, Tags: missingTags(it.Row.Tags, resp.Contact.Tags)}
-	reason, err := s.writeSubs(ctx, m, it.Row, out.ContactID, !resp.New)
+	reason, err := s.writeRelated(ctx, m, it.Row, out.ContactID, !resp.New)
 	switch {
 	case err != nil:
 		return record.Outcome{}, err
@@ -395,8 +395,8 @@ type remote struct {
 	content string
 }
 
-// sub is one note or task to write.
-type sub struct {
+// relatedRec is one note or task to write.
+type relatedRec struct {
 	kind    string
 	n       int    // 1-based, for messages
 	content string // what identifies it remotely (body, or title+body)
@@ -405,13 +405,13 @@ type sub struct {
 	list    func(ctx context.Context) ([]remote, error)
 }
 
-// writeSubs writes a row's notes then its tasks on contact id, skipping
+// writeRelated writes a row's notes then its tasks on contact id, skipping
 // those the journal has as done and looking up those it has as pending.
 // When the contact existed before this row (existed), one the journal does
 // not know is looked up too: the contact may have it from an import whose
 // state is gone (--restart, another --state, a lost file), and it is not
 // sent twice. A refusal is the row's reject reason; err is a fault.
-func (s *GHL) writeSubs(ctx context.Context, m record.Meter, rec *record.Row, id string, existed bool) (reason string, err error) {
+func (s *GHL) writeRelated(ctx context.Context, m record.Meter, rec *record.Row, id string, existed bool) (reason string, err error) {
 	if len(rec.Notes) == 0 && len(rec.Tasks) == 0 {
 		return "", nil
 	}
@@ -420,15 +420,15 @@ func (s *GHL) writeSubs(ctx context.Context, m record.Meter, rec *record.Row, id
 		return "", err
 	}
 	seen := make(map[string]int)
-	for _, sb := range subsOf(s.c, id, rec, ContentHash, nil) {
+	for _, sb := range relatedOf(s.c, id, rec, ContentHash, nil) {
 		seq := seen[sb.kind+sb.hash]
 		seen[sb.kind+sb.hash]++
-		ref := record.SubRef{Key: rec.Key, Kind: sb.kind, ContentHash: sb.hash, Seq: seq, ContactID: id, FP: rec.File, Row: rec.Row}
+		ref := record.RelatedRef{Key: rec.Key, Kind: sb.kind, ContentHash: sb.hash, Seq: seq, ContactID: id, FP: rec.File, Row: rec.Row}
 		e, ok := journal[ref.JournalKey()]
-		if ok && e.State == record.SubDone {
+		if ok && e.State == record.RelatedDone {
 			continue
 		}
-		remoteID, err := s.sendSub(ctx, m, sb, seq, ok && e.State == record.SubPending, existed && !ok, ref)
+		remoteID, err := s.sendRelated(ctx, m, sb, seq, ok && e.State == record.RelatedPending, existed && !ok, ref)
 		if err != nil {
 			reason, fault := s.judge(err, false)
 			if fault != nil {
@@ -436,7 +436,7 @@ func (s *GHL) writeSubs(ctx context.Context, m record.Meter, rec *record.Row, id
 			}
 			return fmt.Sprintf("%s %d: %s", sb.kind, sb.n, reason), nil
 		}
-		if err := s.mark(ctx, ref, record.SubDone, remoteID); err != nil {
+		if err := s.mark(ctx, ref, record.RelatedDone, remoteID); err != nil {
 			return "", err
 		}
 	}
@@ -444,12 +444,12 @@ func (s *GHL) writeSubs(ctx context.Context, m record.Meter, rec *record.Row, id
 }
 
 // journalOf is the journal's entries for a contact key, by their JournalKey.
-func (s *GHL) journalOf(ctx context.Context, key string) (map[string]record.SubRecord, error) {
-	entries, err := s.opt.Journal.Subs(ctx, key)
+func (s *GHL) journalOf(ctx context.Context, key string) (map[string]record.RelatedEntry, error) {
+	entries, err := s.opt.Journal.RelatedOf(ctx, key)
 	if err != nil {
 		return nil, &record.FaultError{Kind: record.FaultState, Err: err}
 	}
-	journal := make(map[string]record.SubRecord, len(entries))
+	journal := make(map[string]record.RelatedEntry, len(entries))
 	for _, e := range entries {
 		journal[e.JournalKey()] = e
 	}
@@ -457,24 +457,24 @@ func (s *GHL) journalOf(ctx context.Context, key string) (map[string]record.SubR
 }
 
 // mark writes a journal entry; failing to is the run's fault.
-func (s *GHL) mark(ctx context.Context, ref record.SubRef, state, remoteID string) error {
-	if err := s.opt.Journal.MarkSub(ctx, ref, state, remoteID); err != nil {
+func (s *GHL) mark(ctx context.Context, ref record.RelatedRef, state, remoteID string) error {
+	if err := s.opt.Journal.MarkRelated(ctx, ref, state, remoteID); err != nil {
 		return &record.FaultError{Kind: record.FaultState, Err: err}
 	}
 	return nil
 }
 
-// subsOf is a row's notes then its tasks, to write on contact id. hash
+// relatedOf is a row's notes then its tasks, to write on contact id. hash
 // identifies each in the journal; keep, if set, filters what a lookup
 // lists (the remote ones that may be taken for this row's).
-func subsOf(c *ghl.Client, id string, rec *record.Row, hash func(in any) string, keep func([]remote) []remote) []sub {
+func relatedOf(c *ghl.Client, id string, rec *record.Row, hash func(in any) string, keep func([]remote) []remote) []relatedRec {
 	if keep == nil {
 		keep = func(list []remote) []remote { return list }
 	}
-	var subs []sub
+	var out []relatedRec
 	for i, n := range rec.Notes {
 		in := n
-		subs = append(subs, sub{
+		out = append(out, relatedRec{
 			kind: record.KindNote, n: i + 1, content: noteContent(in.Body), hash: hash(in),
 			create: func(ctx context.Context) (string, error) {
 				got, err := c.CreateNote(ctx, id, in)
@@ -495,7 +495,7 @@ func subsOf(c *ghl.Client, id string, rec *record.Row, hash func(in any) string,
 	}
 	for i, t := range rec.Tasks {
 		in := t
-		subs = append(subs, sub{
+		out = append(out, relatedRec{
 			kind: record.KindTask, n: i + 1, content: taskContent(in.Title, in.Body), hash: hash(in),
 			create: func(ctx context.Context) (string, error) {
 				got, err := c.CreateTask(ctx, id, in)
@@ -514,16 +514,16 @@ func subsOf(c *ghl.Client, id string, rec *record.Row, hash func(in any) string,
 			},
 		})
 	}
-	return subs
+	return out
 }
 
-// sendSub creates one note or task unless it is found to exist already:
+// sendRelated creates one note or task unless it is found to exist already:
 // first when the journal says it may have been sent by a run that was
 // killed (pending) or the contact may have it from elsewhere (lookup),
 // then before every attempt that follows an attempt with an unknown
 // outcome (a dropped connection, or a 4xx: the API has created and still
 // answered 422).
-func (s *GHL) sendSub(ctx context.Context, m record.Meter, sb sub, seq int, pending, lookup bool, ref record.SubRef) (string, error) {
+func (s *GHL) sendRelated(ctx context.Context, m record.Meter, sb relatedRec, seq int, pending, lookup bool, ref record.RelatedRef) (string, error) {
 	find := func(ctx context.Context) (string, bool, error) {
 		m.RequestKind("list_" + sb.kind + "s")
 		list, err := sb.list(ctx)
@@ -542,7 +542,7 @@ func (s *GHL) sendSub(ctx context.Context, m record.Meter, sb sub, seq int, pend
 		return "", false, nil
 	}
 	if !pending {
-		if err := s.mark(ctx, ref, record.SubPending, ""); err != nil {
+		if err := s.mark(ctx, ref, record.RelatedPending, ""); err != nil {
 			return "", err
 		}
 	}
@@ -591,7 +591,7 @@ func (s *GHL) sendSub(ctx context.Context, m record.Meter, sb sub, seq int, pend
 		// a pending mark, or after an attempt whose answer was lost): the
 		// record ghlbulk undo reads.
 		ref.Created = true
-		if err := s.mark(ctx, ref, record.SubDone, id); err != nil {
+		if err := s.mark(ctx, ref, record.RelatedDone, id); err != nil {
 			return "", err
 		}
 	}

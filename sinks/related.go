@@ -16,7 +16,7 @@ import (
 // and no tag added. It is the engine's pipeline.Sink (and no TagWriter),
 // and is safe for concurrent use.
 //
-// Each note or task goes through the GHL sink's journaled send (sendSub):
+// Each note or task goes through the GHL sink's journaled send (sendRelated):
 // journaled as pending before its create request and as done after it,
 // and looked up on the contact before it is sent, so that neither a
 // resumed run nor a run whose state is gone sends it twice. A row is
@@ -82,12 +82,12 @@ func (r *Related) writeRow(ctx context.Context, m record.Meter, rec *record.Row)
 	}
 	claimed := claimsOf(journal)
 	seen := make(map[string]int)
-	for _, sb := range subsOf(r.s.c, id, rec, func(in any) string { return relatedHash(rec.Hash, in) }, claimed.unclaimed) {
+	for _, sb := range relatedOf(r.s.c, id, rec, func(in any) string { return relatedHash(rec.Hash, in) }, claimed.unclaimed) {
 		seq := seen[sb.kind+sb.hash]
 		seen[sb.kind+sb.hash]++
-		ref := record.SubRef{Key: rec.Key, Kind: sb.kind, ContentHash: sb.hash, Seq: seq, ContactID: id, FP: rec.File, Row: rec.Row}
+		ref := record.RelatedRef{Key: rec.Key, Kind: sb.kind, ContentHash: sb.hash, Seq: seq, ContactID: id, FP: rec.File, Row: rec.Row}
 		e, known := journal[ref.JournalKey()]
-		if known && e.State == record.SubDone {
+		if known && e.State == record.RelatedDone {
 			continue
 		}
 		made := false
@@ -102,7 +102,7 @@ func (r *Related) writeRow(ctx context.Context, m record.Meter, rec *record.Row)
 		// With lookup, one the journal does not know is looked up too (it
 		// may be there from an earlier import whose state is gone). The
 		// claimed ones are filtered out, so the first match is ours.
-		remoteID, err := r.s.sendSub(ctx, m, sb, 0, known && e.State == record.SubPending, !known && r.lookup, ref)
+		remoteID, err := r.s.sendRelated(ctx, m, sb, 0, known && e.State == record.RelatedPending, !known && r.lookup, ref)
 		if err != nil {
 			reason, fault := r.s.judge(err, false)
 			if fault != nil {
@@ -113,7 +113,7 @@ func (r *Related) writeRow(ctx context.Context, m record.Meter, rec *record.Row)
 			}
 			return false, fmt.Sprintf("%s %d: %s", sb.kind, sb.n, reason), nil
 		}
-		if err := r.s.mark(ctx, ref, record.SubDone, remoteID); err != nil {
+		if err := r.s.mark(ctx, ref, record.RelatedDone, remoteID); err != nil {
 			return false, "", err
 		}
 		claimed[remoteID] = true
@@ -127,7 +127,7 @@ func (r *Related) writeRow(ctx context.Context, m record.Meter, rec *record.Row)
 // row's.
 type claims map[string]bool
 
-func claimsOf(journal map[string]record.SubRecord) claims {
+func claimsOf(journal map[string]record.RelatedEntry) claims {
 	c := make(claims)
 	for _, e := range journal {
 		if e.RemoteID != "" {

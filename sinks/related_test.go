@@ -20,15 +20,15 @@ import (
 // memJournal is record.Journal in memory, as the state keeps it.
 type memJournal struct {
 	mu      sync.Mutex
-	entries map[string]record.SubRecord // by key, kind, hash, seq
+	entries map[string]record.RelatedEntry // by key, kind, hash, seq
 }
 
-func newMemJournal() *memJournal { return &memJournal{entries: map[string]record.SubRecord{}} }
+func newMemJournal() *memJournal { return &memJournal{entries: map[string]record.RelatedEntry{}} }
 
-func (j *memJournal) Subs(_ context.Context, key string) ([]record.SubRecord, error) {
+func (j *memJournal) RelatedOf(_ context.Context, key string) ([]record.RelatedEntry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	var out []record.SubRecord
+	var out []record.RelatedEntry
 	for _, e := range j.entries {
 		if e.Key == key {
 			out = append(out, e)
@@ -37,10 +37,10 @@ func (j *memJournal) Subs(_ context.Context, key string) ([]record.SubRecord, er
 	return out, nil
 }
 
-func (j *memJournal) MarkSub(_ context.Context, ref record.SubRef, state, remoteID string) error {
+func (j *memJournal) MarkRelated(_ context.Context, ref record.RelatedRef, state, remoteID string) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.entries[ref.Key+"\x00"+ref.JournalKey()] = record.SubRecord{SubRef: ref, RemoteID: remoteID, State: state}
+	j.entries[ref.Key+"\x00"+ref.JournalKey()] = record.RelatedEntry{RelatedRef: ref, RemoteID: remoteID, State: state}
 	return nil
 }
 
@@ -166,8 +166,8 @@ func TestRelatedPendingIsLookedUp(t *testing.T) {
 	lost := &record.Row{File: "t.csv", Row: 2, Key: "id:" + id, ContactID: id, Hash: "h2", Tasks: []ghl.TaskInput{task}}
 	j := newMemJournal()
 	for _, r := range []*record.Row{sent, lost} {
-		ref := record.SubRef{Key: r.Key, Kind: record.KindTask, ContentHash: relatedHash(r.Hash, task), ContactID: id}
-		if err := j.MarkSub(context.Background(), ref, record.SubPending, ""); err != nil {
+		ref := record.RelatedRef{Key: r.Key, Kind: record.KindTask, ContentHash: relatedHash(r.Hash, task), ContactID: id}
+		if err := j.MarkRelated(context.Background(), ref, record.RelatedPending, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

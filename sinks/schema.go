@@ -192,7 +192,7 @@ func entitySchema(entity string, fs ...arrow.Field) *arrow.Schema {
 }
 
 // TaskSchema, NoteSchema, AppointmentSchema and DeletedSchema are the
-// sub-resource files' schemas; each row carries its contactId.
+// related-record files' schemas; each row carries its contactId.
 var (
 	TaskSchema = entitySchema(EntityTasks,
 		arrow.Field{Name: "id", Type: arrow.BinaryTypes.String}, str("contactId"),

@@ -58,12 +58,12 @@ type GHLOptions struct {
 	Stats pace.Recorder
 }
 
-// Include says which sub-resources to fetch per contact.
+// Include says which related records to fetch per contact.
 type Include struct {
 	Tasks, Notes, Appointments bool
 }
 
-// Any reports whether any sub-resource is wanted.
+// Any reports whether any related-record is wanted.
 func (i Include) Any() bool { return i.Tasks || i.Notes || i.Appointments }
 
 // ParseInclude reads "tasks,notes,appointments" (any subset, any order,
@@ -86,7 +86,7 @@ func ParseInclude(s []string) (Include, error) {
 	return inc, nil
 }
 
-// Names lists the included sub-resources in file order.
+// Names lists the included related records in file order.
 func (i Include) Names() []string {
 	out := []string{}
 	if i.Tasks {

@@ -17,24 +17,11 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/ghlbulk/ghlbulk/ghl"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
-// Row is one source row, mapped: a contact to write, or a reject (Err set).
-type Row struct {
-	File string
-	Row  int64 // 1-based data row in its file (header not counted)
-	Raw  []string
-	// Key is the normalised match key: "email:a@b.c", "phone:+14155550100"
-	// or "key:<value>" when the mapping names another key.
-	Key       string
-	SourceKey string // the mapping's source_key column value, may be ""
-	Contact   ghl.UpsertContactRequest
-	Tags      []string // added, never replaced
-	Notes     []ghl.NoteInput
-	Tasks     []ghl.TaskInput
-	Hash      string // sha256 of Contact, Tags (as a set), Notes and Tasks
-	Err       error  // non-nil: a reject, as a *RowError
-}
+// Apply's rows are record.Rows: what the engine hands its sinks, so that
+// nothing converts one into the other.
 
 // RowError says why a row was rejected:
 // `row 1284: phone "555-01": not a valid number for region US`.
@@ -93,16 +80,16 @@ type kv struct{ k, v string }
 // are the header's, in order; a last column named ErrorColumn, if there,
 // marks rows the source could not read cleanly. Columns may be strings or
 // typed (integers, floats, booleans, timestamps, dates, lists of strings).
-func (m *Mapping) Apply(rec arrow.Record, file string, firstRow int64) []Row {
+func (m *Mapping) Apply(rec arrow.Record, file string, firstRow int64) []record.Row {
 	n := int(rec.NumRows())
-	rows := make([]Row, n)
+	rows := make([]record.Row, n)
 	st := m.newState(file)
 	ncol := len(m.header)
 	readers := make([]colReader, ncol)
 	var marker *array.String
 	if int(rec.NumCols()) < ncol {
 		for i := range rows {
-			rows[i] = Row{File: file, Row: firstRow + int64(i)}
+			rows[i] = record.Row{File: file, Row: firstRow + int64(i)}
 			rows[i].Err = &RowError{File: file, Row: rows[i].Row, Err: fmt.Errorf("record has %d columns, the header %d", rec.NumCols(), ncol)}
 		}
 		return rows
@@ -151,7 +138,7 @@ func (st *state) fail(column string, err error) {
 	st.errs = append(st.errs, err)
 }
 
-func (st *state) row(r *Row, mark string) {
+func (st *state) row(r *record.Row, mark string) {
 	m := st.m
 	st.raw, st.errs, st.errCol, st.rowNum = r.Raw, st.errs[:0], "", r.Row
 	reject := func(col string, err error) {
@@ -473,7 +460,7 @@ func (st *state) cond(what string, p *vm.Program) bool {
 	return b
 }
 
-func (st *state) tags(r *Row) {
+func (st *state) tags(r *record.Row) {
 	for _, t := range st.m.tags {
 		if !st.cond("tag", t.when) {
 			continue
@@ -515,7 +502,7 @@ func containsString(xs []string, x string) bool {
 	return false
 }
 
-func (st *state) notes(r *Row) {
+func (st *state) notes(r *record.Row) {
 	for _, n := range st.m.notes {
 		if !st.cond("note", n.when) {
 			continue
@@ -532,7 +519,7 @@ func (st *state) notes(r *Row) {
 	}
 }
 
-func (st *state) tasks(r *Row) {
+func (st *state) tasks(r *record.Row) {
 	for _, t := range st.m.tasks {
 		if !st.cond("task", t.when) {
 			continue
@@ -561,7 +548,7 @@ func (st *state) tasks(r *Row) {
 	}
 }
 
-func (st *state) key(r *Row) string {
+func (st *state) key(r *record.Row) string {
 	c := &r.Contact
 	for _, k := range st.m.key {
 		switch k.kind {
@@ -618,7 +605,7 @@ func (e noKeyError) Is(target error) bool { return target == ErrNoKey }
 // hash is sha256 over a canonical text of what would be written: contact
 // fields by name, custom fields by id, tags sorted, notes and tasks in
 // order. Length-prefixed, so no value can imitate a separator.
-func (st *state) hash(r *Row) string {
+func (st *state) hash(r *record.Row) string {
 	b := st.buf[:0]
 	put := func(k, v string) {
 		b = strconv.AppendInt(b, int64(len(k)), 10)

@@ -168,7 +168,7 @@ func FuzzParseRelatedMapping(f *testing.F) {
 		}
 		for _, r := range rows {
 			if r.Err == nil && r.Key != SkipKey && (r.ContactID == "" || r.Hash == "") {
-				t.Fatalf("row %d: accepted without a contact or hash: %+v", r.Row.Row, r)
+				t.Fatalf("row %d: accepted without a contact or hash: %+v", r.Row, r)
 			}
 		}
 	})

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ghlbulk/ghlbulk/ghl"
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // Kinds of mapping file, as its kind: says. A file without kind: is a
@@ -482,8 +483,9 @@ func (rm *RelatedMapping) Kind() string { return rm.kind }
 // Header is the input header the mapping was compiled for.
 func (rm *RelatedMapping) Header() []string { return rm.m.header }
 
-// RelatedRow is one row of a notes or tasks file, mapped: notes or tasks
-// to write on an existing contact, or a reject (Err set).
+// A notes or tasks file's row, mapped, is a record.Row: notes or tasks
+// to write on an existing contact (ContactID, from the ID map; "" for a
+// reject or a skipped row), or a reject (Err set).
 //
 // Row.Key is "id:<contact id>" (rows for one contact are written one after
 // another), Row.SourceKey the row's own source_key, Row.Notes or Row.Tasks
@@ -494,22 +496,17 @@ func (rm *RelatedMapping) Header() []string { return rm.m.header }
 // nothing to write. A reject's Hash is that of its reason, so that a row
 // rejected for a contact the ID map lacked is judged again once the map has
 // it.
-type RelatedRow struct {
-	Row
-	ContactID string // the contact, from the ID map ("" for a reject or a skipped row)
-}
-
 // SkipKey is the Key of a row that has nothing to write.
 const SkipKey = "skip:"
 
 // Apply maps every row of rec, in order (see Mapping.Apply for rec's
 // shape).
-func (rm *RelatedMapping) Apply(rec arrow.Record, file string, firstRow int64) []RelatedRow {
+func (rm *RelatedMapping) Apply(rec arrow.Record, file string, firstRow int64) []record.Row {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	m := rm.m
 	n := int(rec.NumRows())
-	rows := make([]RelatedRow, n)
+	rows := make([]record.Row, n)
 	occ := rm.files[file]
 	if occ == nil || firstRow < occ.next {
 		occ = &occurrences{seen: map[[16]byte]int{}}
@@ -520,7 +517,7 @@ func (rm *RelatedMapping) Apply(rec arrow.Record, file string, firstRow int64) [
 	ncol := len(m.header)
 	if int(rec.NumCols()) < ncol {
 		for i := range rows {
-			r := &rows[i].Row
+			r := &rows[i]
 			r.File, r.Row = file, firstRow+int64(i)
 			rm.reject(r, "", fmt.Errorf("record has %d columns, the header %d", rec.NumCols(), ncol))
 		}
@@ -535,7 +532,7 @@ func (rm *RelatedMapping) Apply(rec arrow.Record, file string, firstRow int64) [
 		marker, _ = rec.Column(int(rec.NumCols()) - 1).(*array.String)
 	}
 	for i := 0; i < n; i++ {
-		r := &rows[i].Row
+		r := &rows[i]
 		r.File, r.Row = file, firstRow+int64(i)
 		r.Raw = st.readRaw(readers, i)
 		mark := ""
@@ -547,7 +544,7 @@ func (rm *RelatedMapping) Apply(rec arrow.Record, file string, firstRow int64) [
 	return rows
 }
 
-func (rm *RelatedMapping) reject(r *Row, col string, err error) {
+func (rm *RelatedMapping) reject(r *record.Row, col string, err error) {
 	r.Err = &RowError{File: r.File, Row: r.Row, Column: col, Err: err}
 	sum := sha256.Sum256([]byte("reject\x00" + err.Error()))
 	r.Hash = hex.EncodeToString(sum[:])
@@ -555,7 +552,7 @@ func (rm *RelatedMapping) reject(r *Row, col string, err error) {
 
 // row maps one row into r and returns its contact id ("" for a reject or
 // a row with nothing to write).
-func (rm *RelatedMapping) row(st *state, r *Row, mark string, occ *occurrences) string {
+func (rm *RelatedMapping) row(st *state, r *record.Row, mark string, occ *occurrences) string {
 	m := rm.m
 	st.raw, st.errs, st.errCol, st.rowNum = r.Raw, st.errs[:0], "", r.Row
 	empty := true
@@ -676,7 +673,7 @@ func (rm *RelatedMapping) resolve(st *state) string {
 
 // applyNotes adds the row's notes; skipped reports a note left out by its
 // when:.
-func (rm *RelatedMapping) applyNotes(st *state, r *Row) (skipped bool) {
+func (rm *RelatedMapping) applyNotes(st *state, r *record.Row) (skipped bool) {
 	for _, n := range rm.notes {
 		if n.when != nil && !st.cond("note", n.when) {
 			skipped = true
@@ -697,7 +694,7 @@ func (rm *RelatedMapping) applyNotes(st *state, r *Row) (skipped bool) {
 
 // applyTasks adds the row's tasks; skipped reports a task left out by its
 // when:.
-func (rm *RelatedMapping) applyTasks(st *state, r *Row) (skipped bool) {
+func (rm *RelatedMapping) applyTasks(st *state, r *record.Row) (skipped bool) {
 	for _, t := range rm.tasks {
 		if t.when != nil && !st.cond("task", t.when) {
 			skipped = true
@@ -737,7 +734,7 @@ func (rm *RelatedMapping) applyTasks(st *state, r *Row) (skipped bool) {
 // identity (the source_key, or the count of earlier rows of the file with
 // the same contact and content). Length-prefixed, so no value can imitate
 // a separator.
-func (rm *RelatedMapping) hash(r *Row, contactID string, occ *occurrences) string {
+func (rm *RelatedMapping) hash(r *record.Row, contactID string, occ *occurrences) string {
 	var b []byte
 	put := func(vs ...string) {
 		for _, v := range vs {

@@ -214,8 +214,8 @@ func TestRelatedApplyTasks(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := got[i]
-			if r.Row.Row != int64(i+1) || r.File != "tasks.csv" {
-				t.Errorf("row %d of %s, want %d", r.Row.Row, r.File, i+1)
+			if r.Row != int64(i+1) || r.File != "tasks.csv" {
+				t.Errorf("row %d of %s, want %d", r.Row, r.File, i+1)
 			}
 			if r.Hash == "" {
 				t.Errorf("no hash")
@@ -410,7 +410,7 @@ func TestRelatedPresets(t *testing.T) {
 					continue
 				}
 				if re := r.Err.(*RowError).Reason(); !strings.Contains(re, "is not in the ID map") && !strings.Contains(re, "no contact:") {
-					t.Errorf("row %d: %v", r.Row.Row, r.Err)
+					t.Errorf("row %d: %v", r.Row, r.Err)
 				}
 			}
 			if ok == 0 {

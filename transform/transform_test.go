@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/nyaruka/phonenumbers"
 )
 
@@ -102,7 +103,7 @@ func TestApplyRows(t *testing.T) {
 		name    string
 		row     []string
 		wantErr string
-		check   func(t *testing.T, r Row)
+		check   func(t *testing.T, r record.Row)
 	}{
 		{"bad phone", []string{"A", "B", "", "555-01", "", "", ""}, `row 1: phone "555-01": not a valid number for region US`, nil},
 		{"bad email", []string{"A", "B", "a@b", "", "", "", ""}, `row 1: email "a@b": not a valid email address`, nil},
@@ -110,7 +111,7 @@ func TestApplyRows(t *testing.T) {
 		{"empty row", []string{"", " ", "", "", "", "", ""}, `row 1: empty row`, nil},
 		{"ragged", []string{"A", "B"}, `row 1: 2 fields, header has 7`, nil},
 		{"invalid utf-8", []string{"A\xff", "B", "a@example.com", "", "", "", ""}, `row 1: column "First Name": not valid UTF-8`, nil},
-		{"phone only", []string{"", "", "", "(415) 555-0132", "", "", ""}, "", func(t *testing.T, r Row) {
+		{"phone only", []string{"", "", "", "(415) 555-0132", "", "", ""}, "", func(t *testing.T, r record.Row) {
 			if r.Key != "phone:+14155550132" {
 				t.Errorf("Key = %q", r.Key)
 			}
@@ -118,7 +119,7 @@ func TestApplyRows(t *testing.T) {
 				t.Errorf("blank values were set: %+v", r.Contact)
 			}
 		}},
-		{"full", []string{"  ana ", "López", " Ana@Example.COM ", "415.555.0132", "Please follow up", "a; b ;a;", "Lead"}, "", func(t *testing.T, r Row) {
+		{"full", []string{"  ana ", "López", " Ana@Example.COM ", "415.555.0132", "Please follow up", "a; b ;a;", "Lead"}, "", func(t *testing.T, r record.Row) {
 			if r.Key != "email:ana@example.com" || *r.Contact.FirstName != "ana" || *r.Contact.Phone != "+14155550132" {
 				t.Errorf("row = %+v", r)
 			}

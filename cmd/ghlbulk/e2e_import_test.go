@@ -30,6 +30,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/sources"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
@@ -244,7 +245,7 @@ type expected struct {
 // expectRows maps file through mapping as the binary does (with the
 // sandbox's custom field definitions) and returns the rows and what each
 // key should hold.
-func expectRows(t *testing.T, sb *testSandbox, file, mapping string) ([]transform.Row, map[string]*expected) {
+func expectRows(t *testing.T, sb *testSandbox, file, mapping string) ([]record.Row, map[string]*expected) {
 	t.Helper()
 	spec, err := transform.LoadMapping(mapping)
 	if err != nil {
@@ -266,7 +267,7 @@ func expectRows(t *testing.T, sb *testSandbox, file, mapping string) ([]transfor
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rows []transform.Row
+	var rows []record.Row
 	for {
 		b, err := src.Next(context.Background())
 		if errors.Is(err, io.EOF) {
@@ -391,7 +392,7 @@ func rejectsFile(t *testing.T, path string) []map[string]string {
 
 // checkNothingLost asserts every row of the input is either held by the
 // sandbox (its key) or in the rejects file, with a reason.
-func checkNothingLost(t *testing.T, rows []transform.Row, got map[string]held, rejects []map[string]string) {
+func checkNothingLost(t *testing.T, rows []record.Row, got map[string]held, rejects []map[string]string) {
 	t.Helper()
 	rejected := map[string]string{}
 	for _, r := range rejects {

@@ -125,7 +125,7 @@ func (s *Server) hTaskSearch(q *call) reply {
 			continue
 		}
 		c := l.contacts[e.id]
-		for _, t := range s.kids.tasks[c.ID] {
+		for _, t := range s.related.tasks[c.ID] {
 			if !tq.keeps(c, t) {
 				continue
 			}
@@ -302,7 +302,7 @@ func (s *Server) hEvents(q *call) reply {
 	s.mu.RLock()
 	l := s.locR(eq.loc)
 	if l != nil {
-		for cid, list := range s.kids.appointments {
+		for cid, list := range s.related.appointments {
 			if l.contacts[cid] == nil {
 				continue
 			}

@@ -633,9 +633,9 @@ func (s *Server) hDelete(q *call) reply {
 		return rep400(msgContactNotFound)
 	}
 	l.remove(c.ID)
-	delete(s.kids.tasks, c.ID)
-	delete(s.kids.notes, c.ID)
-	delete(s.kids.appointments, c.ID)
+	delete(s.related.tasks, c.ID)
+	delete(s.related.notes, c.ID)
+	delete(s.related.appointments, c.ID)
 	if s.db != nil {
 		s.db.del("contact", c.ID)
 		s.db.delChildren(c.ID)

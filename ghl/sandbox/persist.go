@@ -291,7 +291,7 @@ func (s *Server) load() (seeded bool, err error) {
 		sortIndex(&l.added)
 		sortIndex(&l.updated)
 	}
-	for _, list := range s.kids.notes {
+	for _, list := range s.related.notes {
 		sortByDate(list)
 	}
 	return seeded, nil
@@ -360,7 +360,7 @@ func (s *Server) loadTask(data []byte, _ *loading) error {
 	if err := json.Unmarshal(data, t); err != nil {
 		return err
 	}
-	s.kids.tasks[t.ContactID] = append(s.kids.tasks[t.ContactID], t)
+	s.related.tasks[t.ContactID] = append(s.related.tasks[t.ContactID], t)
 	return nil
 }
 
@@ -370,7 +370,7 @@ func (s *Server) loadNote(data []byte, _ *loading) error {
 	if err := json.Unmarshal(data, n); err != nil {
 		return err
 	}
-	s.kids.notes[n.ContactID] = append(s.kids.notes[n.ContactID], n)
+	s.related.notes[n.ContactID] = append(s.related.notes[n.ContactID], n)
 	if ms, ok := parseMillis(n.DateAdded); ok {
 		s.lastMs = max(s.lastMs, ms)
 	}
@@ -385,7 +385,7 @@ func (s *Server) loadAppointment(data []byte, _ *loading) error {
 	if a.CalendarID == legacyCalendarID {
 		a.CalendarID = calendarFor(a.LocationID, a.ID)
 	}
-	s.kids.appointments[a.ContactID] = append(s.kids.appointments[a.ContactID], a)
+	s.related.appointments[a.ContactID] = append(s.related.appointments[a.ContactID], a)
 	return nil
 }
 

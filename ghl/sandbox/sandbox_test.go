@@ -525,7 +525,7 @@ func TestBusinessListing(t *testing.T) {
 
 func TestTasksNotesAppointments(t *testing.T) {
 	e := start(t, Options{Contacts: 60, Seed: 9, Rate: -1})
-	id := e.must(e.upsert(map[string]any{"email": "kids@example.com"}), 200).obj("contact")["id"].(string)
+	id := e.must(e.upsert(map[string]any{"email": "related@example.com"}), 200).obj("contact")["id"].(string)
 	base := "/contacts/" + id
 	tk := e.must(e.call("POST", base+"/tasks", map[string]any{"title": "Call", "dueDate": "2025-03-01T10:00:00Z", "completed": false}, nil), 201).obj("task")
 	tid := tk["id"].(string)
@@ -562,10 +562,10 @@ func TestTasksNotesAppointments(t *testing.T) {
 	var appts, notes, tasks int
 	e.s.mu.RLock()
 	for cid := range e.s.locs[e.s.LocationID()].contacts {
-		appts += len(e.s.kids.appointments[cid])
-		notes += len(e.s.kids.notes[cid])
-		tasks += len(e.s.kids.tasks[cid])
-		if len(e.s.kids.appointments[cid]) > 0 {
+		appts += len(e.s.related.appointments[cid])
+		notes += len(e.s.related.notes[cid])
+		tasks += len(e.s.related.tasks[cid])
+		if len(e.s.related.appointments[cid]) > 0 {
 			ev := e.must(e.call("GET", "/contacts/"+cid+"/appointments", nil, nil), 200).list("events")
 			if len(ev) == 0 || ev[0].(map[string]any)["contactId"] != cid {
 				t.Errorf("appointments of %s: %v", cid, ev)
@@ -842,7 +842,7 @@ func TestSeedDeterminism(t *testing.T) {
 		}
 		e.s.mu.RLock()
 		for _, c := range e.s.locs[e.s.LocationID()].added.e {
-			fmt.Fprint(&sb, len(e.s.kids.tasks[c.id]), len(e.s.kids.notes[c.id]), len(e.s.kids.appointments[c.id]))
+			fmt.Fprint(&sb, len(e.s.related.tasks[c.id]), len(e.s.related.notes[c.id]), len(e.s.related.appointments[c.id]))
 		}
 		e.s.mu.RUnlock()
 		return sb.String()

@@ -179,7 +179,7 @@ func (s *Server) seed(locID string, n int, seed int64) {
 	sortIndex(&l.updated)
 }
 
-// presize sizes an empty location's maps (and the children's, if empty)
+// presize sizes an empty location's maps (and the related records', if empty)
 // for n contacts once, rather than growing them n times.
 func (s *Server) presize(l *location, n int) {
 	if len(l.contacts) != 0 || n <= 1024 {
@@ -188,10 +188,10 @@ func (s *Server) presize(l *location, n int) {
 	l.contacts = make(map[string]*contact, n)
 	l.byEmail = make(map[string]string, n)
 	l.byPhone = make(map[string]string, n)
-	if len(s.kids.tasks) == 0 {
-		s.kids.tasks = make(map[string][]*task, n/3)
-		s.kids.notes = make(map[string][]*note, n/3)
-		s.kids.appointments = make(map[string][]*appointment, n/6)
+	if len(s.related.tasks) == 0 {
+		s.related.tasks = make(map[string][]*task, n/3)
+		s.related.notes = make(map[string][]*note, n/3)
+		s.related.appointments = make(map[string][]*appointment, n/6)
 	}
 }
 
@@ -467,7 +467,7 @@ func (s *Server) seedChildren(r *rand.Rand, c *contact) {
 			due := c.addedMs + r.Int64N(span) + int64(7*24*time.Hour/time.Millisecond)
 			t := &task{ID: seedID(r), Title: taskBody[r.IntN(len(taskBody))], DueDate: fmtMillis(due - due%3600000),
 				Completed: r.IntN(2) == 0, ContactID: c.ID, AssignedTo: DefaultUserID}
-			s.kids.tasks[c.ID] = append(s.kids.tasks[c.ID], t)
+			s.related.tasks[c.ID] = append(s.related.tasks[c.ID], t)
 			if s.db != nil {
 				s.db.put("task", t.ID, c.ID, t)
 			}
@@ -477,7 +477,7 @@ func (s *Server) seedChildren(r *rand.Rand, c *contact) {
 		for range 1 + r.IntN(3) {
 			n := &note{ID: seedID(r), Body: noteBody[r.IntN(len(noteBody))], UserID: DefaultUserID,
 				DateAdded: fmtMillis(c.addedMs + r.Int64N(span)), ContactID: c.ID}
-			s.kids.notes[c.ID] = append(s.kids.notes[c.ID], n)
+			s.related.notes[c.ID] = append(s.related.notes[c.ID], n)
 			if s.db != nil {
 				s.db.put("note", n.ID, c.ID, n)
 			}
@@ -495,7 +495,7 @@ func (s *Server) seedChildren(r *rand.Rand, c *contact) {
 			LocationID: c.LocationID, ContactID: c.ID, AppointmentStatus: st, Users: appointmentUsers,
 			DateAdded: booked, DateUpdated: booked}
 		a.CalendarID = calendarFor(c.LocationID, a.ID) // from the id: no new draw
-		s.kids.appointments[c.ID] = append(s.kids.appointments[c.ID], a)
+		s.related.appointments[c.ID] = append(s.related.appointments[c.ID], a)
 		if s.db != nil {
 			s.db.put("appointment", a.ID, c.ID, a)
 		}

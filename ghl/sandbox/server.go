@@ -114,12 +114,12 @@ type Server struct {
 	opt  Options
 	dtos map[string]*dto
 
-	mu     sync.RWMutex // guards locs, kids, lastMs and idRand
-	locs   map[string]*location
-	kids   children
-	lastMs int64
-	idRand *rand.Rand
-	now    func() time.Time
+	mu      sync.RWMutex // guards locs, related, lastMs and idRand
+	locs    map[string]*location
+	related relatedRecords
+	lastMs  int64
+	idRand  *rand.Rand
+	now     func() time.Time
 
 	auth   *authStore
 	lim    *limiter
@@ -150,7 +150,7 @@ func New(opt Options) (*Server, error) {
 		opt:  opt,
 		dtos: dtos,
 		locs: map[string]*location{},
-		kids: children{
+		related: relatedRecords{
 			tasks:        map[string][]*task{},
 			notes:        map[string][]*note{},
 			appointments: map[string][]*appointment{},

@@ -425,8 +425,8 @@ func (l *location) unlinkBusiness(bid, id string) {
 	}
 }
 
-// children holds what hangs off contacts, by contact id. Guarded by Server.mu.
-type children struct {
+// relatedRecords holds the related records of contacts (notes, tasks, appointments), by contact id. Guarded by Server.mu.
+type relatedRecords struct {
 	tasks        map[string][]*task
 	notes        map[string][]*note
 	appointments map[string][]*appointment

@@ -8,12 +8,12 @@ import (
 	"github.com/ghlbulk/ghlbulk/sources"
 )
 
-// defaultRelatedWorkers is how many per-contact sub-resource requests run
+// defaultRelatedWorkers is how many per-contact related-record requests run
 // at once when Config.Workers is 0. The rate itself is the transport's
 // business; this only keeps enough requests in flight to use it.
 const defaultRelatedWorkers = 8
 
-// related is the sub-resources of a run of contacts, in the contacts'
+// related is the related records of a run of contacts, in the contacts'
 // order (and the API's order within a contact). Each row carries its
 // contactId.
 type related struct {
@@ -22,7 +22,7 @@ type related struct {
 	Appointments []ghl.Appointment
 }
 
-// fetchRelated fetches inc's sub-resources of contacts, one request per
+// fetchRelated fetches inc's related records of contacts, one request per
 // contact and kind, at most workers at a time. The job owns this fan-out
 // because a source starts no goroutines (record.Source). A contact that is
 // gone meanwhile has none; the first error that outlasts its retries stops

@@ -106,7 +106,7 @@ type Config struct {
 	// Store is the state DB (--state). nil keeps the state in a temporary
 	// file that is removed at the end (no resume, no incremental).
 	Store   *pipeline.Store
-	Workers int // concurrent sub-resource requests (default 8)
+	Workers int // concurrent related-record requests (default 8)
 	// PageLimit overrides the listing page size (0: the largest allowed).
 	PageLimit int
 	// Retry is the per-request retry policy (zero: pace.DefaultPolicy).
@@ -546,7 +546,7 @@ func (e *exporter) list(ctx context.Context, r *exportRun) error {
 	return nil
 }
 
-// stagePage filters one page, fetches the sub-resources of its kept
+// stagePage filters one page, fetches the related records of its kept
 // contacts, stages them and checkpoints the page.
 func (e *exporter) stagePage(ctx context.Context, r *exportRun, page *sources.ContactPage) error {
 	scan, err := e.scanPage(ctx, r, page)

@@ -13,7 +13,7 @@ import (
 func ContactsTransform(byFile map[string]*transform.Mapping) pipeline.TransformFunc {
 	fns := make(map[string]pipeline.TransformFunc, len(byFile))
 	for file, m := range byFile {
-		fns[file] = pipeline.FromMapping(m)
+		fns[file] = m.Apply
 	}
 	return func(rec arrow.Record, file string, firstRow int64) []record.Row {
 		return fns[file](rec, file, firstRow)
@@ -24,14 +24,6 @@ func ContactsTransform(byFile map[string]*transform.Mapping) pipeline.TransformF
 // record.Rows that carry the contact the ID map gave.
 func RelatedTransform(byFile map[string]*transform.RelatedMapping) pipeline.TransformFunc {
 	return func(rec arrow.Record, file string, firstRow int64) []record.Row {
-		rows := byFile[file].Apply(rec, file, firstRow)
-		out := make([]record.Row, len(rows))
-		for i, r := range rows {
-			out[i] = record.Row{
-				File: r.File, Row: r.Row.Row, Raw: r.Raw, Key: r.Key, SourceKey: r.SourceKey,
-				Notes: r.Notes, Tasks: r.Tasks, Hash: r.Hash, Err: r.Err, ContactID: r.ContactID,
-			}
-		}
-		return out
+		return byFile[file].Apply(rec, file, firstRow)
 	}
 }

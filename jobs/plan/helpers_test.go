@@ -137,7 +137,7 @@ func (e *env) config(st *pipeline.Store) pipeline.ImportConfig {
 		Files:       []string{e.csv},
 		Open:        func(p string) (record.Source, error) { return sources.OpenCSV(p, sources.CSVOptions{BatchSize: 64}) },
 		Fingerprint: sources.Fingerprint,
-		Transform:   pipeline.FromMapping(e.mapping),
+		Transform:   e.mapping.Apply,
 		MappingHash: "m1",
 		Sink:        sink,
 		Tags:        sink,

@@ -237,7 +237,7 @@ func (e *estimator) batch(ctx context.Context, fp string, file int, recs []recor
 // map holds for its key ("" if none).
 func (e *estimator) write(ctx context.Context, rec *record.Row, known string) error {
 	e.p.Upserts++
-	if err := e.subs(ctx, rec, known != ""); err != nil {
+	if err := e.related(ctx, rec, known != ""); err != nil {
 		return err
 	}
 	tags := rec.Tags
@@ -252,18 +252,18 @@ func (e *estimator) write(ctx context.Context, rec *record.Row, known string) er
 	return nil
 }
 
-// subs counts a row's notes and tasks that the journal does not have as
-// created (sinks.GHL.writeSubs), and the lookups the sink makes first: for
+// related counts a row's notes and tasks that the journal does not have as
+// created (sinks.GHL.writeRelated), and the lookups the sink makes first: for
 // one the journal has as pending, and for any of a contact that existed
 // (here: one the state knows; a contact that was in the location before
 // any import is not known offline, so its lookups are not counted).
-func (e *estimator) subs(ctx context.Context, rec *record.Row, existed bool) error {
+func (e *estimator) related(ctx context.Context, rec *record.Row, existed bool) error {
 	if len(rec.Notes) == 0 && len(rec.Tasks) == 0 {
 		return nil
 	}
 	journal := map[string]string{}
 	if e.in.Store != nil {
-		entries, err := e.in.Store.Subs(ctx, rec.Key)
+		entries, err := e.in.Store.RelatedOf(ctx, rec.Key)
 		if err != nil {
 			return err
 		}
@@ -276,9 +276,9 @@ func (e *estimator) subs(ctx context.Context, rec *record.Row, existed bool) err
 		h := sinks.ContentHash(v)
 		n := seq[kind+h]
 		seq[kind+h]++
-		switch journal[record.SubKey(kind, h, n)] {
-		case record.SubDone:
-		case record.SubPending:
+		switch journal[record.RelatedKey(kind, h, n)] {
+		case record.RelatedDone:
+		case record.RelatedPending:
 			e.p.Lookups++
 			*count++
 		case "":

@@ -113,7 +113,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		return u.res, nil
 	}
-	if err := u.subs(ctx, onUpdated); err != nil {
+	if err := u.related(ctx, onUpdated); err != nil {
 		return u.res, err
 	}
 	return u.res, u.removeTags(ctx, tags)
@@ -270,9 +270,9 @@ func (u *undoer) forgetContact(ctx context.Context, id string) error {
 	return u.cfg.Store.ForgetContact(ctx, u.cfg.RunID, id)
 }
 
-// subs deletes the notes and tasks the run created on contacts it did not
+// related deletes the notes and tasks the run created on contacts it did not
 // create.
-func (u *undoer) subs(ctx context.Context, recs []pipeline.Made) error {
+func (u *undoer) related(ctx context.Context, recs []pipeline.Made) error {
 	var notes, tasks atomic.Int64
 	err := fanout.Each(ctx, u.cfg.Workers, recs, func(ctx context.Context, r pipeline.Made) error {
 		if !u.cfg.DryRun {

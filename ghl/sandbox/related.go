@@ -16,7 +16,7 @@ func (s *Server) hTasks(q *call) reply {
 	if _, c := s.contactOf(q.tok, q.p[0]); c == nil {
 		return rep400(msgContactNotFound)
 	}
-	out := slices.Clone(s.kids.tasks[q.p[0]])
+	out := slices.Clone(s.related.tasks[q.p[0]])
 	if out == nil {
 		out = []*task{}
 	}
@@ -24,7 +24,7 @@ func (s *Server) hTasks(q *call) reply {
 }
 
 func (s *Server) hTaskGet(q *call) reply {
-	return childGet(s, q, s.kids.tasks, func(t *task) string { return t.ID }, "task", msgTaskNotFound)
+	return childGet(s, q, s.related.tasks, func(t *task) string { return t.ID }, "task", msgTaskNotFound)
 }
 
 // taskFields applies a validated CreateTaskParams/UpdateTaskBody to t.
@@ -68,7 +68,7 @@ func (s *Server) hTaskCreate(q *call) reply {
 	if msgs := taskFields(t, fields); msgs != nil {
 		return rep422(msgs...)
 	}
-	s.kids.tasks[t.ContactID] = append(s.kids.tasks[t.ContactID], t)
+	s.related.tasks[t.ContactID] = append(s.related.tasks[t.ContactID], t)
 	s.persistChild("task", t.ID, t.ContactID, t)
 	return reply{status: http.StatusCreated, body: map[string]any{"task": t}}
 }
@@ -87,7 +87,7 @@ func (s *Server) editTask(q *call, dto string, edit func(t *task, fields map[str
 	if _, c := s.contactOf(q.tok, q.p[0]); c == nil {
 		return rep400(msgContactNotFound)
 	}
-	list := s.kids.tasks[q.p[0]]
+	list := s.related.tasks[q.p[0]]
 	i := slices.IndexFunc(list, func(t *task) bool { return t.ID == q.p[1] })
 	if i < 0 {
 		return rep400(msgTaskNotFound)
@@ -98,7 +98,7 @@ func (s *Server) editTask(q *call, dto string, edit func(t *task, fields map[str
 	}
 	list = slices.Clone(list)
 	list[i] = &t
-	s.kids.tasks[q.p[0]] = list
+	s.related.tasks[q.p[0]] = list
 	s.persistChild("task", t.ID, t.ContactID, &t)
 	return reply{status: http.StatusOK, body: map[string]any{"task": &t}}
 }
@@ -113,7 +113,7 @@ func (s *Server) hTaskCompleted(q *call) reply {
 }
 
 func (s *Server) hTaskDelete(q *call) reply {
-	return childDelete(s, q, s.kids.tasks, func(t *task) string { return t.ID }, "task", msgTaskNotFound)
+	return childDelete(s, q, s.related.tasks, func(t *task) string { return t.ID }, "task", msgTaskNotFound)
 }
 
 // ---- notes ----
@@ -125,7 +125,7 @@ func (s *Server) hNotes(q *call) reply {
 		return rep400(msgContactNotFound)
 	}
 	// newest first, as the API lists them
-	list := s.kids.notes[q.p[0]]
+	list := s.related.notes[q.p[0]]
 	out := make([]*note, 0, len(list))
 	for i := len(list) - 1; i >= 0; i-- {
 		out = append(out, list[i])
@@ -134,7 +134,7 @@ func (s *Server) hNotes(q *call) reply {
 }
 
 func (s *Server) hNoteGet(q *call) reply {
-	return childGet(s, q, s.kids.notes, func(n *note) string { return n.ID }, "note", msgNoteNotFound)
+	return childGet(s, q, s.related.notes, func(n *note) string { return n.ID }, "note", msgNoteNotFound)
 }
 
 func noteFields(n *note, fields map[string]json.RawMessage) {
@@ -173,7 +173,7 @@ func (s *Server) hNoteCreate(q *call) reply {
 	}
 	n := &note{ID: s.newID(), ContactID: q.p[0], DateAdded: fmtMillis(s.stamp())}
 	noteFields(n, fields)
-	s.kids.notes[n.ContactID] = append(s.kids.notes[n.ContactID], n)
+	s.related.notes[n.ContactID] = append(s.related.notes[n.ContactID], n)
 	s.persistChild("note", n.ID, n.ContactID, n)
 	return reply{status: http.StatusCreated, body: map[string]any{"note": n}}
 }
@@ -191,7 +191,7 @@ func (s *Server) hNoteUpdate(q *call) reply {
 	if _, c := s.contactOf(q.tok, q.p[0]); c == nil {
 		return rep400(msgContactNotFound)
 	}
-	list := s.kids.notes[q.p[0]]
+	list := s.related.notes[q.p[0]]
 	i := slices.IndexFunc(list, func(n *note) bool { return n.ID == q.p[1] })
 	if i < 0 {
 		return rep400(msgNoteNotFound)
@@ -200,23 +200,23 @@ func (s *Server) hNoteUpdate(q *call) reply {
 	noteFields(&n, fields)
 	list = slices.Clone(list)
 	list[i] = &n
-	s.kids.notes[q.p[0]] = list
+	s.related.notes[q.p[0]] = list
 	s.persistChild("note", n.ID, n.ContactID, &n)
 	return reply{status: http.StatusOK, body: map[string]any{"note": &n}}
 }
 
 func (s *Server) hNoteDelete(q *call) reply {
-	return childDelete(s, q, s.kids.notes, func(n *note) string { return n.ID }, "note", msgNoteNotFound)
+	return childDelete(s, q, s.related.notes, func(n *note) string { return n.ID }, "note", msgNoteNotFound)
 }
 
 // childGet answers the GET of a contact's note or task (kind) by id.
-func childGet[T any](s *Server, q *call, kids map[string][]*T, id func(*T) string, kind, notFound string) reply {
+func childGet[T any](s *Server, q *call, related map[string][]*T, id func(*T) string, kind, notFound string) reply {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if _, c := s.contactOf(q.tok, q.p[0]); c == nil {
 		return rep400(msgContactNotFound)
 	}
-	list := kids[q.p[0]]
+	list := related[q.p[0]]
 	if i := slices.IndexFunc(list, func(v *T) bool { return id(v) == q.p[1] }); i >= 0 {
 		return reply{status: http.StatusOK, body: map[string]any{kind: list[i]}}
 	}
@@ -224,18 +224,18 @@ func childGet[T any](s *Server, q *call, kids map[string][]*T, id func(*T) strin
 }
 
 // childDelete answers the DELETE of a contact's note or task (kind).
-func childDelete[T any](s *Server, q *call, kids map[string][]*T, id func(*T) string, kind, notFound string) reply {
+func childDelete[T any](s *Server, q *call, related map[string][]*T, id func(*T) string, kind, notFound string) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, c := s.contactOf(q.tok, q.p[0]); c == nil {
 		return rep400(msgContactNotFound)
 	}
-	list := kids[q.p[0]]
+	list := related[q.p[0]]
 	i := slices.IndexFunc(list, func(v *T) bool { return id(v) == q.p[1] })
 	if i < 0 {
 		return rep400(notFound)
 	}
-	kids[q.p[0]] = slices.Delete(slices.Clone(list), i, i+1)
+	related[q.p[0]] = slices.Delete(slices.Clone(list), i, i+1)
 	if s.db != nil {
 		s.db.del(kind, q.p[1])
 	}
@@ -256,7 +256,7 @@ func (s *Server) hAppointments(q *call) reply {
 	if _, c := s.contactOf(q.tok, q.p[0]); c == nil {
 		return rep400(msgContactNotFound)
 	}
-	out := slices.Clone(s.kids.appointments[q.p[0]])
+	out := slices.Clone(s.related.appointments[q.p[0]])
 	if out == nil {
 		out = []*appointment{}
 	}
