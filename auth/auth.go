@@ -7,6 +7,8 @@
 //
 // Secrets (access and refresh tokens, client secrets) never appear in an
 // error, a log line or a String(): see Redact.
+//
+// Floor 1 (docs/design.md): imports only internal packages.
 package auth
 
 import (

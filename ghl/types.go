@@ -4,6 +4,8 @@
 // The client does no retrying and no pacing of its own: those belong to the
 // layers above it (see package ghl/pace), so that a retry is always a
 // decision made with the whole run in view.
+//
+// Floor 1 (docs/design.md): imports none of ghlbulk's packages; every other package may import it.
 package ghl
 
 import "encoding/json"

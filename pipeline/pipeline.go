@@ -7,4 +7,6 @@
 // sinks never import the engine; the interfaces it calls (Sink, TagWriter,
 // Progress) are declared here, where they are used. It may import record,
 // ghl, ghl/pace, transform and internal/fsx, never sources, sinks or jobs.
+//
+// Floor 3 (docs/design.md): imports floors 0 to 2 (record, ghl, ghl/pace, internal packages), never a job or the command line.
 package pipeline

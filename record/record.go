@@ -6,6 +6,8 @@
 // FaultError that stops a run. It sits just above the API client so that
 // sources, transform and sinks can share it without importing the engine
 // above them. It imports nothing of ghlbulk's but ghl (for its types).
+//
+// Floor 1 (docs/design.md): imports only ghl.
 package record
 
 import (

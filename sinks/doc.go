@@ -6,4 +6,6 @@
 // alone: a sink is handed a record.Item and hands back a record.Outcome,
 // and its journal is given to it when it is made. It may import record,
 // ghl, ghl/pace and internal/fsx, never pipeline or jobs.
+//
+// Floor 2 (docs/design.md): imports ghl, ghl/pace, record and internal packages; never the engine or a job.
 package sinks

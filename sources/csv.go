@@ -4,6 +4,8 @@
 // File sources stream: a batch holds at most BatchSize rows, builders are
 // reused, and nothing is read ahead, so memory stays flat whatever the size
 // of the file. No source starts a goroutine.
+//
+// Floor 2 (docs/design.md): imports ghl, ghl/pace and record; never the engine or a job.
 package sources
 
 import (

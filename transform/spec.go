@@ -41,6 +41,8 @@
 // `ghlbulk validate` lists it in its plan as a duplicate of the earlier row
 // either way, saying which. (Import itself writes every row as it comes;
 // the setting is for the tools that judge a file before it is imported.)
+//
+// Floor 2 (docs/design.md): imports ghl and record.
 package transform
 
 import (

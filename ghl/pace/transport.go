@@ -9,6 +9,8 @@
 // Backoff how long to wait, and Retry runs the loop. The API client (package
 // ghl) never retries; the pipeline's second tier of retry is resuming from
 // its checkpoint.
+//
+// Floor 1 (docs/design.md): imports only ghl.
 package pace
 
 import (

@@ -100,4 +100,6 @@
 // tokens.
 //
 // Counts reports what was served, for tests that assert, say, zero writes.
+//
+// Floor 1 (docs/design.md): imports only ghl/spec; nothing of ghlbulk's engine or jobs.
 package sandbox

@@ -5,6 +5,8 @@
 // those the run's rows make in an index of email and phone hashes kept in
 // a temporary SQLite file, so that memory stays flat however many
 // contacts the location has or the input makes.
+//
+// Floor 4 (docs/design.md): imports jobs/match and floor-0 helpers, never the command line.
 package conflict
 
 import (

@@ -2,6 +2,8 @@
 // tasks, notes and appointments) to Parquet or CSV files with a manifest,
 // resumable and incremental. It lives apart from package export because
 // it uses both sources and sinks, which themselves import pipeline.
+//
+// Floor 4 (docs/design.md): imports the engine and the floors below it, never the command line.
 package export
 
 // The export runner. How it keeps its promises:

@@ -8,4 +8,6 @@
 // It sits at the jobs floor: it may import pipeline, sources, transform,
 // ghl, ghl/pace, internal/fsx and the other jobs (session, predict,
 // conflict); nothing below imports it, and it knows no flags.
+//
+// Floor 4 (docs/design.md): imports the engine, other jobs and the floors below them, never the command line.
 package importer

@@ -5,6 +5,8 @@
 // index, so that they call the same rows conflicts.
 //
 // It owns the rule only: no index, no I/O. It imports nothing of ours.
+//
+// Floor 4 (docs/design.md): imports none of ghlbulk's packages.
 package match
 
 import (

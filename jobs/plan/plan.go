@@ -3,6 +3,8 @@
 // and helps a run stay inside them: a request cap (Cap), a loop that waits
 // out a spent daily quota (RunWithWait), and the ID map a run leaves
 // behind (WriteIDMap).
+//
+// Floor 4 (docs/design.md): imports the engine and the floors below it, never the command line.
 package plan
 
 import (

@@ -16,6 +16,8 @@
 // concurrently by import, so when two such rows meet on one contact (one
 // row's phone is the other's), which of them creates it and which updates
 // it may come out the other way round; the counts do not change.
+//
+// Floor 4 (docs/design.md): imports the engine, jobs/match, transform and the floors below them, never the command line.
 package predict
 
 import (

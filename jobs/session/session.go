@@ -11,6 +11,8 @@
 // It sits at the jobs floor and imports auth, ghl, ghl/pace, and pipeline
 // for the outcome markers (pipeline.Refused, pipeline.Stopped) that the
 // one exit-code map (pipeline.ExitCode) reads. Nothing in it knows flags.
+//
+// Floor 4 (docs/design.md): imports auth, ghl, ghl/pace and the engine's outcome markers, never the command line.
 package session
 
 import (

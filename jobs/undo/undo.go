@@ -9,6 +9,8 @@
 // Field values an update changed are not restored: the upsert answers with
 // the contact as written, not as it was, and reading every contact before
 // writing it would double an import's requests.
+//
+// Floor 4 (docs/design.md): imports the engine and the floors below it, never the command line.
 package undo
 
 import (

@@ -1,6 +1,8 @@
 // Package verify re-reads what an import wrote and compares it, field by
 // field, with what the mapping makes of the input rows: the check a user
 // runs after a migration before switching the old CRM off.
+//
+// Floor 4 (docs/design.md): imports the engine and the floors below it, never the command line.
 package verify
 
 import (
