@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -54,7 +55,7 @@ func RunWithWaitOptions(ctx context.Context, run func(ctx context.Context) (pipe
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = pace.Sleep
 	}
 	start := o.Now()
 	var reps []pipeline.Report
@@ -96,17 +97,6 @@ func RunWithWaitOptions(ctx context.Context, run func(ctx context.Context) (pipe
 // requests and checkpoints nothing, run after run.
 func progress(r pipeline.Report) bool {
 	return r.Created+r.Updated+r.NotesCreated+r.TasksCreated > 0 || r.Rejected > 0 && r.Requests > 0
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func finish(reps []pipeline.Report, start, end time.Time) pipeline.Report {

@@ -133,7 +133,7 @@ func (s *Session) QuotaAware(ctx context.Context, call func() error) error {
 			return pipeline.Stopped(err)
 		}
 		s.log.Warn("daily quota spent; waiting for it to reset", "until", q.ResetAt.UTC().Format(time.RFC3339))
-		if err := sleepCtx(ctx, time.Until(q.ResetAt)+time.Second); err != nil {
+		if err := pace.Sleep(ctx, time.Until(q.ResetAt)+time.Second); err != nil {
 			return pipeline.Stopped(err)
 		}
 	}
@@ -171,21 +171,6 @@ func Refusal(err error) error {
 		return pipeline.Refused(err)
 	}
 	return err
-}
-
-// sleepCtx waits d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // logTransport logs each request at debug level: method, path, status and
