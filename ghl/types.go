@@ -96,6 +96,9 @@ type UpsertContactRequest struct {
 	Country      *string            `json:"country,omitempty"`
 	CompanyName  *string            `json:"companyName,omitempty"`
 	AssignedTo   *string            `json:"assignedTo,omitempty"`
+	// BusinessID is not sent: UpsertContactDto has no businessId. An
+	// import attaches it after the upsert (POST /contacts/bulk/business).
+	BusinessID *string `json:"-"`
 }
 
 // UpdateContactRequest is UpdateContactDto: the upsert fields less locationId.
