@@ -186,6 +186,18 @@ type CustomField struct {
 	Model           string   `json:"model,omitempty"`
 }
 
+// CreateCustomFieldRequest is CreateCustomFieldsDTO (locations.json) with
+// fieldKey (accepted live, undocumented) and options, the choices of the
+// option types (SINGLE_OPTIONS, MULTIPLE_OPTIONS, CHECKBOX, RADIO).
+type CreateCustomFieldRequest struct {
+	Name        string   `json:"name"`
+	DataType    string   `json:"dataType"`
+	FieldKey    string   `json:"fieldKey,omitempty"` // "contact.nps_score"
+	Placeholder string   `json:"placeholder,omitempty"`
+	Model       string   `json:"model,omitempty"` // "contact" (the default) or "opportunity"
+	Options     []string `json:"options,omitempty"`
+}
+
 // BulkTagsRequest is UpdateTagsDTO, for POST /contacts/bulk/tags/update/{type}
 // where type is "add" or "remove".
 type BulkTagsRequest struct {
