@@ -53,7 +53,10 @@ func fieldsFiles(t *testing.T) (mapping, input, dir string) {
 func (s *testSandbox) fieldsByKey(t *testing.T) map[string]ghl.CustomField {
 	t.Helper()
 	var defs []ghl.CustomField
-	again(t, func(ctx context.Context) (err error) { defs, err = s.client().ListCustomFields(ctx, s.LocationID()); return err })
+	again(t, func(ctx context.Context) (err error) {
+		defs, err = s.client().ListCustomFields(ctx, s.LocationID())
+		return err
+	})
 	out := map[string]ghl.CustomField{}
 	for _, f := range defs {
 		out[f.FieldKey] = f
