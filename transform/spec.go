@@ -18,8 +18,14 @@
 //	  email: { column: "Email" }     # normalised: trimmed, lower-cased, checked
 //	  source: { value: "HubSpot import" }
 //	  name: { expr: 'trim(col["First Name"] + " " + col["Last Name"])' }
+//	  businessId: "Company ID"       # set after the upsert (POST /contacts/bulk/business)
 //	custom_fields:
 //	  lifecycle_stage: "Lifecycle Stage"   # fieldKey, with or without "contact."
+//	  plan_tier:                     # option fields take only their options
+//	    column: "Tier"
+//	    normalize: { premium: Pro }  # a map: source value -> value written
+//	    type: SINGLE_OPTIONS         # what import --create-fields creates it as
+//	    options: [Free, Pro]
 //	tags:
 //	  - { split: "Tags", sep: ";" }
 //	  - { value: imported }
