@@ -48,6 +48,10 @@ func New(baseURL string, hc *http.Client) *Client {
 	}
 }
 
+// BaseURL is the API's address as the client uses it (no trailing slash),
+// for a probe that must send a body the typed calls refuse to build.
+func (c *Client) BaseURL() string { return c.base }
+
 // buildVersion is the main module's version as the go tool stamped it, so
 // the User-Agent names the release without a linker flag.
 func buildVersion() string {

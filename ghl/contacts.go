@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -391,4 +392,22 @@ func (c *Client) ListCustomFields(ctx context.Context, locationID string) ([]Cus
 		out.CustomFields = []CustomField{}
 	}
 	return out.CustomFields, nil
+}
+
+// CreateCustomField is POST /locations/{locationId}/customFields (scope
+// locations/customFields.write): it creates one custom field definition.
+func (c *Client) CreateCustomField(ctx context.Context, locationID string, req CreateCustomFieldRequest) (*CustomField, error) {
+	if err := requireID("location id", locationID); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(req.Name) == "" || req.DataType == "" {
+		return nil, fmt.Errorf("%w: a custom field needs a name and a dataType", ErrInvalidArgument)
+	}
+	var out struct {
+		CustomField CustomField `json:"customField"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/locations/"+seg(locationID)+"/customFields", nil, req, &out); err != nil {
+		return nil, err
+	}
+	return &out.CustomField, nil
 }

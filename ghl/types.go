@@ -98,6 +98,9 @@ type UpsertContactRequest struct {
 	Country      *string            `json:"country,omitempty"`
 	CompanyName  *string            `json:"companyName,omitempty"`
 	AssignedTo   *string            `json:"assignedTo,omitempty"`
+	// BusinessID is not sent: UpsertContactDto has no businessId. An
+	// import attaches it after the upsert (POST /contacts/bulk/business).
+	BusinessID *string `json:"-"`
 }
 
 // UpdateContactRequest is UpdateContactDto: the upsert fields less locationId.
@@ -183,6 +186,18 @@ type CustomField struct {
 	PicklistOptions []string `json:"picklistOptions,omitempty"`
 	LocationID      string   `json:"locationId,omitempty"`
 	Model           string   `json:"model,omitempty"`
+}
+
+// CreateCustomFieldRequest is CreateCustomFieldsDTO (locations.json) with
+// fieldKey (accepted live, undocumented) and options, the choices of the
+// option types (SINGLE_OPTIONS, MULTIPLE_OPTIONS, CHECKBOX, RADIO).
+type CreateCustomFieldRequest struct {
+	Name        string   `json:"name"`
+	DataType    string   `json:"dataType"`
+	FieldKey    string   `json:"fieldKey,omitempty"` // "contact.nps_score"
+	Placeholder string   `json:"placeholder,omitempty"`
+	Model       string   `json:"model,omitempty"` // "contact" (the default) or "opportunity"
+	Options     []string `json:"options,omitempty"`
 }
 
 // BulkTagsRequest is UpdateTagsDTO, for POST /contacts/bulk/tags/update/{type}

@@ -189,7 +189,7 @@ func (st *state) row(r *record.Row, mark string) {
 		}
 		fv, err := customValue(f, v)
 		if err != nil {
-			st.fail(sourceName(f.get, f.key), fmt.Errorf("%s %q: %w", f.key, v, err))
+			st.fail(sourceName(f.get, f.key), fmt.Errorf("custom field %s: %w", f.fieldKey, err))
 			continue
 		}
 		c.CustomFields = append(c.CustomFields, ghl.CustomFieldInput{ID: f.id, Key: f.fieldKey, FieldValue: fv})
@@ -390,15 +390,22 @@ func textField(c *ghl.UpsertContactRequest, name string) **string {
 		return &c.CompanyName
 	case "assignedTo":
 		return &c.AssignedTo
+	case "businessId":
+		return &c.BusinessID
 	}
 	return nil
 }
 
-// customValue types a custom field's value by its dataType.
+// customValue types a custom field's value by its dataType; the values of
+// an option field (after its normalize: map) must be among its options.
 func customValue(f compiledCustom, v string) (any, error) {
 	switch strings.ToUpper(f.dataType) {
 	case "NUMERICAL", "MONETORY", "MONETARY":
-		return parseNumber(v)
+		n, err := parseNumber(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", v, err)
+		}
+		return n, nil
 	case "MULTIPLE_OPTIONS", "CHECKBOX":
 		sep := ","
 		if strings.Contains(v, ";") {
@@ -406,22 +413,42 @@ func customValue(f compiledCustom, v string) (any, error) {
 		}
 		var out []string
 		for _, p := range splitList(v, sep) {
-			out = append(out, canonicalOption(p, f.options))
+			o, err := f.option(p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, o)
 		}
 		return out, nil
 	case "SINGLE_OPTIONS", "RADIO":
-		return canonicalOption(v, f.options), nil
+		return f.option(v)
 	}
-	return v, nil
+	return f.remapped(v), nil
 }
 
-func canonicalOption(v string, options []string) string {
-	for _, o := range options {
-		if strings.EqualFold(o, v) {
-			return o
-		}
+// remapped is v through the field's normalize: map (v itself when the map
+// does not name it).
+func (f compiledCustom) remapped(v string) string {
+	if to, ok := f.remap[strings.ToLower(strings.TrimSpace(v))]; ok {
+		return to
 	}
 	return v
+}
+
+// option is v (through normalize:) as one of the field's options, spelled
+// as the field spells it; a value outside them is an error naming them. A
+// field whose options are not known (none listed) takes any value.
+func (f compiledCustom) option(v string) (string, error) {
+	v = strings.TrimSpace(f.remapped(v))
+	if len(f.options) == 0 {
+		return v, nil
+	}
+	for _, o := range f.options {
+		if strings.EqualFold(o, v) {
+			return o, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not one of: %s (map it to one with normalize: {%q: \"<option>\"})", v, strings.Join(f.options, ", "), strings.ToLower(v))
 }
 
 // splitList splits on sep, trims, and drops blanks. A JSON array of
@@ -624,6 +651,7 @@ func (st *state) hash(r *record.Row) string {
 	}
 	add("address1", c.Address1)
 	add("assignedTo", c.AssignedTo)
+	add("businessId", c.BusinessID)
 	add("city", c.City)
 	add("companyName", c.CompanyName)
 	add("country", c.Country)

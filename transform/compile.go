@@ -37,6 +37,7 @@ type compiledCustom struct {
 	fieldKey string
 	dataType string
 	options  []string
+	remap    map[string]string // normalize: as a map
 	get      getter
 }
 
@@ -198,6 +199,7 @@ func (c *compiler) customFields(specs []fieldSpec, defs []ghl.CustomField) []com
 			if len(known) > 0 {
 				hint = "the location's custom fields are: " + strings.Join(known, ", ")
 			}
+			hint += "; or give it a type: and import with --create-fields"
 			c.lintAt(f.line, f.col, "unknown custom field %q%s", f.name, didYouMean("contact."+k, known, hint))
 			continue
 		}
@@ -208,7 +210,7 @@ func (c *compiler) customFields(specs []fieldSpec, defs []ghl.CustomField) []com
 		seen[k] = true
 		out = append(out, compiledCustom{
 			key: f.name, id: def.ID, fieldKey: def.FieldKey, dataType: def.DataType, options: def.PicklistOptions,
-			get: c.getter(f.v, customNormalizer(def.DataType)),
+			remap: f.v.remap, get: c.getter(f.v, customNormalizer(def.DataType)),
 		})
 	}
 	return out

@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 // sandboxFields are the custom fields the sandbox seeds in every location.
 var sandboxFields = []ghl.CustomField{
-	{ID: "cf_lifecycle", Name: "Lifecycle Stage", FieldKey: "contact.lifecycle_stage", DataType: "SINGLE_OPTIONS", PicklistOptions: []string{"lead", "subscriber", "customer"}},
+	{ID: "cf_lifecycle", Name: "Lifecycle Stage", FieldKey: "contact.lifecycle_stage", DataType: "SINGLE_OPTIONS", PicklistOptions: []string{"Lead", "MQL", "SQL", "Customer", "Churned"}},
 	{ID: "cf_source", Name: "Lead Source", FieldKey: "contact.lead_source", DataType: "TEXT"},
 	{ID: "cf_score", Name: "Lead Score", FieldKey: "contact.lead_score", DataType: "NUMERICAL"},
 	{ID: "cf_birthday", Name: "Birthday", FieldKey: "contact.birthday", DataType: "DATE"},

@@ -18,8 +18,14 @@
 //	  email: { column: "Email" }     # normalised: trimmed, lower-cased, checked
 //	  source: { value: "HubSpot import" }
 //	  name: { expr: 'trim(col["First Name"] + " " + col["Last Name"])' }
+//	  businessId: "Company ID"       # set after the upsert (POST /contacts/bulk/business)
 //	custom_fields:
 //	  lifecycle_stage: "Lifecycle Stage"   # fieldKey, with or without "contact."
+//	  plan_tier:                     # option fields take only their options
+//	    column: "Tier"
+//	    normalize: { premium: Pro }  # a map: source value -> value written
+//	    type: SINGLE_OPTIONS         # what import --create-fields creates it as
+//	    options: [Free, Pro]
 //	tags:
 //	  - { split: "Tags", sep: ";" }
 //	  - { value: imported }
@@ -54,6 +60,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ghlbulk/ghlbulk/ghl"
 )
 
 type srcKind int
@@ -69,9 +77,10 @@ const (
 // valueSpec says where one value comes from.
 type valueSpec struct {
 	kind      srcKind
-	text      string // the column name, the constant or the expression
-	normalize string // "" means the target's default
-	def       string // used when the value is blank
+	text      string            // the column name, the constant or the expression
+	normalize string            // "" means the target's default
+	remap     map[string]string // normalize: as a map: source value (lower-cased) -> value written
+	def       string            // used when the value is blank
 	line, col int
 }
 
@@ -80,7 +89,18 @@ func (v valueSpec) set() bool { return v.kind != kindNone }
 type fieldSpec struct {
 	name      string
 	v         valueSpec
+	create    createSpec // custom fields: how --create-fields makes it when the location lacks it
 	line, col int
+}
+
+// createSpec is a custom field's type: (and options:, name:), what
+// --create-fields creates it as when the location lacks it.
+type createSpec struct {
+	typ     string   // a HighLevel dataType ("" when not given)
+	options []string // for the option types
+	name    string   // the display name ("" : from the key)
+	line    int
+	col     int
 }
 
 type keyPart struct {
@@ -129,7 +149,17 @@ type Spec struct {
 var contactFields = []string{
 	"firstName", "lastName", "name", "email", "phone", "gender", "address1", "city", "state",
 	"postalCode", "website", "timezone", "dnd", "source", "dateOfBirth", "country", "companyName", "assignedTo",
+	"businessId", // not an upsert field: attached with POST /contacts/bulk/business after the upsert
 }
+
+// FieldTypes are the custom field dataTypes --create-fields can create
+// (CreateCustomFieldsDTO's; files can't be imported, so no FILE_UPLOAD).
+var FieldTypes = []string{"TEXT", "LARGE_TEXT", "NUMERICAL", "PHONE", "MONETORY", "CHECKBOX", "SINGLE_OPTIONS",
+	"MULTIPLE_OPTIONS", "DATE", "TEXTBOX_LIST", "RADIO", "EMAIL"}
+
+// optionTypes are the dataTypes whose values must be one of the field's
+// options.
+var optionTypes = []string{"CHECKBOX", "SINGLE_OPTIONS", "MULTIPLE_OPTIONS", "RADIO"}
 
 // refusedFields explain why a field can't be mapped.
 var refusedFields = map[string]string{
@@ -426,6 +456,10 @@ func (p *parser) value(n *yaml.Node, scalar srcKind, allowNormalize bool) valueS
 	var v valueSpec
 	sources := 0
 	p.eachKey(n, allowed, func(k, val *yaml.Node) {
+		if k.Value == "normalize" && val.Kind == yaml.MappingNode {
+			v.remap = p.remap(val)
+			return
+		}
 		if val.Kind != yaml.ScalarNode {
 			p.lint(val, "%s: expected text", k.Value)
 			return
@@ -454,9 +488,57 @@ func (p *parser) value(n *yaml.Node, scalar srcKind, allowNormalize bool) valueS
 	return v
 }
 
+// remap reads normalize: given as a map, source value -> value to write
+// (matched ignoring case and surrounding blanks).
+func (p *parser) remap(n *yaml.Node) map[string]string {
+	out := map[string]string{}
+	p.eachKey(n, nil, func(k, v *yaml.Node) {
+		if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+			p.lint(v, "normalize: %q: expected the value to write instead", k.Value)
+			return
+		}
+		out[strings.ToLower(strings.TrimSpace(k.Value))] = v.Value
+	})
+	return out
+}
+
+// customCreate takes a custom field's type:, options: and name: out of its
+// mapping node (the rest is read as a value), linting an unknown type.
+func (p *parser) customCreate(v *yaml.Node) (createSpec, *yaml.Node) {
+	var cs createSpec
+	if v.Kind != yaml.MappingNode {
+		return cs, v
+	}
+	rest := &yaml.Node{Kind: yaml.MappingNode, Line: v.Line, Column: v.Column}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		switch k.Value {
+		case "type":
+			cs.typ, cs.line, cs.col = strings.ToUpper(strings.TrimSpace(val.Value)), val.Line, val.Column
+			if !contains(FieldTypes, cs.typ) {
+				p.lint(val, "type %q: not a custom field type%s", val.Value, didYouMean(cs.typ, FieldTypes, "types: "+strings.Join(FieldTypes, ", ")))
+			}
+		case "options":
+			cs.options = p.strings(val)
+		case "name":
+			cs.name = strings.TrimSpace(val.Value)
+		default:
+			rest.Content = append(rest.Content, k, val)
+		}
+	}
+	if len(cs.options) > 0 && !contains(optionTypes, cs.typ) {
+		p.lint(v, "options: only go with type: %s", strings.Join(optionTypes, ", "))
+	}
+	return cs, rest
+}
+
 func (p *parser) fieldSpecs(n *yaml.Node, custom bool) []fieldSpec {
 	var out []fieldSpec
 	p.eachKey(n, nil, func(k, v *yaml.Node) {
+		var cs createSpec
+		if custom {
+			cs, v = p.customCreate(v)
+		}
 		if !custom {
 			if why, ok := refusedFields[k.Value]; ok {
 				p.lint(k, "field %q: %s", k.Value, why)
@@ -468,8 +550,11 @@ func (p *parser) fieldSpecs(n *yaml.Node, custom bool) []fieldSpec {
 			}
 		}
 		vs := p.value(v, kindColumn, true)
+		if vs.remap != nil && !custom {
+			p.lint(v, "field %q: normalize: as a map goes with custom_fields: (here, name a normalizer: %s)", k.Value, strings.Join(normalizers, ", "))
+		}
 		if vs.set() {
-			out = append(out, fieldSpec{name: k.Value, v: vs, line: k.Line, col: k.Column})
+			out = append(out, fieldSpec{name: k.Value, v: vs, create: cs, line: k.Line, col: k.Column})
 		}
 	})
 	return out
@@ -596,6 +681,60 @@ func (s *Spec) CustomFieldKeys() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// FieldToCreate is a custom field the mapping types (type:) that the
+// location lacks: what --create-fields creates.
+type FieldToCreate struct {
+	Key      string // fieldKey without "contact."
+	Name     string // display name
+	DataType string
+	Options  []string
+}
+
+// MissingCustomFields lists the mapping's custom fields the location's
+// definitions (defs) lack, in mapping order, with what the mapping says
+// to create them as; a missing field without a type: is a *LintError
+// asking for one.
+func (s *Spec) MissingCustomFields(defs []ghl.CustomField) ([]FieldToCreate, error) {
+	have := map[string]bool{}
+	for _, f := range defs {
+		if f.Model == "" || f.Model == "contact" {
+			have[strings.TrimPrefix(f.FieldKey, "contact.")] = true
+		}
+	}
+	var out []FieldToCreate
+	var lints []Lint
+	for _, f := range s.custom {
+		k := strings.TrimPrefix(f.name, "contact.")
+		if have[k] {
+			continue
+		}
+		have[k] = true // mapped twice: created once (Compile lints the repeat)
+		if f.create.typ == "" {
+			lints = append(lints, Lint{File: s.file, Line: f.line, Column: f.col,
+				What: fmt.Sprintf("custom field %q: the location has no such field and the mapping gives no type: to create it as (add type: one of %s)", f.name, strings.Join(FieldTypes, ", "))})
+			continue
+		}
+		name := f.create.name
+		if name == "" {
+			name = displayName(k)
+		}
+		out = append(out, FieldToCreate{Key: k, Name: name, DataType: f.create.typ, Options: f.create.options})
+	}
+	if len(lints) > 0 {
+		return nil, &LintError{Lints: lints}
+	}
+	return out, nil
+}
+
+// displayName is a field key as a name: "lifecycle_stage" -> "Lifecycle Stage".
+func displayName(key string) string {
+	words := strings.FieldsFunc(key, func(r rune) bool { return r == '_' || r == '-' || r == '.' || r == ' ' })
+	for i, w := range words {
+		words[i] = strings.ToUpper(w[:1]) + w[1:]
+	}
+	return strings.Join(words, " ")
 }
 
 // NeedsCustomFields reports whether Compile needs the location's custom

@@ -48,6 +48,7 @@ type importOptions struct {
 	// before sending it.
 	lookupExisting bool
 	limits         inputLimits // --max-record-bytes, --max-columns
+	createFields   bool        // --create-fields
 }
 
 func newImportCmd(f *factory) *cobra.Command {
@@ -101,6 +102,8 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 		"a row whose email matches one contact and phone another: reject (with both ids; the location's contacts are read once to find them) or update-first (let the upsert update the first and drop the other field)")
 	fl.BoolVar(&o.lookupExisting, "lookup-existing", false,
 		"with --kind notes|tasks: look each one up on its contact before sending it (a request more each; for a file imported before under a state that is gone)")
+	fl.BoolVar(&o.createFields, "create-fields", false,
+		"create the mapping's custom fields the location lacks, typed by their type: (needs the locations/customFields.write scope)")
 	fl.StringVar(&o.kind, "kind", transform.KindContacts,
 		"what FILE holds: contacts, or notes or tasks to attach to the contacts of --id-map (then read, not written)")
 	return cmd
@@ -206,7 +209,8 @@ type prepared struct {
 	mappings    map[string]*transform.Mapping // by file
 	transform   pipeline.TransformFunc        // each file's own mapping
 	mappingHash string
-	session     *session.Session // nil when the run needs no network
+	session     *session.Session          // nil when the run needs no network
+	toCreate    []transform.FieldToCreate // --create-fields: created just before the run
 }
 
 // prepare lints the mapping, reads each file's header, opens the session
@@ -246,6 +250,9 @@ func (o *importOptions) prepare(ctx context.Context, online bool, so session.Opt
 		if fields, err = importer.CustomFields(ctx, p.session, spec.CustomFieldKeys(), !o.dryRun, f.logger()); err != nil {
 			return nil, err
 		}
+		if fields, err = o.fieldsToCreate(ctx, p, spec, fields); err != nil {
+			return nil, err
+		}
 	}
 	err = o.compileEach(func(file string, header []string) error {
 		m, err := spec.Compile(header, fields)
@@ -257,6 +264,27 @@ func (o *importOptions) prepare(ctx context.Context, online bool, so session.Opt
 	}
 	p.transform = importer.ContactsTransform(p.mappings)
 	return p, nil
+}
+
+// fieldsToCreate, with --create-fields, finds the custom fields to create
+// and, for a run that writes, refuses a token that can't create them; it
+// returns the definitions to compile against, those fields included.
+func (o *importOptions) fieldsToCreate(ctx context.Context, p *prepared, spec *transform.Spec, fields []ghl.CustomField) ([]ghl.CustomField, error) {
+	if !o.createFields {
+		return fields, nil
+	}
+	missing, all, err := importer.FieldsToCreate(spec, fields)
+	if err != nil {
+		return nil, err
+	}
+	if p.session != nil && !o.dryRun {
+		if err := importer.CheckFieldsWrite(ctx, p.session, missing); err != nil {
+			return nil, err
+		}
+	}
+	p.toCreate = missing
+	o.plan.fieldsToCreate = len(missing)
+	return all, nil
 }
 
 // duplicatesReport is the mapping's duplicates: report.
@@ -310,9 +338,15 @@ func runImport(ctx context.Context, o importOptions) error {
 	if p.session != nil && cfg.Store != nil {
 		sink := sinks.NewGHL(p.session.Client, sinks.GHLOptions{LocationID: p.session.Location, Journal: cfg.Store})
 		cfg.Sink, cfg.Tags, cfg.BeforeFirstWrite = sink, sink, writePreflight(p.session)
+		cfg.Sink = importer.WithBusiness(sink, p.session.Client, p.session.Location) // businessId: not an upsert field
 	}
 	if err := o.plan.printPlan(ctx, f, cfg, p.session); err != nil {
 		return refused(err)
+	}
+	if p.session != nil && !o.dryRun {
+		if err := importer.CreateFields(ctx, p.session, p.toCreate, f.logger()); err != nil {
+			return err
+		}
 	}
 	rep, runErr := o.plan.run(ctx, f, cfg)
 	o.plan.writeIDMap(ctx, f, cfg.Store)

@@ -22,7 +22,8 @@ type planFlags struct {
 	idMap       string
 	noPlan      bool
 
-	capper *plan.Cap
+	fieldsToCreate int // --create-fields: custom fields the run creates first
+	capper         *plan.Cap
 }
 
 func (pf *planFlags) register(fl *pflag.FlagSet) {
@@ -65,6 +66,7 @@ func (pf *planFlags) printPlan(ctx context.Context, f *factory, cfg pipeline.Imp
 		rate = s.Pacer.Observed()
 	}
 	in := plan.FromImport(cfg, rate)
+	in.FieldsToCreate = pf.fieldsToCreate
 	if cfg.Screen != nil && s != nil {
 		// The conflict screen lists the location's contacts: how many?
 		in.LocationContacts = func(ctx context.Context) (int, error) { return importer.LocationContacts(ctx, s) }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -157,6 +158,10 @@ func TestRetryAfterAndDailyReset(t *testing.T) {
 		{"garbage", hdr("Retry-After", "soon"), 0, time.Date(2026, 6, 2, 0, 0, 0, 0, time.UTC)},
 		{"huge capped", hdr("Retry-After", "999999999999999999999"), maxHint + time.Second, now.Add(48 * time.Hour)},
 		{"absent", hdr(), 0, time.Date(2026, 6, 2, 0, 0, 0, 0, time.UTC)},
+		// X-RateLimit-Daily-Reset wins over Retry-After and the midnight guess.
+		{"daily reset ms", hdr(HeaderDailyReset, "5400000", "Retry-After", "7"), 7 * time.Second, now.Add(90 * time.Minute)},
+		{"daily reset ms only", hdr(HeaderDailyReset, "3600000"), 0, now.Add(time.Hour)},
+		{"daily reset garbage", hdr(HeaderDailyReset, "later", "Retry-After", "7"), 7 * time.Second, now.Add(7 * time.Second)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -405,5 +410,35 @@ func TestRetryCancelledDuringWait(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Errorf("calls = %d", calls)
+	}
+}
+
+func TestParseDailyReset(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		v    string
+		want time.Time // zero: not used
+	}{
+		{"ms until reset (the SDK's reading)", "43200000", now.Add(12 * time.Hour)},
+		{"fractional ms", "1500.7", now.Add(1500 * time.Millisecond)},
+		{"zero: now", "0", now},
+		{"unix seconds", strconv.FormatInt(now.Add(3*time.Hour).Unix(), 10), now.Add(3 * time.Hour)},
+		{"unix ms", strconv.FormatInt(now.Add(3*time.Hour).UnixMilli(), 10), now.Add(3 * time.Hour)},
+		{"http date", now.Add(time.Hour).Format(http.TimeFormat), now.Add(time.Hour)},
+		{"rfc3339", now.Add(2 * time.Hour).Format(time.RFC3339), now.Add(2 * time.Hour)},
+		{"past unix seconds", strconv.FormatInt(now.Add(-time.Hour).Unix(), 10), time.Time{}},
+		{"beyond two days", strconv.FormatInt(now.Add(72*time.Hour).Unix(), 10), time.Time{}},
+		{"negative", "-5", time.Time{}},
+		{"blank", " ", time.Time{}},
+		{"garbage", "tomorrow", time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := parseDailyReset(tt.v, now)
+			if ok != !tt.want.IsZero() || !got.Equal(tt.want) {
+				t.Errorf("parseDailyReset(%q) = %v, %v; want %v", tt.v, got, ok, tt.want)
+			}
+		})
 	}
 }

@@ -33,6 +33,11 @@ const (
 	HeaderRemaining      = "X-RateLimit-Remaining"             // left in the current interval
 	HeaderDailyRemaining = "X-RateLimit-Daily-Remaining"       // left today
 	HeaderDailyLimit     = "X-RateLimit-Limit-Daily"           // the daily limit
+	// HeaderDailyReset is when the daily quota resets. HighLevel's
+	// published list leaves it out, but live answers carry it and the
+	// official SDK (@gohighlevel/api-client, lib/utils/rate-limit.ts) reads
+	// it as the milliseconds until the reset; see parseDailyReset.
+	HeaderDailyReset = "X-RateLimit-Daily-Reset"
 )
 
 // Limits are the documented limits a location starts with, before any
@@ -179,9 +184,13 @@ func windowEnd(now, winStart time.Time, interval time.Duration) time.Time {
 	return now.Add(interval + margin)
 }
 
-// dailyReset estimates when a spent daily quota comes back: Retry-After
-// when the answer has one, else the next UTC midnight. Pure.
+// dailyReset estimates when a spent daily quota comes back:
+// X-RateLimit-Daily-Reset when the answer has it, else Retry-After, else the
+// next UTC midnight. Pure.
 func dailyReset(h http.Header, now time.Time) time.Time {
+	if t, ok := parseDailyReset(h.Get(HeaderDailyReset), now); ok {
+		return t
+	}
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
 		if secs, err := parseNonNegInt(v); err == nil {
 			return now.Add(time.Duration(min(secs, 48*3600)) * time.Second)
@@ -192,6 +201,46 @@ func dailyReset(h http.Header, now time.Time) time.Time {
 	}
 	u := now.UTC()
 	return time.Date(u.Year(), u.Month(), u.Day()+1, 0, 0, 0, 0, time.UTC)
+}
+
+// maxDailyReset bounds a reset time read from a header: a quota that
+// claims to come back later than this is a misread value.
+const maxDailyReset = 48 * time.Hour
+
+// parseDailyReset reads X-RateLimit-Daily-Reset. The official SDK takes it
+// as milliseconds until the reset, and so does this; a number too large
+// to be that is read as a Unix time (seconds, or milliseconds past
+// 1e11), and an HTTP or RFC 3339 date is taken as is, so that a change of
+// format is still read right. A value in the past, more than two days
+// ahead or unreadable is not used (ok false).
+func parseDailyReset(v string, now time.Time) (time.Time, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, false
+	}
+	var at time.Time
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		switch {
+		case n < 0:
+			return time.Time{}, false
+		case n <= float64(maxDailyReset/time.Millisecond):
+			at = now.Add(time.Duration(n) * time.Millisecond)
+		case n < 1e11:
+			at = time.Unix(int64(n), 0)
+		default:
+			at = time.UnixMilli(int64(n))
+		}
+	} else if t, err := http.ParseTime(v); err == nil {
+		at = t
+	} else if t, err := time.Parse(time.RFC3339, v); err == nil {
+		at = t
+	} else {
+		return time.Time{}, false
+	}
+	if at.Before(now) || at.Sub(now) > maxDailyReset {
+		return time.Time{}, false
+	}
+	return at, true
 }
 
 // locKey is the ctx key of WithLocation.
@@ -393,10 +442,16 @@ func (t *Transport) learn(key string, resp *http.Response, now time.Time) {
 		}
 		l.blockedUntil = later(l.blockedUntil, until)
 	}
-	// A 2xx with X-RateLimit-Daily-Remaining 0 says nothing of when the
-	// quota comes back, and guessing (the next UTC midnight) can stall a run
-	// for hours: the next request goes out, and its 429, which spends no
-	// quota, carries the Retry-After the stop and --wait then use.
+	// A 2xx with X-RateLimit-Daily-Remaining 0 says when the quota comes
+	// back only through X-RateLimit-Daily-Reset; without it, guessing (the
+	// next UTC midnight) could stall a run for hours: the next request goes
+	// out, and its 429, which spends no quota, carries the Retry-After the
+	// stop and --wait then use.
+	if s.DailyRemaining == 0 {
+		if reset, ok := parseDailyReset(resp.Header.Get(HeaderDailyReset), now); ok {
+			l.quotaReset = reset
+		}
+	}
 }
 
 func later(a, b time.Time) time.Time {

@@ -391,3 +391,37 @@ func TestLoopbackFixedWindow(t *testing.T) {
 		t.Errorf("Observed = %v", obs)
 	}
 }
+
+// A 2xx that spends the day's last request and says when the quota
+// resets (X-RateLimit-Daily-Reset) stops the next request before it is
+// sent, with that reset time.
+func TestDailyResetHeaderStopsWithoutProbe(t *testing.T) {
+	clk := newFakeClock()
+	sent := 0
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		sent++
+		h := http.Header{}
+		h.Set(HeaderDailyRemaining, "0")
+		h.Set(HeaderDailyReset, "7200000")
+		return &http.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(strings.NewReader("{}")), Request: req}, nil
+	})
+	tr := NewTransport(base, Limits{})
+	tr.clock = clk
+	ctx := WithLocation(context.Background(), "L")
+	if _, err := get(t, tr, ctx, "http://sim/contacts/x"); err != nil {
+		t.Fatal(err)
+	}
+	want := clk.Now().Add(2 * time.Hour)
+	_, err := get(t, tr, ctx, "http://sim/contacts/x")
+	var q *QuotaError
+	if !errors.As(err, &q) || !q.ResetAt.Equal(want) {
+		t.Fatalf("err = %v, want *QuotaError resetting at %v", err, want)
+	}
+	if sent != 1 {
+		t.Errorf("sent %d requests, want 1 (the stop needs no probe)", sent)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

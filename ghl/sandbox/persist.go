@@ -16,8 +16,9 @@ import (
 
 // The data file: one table of JSON objects by kind and id, written through
 // from the in-memory store by one goroutine in batched transactions, and
-// read back whole on start. Custom field definitions are not stored: they
-// follow from the location id.
+// read back whole on start. The seeded custom field definitions are not
+// stored: they follow from the location id; those created through the API
+// are.
 
 const fileFormat = "ghlbulk-sandbox/1"
 
@@ -325,6 +326,7 @@ var loaders = map[string]func(s *Server, data []byte, ld *loading) error{
 	"note":        (*Server).loadNote,
 	"appointment": (*Server).loadAppointment,
 	"token":       (*Server).loadToken,
+	"field":       (*Server).loadField,
 }
 
 // loadContact indexes a contact as a write would, appending to its

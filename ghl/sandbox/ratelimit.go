@@ -31,6 +31,7 @@ type limitState struct {
 	rate, remaining       int
 	dailyLimit, dailyLeft int
 	intervalMs            int64
+	dailyResetMs          int64 // until the daily window rolls over
 }
 
 // unlimited stands for "no limit" in the headers: the real API always
@@ -77,14 +78,18 @@ func (l *limiter) take(key string, now time.Time) limitState {
 	}
 	st.remaining = l.rate - b.used
 	st.dailyLeft = l.daily - b.dayUsed
+	st.dailyResetMs = max(b.dayStart.Add(l.dayWd).Sub(now).Milliseconds(), 0)
 	return st
 }
 
-// setHeaders writes the five headers of docs/Authorization.md.
+// setHeaders writes the five headers of docs/Authorization.md and
+// X-RateLimit-Daily-Reset, which live answers carry though the list leaves
+// it out (DEVIATIONS.md).
 func (st limitState) setHeaders(h http.Header) {
 	h["X-Ratelimit-Limit-Daily"] = []string{strconv.Itoa(st.dailyLimit)}
 	h["X-Ratelimit-Daily-Remaining"] = []string{strconv.Itoa(st.dailyLeft)}
 	h["X-Ratelimit-Interval-Milliseconds"] = []string{strconv.FormatInt(st.intervalMs, 10)}
 	h["X-Ratelimit-Max"] = []string{strconv.Itoa(st.rate)}
 	h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(st.remaining)}
+	h["X-Ratelimit-Daily-Reset"] = []string{strconv.FormatInt(st.dailyResetMs, 10)}
 }

@@ -615,6 +615,10 @@ func TestRateLimit(t *testing.T) {
 	if ra, _ := strconv.Atoi(r.header.Get("Retry-After")); ra < 3600 {
 		t.Errorf("daily Retry-After %d, want about a day", ra)
 	}
+	// X-RateLimit-Daily-Reset: milliseconds until the daily window rolls over.
+	if ms, err := strconv.ParseInt(r.header.Get("X-RateLimit-Daily-Reset"), 10, 64); err != nil || ms < 3600_000 || ms > 24*3600_000 {
+		t.Errorf("X-RateLimit-Daily-Reset %q, want the milliseconds to the window's end (about a day)", r.header.Get("X-RateLimit-Daily-Reset"))
+	}
 }
 
 func TestLimiterWindows(t *testing.T) {

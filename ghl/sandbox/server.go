@@ -464,6 +464,7 @@ const (
 	rTagsAdd
 	rTagsRemove
 	rCustomFields
+	rCustomFieldCreate
 	rTaskSearch
 	rCalendars
 	rEvents
@@ -474,9 +475,10 @@ const (
 )
 
 const (
-	scRead   = "contacts.readonly"
-	scWrite  = "contacts.write"
-	scFields = "locations/customFields.readonly"
+	scRead        = "contacts.readonly"
+	scWrite       = "contacts.write"
+	scFields      = "locations/customFields.readonly"
+	scFieldsWrite = "locations/customFields.write"
 
 	scTaskSearch = "locations/tasks.readonly"
 	scCalendars  = "calendars.readonly"
@@ -487,37 +489,38 @@ const (
 )
 
 var routes = [nRoutes]*route{
-	rList:           {method: "GET", pattern: "GET /contacts/", scope: scRead, api: true, h: (*Server).hList},
-	rCreate:         {method: "POST", pattern: "POST /contacts/", scope: scWrite, api: true, write: true, h: (*Server).hCreate},
-	rUpsert:         {method: "POST", pattern: "POST /contacts/upsert", scope: scWrite, api: true, write: true, h: (*Server).hUpsert},
-	rSearch:         {method: "POST", pattern: "POST /contacts/search", scope: scRead, api: true, h: (*Server).hSearch},
-	rBusiness:       {method: "GET", pattern: "GET /contacts/business/{businessId}", scope: scRead, api: true, h: (*Server).hBusiness},
-	rBulkTags:       {method: "POST", pattern: "POST /contacts/bulk/tags/update/{type}", scope: scWrite, api: true, write: true, h: (*Server).hBulkTags},
-	rBulkBusiness:   {method: "POST", pattern: "POST /contacts/bulk/business", scope: scWrite, api: true, write: true, h: (*Server).hBulkBusiness},
-	rGet:            {method: "GET", pattern: "GET /contacts/{contactId}", scope: scRead, api: true, h: (*Server).hGet},
-	rUpdate:         {method: "PUT", pattern: "PUT /contacts/{contactId}", scope: scWrite, api: true, write: true, h: (*Server).hUpdate},
-	rDelete:         {method: "DELETE", pattern: "DELETE /contacts/{contactId}", scope: scWrite, api: true, write: true, h: (*Server).hDelete},
-	rTasks:          {method: "GET", pattern: "GET /contacts/{contactId}/tasks", scope: scRead, api: true, h: (*Server).hTasks},
-	rTaskCreate:     {method: "POST", pattern: "POST /contacts/{contactId}/tasks", scope: scWrite, api: true, write: true, h: (*Server).hTaskCreate},
-	rTaskGet:        {method: "GET", pattern: "GET /contacts/{contactId}/tasks/{taskId}", scope: scRead, api: true, h: (*Server).hTaskGet},
-	rTaskUpdate:     {method: "PUT", pattern: "PUT /contacts/{contactId}/tasks/{taskId}", scope: scWrite, api: true, write: true, h: (*Server).hTaskUpdate},
-	rTaskDelete:     {method: "DELETE", pattern: "DELETE /contacts/{contactId}/tasks/{taskId}", scope: scWrite, api: true, write: true, h: (*Server).hTaskDelete},
-	rTaskCompleted:  {method: "PUT", pattern: "PUT /contacts/{contactId}/tasks/{taskId}/completed", scope: scWrite, api: true, write: true, h: (*Server).hTaskCompleted},
-	rNotes:          {method: "GET", pattern: "GET /contacts/{contactId}/notes", scope: scRead, api: true, h: (*Server).hNotes},
-	rNoteCreate:     {method: "POST", pattern: "POST /contacts/{contactId}/notes", scope: scWrite, api: true, write: true, h: (*Server).hNoteCreate},
-	rNoteGet:        {method: "GET", pattern: "GET /contacts/{contactId}/notes/{id}", scope: scRead, api: true, h: (*Server).hNoteGet},
-	rNoteUpdate:     {method: "PUT", pattern: "PUT /contacts/{contactId}/notes/{id}", scope: scWrite, api: true, write: true, h: (*Server).hNoteUpdate},
-	rNoteDelete:     {method: "DELETE", pattern: "DELETE /contacts/{contactId}/notes/{id}", scope: scWrite, api: true, write: true, h: (*Server).hNoteDelete},
-	rAppointments:   {method: "GET", pattern: "GET /contacts/{contactId}/appointments", scope: scRead, api: true, h: (*Server).hAppointments},
-	rTagsAdd:        {method: "POST", pattern: "POST /contacts/{contactId}/tags", scope: scWrite, api: true, write: true, h: (*Server).hTagsAdd},
-	rTagsRemove:     {method: "DELETE", pattern: "DELETE /contacts/{contactId}/tags", scope: scWrite, api: true, write: true, h: (*Server).hTagsRemove},
-	rCustomFields:   {method: "GET", pattern: "GET /locations/{locationId}/customFields", scope: scFields, api: true, h: (*Server).hCustomFields},
-	rTaskSearch:     {method: "POST", pattern: "POST /locations/{locationId}/tasks/search", scope: scTaskSearch, api: true, h: (*Server).hTaskSearch},
-	rCalendars:      {method: "GET", pattern: "GET /calendars/", scope: scCalendars, api: true, version: calendarsVersion, h: (*Server).hCalendars},
-	rEvents:         {method: "GET", pattern: "GET /calendars/events", scope: scEvents, api: true, version: calendarsVersion, h: (*Server).hEvents},
-	rOAuthToken:     {method: "POST", pattern: "POST /oauth/token", h: (*Server).hOAuthToken},
-	rLocationToken:  {method: "POST", pattern: "POST /oauth/locationToken", scope: "oauth.write", api: true, company: true, h: (*Server).hLocationToken},
-	rChooseLocation: {method: "GET", pattern: "GET /oauth/chooselocation", h: (*Server).hChooseLocation},
+	rList:              {method: "GET", pattern: "GET /contacts/", scope: scRead, api: true, h: (*Server).hList},
+	rCreate:            {method: "POST", pattern: "POST /contacts/", scope: scWrite, api: true, write: true, h: (*Server).hCreate},
+	rUpsert:            {method: "POST", pattern: "POST /contacts/upsert", scope: scWrite, api: true, write: true, h: (*Server).hUpsert},
+	rSearch:            {method: "POST", pattern: "POST /contacts/search", scope: scRead, api: true, h: (*Server).hSearch},
+	rBusiness:          {method: "GET", pattern: "GET /contacts/business/{businessId}", scope: scRead, api: true, h: (*Server).hBusiness},
+	rBulkTags:          {method: "POST", pattern: "POST /contacts/bulk/tags/update/{type}", scope: scWrite, api: true, write: true, h: (*Server).hBulkTags},
+	rBulkBusiness:      {method: "POST", pattern: "POST /contacts/bulk/business", scope: scWrite, api: true, write: true, h: (*Server).hBulkBusiness},
+	rGet:               {method: "GET", pattern: "GET /contacts/{contactId}", scope: scRead, api: true, h: (*Server).hGet},
+	rUpdate:            {method: "PUT", pattern: "PUT /contacts/{contactId}", scope: scWrite, api: true, write: true, h: (*Server).hUpdate},
+	rDelete:            {method: "DELETE", pattern: "DELETE /contacts/{contactId}", scope: scWrite, api: true, write: true, h: (*Server).hDelete},
+	rTasks:             {method: "GET", pattern: "GET /contacts/{contactId}/tasks", scope: scRead, api: true, h: (*Server).hTasks},
+	rTaskCreate:        {method: "POST", pattern: "POST /contacts/{contactId}/tasks", scope: scWrite, api: true, write: true, h: (*Server).hTaskCreate},
+	rTaskGet:           {method: "GET", pattern: "GET /contacts/{contactId}/tasks/{taskId}", scope: scRead, api: true, h: (*Server).hTaskGet},
+	rTaskUpdate:        {method: "PUT", pattern: "PUT /contacts/{contactId}/tasks/{taskId}", scope: scWrite, api: true, write: true, h: (*Server).hTaskUpdate},
+	rTaskDelete:        {method: "DELETE", pattern: "DELETE /contacts/{contactId}/tasks/{taskId}", scope: scWrite, api: true, write: true, h: (*Server).hTaskDelete},
+	rTaskCompleted:     {method: "PUT", pattern: "PUT /contacts/{contactId}/tasks/{taskId}/completed", scope: scWrite, api: true, write: true, h: (*Server).hTaskCompleted},
+	rNotes:             {method: "GET", pattern: "GET /contacts/{contactId}/notes", scope: scRead, api: true, h: (*Server).hNotes},
+	rNoteCreate:        {method: "POST", pattern: "POST /contacts/{contactId}/notes", scope: scWrite, api: true, write: true, h: (*Server).hNoteCreate},
+	rNoteGet:           {method: "GET", pattern: "GET /contacts/{contactId}/notes/{id}", scope: scRead, api: true, h: (*Server).hNoteGet},
+	rNoteUpdate:        {method: "PUT", pattern: "PUT /contacts/{contactId}/notes/{id}", scope: scWrite, api: true, write: true, h: (*Server).hNoteUpdate},
+	rNoteDelete:        {method: "DELETE", pattern: "DELETE /contacts/{contactId}/notes/{id}", scope: scWrite, api: true, write: true, h: (*Server).hNoteDelete},
+	rAppointments:      {method: "GET", pattern: "GET /contacts/{contactId}/appointments", scope: scRead, api: true, h: (*Server).hAppointments},
+	rTagsAdd:           {method: "POST", pattern: "POST /contacts/{contactId}/tags", scope: scWrite, api: true, write: true, h: (*Server).hTagsAdd},
+	rTagsRemove:        {method: "DELETE", pattern: "DELETE /contacts/{contactId}/tags", scope: scWrite, api: true, write: true, h: (*Server).hTagsRemove},
+	rCustomFields:      {method: "GET", pattern: "GET /locations/{locationId}/customFields", scope: scFields, api: true, h: (*Server).hCustomFields},
+	rCustomFieldCreate: {method: "POST", pattern: "POST /locations/{locationId}/customFields", scope: scFieldsWrite, api: true, write: true, h: (*Server).hCustomFieldCreate},
+	rTaskSearch:        {method: "POST", pattern: "POST /locations/{locationId}/tasks/search", scope: scTaskSearch, api: true, h: (*Server).hTaskSearch},
+	rCalendars:         {method: "GET", pattern: "GET /calendars/", scope: scCalendars, api: true, version: calendarsVersion, h: (*Server).hCalendars},
+	rEvents:            {method: "GET", pattern: "GET /calendars/events", scope: scEvents, api: true, version: calendarsVersion, h: (*Server).hEvents},
+	rOAuthToken:        {method: "POST", pattern: "POST /oauth/token", h: (*Server).hOAuthToken},
+	rLocationToken:     {method: "POST", pattern: "POST /oauth/locationToken", scope: "oauth.write", api: true, company: true, h: (*Server).hLocationToken},
+	rChooseLocation:    {method: "GET", pattern: "GET /oauth/chooselocation", h: (*Server).hChooseLocation},
 }
 
 // byPrecedence is routes in the order match tries them: where two

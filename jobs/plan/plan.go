@@ -52,6 +52,9 @@ type Input struct {
 	// DuplicatesReport is ImportConfig.DuplicatesReport: a row repeating an
 	// earlier row's match key is rejected.
 	DuplicatesReport bool
+	// FieldsToCreate is the custom fields --create-fields creates before
+	// the first row: a request each.
+	FieldsToCreate int
 	// Rate is the X-RateLimit-* state seen so far (pace.Transport.Observed
 	// after the preflight); fields at -1 or 0 fall back to the documented
 	// limits (100 per 10 s, 200,000 a day).
@@ -74,7 +77,7 @@ func FromImport(cfg pipeline.ImportConfig, rate pace.RateState) Input {
 // request kinds below it, each a first attempt: retries come on top.
 type Plan struct {
 	Rows       int64 // rows read
-	Requests   int64 // Upserts + Notes + Tasks + TagCalls + Lookups + Listing
+	Requests   int64 // Upserts + Notes + Tasks + TagCalls + Lookups + Listing + Fields
 	Upserts    int64 // POST /contacts/upsert, one per row to write
 	Notes      int64 // notes not yet created
 	Tasks      int64 // tasks not yet created
@@ -83,6 +86,7 @@ type Plan struct {
 	Listing    int64 // pages of the location's contacts read once to find conflicts
 	Unchanged  int64 // rows already done, or whose content was already written
 	Duplicates int64 // rows repeating an earlier row of the input (same match key, same content)
+	Fields     int64 // custom fields to create (--create-fields), a request each
 	Rejected   int64 // rows the mapping rejects (no request)
 
 	DailyLeft  int           // requests left in today's quota; -1 unknown
@@ -125,7 +129,8 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 		}
 		e.p.Listing = int64(max(1, (n+sources.MaxSearchPageLimit-1)/sources.MaxSearchPageLimit))
 	}
-	e.p.Requests = e.p.Upserts + e.p.Notes + e.p.Tasks + e.p.TagCalls + e.p.Lookups + e.p.Listing
+	e.p.Fields = int64(in.FieldsToCreate)
+	e.p.Requests = e.p.Upserts + e.p.Notes + e.p.Tasks + e.p.TagCalls + e.p.Lookups + e.p.Listing + e.p.Fields
 	e.p.schedule(in.Rate, in.DailyWindow)
 	return e.p, nil
 }
@@ -361,6 +366,9 @@ func (p Plan) Print(w io.Writer) {
 	}
 	if p.Rejected > 0 {
 		row("rejected", p.Rejected)
+	}
+	if p.Fields > 0 {
+		row("custom fields to create", p.Fields)
 	}
 	kinds := fmt.Sprintf("%d upserts, %d tag calls, %d notes, %d tasks", p.Upserts, p.TagCalls, p.Notes, p.Tasks)
 	if p.Lookups > 0 {
