@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -70,10 +71,17 @@ func TestE2ECreateFields(t *testing.T) {
 	mapping, input, dir := fieldsFiles(t)
 	before := len(s.fieldsByKey(t))
 	rejects := filepath.Join(dir, "rejects.csv")
+	report := filepath.Join(dir, "r.json")
 	r := runCLI(t, s.env(), "import", input, "--mapping", mapping, "--create-fields",
-		"--state", filepath.Join(dir, "s.state"), "--rejects", rejects)
+		"--state", filepath.Join(dir, "s.state"), "--rejects", rejects, "--report", report)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	// The plan counts the fields created and the business link too.
+	if m := planRequests.FindStringSubmatch(r.stdout); m == nil {
+		t.Errorf("no plan:\n%s", r.stdout)
+	} else if rep := readPlanReport(t, report); fmt.Sprint(rep.Requests-rep.Retries) != m[1] {
+		t.Errorf("planned %s requests, the run made %d (%d retries)\n%s", m[1], rep.Requests, rep.Retries, r.stdout)
 	}
 	if !regexp.MustCompile(`custom fields to create\s+2`).MatchString(r.stdout) {
 		t.Errorf("the plan does not say 2 custom fields to create:\n%s", r.stdout)

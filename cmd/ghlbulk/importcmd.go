@@ -17,6 +17,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/jobs/importer"
+	"github.com/ghlbulk/ghlbulk/jobs/plan"
 	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/record"
@@ -343,12 +344,14 @@ func runImport(ctx context.Context, o importOptions) error {
 	if err := o.plan.printPlan(ctx, f, cfg, p.session); err != nil {
 		return refused(err)
 	}
+	fields := pipeline.NewStats() // the fields' requests are the run's: the plan counts them
 	if p.session != nil && !o.dryRun {
-		if err := importer.CreateFields(ctx, p.session, p.toCreate, f.logger()); err != nil {
+		if err := importer.CreateFields(ctx, p.session, fields, p.toCreate, f.logger()); err != nil {
 			return err
 		}
 	}
 	rep, runErr := o.plan.run(ctx, f, cfg)
+	rep = plan.MergeReports(fields.Snapshot(), rep)
 	o.plan.writeIDMap(ctx, f, cfg.Store)
 	title := "import"
 	if o.dryRun {

@@ -11,6 +11,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
 
@@ -85,7 +86,7 @@ func CheckFieldsWrite(ctx context.Context, s *session.Session, missing []transfo
 // check (a token that can't write contacts must not leave fields behind).
 // A refusal from the API is exit 2; fields created before it stay, and a
 // re-run finds them.
-func CreateFields(ctx context.Context, s *session.Session, missing []transform.FieldToCreate, log *slog.Logger) error {
+func CreateFields(ctx context.Context, s *session.Session, m record.Meter, missing []transform.FieldToCreate, log *slog.Logger) error {
 	if len(missing) == 0 {
 		return nil
 	}
@@ -103,6 +104,8 @@ func CreateFields(ctx context.Context, s *session.Session, missing []transform.F
 		if err != nil {
 			return session.Refusal(fmt.Errorf("--create-fields: creating custom field %s (%s): %w", f.Key, f.DataType, err))
 		}
+		m.Request()
+		m.RequestKind("custom_field")
 		log.Info("custom field created", "key", made.FieldKey, "type", made.DataType, "id", made.ID)
 	}
 	return nil

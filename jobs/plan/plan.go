@@ -77,7 +77,7 @@ func FromImport(cfg pipeline.ImportConfig, rate pace.RateState) Input {
 // request kinds below it, each a first attempt: retries come on top.
 type Plan struct {
 	Rows       int64 // rows read
-	Requests   int64 // Upserts + Notes + Tasks + TagCalls + Lookups + Listing + Fields
+	Requests   int64 // Upserts + Notes + Tasks + TagCalls + Lookups + Listing + Fields + Business
 	Upserts    int64 // POST /contacts/upsert, one per row to write
 	Notes      int64 // notes not yet created
 	Tasks      int64 // tasks not yet created
@@ -87,6 +87,7 @@ type Plan struct {
 	Unchanged  int64 // rows already done, or whose content was already written
 	Duplicates int64 // rows repeating an earlier row of the input (same match key, same content)
 	Fields     int64 // custom fields to create (--create-fields), a request each
+	Business   int64 // POST /contacts/bulk/business, one per written row that maps businessId
 	Rejected   int64 // rows the mapping rejects (no request)
 
 	DailyLeft  int           // requests left in today's quota; -1 unknown
@@ -130,7 +131,7 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 		e.p.Listing = int64(max(1, (n+sources.MaxSearchPageLimit-1)/sources.MaxSearchPageLimit))
 	}
 	e.p.Fields = int64(in.FieldsToCreate)
-	e.p.Requests = e.p.Upserts + e.p.Notes + e.p.Tasks + e.p.TagCalls + e.p.Lookups + e.p.Listing + e.p.Fields
+	e.p.Requests = e.p.Upserts + e.p.Notes + e.p.Tasks + e.p.TagCalls + e.p.Lookups + e.p.Listing + e.p.Fields + e.p.Business
 	e.p.schedule(in.Rate, in.DailyWindow)
 	return e.p, nil
 }
@@ -244,6 +245,9 @@ func (e *estimator) batch(ctx context.Context, fp string, file int, recs []recor
 // map holds for its key ("" if none).
 func (e *estimator) write(ctx context.Context, rec *record.Row, known string) error {
 	e.p.Upserts++
+	if rec.Contact.BusinessID != nil {
+		e.p.Business++ // importer.WithBusiness: after the upsert
+	}
 	if err := e.related(ctx, rec, known != ""); err != nil {
 		return err
 	}
@@ -373,6 +377,9 @@ func (p Plan) Print(w io.Writer) {
 	kinds := fmt.Sprintf("%d upserts, %d tag calls, %d notes, %d tasks", p.Upserts, p.TagCalls, p.Notes, p.Tasks)
 	if p.Lookups > 0 {
 		kinds += fmt.Sprintf(", %d lookups", p.Lookups)
+	}
+	if p.Business > 0 {
+		kinds += fmt.Sprintf(", %d business links", p.Business)
 	}
 	if p.Listing > 0 {
 		kinds += fmt.Sprintf(", %d listing the location's contacts", p.Listing)
