@@ -94,7 +94,7 @@ func TestJudgeTakeover(t *testing.T) {
 			{"bob@x.io", "1-800-FLOWERS", "A", "ann@x.io"}, // vanity letters read as digits
 			{"cy@x.io", "+12125550160", "", ""},            // row 2 creates Cy
 			{"dee@x.io", "(212) 555-0160", "row 2", "cy@x.io"},
-			{"eve@x.io", "+12125550150", "", ""},         // N has no email: filled in
+			{"eve@x.io", "+12125550150", "", ""},          // N has no email: filled in
 			{"fay@x.io", "+12125550150", "N", "eve@x.io"}, // N's email is eve's now
 			{"", "+18003569377", "", ""},                  // phone alone: an update of A
 			{"ann@x.io", "+12125550199", "", ""},          // Ann's new phone

@@ -317,13 +317,16 @@ func (p *Predictor) repeated(d Decision, m matched, first seenKey, here rowRef, 
 	if !m.Found || m.To != first.slot {
 		return d, false
 	}
-	// Merged: the row is written on top of the earlier one's contact.
-	p.apply(m, email, phone)
+	// Merged: the row is written on top of the earlier one's contact;
+	// unless another field leads elsewhere, a conflict import's screen
+	// rejects (--on-conflict reject), which changes nothing.
 	d = p.duplicate(d, first, here, x.slots[m.To].id)
 	if m.Conflict {
-		d.OtherContactID = x.slots[m.Other].id
-		d.Reason += fmt.Sprintf("; its %s matches %s too: the upsert drops it", m.OtherOn, p.label(x.slots[m.Other], here))
+		d.Action, d.OtherContactID = Conflict, x.slots[m.Other].id
+		d.Reason += fmt.Sprintf("; its %s matches %s too: the upsert would drop it", m.OtherOn, p.label(x.slots[m.Other], here))
+		return d, true
 	}
+	p.apply(m, email, phone)
 	return d, true
 }
 

@@ -150,7 +150,7 @@ func TestJudge(t *testing.T) {
 				{Conflict, "", "", "conflict: phone +14155550199 is shared with row 1, not other@x.com; use --on-conflict drop-phone"},
 				{Duplicate, "", "", "merged into row 1"},
 				{Conflict, "B", "", "conflict: phone +14155550102 belongs to contact B, not other@x.com"},
-				{Duplicate, "", "C", "merged into row 1; its phone matches C too"},
+				{Conflict, "", "C", "merged into row 1; its phone matches C too"},
 				{Update, "", "", "matches by phone: the contact row 1 creates"},
 			},
 		},
