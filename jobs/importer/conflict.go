@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/jobs/conflict"
@@ -62,7 +63,8 @@ func (c *ConflictScreen) Screen(ctx context.Context, st *pipeline.Stats, rec *re
 	if v.PhoneDropped {
 		rec.Contact.Phone = nil
 		st.PhoneDropped()
-		c.log.Warn("written without its phone (--on-conflict drop-phone)", "row", rec.Row, "file", rec.File, "why", reason)
+		why, _, _ := strings.Cut(reason, "; use --on-conflict")
+		c.log.Warn("written without its phone (--on-conflict drop-phone)", "row", rec.Row, "file", rec.File, "why", why)
 		return "", nil
 	}
 	return reason, nil
