@@ -17,6 +17,7 @@ type Stats struct {
 	rowsRead, created, updated, unchanged, rejected atomic.Int64
 	requests, retries, throttled                    atomic.Int64
 	notesCreated, tasksCreated, tagCalls            atomic.Int64
+	phonesDropped                                   atomic.Int64
 
 	mu      sync.Mutex
 	byKind  map[string]int64 // requests by kind (upsert, note, tag, ...); guarded by mu
@@ -86,6 +87,10 @@ func (s *Stats) TaskCreated() { s.tasksCreated.Add(1) }
 // TagCall counts a request that added tags (bulk or per contact).
 func (s *Stats) TagCall() { s.tagCalls.Add(1) }
 
+// PhoneDropped counts a row let through without its phone, which belongs
+// to another contact (--on-conflict drop-phone).
+func (s *Stats) PhoneDropped() { s.phonesDropped.Add(1) }
+
 // Written counts n rows of entity written by an export.
 func (s *Stats) Written(entity string, n int64) {
 	s.mu.Lock()
@@ -112,6 +117,7 @@ type Report struct {
 	NotesCreated   int64            `json:"notes_created"`
 	TasksCreated   int64            `json:"tasks_created"`
 	TagCalls       int64            `json:"tag_calls"`
+	PhonesDropped  int64            `json:"phones_dropped,omitempty"` // --on-conflict drop-phone: rows written without their phone
 	DryRun         bool             `json:"dry_run,omitempty"`
 	RunID          string           `json:"run_id,omitempty"` // import: the run (ghlbulk undo --run)
 	RunTag         string           `json:"run_tag,omitempty"`
@@ -135,6 +141,8 @@ func (s *Stats) Snapshot() Report {
 		NotesCreated: s.notesCreated.Load(),
 		TasksCreated: s.tasksCreated.Load(),
 		TagCalls:     s.tagCalls.Load(),
+
+		PhonesDropped: s.phonesDropped.Load(),
 	}
 	if !s.start.IsZero() {
 		r.ElapsedS = time.Since(s.start).Seconds()

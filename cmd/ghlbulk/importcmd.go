@@ -100,7 +100,7 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 	fl.StringVar(&o.runTag, "run-tag", defaultRunTag,
 		`tag put on the contacts this run creates ({run} is the run's id; "" for none): ghlbulk undo deletes only contacts that carry it`)
 	fl.StringVar(&o.conflict, "on-conflict", onConflictReject,
-		"a row whose email matches one contact and phone another: reject (with both ids; the location's contacts are read once to find them) or update-first (let the upsert update the first and drop the other field)")
+		"reject|drop-phone|update-first: a row whose email matches one contact and phone another, or whose email matches none and phone a contact (or an earlier row) with another email: reject it (naming both; the location's contacts are read once to find them), drop-phone (write it by its email without the phone), or update-first (send it as it is: the upsert updates the contact it matches first, keeping the email and dropping the phone, or taking the phone's contact over)")
 	fl.BoolVar(&o.lookupExisting, "lookup-existing", false,
 		"with --kind notes|tasks: look each one up on its contact before sending it (a request more each; for a file imported before under a state that is gone)")
 	fl.BoolVar(&o.createFields, "create-fields", false,
@@ -325,8 +325,8 @@ func runImport(ctx context.Context, o importOptions) error {
 	if p.session != nil {
 		ctx = p.session.Context(ctx)
 		cfg.LocationID = p.session.Location
-		if o.conflict == onConflictReject {
-			cs := importer.NewConflictScreen(p.session, filepath.Dir(o.state), f.logger())
+		if o.conflict != onConflictUpdateFirst {
+			cs := importer.NewConflictScreen(p.session, filepath.Dir(o.state), f.logger(), o.conflict == onConflictDropPhone)
 			defer cs.Close()
 			cfg.Screen = cs.Screen
 		}
@@ -366,8 +366,12 @@ func (o *importOptions) checkContactsFlags() error {
 	if err := o.plan.validate(); err != nil {
 		return err
 	}
-	if o.conflict != onConflictReject && o.conflict != onConflictUpdateFirst && !o.dryRun {
-		return fmt.Errorf("--on-conflict %q: must be %s or %s", o.conflict, onConflictReject, onConflictUpdateFirst)
+	switch o.conflict {
+	case onConflictReject, onConflictDropPhone, onConflictUpdateFirst:
+	default:
+		if !o.dryRun {
+			return fmt.Errorf("--on-conflict %q: must be %s, %s or %s", o.conflict, onConflictReject, onConflictDropPhone, onConflictUpdateFirst)
+		}
 	}
 	return nil
 }
@@ -455,6 +459,7 @@ func (o *importOptions) finish(f *factory, s *session.Session, title string, rep
 // The --on-conflict values.
 const (
 	onConflictReject      = "reject"
+	onConflictDropPhone   = "drop-phone"
 	onConflictUpdateFirst = "update-first"
 )
 

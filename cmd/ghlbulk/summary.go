@@ -31,6 +31,9 @@ func printSummary(w io.Writer, title string, r pipeline.Report, extra [][2]strin
 		row("unchanged", r.Unchanged)
 		row("rejected", r.Rejected)
 	}
+	if r.PhonesDropped > 0 {
+		row("phones dropped", fmt.Sprintf("%d (written without the phone another contact has: --on-conflict drop-phone)", r.PhonesDropped))
+	}
 	if r.NotesCreated+r.TasksCreated > 0 {
 		row("notes created", r.NotesCreated)
 		row("tasks created", r.TasksCreated)

@@ -152,7 +152,7 @@ func (v *validateOptions) summary(out validateReport, p *prepared, planDropped b
 		extra = append(extra,
 			[2]string{"would create", fmt.Sprint(counts[predict.Create])},
 			[2]string{"would update", fmt.Sprint(counts[predict.Update])},
-			[2]string{"conflicts", withNote(counts[predict.Conflict], "email and phone match two contacts: the first is updated, the other field dropped")})
+			[2]string{"conflicts", withNote(counts[predict.Conflict], "email and phone match two contacts, or the phone one with another email: import rejects them")})
 	}
 	dupNote := "merged into the earlier row"
 	if p.duplicates() == transform.DuplicatesReport {

@@ -11,7 +11,8 @@ import (
 )
 
 // validate's prediction and import's conflict screen call the same rows
-// conflicts, with the same two contacts, under the default rule.
+// conflicts, with the same two contacts, under the default rule; and the
+// same rows takeovers (#14), of the same contact.
 func TestPredictAndScreenAgree(t *testing.T) {
 	ctx := context.Background()
 	location := [][3]string{{"A", "ann@x.io", "+12125550101"}, {"B", "bob@x.io", "+12125550102"}, {"C", "", "+12125550103"}}
@@ -23,6 +24,8 @@ func TestPredictAndScreenAgree(t *testing.T) {
 		{"new@x.io", "+12125550199"},
 		{"", "+12125550102"},
 		{"dan@x.io", ""},
+		{"zed@x.io", "+12125550101"}, // A's phone, another email: a takeover
+		{"zed@x.io", "1-212-555-0101"},
 	}
 	for i, r := range rows {
 		t.Run(fmt.Sprintf("%s %s", r[0], r[1]), func(t *testing.T) {
@@ -54,7 +57,8 @@ func TestPredictAndScreenAgree(t *testing.T) {
 			}
 			d := predict.New(idx, predict.Options{}).Judge(&rec)
 			isConflict := d.Action == predict.Conflict
-			if v.Conflict != isConflict || (isConflict && (v.First != d.ContactID || v.Other != d.OtherContactID)) {
+			if v.Stopped() != isConflict || (v.Conflict && (v.First != d.ContactID || v.Other != d.OtherContactID)) ||
+				(v.Takeover && v.Owner.Contact != d.ContactID) {
 				t.Errorf("screen %+v, prediction %s %s/%s", v, d.Action, d.ContactID, d.OtherContactID)
 			}
 		})

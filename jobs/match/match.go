@@ -99,3 +99,43 @@ func Decide[C comparable](r Rule, lead func(field string) (to C, ok bool)) Match
 // Keeps reports whether the upsert writes the row's field to the contact
 // it updates: every field but the one a conflict drops.
 func (m Match[C]) Keeps(field string) bool { return !m.Conflict || m.OtherOn != field }
+
+// Takeover reports whether the upsert would write another person over
+// m.To (#14): the phone found To, the email led nowhere (it led to To:
+// Both; elsewhere: Conflict), and the row and To hold different emails.
+// Office switchboards, family and vanity numbers are shared by people;
+// emails hardly ever are: a contact found by its phone that holds another
+// email is another person, whose email and name the upsert would replace.
+// A contact with no email is filled in, not taken over. differs says the
+// row and To both hold an email, and not the same.
+func (m Match[C]) Takeover(differs func() bool) bool {
+	return m.Found && m.On == Phone && !m.Both && !m.Conflict && differs()
+}
+
+// Owner names who holds a value in a takeover: an existing contact, or an
+// earlier row of the input (which creates or updates the contact).
+type Owner struct {
+	Contact string // the contact's id; "" for a row
+	Row     string // "row 12", or "row 12 of b.csv"; for a row
+	Holds   string // the owner's value of the field the row would replace ("" if unknown)
+}
+
+// TakeoverReason is a takeover's reject reason, the same in import's
+// rejects file and validate's plan: "conflict: phone +18003569377 belongs
+// to contact abc123 (ann@x.example), not bob@y.example; ...". on is the
+// field that matched and its value, mine the row's value of the field it
+// would replace.
+func TakeoverReason(on, value string, o Owner, mine string) string {
+	who := "belongs to contact " + o.Contact
+	if o.Contact == "" {
+		who = "is shared with " + o.Row
+	}
+	if o.Holds != "" {
+		who += " (" + o.Holds + ")"
+	}
+	s := fmt.Sprintf("conflict: %s %s %s, not %s", on, value, who, mine)
+	if on == Phone {
+		s += "; use --on-conflict drop-phone to import the row without its phone"
+	}
+	return s
+}

@@ -134,6 +134,7 @@ func MergeReports(reps ...pipeline.Report) pipeline.Report {
 		out.NotesCreated += r.NotesCreated
 		out.TasksCreated += r.TasksCreated
 		out.TagCalls += r.TagCalls
+		out.PhonesDropped += r.PhonesDropped
 		out.RowsWritten = addMap(out.RowsWritten, r.RowsWritten)
 		out.RequestsByKind = addMap(out.RequestsByKind, r.RequestsByKind)
 	}

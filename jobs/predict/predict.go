@@ -40,7 +40,7 @@ type Action string
 const (
 	Create    Action = "create"
 	Update    Action = "update"
-	Conflict  Action = "conflict"  // email and phone match two contacts: the first is updated, the other field dropped
+	Conflict  Action = "conflict"  // email and phone match two contacts, or the phone one holding another email: import rejects the row (--on-conflict reject)
 	Duplicate Action = "duplicate" // the row's match key repeats an earlier row's
 	Reject    Action = "reject"
 	Upsert    Action = "upsert" // offline: created or updated, as the location's contacts decide
@@ -288,6 +288,9 @@ func (p *Predictor) judge(rec *record.Row) Decision {
 			return d
 		}
 	}
+	if stop, ok := p.takeover(d, m, here, rec, email); ok {
+		return stop
+	}
 	d, m.To = p.write(d, m, here, email, phone)
 	if dup {
 		// Same match key as an earlier row, but the upsert matches on
@@ -316,13 +319,16 @@ func (p *Predictor) repeated(d Decision, m matched, first seenKey, here rowRef, 
 	if !m.Found || m.To != first.slot {
 		return d, false
 	}
-	// Merged: the row is written on top of the earlier one's contact.
-	p.apply(m, email, phone)
+	// Merged: the row is written on top of the earlier one's contact;
+	// unless another field leads elsewhere, a conflict import's screen
+	// rejects (--on-conflict reject), which changes nothing.
 	d = p.duplicate(d, first, here, x.slots[m.To].id)
 	if m.Conflict {
-		d.OtherContactID = x.slots[m.Other].id
-		d.Reason += fmt.Sprintf("; its %s matches %s too: the upsert drops it", m.OtherOn, p.label(x.slots[m.Other], here))
+		d.Action, d.OtherContactID = Conflict, x.slots[m.Other].id
+		d.Reason += fmt.Sprintf("; its %s matches %s too: the upsert would drop it", m.OtherOn, p.label(x.slots[m.Other], here))
+		return d, true
 	}
+	p.apply(m, email, phone)
 	return d, true
 }
 
@@ -357,6 +363,28 @@ func (p *Predictor) write(d Decision, m matched, here rowRef, email, phone uint6
 	}
 	p.apply(m, email, phone)
 	return d, m.To
+}
+
+// takeover judges a row whose email leads nowhere and phone to a contact
+// (or an earlier row's) holding another email (match.Match.Takeover): a
+// conflict, which import's screen rejects, so it changes nothing here
+// either. ok is false for any other row.
+func (p *Predictor) takeover(d Decision, m matched, here rowRef, rec *record.Row, email uint64) (Decision, bool) {
+	if !m.Found {
+		return d, false
+	}
+	s := p.idx.slots[m.To]
+	if !m.Takeover(func() bool { return email != 0 && s.email != 0 && s.email != email }) {
+		return d, false
+	}
+	o := match.Owner{Contact: s.id}
+	if s.id == "" {
+		o.Row = p.rowName(s.born, here)
+	}
+	value, mine := e164(deref(rec.Contact.Phone), deref(rec.Contact.Country)), normEmail(deref(rec.Contact.Email))
+	d.Action, d.ContactID = Conflict, s.id
+	d.Reason = match.TakeoverReason(m.On, value, o, mine)
+	return d, true
 }
 
 func (p *Predictor) duplicate(d Decision, first seenKey, here rowRef, id string) Decision {

@@ -139,18 +139,18 @@ func TestJudge(t *testing.T) {
 			name: "contacts earlier rows create", online: true,
 			rows: []row{
 				{email: "new@x.com", phone: "+14155550199"},
-				{email: "other@x.com", phone: "+14155550199"}, // the new contact, by phone; its email becomes other@
-				{email: "new@x.com"},                          // row 1's key, but new@ is nobody's now: a new contact
-				{email: "other@x.com", phone: "+14155550102"}, // row 2's key and contact; the phone is B's
-				{email: "new@x.com", phone: "+14155550103"},   // row 3's contact; the phone is C's
+				{email: "other@x.com", phone: "+14155550199"}, // row 1's phone, another email: a takeover, not sent
+				{email: "new@x.com"},                          // row 1's key and contact
+				{email: "other@x.com", phone: "+14155550102"}, // B's phone, another email: a takeover
+				{email: "new@x.com", phone: "+14155550103"},   // row 1's contact; the phone is C's
 				{phone: "+14155550199", key: "phone:+14155550199"},
 			},
 			want: []want{
 				{Create, "", "", "no contact has"},
-				{Update, "", "", "matches by phone: the contact row 1 creates"},
-				{Create, "", "", "no contact has this email; same key as row 1, but its email and phone lead to another contact"},
-				{Duplicate, "", "B", "merged into row 2; its phone matches B too: the upsert drops it"},
-				{Duplicate, "", "C", "merged into row 3; its phone matches C too"},
+				{Conflict, "", "", "conflict: phone +14155550199 is shared with row 1, not other@x.com; use --on-conflict drop-phone"},
+				{Duplicate, "", "", "merged into row 1"},
+				{Conflict, "B", "", "conflict: phone +14155550102 belongs to contact B, not other@x.com"},
+				{Conflict, "", "C", "merged into row 1; its phone matches C too"},
 				{Update, "", "", "matches by phone: the contact row 1 creates"},
 			},
 		},
@@ -168,15 +168,15 @@ func TestJudge(t *testing.T) {
 		{
 			name: "an update moves the contact's email", online: true,
 			rows: []row{
-				{email: "bob2@x.com", phone: "+14155550102"}, // B by phone: B's email becomes bob2@
-				{email: "bob@x.com"},                         // nobody's now
-				{email: "bob2@x.com", phone: "+14155550166"}, // B: row 1's key
+				{email: "bob2@x.com", phone: "+14155550102"}, // B's phone, another email: a takeover, not sent
+				{email: "bob@x.com", phone: "+14155550177"},  // B by email: B's phone becomes 0177
+				{email: "bob2@x.com", phone: "+14155550166"}, // nobody's
 				{phone: "+14155550102"},                      // B's old phone is nobody's now
 			},
 			want: []want{
-				{Update, "B", "", "matches by phone"},
-				{Create, "", "", ""},
-				{Duplicate, "B", "", "merged into row 1"},
+				{Conflict, "B", "", "phone +14155550102 belongs to contact B, not bob2@x.com"},
+				{Update, "B", "", "matches by email"},
+				{Create, "", "", "no contact has this email or phone"},
 				{Create, "", "", "no contact has this phone"},
 			},
 		},
@@ -187,14 +187,14 @@ func TestJudge(t *testing.T) {
 				{email: "bob@x.com"},
 				{email: "new@x.com", phone: "+14155550199"}, // merged: the new contact gets the phone
 				{email: "bob@x.com", phone: "+14155550188"},
-				{email: "x@x.com", phone: "+14155550199"}, // finds row 1's contact by the phone row 3 gave it
+				{email: "x@x.com", phone: "+14155550199"}, // the phone row 3 gave row 1's contact, another email
 			},
 			want: []want{
 				{Create, "", "", ""},
 				{Update, "B", "", ""},
 				{Duplicate, "", "", "merged into row 1"},
 				{Duplicate, "B", "", "merged into row 2"},
-				{Update, "", "", "matches by phone: the contact row 1 creates"},
+				{Conflict, "", "", "phone +14155550199 is shared with row 1, not x@x.com"},
 			},
 		},
 		{
