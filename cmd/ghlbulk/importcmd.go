@@ -351,7 +351,9 @@ func runImport(ctx context.Context, o importOptions) error {
 		}
 	}
 	rep, runErr := o.plan.run(ctx, f, cfg)
-	rep = plan.MergeReports(fields.Snapshot(), rep)
+	if len(p.toCreate) > 0 && !o.dryRun {
+		rep = plan.MergeReports(fields.Snapshot(), rep)
+	}
 	o.plan.writeIDMap(ctx, f, cfg.Store)
 	title := "import"
 	if o.dryRun {

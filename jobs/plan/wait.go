@@ -112,7 +112,7 @@ func finish(reps []pipeline.Report, start, end time.Time) pipeline.Report {
 // one wrote as unchanged): writes and requests are summed, rows_read and
 // rejected are the most any run saw, unchanged is what is left, so that
 // rows_read = created + updated + unchanged + rejected still holds. The
-// outcome and error are the last run's; elapsed_s is summed.
+// outcome, error and run id are the last run's; elapsed_s is summed.
 func MergeReports(reps ...pipeline.Report) pipeline.Report {
 	if len(reps) == 0 {
 		return pipeline.Report{}
@@ -121,7 +121,7 @@ func MergeReports(reps ...pipeline.Report) pipeline.Report {
 		return reps[0]
 	}
 	last := reps[len(reps)-1]
-	out := pipeline.Report{DryRun: last.DryRun, RejectsFile: last.RejectsFile, Outcome: last.Outcome, Error: last.Error}
+	out := pipeline.Report{DryRun: last.DryRun, RejectsFile: last.RejectsFile, Outcome: last.Outcome, Error: last.Error, RunID: last.RunID, RunTag: last.RunTag}
 	for _, r := range reps {
 		out.RowsRead = max(out.RowsRead, r.RowsRead)
 		out.Rejected = max(out.Rejected, r.Rejected)
