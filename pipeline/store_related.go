@@ -122,3 +122,21 @@ func (s *Store) ChangedBy(ctx context.Context, run string) ([]Changed, error) {
 	}
 	return out, s.wrapNil("read", rows.Err())
 }
+
+// ClaimedOn returns the remote ids the entries of kind on contactID hold.
+func (s *Store) ClaimedOn(ctx context.Context, kind, contactID string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT remote_id FROM related_sources WHERE kind = ? AND contact_id = ? AND remote_id != ''`, kind, contactID)
+	if err != nil {
+		return nil, s.wrap("read", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, s.wrap("read", err)
+		}
+		out = append(out, id)
+	}
+	return out, s.wrapNil("read", rows.Err())
+}

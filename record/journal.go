@@ -74,6 +74,9 @@ type Sources interface {
 	// MarkSource writes e (created: this run's request created e.RemoteID,
 	// for ghlbulk undo's record; changed: it updated or deleted it).
 	MarkSource(ctx context.Context, e SourceEntry, created, changed bool) error
+	// ClaimedOn returns the remote ids the entries of kind on a contact
+	// hold: a lookup never takes one of them for another row's.
+	ClaimedOn(ctx context.Context, kind, contactID string) ([]string, error)
 }
 
 // Source entry states: pending before a request (Op says which), done
