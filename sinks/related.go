@@ -162,7 +162,10 @@ func (c claims) unclaimed(list []remote) []remote {
 
 // relatedHash identifies one note or task of a notes or tasks row in the
 // journal: the row (whose hash carries its identity) and the content.
-func relatedHash(rowHash string, in any) string {
+func relatedHash(rowHash string, in any) string { return RelatedHash(rowHash, in) }
+
+// RelatedHash is relatedHash, for the planner.
+func RelatedHash(rowHash string, in any) string {
 	return ContentHash(struct {
 		Row string
 		In  any

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/record"
@@ -315,4 +317,74 @@ func (r *Related) markSource(ctx context.Context, e record.SourceEntry, created,
 func isNotFound(err error) bool {
 	var ae *ghl.APIError
 	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound
+}
+
+// Presence gathers, over a whole input, which notes or tasks with a
+// source_key its rows still hold, to find those whose rows are gone
+// (--delete-missing). A written row holds its items' identities; a row
+// rejected or left with nothing to write holds every identity of its
+// source_key (a typo in a due date must not delete the task). A non-blank
+// row rejected before its source_key was read blinds it: Missing then
+// refuses. Safe for concurrent use.
+type Presence struct {
+	mu    sync.Mutex
+	ids   map[string]bool // identities written
+	keys  map[string]bool // source keys of rows not written
+	blind int64           // rows rejected with no source_key read
+}
+
+// NewPresence returns an empty Presence.
+func NewPresence() *Presence {
+	return &Presence{ids: map[string]bool{}, keys: map[string]bool{}}
+}
+
+// Add notes the rows of a batch, as the mapping gave them.
+func (p *Presence) Add(recs []record.Row) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range recs {
+		rec := &recs[i]
+		switch {
+		case rec.SourceKey != "" && rec.ContactID != "" && rec.Err == nil:
+			for n := range rec.Items {
+				p.ids[record.SourceIdentity(rec.ContactID, rec.SourceKey, rec.Items[n])] = true
+			}
+			for _, n := range rec.Deletes { // deleted already, or now: not missing
+				p.ids[record.SourceIdentity(rec.ContactID, rec.SourceKey, n)] = true
+			}
+		case rec.SourceKey != "":
+			p.keys[rec.SourceKey] = true
+		case rec.Err != nil && !blankRow(rec.Raw):
+			p.blind++
+		}
+	}
+}
+
+func blankRow(raw []string) bool {
+	for _, v := range raw {
+		if strings.TrimSpace(v) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Missing is those of entries (the journal's, of one kind) whose rows the
+// input no longer holds and that DecideSource would delete. It refuses
+// when rows were rejected before their source_key was read: they may be
+// the missing ones.
+func (p *Presence) Missing(entries []record.SourceEntry) ([]record.SourceEntry, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.blind > 0 {
+		return nil, fmt.Errorf("--delete-missing: %d rows were rejected before their source_key could be read, and may be rows whose notes or tasks would be deleted: nothing is deleted (fix those rows, see the rejects file, and run again)", p.blind)
+	}
+	var out []record.SourceEntry
+	for _, e := range entries {
+		if p.ids[e.Identity] || p.keys[e.SourceKey] || DecideSource(e, true, "", false, false) != SourceDelete {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }

@@ -56,6 +56,12 @@ type Input struct {
 	Rate pace.RateState
 	// DailyWindow is how long a daily quota lasts (0: 24 h).
 	DailyWindow time.Duration
+	// RelatedKind is, for import --kind notes|tasks, record.KindNote or
+	// record.KindTask: the rows write on contacts that exist (no upsert,
+	// no tags), as sinks.Related does. LookupExisting is its
+	// --lookup-existing, DeleteMissing its --delete-missing.
+	RelatedKind                   string
+	LookupExisting, DeleteMissing bool
 }
 
 // FromImport is the Input of the run cfg describes, with the rate-limit
@@ -78,6 +84,11 @@ type Plan struct {
 	Tasks      int64 // tasks not yet created
 	TagCalls   int64 // bulk tag requests (an upper bound: tags a contact already has are not added)
 	Lookups    int64 // listings of notes or tasks before one is sent (a killed run's, or an existing contact's)
+	Updates    int64 // notes or tasks whose row changed: PUT
+	Deletes    int64 // notes or tasks deleted: by a deleted: condition, or gone from the input (--delete-missing)
+	// DeleteRefused is why --delete-missing will delete nothing ("" if it
+	// will): rows whose source_key could not be read.
+	DeleteRefused string
 	Listing    int64 // pages of the location's contacts read once to find conflicts
 	Unchanged  int64 // rows already done, or whose content was already written
 	Duplicates int64 // rows repeating an earlier row of the input (same match key, same content)
@@ -104,6 +115,9 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 		in.Fingerprint = pipeline.FileFingerprint
 	}
 	e := &estimator{in: in, seen: make(map[uint64]struct{}), tags: pipeline.NewTagBatcher(in.BulkTagMax, in.MaxPendingTags)}
+	if in.DeleteMissing {
+		e.present = sinks.NewPresence()
+	}
 	if in.DuplicatesReport {
 		e.keys = pipeline.NewKeyPlaces(in.Files)
 	}
@@ -116,6 +130,9 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 		}
 	}
 	e.p.TagCalls += int64(len(e.tags.Drain()))
+	if err := e.missing(ctx); err != nil {
+		return e.p, err
+	}
 	if in.LocationContacts != nil && e.p.Upserts > 0 {
 		n, err := in.LocationContacts(ctx)
 		if err != nil {
@@ -123,7 +140,7 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 		}
 		e.p.Listing = int64(max(1, (n+sources.MaxSearchPageLimit-1)/sources.MaxSearchPageLimit))
 	}
-	e.p.Requests = e.p.Upserts + e.p.Notes + e.p.Tasks + e.p.TagCalls + e.p.Lookups + e.p.Listing
+	e.p.Requests = e.p.Upserts + e.p.Notes + e.p.Tasks + e.p.TagCalls + e.p.Lookups + e.p.Listing + e.p.Updates + e.p.Deletes
 	e.p.schedule(in.Rate, in.DailyWindow)
 	return e.p, nil
 }
@@ -137,6 +154,7 @@ type estimator struct {
 	// key standing in for the contact id.
 	tags    *pipeline.TagBatcher
 	classes pipeline.TagClassifier
+	present *sinks.Presence // --delete-missing: what the input holds
 }
 
 // resumedTags counts the requests for the tags an earlier run left
@@ -201,6 +219,9 @@ func (e *estimator) batch(ctx context.Context, fp string, file int, recs []recor
 		return nil
 	}
 	e.p.Rows += int64(len(recs))
+	if e.present != nil {
+		e.present.Add(recs)
+	}
 	state, err := pipeline.LookUpState(ctx, e.in.Store, fp, recs)
 	if err != nil {
 		return err
@@ -220,6 +241,12 @@ func (e *estimator) batch(ctx context.Context, fp string, file int, recs []recor
 			e.p.Duplicates++
 		case v.Fate == pipeline.FateWrite:
 			e.seen[d] = struct{}{}
+			if e.in.RelatedKind != "" {
+				if err := e.relatedRow(ctx, rec); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := e.write(ctx, rec, v.ContactID); err != nil {
 				return err
 			}
@@ -360,7 +387,19 @@ func (p Plan) Print(w io.Writer) {
 	if p.Rejected > 0 {
 		row("rejected", p.Rejected)
 	}
+	if p.Updates > 0 {
+		row("notes/tasks to update", p.Updates)
+	}
+	if p.Deletes > 0 {
+		row("notes/tasks to delete", p.Deletes)
+	}
+	if p.DeleteRefused != "" {
+		row("notes/tasks to delete", "none: "+p.DeleteRefused)
+	}
 	kinds := fmt.Sprintf("%d upserts, %d tag calls, %d notes, %d tasks", p.Upserts, p.TagCalls, p.Notes, p.Tasks)
+	if p.Updates+p.Deletes > 0 {
+		kinds += fmt.Sprintf(", %d updates, %d deletes", p.Updates, p.Deletes)
+	}
 	if p.Lookups > 0 {
 		kinds += fmt.Sprintf(", %d lookups", p.Lookups)
 	}
