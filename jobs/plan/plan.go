@@ -80,6 +80,7 @@ type Plan struct {
 	Rows       int64 // rows read
 	Requests   int64 // Upserts + Notes + Tasks + TagCalls + Lookups + Listing
 	Upserts    int64 // POST /contacts/upsert, one per row to write
+	Related    int64 // notes or tasks file rows to write (import --kind notes|tasks: no upsert)
 	Notes      int64 // notes not yet created
 	Tasks      int64 // tasks not yet created
 	TagCalls   int64 // bulk tag requests (an upper bound: tags a contact already has are not added)
@@ -377,7 +378,7 @@ func (p Plan) Print(w io.Writer) {
 	row := func(k string, v any) { fmt.Fprintf(tw, "  %s\t%v\n", k, v) }
 	fmt.Fprintln(tw, "plan")
 	row("rows read", p.Rows)
-	row("to write", p.Upserts)
+	row("to write", p.Upserts+p.Related)
 	if p.Unchanged > 0 {
 		row("unchanged", p.Unchanged)
 	}

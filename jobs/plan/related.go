@@ -14,6 +14,7 @@ func (e *estimator) relatedRow(ctx context.Context, rec *record.Row) error {
 	if len(rec.Notes)+len(rec.Tasks)+len(rec.Deletes) == 0 || rec.ContactID == "" {
 		return nil
 	}
+	e.p.Related++
 	journal := map[string]record.RelatedEntry{}
 	if e.in.Store != nil {
 		entries, err := e.in.Store.RelatedOf(ctx, rec.Key)
