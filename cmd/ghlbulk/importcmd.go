@@ -50,7 +50,7 @@ type importOptions struct {
 	// deleteMissing: --kind notes|tasks deletes the records an earlier run
 	// of the state wrote whose rows are gone from the input (relatedcmd.go).
 	deleteMissing bool
-	limits         inputLimits // --max-record-bytes, --max-columns
+	limits        inputLimits // --max-record-bytes, --max-columns
 }
 
 func newImportCmd(f *factory) *cobra.Command {

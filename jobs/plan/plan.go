@@ -77,23 +77,23 @@ func FromImport(cfg pipeline.ImportConfig, rate pace.RateState) Input {
 // Plan is what a run is expected to cost. Requests is the sum of the
 // request kinds below it, each a first attempt: retries come on top.
 type Plan struct {
-	Rows       int64 // rows read
-	Requests   int64 // Upserts + Notes + Tasks + TagCalls + Lookups + Listing
-	Upserts    int64 // POST /contacts/upsert, one per row to write
-	Related    int64 // notes or tasks file rows to write (import --kind notes|tasks: no upsert)
-	Notes      int64 // notes not yet created
-	Tasks      int64 // tasks not yet created
-	TagCalls   int64 // bulk tag requests (an upper bound: tags a contact already has are not added)
-	Lookups    int64 // listings of notes or tasks before one is sent (a killed run's, or an existing contact's)
-	Updates    int64 // notes or tasks whose row changed: PUT
-	Deletes    int64 // notes or tasks deleted: by a deleted: condition, or gone from the input (--delete-missing)
+	Rows     int64 // rows read
+	Requests int64 // Upserts + Notes + Tasks + TagCalls + Lookups + Listing
+	Upserts  int64 // POST /contacts/upsert, one per row to write
+	Related  int64 // notes or tasks file rows to write (import --kind notes|tasks: no upsert)
+	Notes    int64 // notes not yet created
+	Tasks    int64 // tasks not yet created
+	TagCalls int64 // bulk tag requests (an upper bound: tags a contact already has are not added)
+	Lookups  int64 // listings of notes or tasks before one is sent (a killed run's, or an existing contact's)
+	Updates  int64 // notes or tasks whose row changed: PUT
+	Deletes  int64 // notes or tasks deleted: by a deleted: condition, or gone from the input (--delete-missing)
 	// DeleteRefused is why --delete-missing will delete nothing ("" if it
 	// will): rows whose source_key could not be read.
 	DeleteRefused string
-	Listing    int64 // pages of the location's contacts read once to find conflicts
-	Unchanged  int64 // rows already done, or whose content was already written
-	Duplicates int64 // rows repeating an earlier row of the input (same match key, same content)
-	Rejected   int64 // rows the mapping rejects (no request)
+	Listing       int64 // pages of the location's contacts read once to find conflicts
+	Unchanged     int64 // rows already done, or whose content was already written
+	Duplicates    int64 // rows repeating an earlier row of the input (same match key, same content)
+	Rejected      int64 // rows the mapping rejects (no request)
 
 	DailyLeft  int           // requests left in today's quota; -1 unknown
 	DailyLimit int           // the daily quota
