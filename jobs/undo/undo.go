@@ -65,8 +65,7 @@ type Result struct {
 	LeftOnUpdated int64 `json:"left_on_updated"`
 	// NotUndone counts the notes and tasks the run updated or deleted
 	// (rows kept in step with their source_key): undo can't take those
-	// back (what they held before is not kept); importing the earlier
-	// file again with the same --state writes them back as it was.
+	// back (what they held before is not kept).
 	NotUndone int64 `json:"not_undone"`
 }
 
