@@ -118,12 +118,15 @@ type Report struct {
 	TasksCreated   int64            `json:"tasks_created"`
 	TagCalls       int64            `json:"tag_calls"`
 	PhonesDropped  int64            `json:"phones_dropped,omitempty"` // --on-conflict drop-phone: rows written without their phone
-	DryRun         bool             `json:"dry_run,omitempty"`
-	RunID          string           `json:"run_id,omitempty"` // import: the run (ghlbulk undo --run)
-	RunTag         string           `json:"run_tag,omitempty"`
-	RejectsFile    string           `json:"rejects_file,omitempty"`
-	Outcome        string           `json:"outcome,omitempty"` // done, interrupted, quota, failed
-	Error          string           `json:"error,omitempty"`
+	// RelatedDeleted counts the notes or tasks --delete-missing deleted
+	// (their rows gone from the input); the import sets it after the run.
+	RelatedDeleted int64  `json:"related_deleted,omitempty"`
+	DryRun         bool   `json:"dry_run,omitempty"`
+	RunID          string `json:"run_id,omitempty"` // import: the run (ghlbulk undo --run)
+	RunTag         string `json:"run_tag,omitempty"`
+	RejectsFile    string `json:"rejects_file,omitempty"`
+	Outcome        string `json:"outcome,omitempty"` // done, interrupted, quota, failed
+	Error          string `json:"error,omitempty"`
 }
 
 // Snapshot reads the counters. Counters read while workers run may be a

@@ -367,7 +367,7 @@ func (s *Store) init(ctx context.Context) error {
 		}
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, schema); err != nil {
+		if _, err := tx.ExecContext(ctx, schema+relatedSchema); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO meta(key, value) VALUES ('application', ?), ('schema_version', ?)`,

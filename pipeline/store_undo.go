@@ -77,6 +77,7 @@ func (s *Store) ForgetContact(ctx context.Context, run, id string) error {
 			`DELETE FROM rows WHERE contact_id = ?`,
 			`DELETE FROM contacts WHERE contact_id = ?`,
 			`DELETE FROM subs WHERE contact_id = ?`,
+			`DELETE FROM related_sources WHERE contact_id = ?`,
 			`DELETE FROM tag_intents WHERE contact_id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
@@ -97,6 +98,9 @@ func (s *Store) ForgetSub(ctx context.Context, run string, m Made) error {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM subs WHERE remote_id = ? AND kind = ?`, m.ID, m.Kind); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM related_sources WHERE remote_id = ? AND kind = ?`, m.ID, m.Kind); err != nil {
 			return err
 		}
 		return forgetWritten(ctx, tx, m.ContactID)

@@ -60,3 +60,57 @@ func RelatedKey(kind, contentHash string, seq int) string {
 
 // JournalKey is r's RelatedKey.
 func (r RelatedRef) JournalKey() string { return RelatedKey(r.Kind, r.ContentHash, r.Seq) }
+
+// Sources is the journal of the notes and tasks known by their source
+// identity (a notes or tasks row's source_key, see SourceIdentity): the
+// remote record each became and the content it was last written with, so
+// that the same row with changed content updates its record rather than
+// creating another, and a row gone from the input can be deleted. Like
+// Journal, each change is marked pending before its request and settled
+// after it. The engine's checkpoint store implements it.
+type Sources interface {
+	// SourceOf returns the entry of one identity; ok is false if none.
+	SourceOf(ctx context.Context, kind, identity string) (e SourceEntry, ok bool, err error)
+	// MarkSource writes e (created: this run's request created e.RemoteID,
+	// for ghlbulk undo's record; changed: it updated or deleted it).
+	MarkSource(ctx context.Context, e SourceEntry, created, changed bool) error
+	// ClaimedOn returns the remote ids the entries of kind on a contact
+	// hold: a lookup never takes one of them for another row's.
+	ClaimedOn(ctx context.Context, kind, contactID string) ([]string, error)
+}
+
+// Source entry states: pending before a request (Op says which), done
+// once the remote record holds Written, deleted once it is gone.
+const (
+	SourcePending = "pending"
+	SourceDone    = "done"
+	SourceDeleted = "deleted"
+)
+
+// Source entry operations, the request a pending entry stands for.
+const (
+	OpCreate = "create"
+	OpUpdate = "update"
+	OpDelete = "delete"
+)
+
+// SourceEntry is one note or task known by its source identity.
+type SourceEntry struct {
+	Kind      string // KindNote or KindTask
+	Identity  string // SourceIdentity
+	SourceKey string // the row's source_key (what --delete-missing looks for in the input)
+	ContactID string
+	RemoteID  string // "" until created
+	Written   string // content hash the remote record holds (done)
+	Want      string // content hash being written (pending)
+	Op        string // pending: OpCreate, OpUpdate or OpDelete
+	State     string // SourcePending, SourceDone or SourceDeleted
+}
+
+// SourceIdentity identifies the n-th item (its position in the mapping's
+// notes: or tasks: list) of the row with sourceKey, on contact: the same
+// row naming another contact is another record (the one on the first
+// contact is then missing from the input).
+func SourceIdentity(contactID, sourceKey string, n int) string {
+	return strconv.Itoa(len(contactID)) + ":" + contactID + strconv.Itoa(len(sourceKey)) + ":" + sourceKey + "#" + strconv.Itoa(n)
+}

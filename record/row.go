@@ -23,6 +23,12 @@ type Row struct {
 	Hash      string // content hash of all of the above: unchanged detection
 	Err       error  // non-nil: the row is rejected with this reason
 	ContactID string // the contact a notes or tasks row attaches to (from the ID map); "" for a contacts row
+	// Items is, for a notes or tasks row with a SourceKey, the position
+	// in its mapping's notes: or tasks: list of each of Notes or Tasks:
+	// with the SourceKey and the contact, its identity (SourceIdentity).
+	// Deletes are the positions whose deleted: condition held: those
+	// records are deleted, not written. Both nil for any other row.
+	Items, Deletes []int
 }
 
 // Item is a row the engine hands a sink to write, with what the

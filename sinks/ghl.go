@@ -428,7 +428,7 @@ func (s *GHL) writeRelated(ctx context.Context, m record.Meter, rec *record.Row,
 		if ok && e.State == record.RelatedDone {
 			continue
 		}
-		remoteID, err := s.sendRelated(ctx, m, sb, seq, ok && e.State == record.RelatedPending, existed && !ok, ref)
+		remoteID, err := s.sendRelated(ctx, m, sb, seq, ok && e.State == record.RelatedPending, existed && !ok, s.subsMarker(ref))
 		if err != nil {
 			reason, fault := s.judge(err, false)
 			if fault != nil {
@@ -523,7 +523,7 @@ func relatedOf(c *ghl.Client, id string, rec *record.Row, hash func(in any) stri
 // then before every attempt that follows an attempt with an unknown
 // outcome (a dropped connection, or a 4xx: the API has created and still
 // answered 422).
-func (s *GHL) sendRelated(ctx context.Context, m record.Meter, sb relatedRec, seq int, pending, lookup bool, ref record.RelatedRef) (string, error) {
+func (s *GHL) sendRelated(ctx context.Context, m record.Meter, sb relatedRec, seq int, pending, lookup bool, mark marker) (string, error) {
 	find := func(ctx context.Context) (string, bool, error) {
 		m.RequestKind("list_" + sb.kind + "s")
 		list, err := sb.list(ctx)
@@ -542,7 +542,7 @@ func (s *GHL) sendRelated(ctx context.Context, m record.Meter, sb relatedRec, se
 		return "", false, nil
 	}
 	if !pending {
-		if err := s.mark(ctx, ref, record.RelatedPending, ""); err != nil {
+		if err := mark(ctx, record.RelatedPending, "", false); err != nil {
 			return "", err
 		}
 	}
@@ -590,12 +590,24 @@ func (s *GHL) sendRelated(ctx context.Context, m record.Meter, sb relatedRec, se
 		// This run made it (or an attempt of this run's did: found after
 		// a pending mark, or after an attempt whose answer was lost): the
 		// record ghlbulk undo reads.
-		ref.Created = true
-		if err := s.mark(ctx, ref, record.RelatedDone, id); err != nil {
+		if err := mark(ctx, record.RelatedDone, id, true); err != nil {
 			return "", err
 		}
 	}
 	return id, err
+}
+
+// marker journals a note or task around its create request: state
+// record.RelatedPending before it, record.RelatedDone with its id after
+// (created: this run's request made it, for ghlbulk undo).
+type marker func(ctx context.Context, state, remoteID string, created bool) error
+
+// subsMarker journals in the content journal (record.Journal) under ref.
+func (s *GHL) subsMarker(ref record.RelatedRef) marker {
+	return func(ctx context.Context, state, remoteID string, created bool) error {
+		ref.Created = created
+		return s.mark(ctx, ref, state, remoteID)
+	}
 }
 
 // noteContent is what identifies a note when it is looked up.

@@ -34,6 +34,8 @@ import (
 type Related struct {
 	s      *GHL
 	lookup bool
+	src    record.Sources // WithSources: rows with a source_key are kept in step; nil: created once, by content
+	kind   string         // record.KindNote or record.KindTask (WithSources)
 }
 
 // NewRelated returns a notes or tasks sink writing through c (whose
@@ -53,6 +55,16 @@ func NewRelated(c *ghl.Client, opt GHLOptions, lookupExisting bool) *Related {
 func (r *Related) Write(ctx context.Context, m record.Meter, it record.Item) (record.Outcome, error) {
 	if r.s.opt.Journal == nil {
 		return record.Outcome{}, errors.New("related sink: a journal is required (GHLOptions.Journal)")
+	}
+	if r.src != nil && it.Row.SourceKey != "" && it.Row.ContactID != "" {
+		status, reason, err := r.writeSources(ctx, meterOr(m), it.Row)
+		switch {
+		case err != nil:
+			return record.Outcome{}, err
+		case reason != "":
+			return record.Rejected(reason), nil
+		}
+		return record.Outcome{Status: status, ContactID: it.Row.ContactID}, nil
 	}
 	created, reason, err := r.writeRow(ctx, meterOr(m), it.Row)
 	switch {
@@ -102,7 +114,7 @@ func (r *Related) writeRow(ctx context.Context, m record.Meter, rec *record.Row)
 		// With lookup, one the journal does not know is looked up too (it
 		// may be there from an earlier import whose state is gone). The
 		// claimed ones are filtered out, so the first match is ours.
-		remoteID, err := r.s.sendRelated(ctx, m, sb, 0, known && e.State == record.RelatedPending, !known && r.lookup, ref)
+		remoteID, err := r.s.sendRelated(ctx, m, sb, 0, known && e.State == record.RelatedPending, !known && r.lookup, r.s.subsMarker(ref))
 		if err != nil {
 			reason, fault := r.s.judge(err, false)
 			if fault != nil {
@@ -150,7 +162,10 @@ func (c claims) unclaimed(list []remote) []remote {
 
 // relatedHash identifies one note or task of a notes or tasks row in the
 // journal: the row (whose hash carries its identity) and the content.
-func relatedHash(rowHash string, in any) string {
+func relatedHash(rowHash string, in any) string { return RelatedHash(rowHash, in) }
+
+// RelatedHash is relatedHash, for the planner.
+func RelatedHash(rowHash string, in any) string {
 	return ContentHash(struct {
 		Row string
 		In  any

@@ -15,6 +15,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
 
 	"github.com/ghlbulk/ghlbulk/ghl"
@@ -52,8 +53,15 @@ type contactSpec struct {
 
 type relTaskSpec struct {
 	taskSpec
-	completed           valueSpec
+	completed, deleted  valueSpec
 	bareTitle, bareBody bool
+}
+
+// relNoteSpec is a notes mapping's note: a contacts mapping's, and its
+// deleted: condition.
+type relNoteSpec struct {
+	noteSpec
+	deleted valueSpec
 }
 
 // A notes or tasks mapping maps a CRM's notes or tasks export, whose rows
@@ -89,7 +97,7 @@ type RelatedSpec struct {
 	spec    *Spec // file, defaults, optional columns and source_key
 	kind    string
 	contact contactSpec
-	notes   []noteSpec
+	notes   []relNoteSpec
 	tasks   []relTaskSpec
 }
 
@@ -172,7 +180,7 @@ func (r *relatedParser) topKey(k, v *yaml.Node) {
 		r.s.contact = r.contactSpec(v)
 	case "notes":
 		r.notesNode = k
-		r.s.notes = r.noteSpecs(v)
+		r.s.notes = r.relNoteSpecs(v)
 	case "tasks":
 		r.tasksNode = k
 		r.s.tasks = r.relTaskSpecs(v)
@@ -332,13 +340,51 @@ func (p *parser) matchModes(n *yaml.Node) []string {
 	return out
 }
 
+// relNoteSpecs reads notes: as a contacts mapping's, plus deleted: (an
+// expression, as when: is), taken out of each item before the contacts
+// mapping's reader sees it.
+func (p *parser) relNoteSpecs(n *yaml.Node) []relNoteSpec {
+	var deleted []valueSpec
+	if n.Kind == yaml.SequenceNode {
+		stripped := *n
+		stripped.Content = make([]*yaml.Node, len(n.Content))
+		for i, it := range n.Content {
+			stripped.Content[i], deleted = it, append(deleted, valueSpec{})
+			if it.Kind != yaml.MappingNode {
+				continue
+			}
+			rest := *it
+			rest.Content = nil
+			for j := 0; j+1 < len(it.Content); j += 2 {
+				if k, v := it.Content[j], it.Content[j+1]; k.Value == "deleted" {
+					deleted[i] = valueSpec{kind: kindExpr, text: v.Value, line: v.Line, col: v.Column}
+					continue
+				}
+				rest.Content = append(rest.Content, it.Content[j], it.Content[j+1])
+			}
+			stripped.Content[i] = &rest
+		}
+		n = &stripped
+	}
+	notes := p.noteSpecs(n)
+	out := make([]relNoteSpec, len(notes))
+	for i, ns := range notes {
+		out[i].noteSpec = ns
+		if len(notes) == len(deleted) { // else a note was linted away: the run stops anyway
+			out[i].deleted = deleted[i]
+		}
+	}
+	return out
+}
+
 // relTaskSpecs reads tasks: as a contacts mapping's, plus completed: (a
-// bare scalar is an expression, as when: and due: are).
+// bare scalar is an expression, as when: and due: are) and deleted: (an
+// expression).
 func (p *parser) relTaskSpecs(n *yaml.Node) []relTaskSpec {
 	var out []relTaskSpec
 	for _, it := range p.seq(n, "tasks") {
 		ts := relTaskSpec{taskSpec: taskSpec{line: it.Line, col: it.Column}}
-		p.eachKey(it, []string{"title", "body", "due", "when", "completed"}, func(k, v *yaml.Node) {
+		p.eachKey(it, []string{"title", "body", "due", "when", "completed", "deleted"}, func(k, v *yaml.Node) {
 			switch k.Value {
 			case "title":
 				ts.title = p.value(v, kindValue, false)
@@ -352,6 +398,8 @@ func (p *parser) relTaskSpecs(n *yaml.Node) []relTaskSpec {
 				ts.when = valueSpec{kind: kindExpr, text: v.Value, line: v.Line, col: v.Column}
 			case "completed":
 				ts.completed = p.value(v, kindExpr, false)
+			case "deleted":
+				ts.deleted = valueSpec{kind: kindExpr, text: v.Value, line: v.Line, col: v.Column}
 			}
 		})
 		if it.Kind != yaml.MappingNode {
@@ -381,6 +429,13 @@ type relTask struct {
 	compiledTask
 	completed    getter
 	hasCompleted bool
+	deleted      *vm.Program
+}
+
+// relNote is a compiled note item of a notes mapping.
+type relNote struct {
+	compiledNote
+	deleted *vm.Program
 }
 
 // RelatedMapping is a notes or tasks mapping compiled against one input's
@@ -394,7 +449,7 @@ type RelatedMapping struct {
 	contact     getter
 	contactName string // the contact's source, for messages
 	match       []string
-	notes       []compiledNote
+	notes       []relNote
 	noteSource  string // the first note's body source, for messages
 	tasks       []relTask
 	taskSource  string
@@ -435,7 +490,8 @@ func (s *RelatedSpec) Compile(header []string, ids *IDMap) (*RelatedMapping, err
 		if n.bareTitle {
 			c.notAColumn(n.title, "note title")
 		}
-		cn := compiledNote{body: c.getter(n.body, "none"), when: c.when(n.when)}
+		c.needsSourceKey(s.spec, n.deleted)
+		cn := relNote{compiledNote: compiledNote{body: c.getter(n.body, "none"), when: c.when(n.when)}, deleted: c.when(n.deleted)}
 		if n.title.set() {
 			cn.title = c.getter(n.title, "trim")
 		}
@@ -451,7 +507,8 @@ func (s *RelatedSpec) Compile(header []string, ids *IDMap) (*RelatedMapping, err
 		if t.bareBody {
 			c.notAColumn(t.body, "task body")
 		}
-		ct := relTask{compiledTask: c.task(t.taskSpec)}
+		c.needsSourceKey(s.spec, t.deleted)
+		ct := relTask{compiledTask: c.task(t.taskSpec), deleted: c.when(t.deleted)}
 		if t.completed.set() {
 			ct.completed, ct.hasCompleted = c.getter(t.completed, "bool"), true
 		}
@@ -464,6 +521,15 @@ func (s *RelatedSpec) Compile(header []string, ids *IDMap) (*RelatedMapping, err
 		return nil, err
 	}
 	return rm, nil
+}
+
+// needsSourceKey refuses a deleted: in a mapping without source_key: the
+// record to delete is the one an earlier import wrote for the same
+// source_key.
+func (c *compiler) needsSourceKey(s *Spec, deleted valueSpec) {
+	if deleted.set() && !s.sourceKey.set() {
+		c.lintAt(deleted.line, deleted.col, "deleted: needs source_key: (the record deleted is the one written for the row's source_key; add source_key: with the column of the row's own id)")
+	}
 }
 
 // notAColumn refuses a bare constant that is also a column of the file: in
@@ -589,7 +655,7 @@ func (rm *RelatedMapping) row(st *state, r *record.Row, mark string, occ *occurr
 	case KindTasks:
 		skipped = rm.applyTasks(st, r)
 	}
-	if len(r.Notes)+len(r.Tasks) == 0 && len(st.errs) == 0 {
+	if len(r.Notes)+len(r.Tasks)+len(r.Deletes) == 0 && len(st.errs) == 0 {
 		if skipped {
 			r.Key = SkipKey
 			sum := sha256.Sum256([]byte("skip"))
@@ -610,6 +676,9 @@ func (rm *RelatedMapping) row(st *state, r *record.Row, mark string, occ *occurr
 	if len(st.errs) > 0 {
 		rm.reject(r, st.errCol, append(problems(nil), st.errs...))
 		return ""
+	}
+	if r.SourceKey == "" {
+		r.Items, r.Deletes = nil, nil // nothing to know them by
 	}
 	r.Key = "id:" + id
 	r.Hash = rm.hash(r, id, occ)
@@ -674,7 +743,11 @@ func (rm *RelatedMapping) resolve(st *state) string {
 // applyNotes adds the row's notes; skipped reports a note left out by its
 // when:.
 func (rm *RelatedMapping) applyNotes(st *state, r *record.Row) (skipped bool) {
-	for _, n := range rm.notes {
+	for i, n := range rm.notes {
+		if n.deleted != nil && st.cond("note deleted", n.deleted) {
+			r.Deletes = append(r.Deletes, i)
+			continue
+		}
 		if n.when != nil && !st.cond("note", n.when) {
 			skipped = true
 			continue
@@ -688,6 +761,7 @@ func (rm *RelatedMapping) applyNotes(st *state, r *record.Row) (skipped bool) {
 			note.Title, _ = st.value("note title", n.title)
 		}
 		r.Notes = append(r.Notes, note)
+		r.Items = append(r.Items, i)
 	}
 	return skipped
 }
@@ -695,7 +769,11 @@ func (rm *RelatedMapping) applyNotes(st *state, r *record.Row) (skipped bool) {
 // applyTasks adds the row's tasks; skipped reports a task left out by its
 // when:.
 func (rm *RelatedMapping) applyTasks(st *state, r *record.Row) (skipped bool) {
-	for _, t := range rm.tasks {
+	for i, t := range rm.tasks {
+		if t.deleted != nil && st.cond("task deleted", t.deleted) {
+			r.Deletes = append(r.Deletes, i)
+			continue
+		}
 		if t.when != nil && !st.cond("task", t.when) {
 			skipped = true
 			continue
@@ -726,6 +804,7 @@ func (rm *RelatedMapping) applyTasks(st *state, r *record.Row) (skipped bool) {
 			}
 		}
 		r.Tasks = append(r.Tasks, task)
+		r.Items = append(r.Items, i)
 	}
 	return skipped
 }
@@ -749,6 +828,9 @@ func (rm *RelatedMapping) hash(r *record.Row, contactID string, occ *occurrences
 	}
 	for _, t := range r.Tasks {
 		put("task", t.Title, t.Body, t.DueDate, strconv.FormatBool(t.Completed))
+	}
+	for _, n := range r.Deletes {
+		put("deleted", strconv.Itoa(n))
 	}
 	content := sha256.Sum256(b)
 	if r.SourceKey != "" {

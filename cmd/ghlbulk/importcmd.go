@@ -48,8 +48,11 @@ type importOptions struct {
 	// lookupExisting: --kind notes|tasks looks each one up on its contact
 	// before sending it.
 	lookupExisting bool
-	limits         inputLimits // --max-record-bytes, --max-columns
-	createFields   bool        // --create-fields
+	// deleteMissing: --kind notes|tasks deletes the records an earlier run
+	// of the state wrote whose rows are gone from the input (relatedcmd.go).
+	deleteMissing bool
+	limits        inputLimits // --max-record-bytes, --max-columns
+	createFields  bool        // --create-fields
 }
 
 func newImportCmd(f *factory) *cobra.Command {
@@ -105,6 +108,8 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 		"with --kind notes|tasks: look each one up on its contact before sending it (a request more each; for a file imported before under a state that is gone)")
 	fl.BoolVar(&o.createFields, "create-fields", false,
 		"create the mapping's custom fields the location lacks, typed by their type: (needs the locations/customFields.write scope)")
+	fl.BoolVar(&o.deleteMissing, "delete-missing", false,
+		"with --kind notes|tasks: once the whole input is read, delete the notes or tasks this --state's runs wrote whose rows (by source_key) are gone from it (the plan shows how many)")
 	fl.StringVar(&o.kind, "kind", transform.KindContacts,
 		"what FILE holds: contacts, or notes or tasks to attach to the contacts of --id-map (then read, not written)")
 	return cmd

@@ -21,6 +21,9 @@ type planFlags struct {
 	wait        bool
 	idMap       string
 	noPlan      bool
+	// tune adjusts the planner's input for the kind of run (import
+	// --kind notes|tasks); nil: a contacts import.
+	tune func(*plan.Input)
 
 	fieldsToCreate int // --create-fields: custom fields the run creates first
 	capper         *plan.Cap
@@ -70,6 +73,9 @@ func (pf *planFlags) printPlan(ctx context.Context, f *factory, cfg pipeline.Imp
 	if cfg.Screen != nil && s != nil {
 		// The conflict screen lists the location's contacts: how many?
 		in.LocationContacts = func(ctx context.Context) (int, error) { return importer.LocationContacts(ctx, s) }
+	}
+	if pf.tune != nil {
+		pf.tune(&in)
 	}
 	p, err := plan.Estimate(ctx, in)
 	if err != nil {

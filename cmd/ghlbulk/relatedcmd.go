@@ -6,7 +6,9 @@ package main
 // wrote, found through the ID map that import wrote. The run is
 // pipeline.RunImport's (checkpoint, rejects, progress, resume, report,
 // --dry-run, --max-requests, --wait, exit codes) with a notes or tasks
-// transform and sinks.Related; no quota plan is printed.
+// transform and sinks.Related. Rows with a source_key are kept in step
+// with their records (updated when they change, deleted by deleted: or,
+// with --delete-missing, once gone from the input: deleteMissing).
 
 import (
 	"context"
@@ -15,9 +17,14 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/apache/arrow/go/v17/arrow"
+
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/jobs/importer"
+	"github.com/ghlbulk/ghlbulk/jobs/plan"
 	"github.com/ghlbulk/ghlbulk/jobs/session"
+	"github.com/ghlbulk/ghlbulk/pipeline"
+	"github.com/ghlbulk/ghlbulk/record"
 	"github.com/ghlbulk/ghlbulk/sinks"
 	"github.com/ghlbulk/ghlbulk/transform"
 )
@@ -32,6 +39,9 @@ func (o *importOptions) related() bool {
 func (o *importOptions) checkKind() error {
 	switch o.kind {
 	case "", transform.KindContacts:
+		if o.deleteMissing {
+			return fmt.Errorf("--delete-missing is for --kind notes or --kind tasks (contacts are never deleted by an import)")
+		}
 		if o.mapping == "" {
 			return nil
 		}
@@ -116,7 +126,8 @@ func runRelated(ctx context.Context, o importOptions) error {
 		return err
 	}
 	log.Info("contacts are found in the ID map", "kind", o.kind, "id_map", p.ids.Path(), "lines", p.ids.Len())
-	cfg := o.runConfig(f, importer.RelatedTransform(p.mappings), p.mappingHash)
+	present := sinks.NewPresence()
+	cfg := o.runConfig(f, presenceOf(importer.RelatedTransform(p.mappings), present), p.mappingHash)
 	if p.session != nil {
 		ctx = p.session.Context(ctx)
 		cfg.LocationID = p.session.Location
@@ -126,15 +137,81 @@ func runRelated(ctx context.Context, o importOptions) error {
 		return err
 	}
 	defer closeStore()
+	var sink *sinks.Related
 	if p.session != nil && cfg.Store != nil {
 		// No TagWriter: a notes or tasks run adds no tags.
-		cfg.Sink = sinks.NewRelated(p.session.Client, sinks.GHLOptions{LocationID: p.session.Location, Journal: cfg.Store}, o.lookupExisting)
+		sink = sinks.NewRelated(p.session.Client, sinks.GHLOptions{LocationID: p.session.Location, Journal: cfg.Store}, o.lookupExisting).
+			WithSources(cfg.Store, o.recordKind())
+		cfg.Sink = sink
 		cfg.BeforeFirstWrite = writePreflight(p.session)
 	}
+	o.plan.tune = func(in *plan.Input) {
+		in.RelatedKind, in.LookupExisting, in.DeleteMissing = o.recordKind(), o.lookupExisting, o.deleteMissing
+	}
+	if err := o.plan.printPlan(ctx, f, cfg, p.session); err != nil {
+		return refused(err)
+	}
 	rep, runErr := o.plan.run(ctx, f, cfg)
+	if runErr == nil && o.deleteMissing && sink != nil {
+		runErr = o.deleteGone(ctx, f, cfg.Store, sink, present, &rep)
+	}
 	title := "import " + o.kind
 	if o.dryRun {
 		title += " (dry run: nothing written)"
 	}
-	return o.finish(f, p.session, title, rep, runErr, [2]string{"ID map", p.ids.Path()})
+	extra := [][2]string{{"ID map", p.ids.Path()}}
+	if o.deleteMissing && !o.dryRun {
+		extra = append(extra, [2]string{"deleted (rows gone from the input)", fmt.Sprint(rep.RelatedDeleted)})
+	}
+	return o.finish(f, p.session, title, rep, runErr, extra...)
+}
+
+// recordKind is the journal's kind of what --kind imports.
+func (o *importOptions) recordKind() string {
+	if o.kind == transform.KindNotes {
+		return record.KindNote
+	}
+	return record.KindTask
+}
+
+// presenceOf is tf, noting each batch's rows in present: which records
+// the input still holds, for --delete-missing.
+func presenceOf(tf pipeline.TransformFunc, present *sinks.Presence) pipeline.TransformFunc {
+	return func(rec arrow.Record, file string, firstRow int64) []record.Row {
+		rows := tf(rec, file, firstRow)
+		present.Add(rows)
+		return rows
+	}
+}
+
+// deleteGone is --delete-missing, after a run that read and settled its
+// whole input (a stopped run returns an error first and never gets here):
+// the records the state's runs wrote whose rows are gone from the input
+// are deleted, each journaled, and counted in rep.
+func (o *importOptions) deleteGone(ctx context.Context, f *factory, st *pipeline.Store, sink *sinks.Related, present *sinks.Presence, rep *pipeline.Report) error {
+	entries, err := st.SourcesOf(ctx, o.recordKind())
+	if err != nil {
+		return err
+	}
+	gone, err := present.Missing(entries)
+	if err != nil {
+		f.logger().Warn("nothing deleted", "why", err.Error())
+		return nil
+	}
+	stats := pipeline.NewStats()
+	n, refused, err := sink.DeleteMissing(ctx, stats, gone)
+	for _, r := range refused {
+		f.logger().Warn("not deleted", "what", r)
+	}
+	d := stats.Snapshot()
+	rep.Requests += d.Requests
+	rep.Retries += d.Retries
+	for k, v := range d.RequestsByKind {
+		if rep.RequestsByKind == nil {
+			rep.RequestsByKind = map[string]int64{}
+		}
+		rep.RequestsByKind[k] += v
+	}
+	rep.RelatedDeleted = int64(n)
+	return err
 }

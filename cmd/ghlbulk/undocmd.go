@@ -174,6 +174,9 @@ func printUndo(f *factory, o undoOptions, res undo.Result, rep pipeline.Report) 
 	} else if res.LeftOnUpdated > 0 {
 		fmt.Fprintf(tw, "  left on updated contacts\t%d notes, tasks and tags (--updated removes them)\n", res.LeftOnUpdated)
 	}
+	if res.NotUndone > 0 {
+		fmt.Fprintf(tw, "  not undone\t%d notes and tasks the run updated or deleted (their earlier content is not kept)\n", res.NotUndone)
+	}
 	if len(res.Skipped) > 0 {
 		fmt.Fprintf(tw, "  left alone (no run tag)\t%d: %s\n", len(res.Skipped), strings.Join(res.Skipped, ", "))
 	}

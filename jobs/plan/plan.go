@@ -61,6 +61,12 @@ type Input struct {
 	Rate pace.RateState
 	// DailyWindow is how long a daily quota lasts (0: 24 h).
 	DailyWindow time.Duration
+	// RelatedKind is, for import --kind notes|tasks, record.KindNote or
+	// record.KindTask: the rows write on contacts that exist (no upsert,
+	// no tags), as sinks.Related does. LookupExisting is its
+	// --lookup-existing, DeleteMissing its --delete-missing.
+	RelatedKind                   string
+	LookupExisting, DeleteMissing bool
 }
 
 // FromImport is the Input of the run cfg describes, with the rate-limit
@@ -76,19 +82,25 @@ func FromImport(cfg pipeline.ImportConfig, rate pace.RateState) Input {
 // Plan is what a run is expected to cost. Requests is the sum of the
 // request kinds below it, each a first attempt: retries come on top.
 type Plan struct {
-	Rows       int64 // rows read
-	Requests   int64 // Upserts + Notes + Tasks + TagCalls + Lookups + Listing + Fields + Business
-	Upserts    int64 // POST /contacts/upsert, one per row to write
-	Notes      int64 // notes not yet created
-	Tasks      int64 // tasks not yet created
-	TagCalls   int64 // bulk tag requests (an upper bound: tags a contact already has are not added)
-	Lookups    int64 // listings of notes or tasks before one is sent (a killed run's, or an existing contact's)
-	Listing    int64 // pages of the location's contacts read once to find conflicts
-	Unchanged  int64 // rows already done, or whose content was already written
-	Duplicates int64 // rows repeating an earlier row of the input (same match key, same content)
-	Fields     int64 // custom fields to create (--create-fields), a request each
-	Business   int64 // POST /contacts/bulk/business, one per written row that maps businessId
-	Rejected   int64 // rows the mapping rejects (no request)
+	Rows     int64 // rows read
+	Requests int64 // Upserts + Notes + Tasks + TagCalls + Lookups + Listing + Updates + Deletes + Fields + Business
+	Upserts  int64 // POST /contacts/upsert, one per row to write
+	Related  int64 // notes or tasks file rows to write (import --kind notes|tasks: no upsert)
+	Notes    int64 // notes not yet created
+	Tasks    int64 // tasks not yet created
+	TagCalls int64 // bulk tag requests (an upper bound: tags a contact already has are not added)
+	Lookups  int64 // listings of notes or tasks before one is sent (a killed run's, or an existing contact's)
+	Updates  int64 // notes or tasks whose row changed: PUT
+	Deletes  int64 // notes or tasks deleted: by a deleted: condition, or gone from the input (--delete-missing)
+	// DeleteRefused is why --delete-missing will delete nothing ("" if it
+	// will): rows whose source_key could not be read.
+	DeleteRefused string
+	Listing       int64 // pages of the location's contacts read once to find conflicts
+	Unchanged     int64 // rows already done, or whose content was already written
+	Duplicates    int64 // rows repeating an earlier row of the input (same match key, same content)
+	Fields        int64 // custom fields to create (--create-fields), a request each
+	Business      int64 // POST /contacts/bulk/business, one per written row that maps businessId
+	Rejected      int64 // rows the mapping rejects (no request)
 
 	DailyLeft  int           // requests left in today's quota; -1 unknown
 	DailyLimit int           // the daily quota
@@ -111,6 +123,9 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 		in.Fingerprint = pipeline.FileFingerprint
 	}
 	e := &estimator{in: in, seen: make(map[uint64]struct{}), tags: pipeline.NewTagBatcher(in.BulkTagMax, in.MaxPendingTags)}
+	if in.DeleteMissing {
+		e.present = sinks.NewPresence()
+	}
 	if in.DuplicatesReport {
 		e.keys = pipeline.NewKeyPlaces(in.Files)
 	}
@@ -123,6 +138,9 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 		}
 	}
 	e.p.TagCalls += int64(len(e.tags.Drain()))
+	if err := e.missing(ctx); err != nil {
+		return e.p, err
+	}
 	if in.LocationContacts != nil && e.p.Upserts > 0 {
 		n, err := in.LocationContacts(ctx)
 		if err != nil {
@@ -131,7 +149,7 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 		e.p.Listing = int64(max(1, (n+sources.MaxSearchPageLimit-1)/sources.MaxSearchPageLimit))
 	}
 	e.p.Fields = int64(in.FieldsToCreate)
-	e.p.Requests = e.p.Upserts + e.p.Notes + e.p.Tasks + e.p.TagCalls + e.p.Lookups + e.p.Listing + e.p.Fields + e.p.Business
+	e.p.Requests = e.p.Upserts + e.p.Notes + e.p.Tasks + e.p.TagCalls + e.p.Lookups + e.p.Listing + e.p.Updates + e.p.Deletes + e.p.Fields + e.p.Business
 	e.p.schedule(in.Rate, in.DailyWindow)
 	return e.p, nil
 }
@@ -145,6 +163,7 @@ type estimator struct {
 	// key standing in for the contact id.
 	tags    *pipeline.TagBatcher
 	classes pipeline.TagClassifier
+	present *sinks.Presence // --delete-missing: what the input holds
 }
 
 // resumedTags counts the requests for the tags an earlier run left
@@ -209,6 +228,9 @@ func (e *estimator) batch(ctx context.Context, fp string, file int, recs []recor
 		return nil
 	}
 	e.p.Rows += int64(len(recs))
+	if e.present != nil {
+		e.present.Add(recs)
+	}
 	state, err := pipeline.LookUpState(ctx, e.in.Store, fp, recs)
 	if err != nil {
 		return err
@@ -228,6 +250,12 @@ func (e *estimator) batch(ctx context.Context, fp string, file int, recs []recor
 			e.p.Duplicates++
 		case v.Fate == pipeline.FateWrite:
 			e.seen[d] = struct{}{}
+			if e.in.RelatedKind != "" {
+				if err := e.relatedRow(ctx, rec); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := e.write(ctx, rec, v.ContactID); err != nil {
 				return err
 			}
@@ -361,7 +389,7 @@ func (p Plan) Print(w io.Writer) {
 	row := func(k string, v any) { fmt.Fprintf(tw, "  %s\t%v\n", k, v) }
 	fmt.Fprintln(tw, "plan")
 	row("rows read", p.Rows)
-	row("to write", p.Upserts)
+	row("to write", p.Upserts+p.Related)
 	if p.Unchanged > 0 {
 		row("unchanged", p.Unchanged)
 	}
@@ -374,7 +402,19 @@ func (p Plan) Print(w io.Writer) {
 	if p.Fields > 0 {
 		row("custom fields to create", p.Fields)
 	}
+	if p.Updates > 0 {
+		row("notes/tasks to update", p.Updates)
+	}
+	if p.Deletes > 0 {
+		row("notes/tasks to delete", p.Deletes)
+	}
+	if p.DeleteRefused != "" {
+		row("notes/tasks to delete", "none: "+p.DeleteRefused)
+	}
 	kinds := fmt.Sprintf("%d upserts, %d tag calls, %d notes, %d tasks", p.Upserts, p.TagCalls, p.Notes, p.Tasks)
+	if p.Updates+p.Deletes > 0 {
+		kinds += fmt.Sprintf(", %d updates, %d deletes", p.Updates, p.Deletes)
+	}
 	if p.Lookups > 0 {
 		kinds += fmt.Sprintf(", %d lookups", p.Lookups)
 	}

@@ -135,6 +135,7 @@ func MergeReports(reps ...pipeline.Report) pipeline.Report {
 		out.TasksCreated += r.TasksCreated
 		out.TagCalls += r.TagCalls
 		out.PhonesDropped += r.PhonesDropped
+		out.RelatedDeleted += r.RelatedDeleted
 		out.RowsWritten = addMap(out.RowsWritten, r.RowsWritten)
 		out.RequestsByKind = addMap(out.RequestsByKind, r.RequestsByKind)
 	}

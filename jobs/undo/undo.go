@@ -6,6 +6,8 @@
 // any run, and deletes each record as it undoes it, so that a stopped undo
 // resumes where it stopped.
 //
+// Notes and tasks a run updated or deleted (kept in step with their rows'
+// source_key) are not restored either: it counts them (Result.NotUndone).
 // Field values an update changed are not restored: the upsert answers with
 // the contact as written, not as it was, and reading every contact before
 // writing it would double an import's requests.
@@ -63,6 +65,10 @@ type Result struct {
 	// LeftOnUpdated counts the notes, tasks and tags on contacts the run
 	// only updated, left because Updated was not set.
 	LeftOnUpdated int64 `json:"left_on_updated"`
+	// NotUndone counts the notes and tasks the run updated or deleted
+	// (rows kept in step with their source_key): undo can't take those
+	// back (what they held before is not kept).
+	NotUndone int64 `json:"not_undone"`
 }
 
 // Run undoes cfg.RunID.
@@ -101,6 +107,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			onUpdated = append(onUpdated, r)
 		}
 	}
+	changed, err := cfg.Store.ChangedBy(ctx, cfg.RunID)
+	if err != nil {
+		return u.res, err
+	}
+	u.res.NotUndone = int64(len(changed))
 	tags, err := u.tagsAdded(ctx, created)
 	if err != nil {
 		return u.res, err
