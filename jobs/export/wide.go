@@ -291,7 +291,9 @@ func (e *exporter) listAppointments(ctx context.Context, r *exportRun) error {
 		}
 		rel := &related{}
 		for _, as := range got {
-			rel.Appointments = append(rel.Appointments, as...)
+			for _, a := range as {
+				rel.Appointments = append(rel.Appointments, asContactAppointment(a))
+			}
 		}
 		next := *r
 		next.Rel.Window += len(ws)
@@ -426,4 +428,16 @@ func diffKind[T any](ctx context.Context, e *exporter, r *exportRun, kind string
 		}
 	}
 	return out, nil
+}
+
+// asContactAppointment gives a calendar event the fields the per-contact
+// listing gives the same appointment: CalendarEventDTO has no status, only
+// appointmentStatus, which GET /contacts/{id}/appointments repeats as
+// status. Times stay as sent: the files hold them as timestamps, whatever
+// the layout.
+func asContactAppointment(a ghl.Appointment) ghl.Appointment {
+	if a.Status == "" {
+		a.Status = a.AppointmentStatus
+	}
+	return a
 }
