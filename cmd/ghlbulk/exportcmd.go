@@ -149,7 +149,7 @@ func runExport(ctx context.Context, o exportOptions) error {
 	defer store.Close()
 	log := f.logger()
 	stats := pipeline.NewStats()
-	progress := pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0)
+	progress := pipeline.NewExportProgress(f.stderr, f.progressAllowed(), log, 0)
 	cfg := o.config(since)
 	cfg.Client, cfg.LocationID, cfg.Store = sess.Client, sess.Location, store
 	cfg.Stats, cfg.Progress, cfg.Logger = stats, progress.Update, log
