@@ -1039,3 +1039,34 @@ func TestE2EExportHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EExportRequestCount counts the requests of a full export with
+// every related kind on 1,000 contacts (docs/benchmarks.md): contact
+// pages, task pages, calendar windows and one notes read per contact,
+// plus the run's few fixed requests, against 3 per contact before.
+func TestE2EExportRequestCount(t *testing.T) {
+	t.Parallel()
+	const n = 1000
+	s := startSandbox(t, sandbox.Options{Rate: -1, Contacts: n, Seed: 17})
+	served := xpServedData(t, s)
+	dir := t.TempDir()
+	s.ResetCounts()
+	xpMustRun(t, s.env(), "export", "--out", filepath.Join(dir, "out"), "--include", xpAll, "--no-progress")
+	c := s.Counts()
+	tasks, events := wideRequests(c)
+	pages := c.ByRoute["POST /contacts/search"]
+	notes := subRequests(c)
+	floor := int64(n/500+1+len(served.tasks)/500+1+n) + events // a listing ends on its first short page
+	t.Logf("full export of %d contacts with %s: %d requests (contact pages %d, task pages %d, calendar windows %d, notes %d, other %d); floor %d; per contact as before: %d",
+		n, xpAll, c.Total, pages, tasks, events, notes, c.Total-pages-tasks-events-notes, floor, n/500+1+3*n)
+	if notes != n {
+		t.Errorf("%d per-contact requests, want %d (notes only)", notes, n)
+	}
+	// The fixed requests: the preflight, the custom fields, the tasks
+	// probe and the calendars listing.
+	if c.Total > floor+4 {
+		t.Errorf("%d requests, more than the floor %d and the 4 fixed ones", c.Total, floor)
+	}
+	got := xpReadExport(t, filepath.Join(dir, "out"))
+	xpCheckContent(t, got, served)
+}
