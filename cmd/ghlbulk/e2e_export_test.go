@@ -1070,3 +1070,33 @@ func TestE2EExportRequestCount(t *testing.T) {
 	got := xpReadExport(t, filepath.Join(dir, "out"))
 	xpCheckContent(t, got, served)
 }
+
+// TestE2EExportWithoutListingScopes: a token that may not search tasks or
+// list calendars still exports every task and appointment, read per
+// contact, and the run names the scopes that would make it cheaper.
+func TestE2EExportWithoutListingScopes(t *testing.T) {
+	t.Parallel()
+	const n = 40
+	s := startSandbox(t, sandbox.Options{Rate: -1, Contacts: n, Seed: 23})
+	tok, err := s.IssueToken(s.LocationID(), []string{"contacts.readonly", "locations/customFields.readonly"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := xpServedData(t, s)
+	out := filepath.Join(t.TempDir(), "out")
+	s.ResetCounts()
+	r := runCLI(t, []string{"GHL_API_URL=" + s.URL, "GHL_LOCATION_ID=" + s.LocationID(), "GHL_TOKEN=" + tok},
+		"--no-progress", "export", "--out", out, "--include", xpAll)
+	if r.code != 0 {
+		t.Fatalf("export without the listing scopes: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, scope := range []string{"locations/tasks.readonly", "calendars.readonly", "calendars/events.readonly"} {
+		if !strings.Contains(r.stderr, scope) {
+			t.Errorf("the run does not name scope %s:\n%s", scope, r.stderr)
+		}
+	}
+	if sub := subRequests(s.Counts()); sub != 3*n {
+		t.Errorf("%d per-contact requests, want %d", sub, 3*n)
+	}
+	xpCheckContent(t, xpReadExport(t, out), served)
+}
