@@ -32,6 +32,7 @@ demo: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x -timeout 30m ./...
 	./scripts/bench.sh
+	$(GO) test -count=1 -run 'TestE2EExportRequestCount' -v ./cmd/ghlbulk/ | grep 'full export of'
 
 # Long fault-injection and soak runs, then every fuzz target, kept out of
 # `make test` (which runs the fuzz targets' seeds only).

@@ -22,6 +22,21 @@ import (
 //   - export_known: the ids the last finished run of a scope listed, to find
 //     the deleted ones.
 //   - export_cursor: the incremental cursor of each scope.
+//   - export_related_seen: the tasks, notes and appointments the run read
+//     (kind, id, contactId, content hash), so a record read twice (the
+//     tasks search's offsets shift) is written once, and so the run's
+//     records become the scope's known ones when it finishes.
+//   - export_related_known: the records the last complete run of a scope
+//     read, with their hash: an incremental run writes those whose hash
+//     changed, and lists as deleted those it no longer reads.
+//   - export_scope_values: small per-scope numbers a run leaves for the
+//     next (the appointments window's start).
+//
+// Tables and columns added since the first export need no version change:
+// CREATE TABLE IF NOT EXISTS gives an older state the table, empty, and
+// migrateExport adds a missing column with its default (an older
+// unfinished run reads "" there: it reads related records per contact, as
+// it did when it started).
 const exportSchema = `
 CREATE TABLE IF NOT EXISTS export_runs (
 	scope TEXT PRIMARY KEY,
@@ -64,7 +79,35 @@ CREATE TABLE IF NOT EXISTS export_cursor (
 	ids TEXT NOT NULL,
 	run_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS export_related_seen (
+	run_id TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	id TEXT NOT NULL,
+	contact_id TEXT NOT NULL,
+	hash TEXT NOT NULL,
+	PRIMARY KEY (run_id, kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS export_related_known (
+	scope TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	id TEXT NOT NULL,
+	contact_id TEXT NOT NULL,
+	hash TEXT NOT NULL,
+	PRIMARY KEY (scope, kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS export_scope_values (
+	scope TEXT NOT NULL,
+	key TEXT NOT NULL,
+	value INTEGER NOT NULL,
+	PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
 `
+
+// exportColumns are the columns added to export tables after their first
+// version: table, column, its declaration.
+var exportColumns = [][3]string{
+	{"export_runs", "related", "TEXT NOT NULL DEFAULT ''"},
+}
 
 // ExportRun is a scope's unfinished export run as export_runs keeps it.
 // Fields and Cursor are the export's own JSON (custom field definitions,
@@ -84,12 +127,37 @@ type ExportRun struct {
 	MaxIDs     []string
 	BoundMs    int64 // lower bound on dateUpdated (0 = none)
 	BoundIDs   []string
+	// Related is the export's own JSON for its related-record listings
+	// (which are location-wide, and where they stand); "" in a run an
+	// older ghlbulk started.
+	Related string
 }
 
-// ExportPage is one staged page's row counts, by entity.
+// ExportPage is one staged page's row counts, by entity, and the related
+// records it read (to record as seen with the page).
 type ExportPage struct {
 	Page                                 int
 	Contacts, Tasks, Notes, Appointments int64
+	Records                              []ExportRecord
+}
+
+// ExportRecord is one task, note or appointment as the state remembers it:
+// enough to tell a changed one (Hash) and to list a deleted one.
+type ExportRecord struct {
+	Kind      string // tasks, notes or appointments
+	ID        string
+	ContactID string
+	Hash      string // of the record's content
+}
+
+// ExportFinish is what a finished run leaves for the next one of its scope.
+type ExportFinish struct {
+	Scope, RunID string
+	Cursor       *ExportCursor // nil: the cursor stays
+	// Kinds are the related kinds the run read completely: their known
+	// records become the run's. Others stay as they were.
+	Kinds  []string
+	Values map[string]int64 // export_scope_values to set
 }
 
 // ExportCursor is the incremental cursor a finished run leaves for the
@@ -104,6 +172,26 @@ func (s *Store) InitExport(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, exportSchema); err != nil {
 		return fmt.Errorf("state %s: creating export tables: %w", s.path, err)
 	}
+	if err := s.migrateExport(ctx); err != nil {
+		return fmt.Errorf("state %s: adding export columns: %w", s.path, err)
+	}
+	return nil
+}
+
+// migrateExport adds the exportColumns an older state's tables lack.
+func (s *Store) migrateExport(ctx context.Context) error {
+	for _, c := range exportColumns {
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, c[0], c[1]).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := s.db.ExecContext(ctx, `ALTER TABLE `+c[0]+` ADD COLUMN `+c[1]+` `+c[2]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -113,9 +201,9 @@ func (s *Store) LoadExportRun(ctx context.Context, scope string) (*ExportRun, er
 	r := &ExportRun{Scope: scope}
 	var started, maxIDs, boundIDs string
 	err := s.db.QueryRowContext(ctx, `SELECT params, run_id, started_at, final_dir, stage_dir, fields, cursor,
-		total, listed, max_updated, max_ids, bound_ms, bound_ids FROM export_runs WHERE scope = ?`, scope).Scan(
+		total, listed, max_updated, max_ids, bound_ms, bound_ids, related FROM export_runs WHERE scope = ?`, scope).Scan(
 		&r.Params, &r.RunID, &started, &r.FinalDir, &r.StageDir, &r.Fields, &r.Cursor,
-		&r.Total, &r.Listed, &r.MaxUpdated, &maxIDs, &r.BoundMs, &boundIDs)
+		&r.Total, &r.Listed, &r.MaxUpdated, &maxIDs, &r.BoundMs, &boundIDs, &r.Related)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -153,13 +241,13 @@ func saveExportRun(tx *sql.Tx, r *ExportRun) error {
 		boundIDs = []string{}
 	}
 	_, err := tx.Exec(`INSERT INTO export_runs (scope, params, run_id, started_at, final_dir, stage_dir, fields, cursor,
-		total, listed, max_updated, max_ids, bound_ms, bound_ids) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		total, listed, max_updated, max_ids, bound_ms, bound_ids, related) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(scope) DO UPDATE SET params=excluded.params, run_id=excluded.run_id, started_at=excluded.started_at,
 		final_dir=excluded.final_dir, stage_dir=excluded.stage_dir, fields=excluded.fields, cursor=excluded.cursor,
 		total=excluded.total, listed=excluded.listed, max_updated=excluded.max_updated, max_ids=excluded.max_ids,
-		bound_ms=excluded.bound_ms, bound_ids=excluded.bound_ids`,
+		bound_ms=excluded.bound_ms, bound_ids=excluded.bound_ids, related=excluded.related`,
 		r.Scope, r.Params, r.RunID, r.StartedAt.Format(time.RFC3339Nano), r.FinalDir, r.StageDir, r.Fields,
-		r.Cursor, r.Total, r.Listed, r.MaxUpdated, jsonText(maxIDs), r.BoundMs, jsonText(boundIDs))
+		r.Cursor, r.Total, r.Listed, r.MaxUpdated, jsonText(maxIDs), r.BoundMs, jsonText(boundIDs), r.Related)
 	return err
 }
 
@@ -178,7 +266,8 @@ func (s *Store) DropExportRun(ctx context.Context, scope, runID string) error {
 }
 
 func dropExportRun(tx *sql.Tx, scope, runID string) error {
-	for _, q := range []string{`DELETE FROM export_pages WHERE run_id = ?`, `DELETE FROM export_seen WHERE run_id = ?`} {
+	for _, q := range []string{`DELETE FROM export_pages WHERE run_id = ?`, `DELETE FROM export_seen WHERE run_id = ?`,
+		`DELETE FROM export_related_seen WHERE run_id = ?`} {
 		if _, err := tx.Exec(q, runID); err != nil {
 			return err
 		}
@@ -223,8 +312,122 @@ func (s *Store) CommitExportPage(ctx context.Context, p ExportPage, fresh []stri
 				return err
 			}
 		}
+		if err := insertRelatedSeen(tx, r.RunID, p.Records); err != nil {
+			return err
+		}
 		return saveExportRun(tx, r)
 	})
+}
+
+func insertRelatedSeen(tx *sql.Tx, runID string, recs []ExportRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	stmt, err := tx.Prepare(`INSERT OR REPLACE INTO export_related_seen (run_id, kind, id, contact_id, hash) VALUES (?,?,?,?,?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, x := range recs {
+		if _, err := stmt.Exec(runID, x.Kind, x.ID, x.ContactID, x.Hash); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ExportRelatedSeen returns which of ids (of kind) the run read already.
+func (s *Store) ExportRelatedSeen(ctx context.Context, runID, kind string, ids []string) (map[string]bool, error) {
+	seen := map[string]bool{}
+	err := s.eachIn(ctx, ids, `SELECT id, '' FROM export_related_seen WHERE run_id = ? AND kind = ? AND id IN `,
+		[]any{runID, kind}, func(id, _ string) { seen[id] = true })
+	if err != nil {
+		return nil, fmt.Errorf("state: reading the %s read: %w", kind, err)
+	}
+	return seen, nil
+}
+
+// ExportRelatedKnown returns the hash the scope's last complete run
+// recorded for each of ids (of kind) it read; an id it did not read is
+// absent.
+func (s *Store) ExportRelatedKnown(ctx context.Context, scope, kind string, ids []string) (map[string]string, error) {
+	known := map[string]string{}
+	err := s.eachIn(ctx, ids, `SELECT id, hash FROM export_related_known WHERE scope = ? AND kind = ? AND id IN `,
+		[]any{scope, kind}, func(id, hash string) { known[id] = hash })
+	if err != nil {
+		return nil, fmt.Errorf("state: reading the known %s: %w", kind, err)
+	}
+	return known, nil
+}
+
+// eachIn runs q (ending in "IN ") with args and each chunk of ids, and
+// hands each row's two text columns to fn.
+func (s *Store) eachIn(ctx context.Context, ids []string, q string, args []any, fn func(a, b string)) error {
+	for chunk := range slices.Chunk(ids, 400) {
+		all := slices.Clone(args)
+		for _, id := range chunk {
+			all = append(all, id)
+		}
+		rows, err := s.db.QueryContext(ctx, q+`(?`+strings.Repeat(",?", len(chunk)-1)+`)`, all...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var a, b string
+			if err := rows.Scan(&a, &b); err != nil {
+				rows.Close()
+				return err
+			}
+			fn(a, b)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ExportRelatedDeleted returns, by kind and id, the records of kinds the
+// scope's last complete run read that this run did not: deleted since.
+func (s *Store) ExportRelatedDeleted(ctx context.Context, scope, runID string, kinds []string) ([]ExportRecord, error) {
+	var out []ExportRecord
+	for _, kind := range kinds {
+		rows, err := s.db.QueryContext(ctx, `SELECT k.id, k.contact_id FROM export_related_known k WHERE k.scope = ? AND k.kind = ?
+			AND NOT EXISTS (SELECT 1 FROM export_related_seen s WHERE s.run_id = ? AND s.kind = k.kind AND s.id = k.id) ORDER BY k.id`,
+			scope, kind, runID)
+		if err != nil {
+			return nil, fmt.Errorf("state: finding deleted %s: %w", kind, err)
+		}
+		for rows.Next() {
+			x := ExportRecord{Kind: kind}
+			if err := rows.Scan(&x.ID, &x.ContactID); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("state: finding deleted %s: %w", kind, err)
+			}
+			out = append(out, x)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("state: finding deleted %s: %w", kind, err)
+		}
+	}
+	return out, nil
+}
+
+// ExportScopeValue returns a number a finished run of the scope left
+// (ExportFinish.Values); ok is false when none did.
+func (s *Store) ExportScopeValue(ctx context.Context, scope, key string) (v int64, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT value FROM export_scope_values WHERE scope = ? AND key = ?`, scope, key).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("state: reading the export's %s: %w", key, err)
+	}
+	return v, true, nil
 }
 
 // ExportSeen returns which of ids the run listed already.
@@ -283,10 +486,15 @@ func (s *Store) ExportDeleted(ctx context.Context, scope, runID string) ([]strin
 }
 
 // FinishExport records a finished run in one transaction: the scope's
-// cursor moves to cur (unless nil), the ids the run listed become the
-// scope's known ids, and the run and its pages are forgotten.
-func (s *Store) FinishExport(ctx context.Context, scope, runID string, cur *ExportCursor) error {
+// cursor moves to f.Cursor (unless nil), the ids the run listed become the
+// scope's known ids (and its records of f.Kinds the known records), and
+// the run and its pages are forgotten.
+func (s *Store) FinishExport(ctx context.Context, f ExportFinish) error {
+	scope, runID, cur := f.Scope, f.RunID, f.Cursor
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := finishRelated(tx, f); err != nil {
+			return err
+		}
 		if cur != nil {
 			if _, err := tx.Exec(`INSERT INTO export_cursor (scope, value_ms, ids, run_id) VALUES (?,?,?,?)
 				ON CONFLICT(scope) DO UPDATE SET value_ms=excluded.value_ms, ids=excluded.ids, run_id=excluded.run_id`,
@@ -319,4 +527,25 @@ func (s *Store) eachString(ctx context.Context, fn func(string), q string, args 
 		fn(v)
 	}
 	return rows.Err()
+}
+
+// finishRelated makes the run's records of f.Kinds the scope's known ones
+// and sets its scope values.
+func finishRelated(tx *sql.Tx, f ExportFinish) error {
+	for _, kind := range f.Kinds {
+		if _, err := tx.Exec(`DELETE FROM export_related_known WHERE scope = ? AND kind = ?`, f.Scope, kind); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO export_related_known (scope, kind, id, contact_id, hash)
+			SELECT ?, kind, id, contact_id, hash FROM export_related_seen WHERE run_id = ? AND kind = ?`, f.Scope, f.RunID, kind); err != nil {
+			return err
+		}
+	}
+	for k, v := range f.Values {
+		if _, err := tx.Exec(`INSERT INTO export_scope_values (scope, key, value) VALUES (?,?,?)
+			ON CONFLICT(scope, key) DO UPDATE SET value=excluded.value`, f.Scope, k, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -205,8 +205,13 @@ var (
 		str("calendarId"), str("groupId"), str("title"), str("status"), str("appointmentStatus"),
 		str("assignedUserId"), list("users"), str("address"), str("notes"),
 		ts("startTime"), ts("endTime"), ts("dateAdded"), ts("dateUpdated"))
+	// DeletedSchema lists what an incremental run found deleted: contacts
+	// and (entity, contactId) their tasks, notes and appointments. entity
+	// and contactId came after id and detectedAt, and are added after them
+	// so that a reader of the first two columns reads them where it did.
 	DeletedSchema = entitySchema(EntityDeleted,
-		arrow.Field{Name: "id", Type: arrow.BinaryTypes.String}, ts("detectedAt"))
+		arrow.Field{Name: "id", Type: arrow.BinaryTypes.String}, ts("detectedAt"),
+		arrow.Field{Name: "entity", Type: arrow.BinaryTypes.String}, str("contactId"))
 )
 
 // ParseTime reads the time formats HighLevel answers with: RFC 3339 (with
@@ -483,13 +488,22 @@ func AppointmentsRecord(mem memory.Allocator, appts []ghl.Appointment) arrow.Rec
 	return b.NewRecord()
 }
 
-// DeletedRecord is one record of DeletedSchema: ids found deleted at t.
-func DeletedRecord(mem memory.Allocator, ids []string, t time.Time) arrow.Record {
+// Deleted is one row of the deleted file: a record of Entity found gone.
+type Deleted struct {
+	Entity    string // contacts, tasks, notes or appointments
+	ID        string
+	ContactID string // the record's contact; "" for a contact
+}
+
+// DeletedRecord is one record of DeletedSchema: rows found deleted at t.
+func DeletedRecord(mem memory.Allocator, rows []Deleted, t time.Time) arrow.Record {
 	b := array.NewRecordBuilder(mem, DeletedSchema)
 	defer b.Release()
-	for _, id := range ids {
-		b.Field(0).(*array.StringBuilder).Append(id)
+	for _, d := range rows {
+		b.Field(0).(*array.StringBuilder).Append(d.ID)
 		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(t.UTC().UnixMilli()))
+		b.Field(2).(*array.StringBuilder).Append(d.Entity)
+		appendStr(b.Field(3).(*array.StringBuilder), d.ContactID)
 	}
 	return b.NewRecord()
 }

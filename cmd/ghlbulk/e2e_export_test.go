@@ -590,6 +590,47 @@ func subRequests(c sandbox.Counts) int64 {
 	return n
 }
 
+// xpChangedSince is after's contacts that keep says yes to, with the
+// related records new or changed since before (those an incremental run
+// writes).
+func xpChangedSince(before, after xpServed, keep func(ghl.Contact) bool) xpServed {
+	out := after.only(keep)
+	out.tasks, out.notes, out.appts = map[string]ghl.Task{}, map[string]ghl.Note{}, map[string]ghl.Appointment{}
+	for id, x := range after.tasks {
+		if !reflect.DeepEqual(before.tasks[id], x) {
+			out.tasks[id] = x
+		}
+	}
+	for id, x := range after.notes {
+		if !reflect.DeepEqual(before.notes[id], x) {
+			out.notes[id] = x
+		}
+	}
+	for id, x := range after.appts {
+		if !reflect.DeepEqual(before.appts[id], x) {
+			out.appts[id] = x
+		}
+	}
+	return out
+}
+
+// xpDeleted is the deleted file as entity -> id -> contactId.
+func xpDeleted(got xpFiles) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for id, r := range got.rows[sinks.EntityDeleted] {
+		if out[r["entity"]] == nil {
+			out[r["entity"]] = map[string]string{}
+		}
+		out[r["entity"]][id] = r["contactId"]
+	}
+	return out
+}
+
+// wideRequests counts the location-wide listings' requests.
+func wideRequests(c sandbox.Counts) (tasks, events int64) {
+	return c.ByRoute["POST /locations/{locationId}/tasks/search"], c.ByRoute["GET /calendars/events"]
+}
+
 func TestE2EExportIncremental(t *testing.T) {
 	t.Parallel()
 	const n = 300
@@ -599,17 +640,21 @@ func TestE2EExportIncremental(t *testing.T) {
 	args := func(rep string) []string {
 		return []string{"export", "--out", out, "--incremental", "--state", state, "--include", xpAll, "--report", rep, "--no-progress"}
 	}
-	// First run: a full export that sets the cursor.
+	// First run: a full export that sets the cursor. Tasks and
+	// appointments come from the location-wide listings; only notes are
+	// read per contact.
 	s.ResetCounts()
 	xpMustRun(t, s.env(), args(filepath.Join(dir, "r1.json"))...)
-	full := xpReport(t, filepath.Join(dir, "r1.json"))
 	fullSub := subRequests(s.Counts())
 	m1 := xpReadExport(t, out).manifest
 	if m1.Mode != "incremental" || m1.RowCounts["contacts"] != n || m1.Cursor == nil {
 		t.Fatalf("first incremental run: %+v", m1)
 	}
-	if fullSub != 3*n {
-		t.Errorf("first run made %d sub-resource requests, want %d", fullSub, 3*n)
+	if fullSub != n {
+		t.Errorf("first run made %d per-contact requests, want %d (notes only)", fullSub, n)
+	}
+	if tk, ev := wideRequests(s.Counts()); tk < 2 || ev == 0 {
+		t.Errorf("first run: %d tasks searches, %d calendar event listings; want the location-wide listings", tk, ev)
 	}
 
 	// Change 3 contacts (1%), add 1, delete 2, through the API.
@@ -641,16 +686,29 @@ func TestE2EExportIncremental(t *testing.T) {
 		}
 	}
 	slices.Sort(deleted)
-	want := xpServedData(t, s).only(func(c ghl.Contact) bool { return changed[c.ID] })
-	if len(want.contacts) != 4 {
-		t.Fatalf("want 4 changed contacts served, have %d", len(want.contacts))
+	want := xpChangedSince(before, xpServedData(t, s), func(c ghl.Contact) bool { return changed[c.ID] })
+	if len(want.contacts) != 4 || len(want.notes) != 1 {
+		t.Fatalf("want 4 changed contacts and 1 new note served, have %d and %d", len(want.contacts), len(want.notes))
+	}
+	wantGone := map[string]map[string]string{"contacts": {}}
+	for _, id := range deleted {
+		wantGone["contacts"][id] = ""
+		for _, x := range before.only(func(c ghl.Contact) bool { return c.ID == id }).tasks {
+			xpPut(wantGone, "tasks", x.ID, id)
+		}
+		for _, x := range before.only(func(c ghl.Contact) bool { return c.ID == id }).notes {
+			xpPut(wantGone, "notes", x.ID, id)
+		}
+		for _, x := range before.only(func(c ghl.Contact) bool { return c.ID == id }).appts {
+			xpPut(wantGone, "appointments", x.ID, id)
+		}
 	}
 
-	// Second run: only the changed and added contacts, the deleted ones in
-	// the manifest and the deleted file.
+	// Second run: the changed and added contacts, the one new note, the
+	// deleted contacts (in the manifest) and their records (in the
+	// deleted file).
 	s.ResetCounts()
 	xpMustRun(t, s.env(), args(filepath.Join(dir, "r2.json"))...)
-	inc := xpReport(t, filepath.Join(dir, "r2.json"))
 	incSub := subRequests(s.Counts())
 	got := xpReadExport(t, out)
 	xpCheckContent(t, got, want)
@@ -660,33 +718,94 @@ func TestE2EExportIncremental(t *testing.T) {
 	if !slices.Equal(got.manifest.Deleted, deleted) {
 		t.Errorf("manifest deleted = %v, want %v", got.manifest.Deleted, deleted)
 	}
-	if dr := got.rows[sinks.EntityDeleted]; len(dr) != 2 || dr[deleted[0]] == nil || dr[deleted[1]] == nil {
-		t.Errorf("deleted file = %v, want %v", dr, deleted)
+	if gone := xpDeleted(got); !reflect.DeepEqual(gone, wantGone) {
+		t.Errorf("deleted file = %v, want %v", gone, wantGone)
 	}
 	if got.manifest.Cursor == nil || !got.manifest.Cursor.Value.After(m1.Cursor.Value) {
 		t.Errorf("cursor did not move: %+v -> %+v", m1.Cursor, got.manifest.Cursor)
 	}
-	// Cost: ~1% of the contacts changed, so ~1% of the sub-resource
-	// requests; the listing itself is a handful of requests either way.
-	if incSub != 3*4 {
-		t.Errorf("second run made %d sub-resource requests, want %d (3 per changed contact)", incSub, 3*4)
-	}
-	ratio := float64(inc.Requests) / float64(full.Requests)
-	t.Logf("requests: full %d, incremental %d (%.1f%%); sub-resource: %d vs %d", full.Requests, inc.Requests, 100*ratio, fullSub, incSub)
-	if ratio > 0.03 {
-		t.Errorf("incremental run cost %d requests, %.1f%% of the full run's %d; want about 1%%", inc.Requests, 100*ratio, full.Requests)
+	// Cost: notes have no change journal, so every contact's are read
+	// again; tasks and appointments cost their location-wide listings.
+	if incSub != n-1 {
+		t.Errorf("second run made %d per-contact requests, want %d (one notes read per contact)", incSub, n-1)
 	}
 
-	// Third run, nothing changed: no contacts, no sub-resource request, no
-	// deletions reported again.
+	// Third run, nothing changed: no contacts, no records, no deletions.
 	s.ResetCounts()
 	xpMustRun(t, s.env(), args(filepath.Join(dir, "r3.json"))...)
 	got3 := xpReadExport(t, out)
-	if len(got3.rows[sinks.EntityContacts]) != 0 || len(got3.manifest.Deleted) != 0 {
-		t.Errorf("unchanged third run exported %d contacts, deleted %v", len(got3.rows[sinks.EntityContacts]), got3.manifest.Deleted)
+	for _, ent := range []string{"contacts", "tasks", "notes", "appointments", "deleted"} {
+		if len(got3.rows[ent]) != 0 {
+			t.Errorf("unchanged third run exported %d %s", len(got3.rows[ent]), ent)
+		}
 	}
-	if sub := subRequests(s.Counts()); sub != 0 {
-		t.Errorf("unchanged third run made %d sub-resource requests", sub)
+}
+
+func xpPut(m map[string]map[string]string, ent, id, contact string) {
+	if m[ent] == nil {
+		m[ent] = map[string]string{}
+	}
+	m[ent][id] = contact
+}
+
+// TestE2EExportIncrementalRelatedOnly: changes to tasks and notes alone
+// (a contact's dateUpdated does not move) are all in the next incremental
+// run: a note added and one edited, a task completed and one deleted.
+func TestE2EExportIncrementalRelatedOnly(t *testing.T) {
+	t.Parallel()
+	const n = 120
+	s := startSandbox(t, sandbox.Options{Rate: -1, Contacts: n, Seed: 31})
+	dir := t.TempDir()
+	out, state := filepath.Join(dir, "out"), filepath.Join(dir, "inc.state")
+	args := []string{"export", "--out", out, "--incremental", "--state", state, "--include", xpAll, "--no-progress"}
+	xpMustRun(t, s.env(), args...)
+
+	ctx := context.Background()
+	c := s.client()
+	before := xpServedData(t, s)
+	var withTasks []ghl.Task
+	for _, x := range before.tasks {
+		withTasks = append(withTasks, x)
+	}
+	slices.SortFunc(withTasks, func(a, b ghl.Task) int { return strings.Compare(a.ID, b.ID) })
+	notes := slices.SortedFunc(maps.Values(before.notes), func(a, b ghl.Note) int { return strings.Compare(a.ID, b.ID) })
+	contacts := slices.Sorted(maps.Keys(before.contacts))
+	if len(withTasks) < 2 || len(notes) < 1 {
+		t.Fatalf("seed has %d tasks, %d notes", len(withTasks), len(notes))
+	}
+	added, err := c.CreateNote(ctx, contacts[7], ghl.NoteInput{Body: "a note added"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := notes[0]
+	if _, err := c.UpdateNote(ctx, edited.ContactID, edited.ID, ghl.NoteInput{Body: "edited"}); err != nil {
+		t.Fatal(err)
+	}
+	done := withTasks[0]
+	if _, err := c.CompleteTask(ctx, done.ContactID, done.ID, !done.Completed); err != nil {
+		t.Fatal(err)
+	}
+	gone := withTasks[1]
+	if err := c.DeleteTask(ctx, gone.ContactID, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	after := xpServedData(t, s)
+	want := xpChangedSince(before, after, func(ct ghl.Contact) bool {
+		return ct.DateUpdated != before.contacts[ct.ID].DateUpdated
+	})
+	if len(want.contacts) != 0 {
+		t.Fatalf("the sandbox moved %d contacts' dateUpdated: the test needs related-only changes", len(want.contacts))
+	}
+	if len(want.notes) != 2 || len(want.tasks) != 1 || want.notes[added.ID].ID == "" {
+		t.Fatalf("want 2 notes and 1 task changed, have %d and %d", len(want.notes), len(want.tasks))
+	}
+
+	xpMustRun(t, s.env(), args...)
+	got := xpReadExport(t, out)
+	xpCheckContent(t, got, want)
+	wantGone := map[string]map[string]string{"tasks": {gone.ID: gone.ContactID}}
+	if g := xpDeleted(got); !reflect.DeepEqual(g, wantGone) {
+		t.Errorf("deleted file = %v, want %v", g, wantGone)
 	}
 }
 
@@ -759,11 +878,12 @@ func TestE2EExportKilledAndResumed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Kill it in the middle of the second page: once the first page's
-	// 1000 sub-resource requests and some of the second's were served.
+	// 500 notes requests (tasks come from the location-wide search) and
+	// some of the second's were served.
 	deadline := time.Now().Add(60 * time.Second)
 	killedMidRun := false
 	for time.Now().Before(deadline) {
-		if subRequests(s.Counts()) >= 2*500+300 {
+		if subRequests(s.Counts()) >= 500+300 {
 			killedMidRun = cmd.Process.Signal(syscall.SIGKILL) == nil
 			break
 		}
@@ -784,8 +904,8 @@ func TestE2EExportKilledAndResumed(t *testing.T) {
 	s.ResetCounts()
 	xpMustRun(t, s.env(), args...)
 	resumedSub := subRequests(s.Counts())
-	t.Logf("killed after %d sub-resource requests; the resumed run made %d (a whole run: %d)", beforeKill, resumedSub, 2*n)
-	if resumedSub >= 2*n {
+	t.Logf("killed after %d sub-resource requests; the resumed run made %d (a whole run: %d)", beforeKill, resumedSub, n)
+	if resumedSub >= n {
 		t.Errorf("the resumed run made %d sub-resource requests, as many as a whole run: it did not resume", resumedSub)
 	}
 	xpSameRows(t, "resumed export", xpRowSet(t, out), want)
@@ -918,4 +1038,65 @@ func TestE2EExportHelp(t *testing.T) {
 			t.Errorf("export --help does not mention %s", s)
 		}
 	}
+}
+
+// TestE2EExportRequestCount counts the requests of a full export with
+// every related kind on 1,000 contacts (docs/benchmarks.md): contact
+// pages, task pages, calendar windows and one notes read per contact,
+// plus the run's few fixed requests, against 3 per contact before.
+func TestE2EExportRequestCount(t *testing.T) {
+	t.Parallel()
+	const n = 1000
+	s := startSandbox(t, sandbox.Options{Rate: -1, Contacts: n, Seed: 17})
+	served := xpServedData(t, s)
+	dir := t.TempDir()
+	s.ResetCounts()
+	xpMustRun(t, s.env(), "export", "--out", filepath.Join(dir, "out"), "--include", xpAll, "--no-progress")
+	c := s.Counts()
+	tasks, events := wideRequests(c)
+	pages := c.ByRoute["POST /contacts/search"]
+	notes := subRequests(c)
+	floor := int64(n/500+1+len(served.tasks)/500+1+n) + events // a listing ends on its first short page
+	t.Logf("full export of %d contacts with %s: %d requests (contact pages %d, task pages %d, calendar windows %d, notes %d, other %d); floor %d; per contact as before: %d",
+		n, xpAll, c.Total, pages, tasks, events, notes, c.Total-pages-tasks-events-notes, floor, n/500+1+3*n)
+	if notes != n {
+		t.Errorf("%d per-contact requests, want %d (notes only)", notes, n)
+	}
+	// The fixed requests: the preflight, the custom fields, the tasks
+	// probe and the calendars listing.
+	if c.Total > floor+4 {
+		t.Errorf("%d requests, more than the floor %d and the 4 fixed ones", c.Total, floor)
+	}
+	got := xpReadExport(t, filepath.Join(dir, "out"))
+	xpCheckContent(t, got, served)
+}
+
+// TestE2EExportWithoutListingScopes: a token that may not search tasks or
+// list calendars still exports every task and appointment, read per
+// contact, and the run names the scopes that would make it cheaper.
+func TestE2EExportWithoutListingScopes(t *testing.T) {
+	t.Parallel()
+	const n = 40
+	s := startSandbox(t, sandbox.Options{Rate: -1, Contacts: n, Seed: 23})
+	tok, err := s.IssueToken(s.LocationID(), []string{"contacts.readonly", "locations/customFields.readonly"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := xpServedData(t, s)
+	out := filepath.Join(t.TempDir(), "out")
+	s.ResetCounts()
+	r := runCLI(t, []string{"GHL_API_URL=" + s.URL, "GHL_LOCATION_ID=" + s.LocationID(), "GHL_TOKEN=" + tok},
+		"--no-progress", "export", "--out", out, "--include", xpAll)
+	if r.code != 0 {
+		t.Fatalf("export without the listing scopes: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, scope := range []string{"locations/tasks.readonly", "calendars.readonly", "calendars/events.readonly"} {
+		if !strings.Contains(r.stderr, scope) {
+			t.Errorf("the run does not name scope %s:\n%s", scope, r.stderr)
+		}
+	}
+	if sub := subRequests(s.Counts()); sub != 3*n {
+		t.Errorf("%d per-contact requests, want %d", sub, 3*n)
+	}
+	xpCheckContent(t, xpReadExport(t, out), served)
 }

@@ -53,9 +53,14 @@ Parquet files use logical types that DuckDB, Spark, BigQuery and Snowflake load 
 are UTC timestamps, tags a list of strings, custom fields typed columns named by their fieldKey (and
 all raw values in the customFields JSON column).
 
---incremental keeps a cursor on dateUpdated in --state and fetches only what changed since the last
-run (and only the changed contacts' tasks, notes and appointments); contacts deleted since are
-listed in the manifest and in the deleted file. Run the same command again with the same --state to
+Tasks are read with the location-wide search (scope locations/tasks.readonly) and appointments by
+calendar and 31-day window (calendars.readonly, calendars/events.readonly), from the oldest contact's
+dateAdded to two years ahead; notes per contact. Without those scopes a kind is read per contact.
+
+--incremental keeps a cursor on dateUpdated in --state and writes the contacts changed since the last
+run and every task, note and appointment created, changed or deleted since (the state keeps a hash
+of each); what was deleted is listed in the deleted file (entity, id, contactId, detectedAt), the
+contacts also in the manifest. Run the same command again with the same --state to
 resume an interrupted export. --layout run keeps every run in DIR/run=<UTC start>/ instead of
 replacing the files in DIR.
 
@@ -72,7 +77,7 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, 
 	fl := cmd.Flags()
 	fl.StringVarP(&o.out, "out", "o", "", "output directory; required")
 	fl.StringVar(&o.business, "business", "", "export only the contacts of this business id")
-	fl.StringSliceVar(&o.include, "include", nil, "also export these, per contact: tasks,notes,appointments")
+	fl.StringSliceVar(&o.include, "include", nil, "also export these: tasks,notes,appointments")
 	fl.StringVar(&o.format, "format", "parquet", "file format: parquet or csv")
 	fl.BoolVar(&o.incremental, "incremental", false, "export only what changed since the last run with this --state")
 	fl.StringVar(&o.since, "since", "", "export only contacts updated at or after this time (RFC 3339)")
@@ -149,7 +154,7 @@ func runExport(ctx context.Context, o exportOptions) error {
 	defer store.Close()
 	log := f.logger()
 	stats := pipeline.NewStats()
-	progress := pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0)
+	progress := pipeline.NewExportProgress(f.stderr, f.progressAllowed(), log, 0)
 	cfg := o.config(since)
 	cfg.Client, cfg.LocationID, cfg.Store = sess.Client, sess.Location, store
 	cfg.Stats, cfg.Progress, cfg.Logger = stats, progress.Update, log

@@ -3,8 +3,11 @@ package export
 import (
 	"context"
 
+	"github.com/apache/arrow/go/v17/arrow"
+
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/internal/fanout"
+	"github.com/ghlbulk/ghlbulk/sinks"
 	"github.com/ghlbulk/ghlbulk/sources"
 )
 
@@ -83,4 +86,18 @@ func relatedCalls(src *sources.GHLContacts, contacts []ghl.Contact, inc sources.
 		}
 	}
 	return calls
+}
+
+// lens is the rows of each kind.
+func (r *related) lens() map[string]int {
+	return map[string]int{sinks.EntityTasks: len(r.Tasks), sinks.EntityNotes: len(r.Notes), sinks.EntityAppointments: len(r.Appointments)}
+}
+
+// relatedRecords makes the Arrow record of each kind of rel on demand.
+func (e *exporter) relatedRecords(rel *related) map[string]func() arrow.Record {
+	return map[string]func() arrow.Record{
+		sinks.EntityTasks:        func() arrow.Record { return sinks.TasksRecord(e.mem, rel.Tasks) },
+		sinks.EntityNotes:        func() arrow.Record { return sinks.NotesRecord(e.mem, rel.Notes) },
+		sinks.EntityAppointments: func() arrow.Record { return sinks.AppointmentsRecord(e.mem, rel.Appointments) },
+	}
 }

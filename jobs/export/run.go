@@ -156,6 +156,7 @@ type exportRun struct {
 	MaxIDs     []string
 	BoundMs    int64 // lower bound on dateUpdated (0 = none)
 	BoundIDs   []string
+	Rel        relState // how related records are read (wide.go)
 }
 
 // stageDirName is the hidden directory in OutDir that holds staged pages.
@@ -363,6 +364,9 @@ func (e *exporter) run(ctx context.Context) error {
 			return stopErr(ctx, err)
 		}
 	}
+	if err := e.listWide(ctx, r); err != nil {
+		return stopErr(ctx, err)
+	}
 	return stopErr(ctx, e.finish(ctx, r))
 }
 
@@ -411,6 +415,9 @@ func (e *exporter) openRun(ctx context.Context) (*exportRun, error) {
 	}
 	r.StageDir = filepath.Join(e.cfg.OutDir, stageDirName, r.RunID)
 	r.Cursor.Style = e.src.Style()
+	if r.Rel, err = e.planRelated(ctx); err != nil {
+		return nil, err
+	}
 	switch e.mode {
 	case ModeSince:
 		r.BoundMs = e.cfg.Since.UnixMilli()
@@ -465,6 +472,11 @@ func (e *exporter) loadRun(ctx context.Context) (*exportRun, error) {
 	if r.Cursor, err = sources.DecodeCursor([]byte(rec.Cursor)); err != nil {
 		return nil, bad("cursor", err)
 	}
+	if rec.Related == "" {
+		r.Rel = legacyRel(e.inc)
+	} else if err := json.Unmarshal([]byte(rec.Related), &r.Rel); err != nil {
+		return nil, bad("related-record listing", err)
+	}
 	return r, nil
 }
 
@@ -474,7 +486,7 @@ func (r *exportRun) record() *pipeline.ExportRun {
 		Scope: r.Scope, Params: r.Params, RunID: r.RunID, StartedAt: r.StartedAt,
 		FinalDir: r.FinalDir, StageDir: r.StageDir, Fields: jsonText(r.Fields), Cursor: jsonText(r.Cursor),
 		Total: r.Total, Listed: r.Listed, MaxUpdated: r.MaxUpdated, MaxIDs: r.MaxIDs,
-		BoundMs: r.BoundMs, BoundIDs: r.BoundIDs,
+		BoundMs: r.BoundMs, BoundIDs: r.BoundIDs, Related: jsonText(r.Rel),
 	}
 }
 
@@ -556,23 +568,32 @@ func (e *exporter) stagePage(ctx context.Context, r *exportRun, page *sources.Co
 		return err
 	}
 	kept := scan.kept
-	rel, err := fetchRelated(ctx, e.src, e.cfg.Workers, kept, e.inc)
+	// A diffing run reads the per-contact kinds of every contact: a note
+	// added or edited does not move its contact's dateUpdated.
+	readFor := kept
+	if r.Rel.Diff {
+		readFor = scan.all
+	}
+	rel, err := fetchRelated(ctx, e.src, e.cfg.Workers, readFor, r.Rel.perContact())
 	if err != nil {
 		return err
 	}
-	recs := map[string]func() arrow.Record{
-		sinks.EntityContacts:     func() arrow.Record { return sinks.ContactsRecord(e.mem, e.schema, kept) },
-		sinks.EntityTasks:        func() arrow.Record { return sinks.TasksRecord(e.mem, rel.Tasks) },
-		sinks.EntityNotes:        func() arrow.Record { return sinks.NotesRecord(e.mem, rel.Notes) },
-		sinks.EntityAppointments: func() arrow.Record { return sinks.AppointmentsRecord(e.mem, rel.Appointments) },
+	rel, seenRecs, err := e.diffRelated(ctx, r, rel)
+	if err != nil {
+		return err
 	}
-	lens := map[string]int{sinks.EntityContacts: len(kept), sinks.EntityTasks: len(rel.Tasks),
-		sinks.EntityNotes: len(rel.Notes), sinks.EntityAppointments: len(rel.Appointments)}
+	recs := e.relatedRecords(rel)
+	recs[sinks.EntityContacts] = func() arrow.Record { return sinks.ContactsRecord(e.mem, e.schema, kept) }
+	lens := rel.lens()
+	lens[sinks.EntityContacts] = len(kept)
 	counts, err := e.stageEntities(r, page.Index, recs, lens)
 	if err != nil {
 		return err
 	}
 	next := *r
+	if scan.minAdded != 0 && (next.Rel.MinAdded == 0 || scan.minAdded < next.Rel.MinAdded) {
+		next.Rel.MinAdded = scan.minAdded
+	}
 	next.Cursor = page.Next
 	next.Listed += int64(len(scan.fresh))
 	if page.Total > 0 {
@@ -580,7 +601,7 @@ func (e *exporter) stagePage(ctx context.Context, r *exportRun, page *sources.Co
 	}
 	next.MaxUpdated, next.MaxIDs = scan.maxUpd, scan.maxIDs
 	staged := pipeline.ExportPage{Page: page.Index, Contacts: counts[sinks.EntityContacts], Tasks: counts[sinks.EntityTasks],
-		Notes: counts[sinks.EntityNotes], Appointments: counts[sinks.EntityAppointments]}
+		Notes: counts[sinks.EntityNotes], Appointments: counts[sinks.EntityAppointments], Records: seenRecs}
 	if err := e.store.CommitExportPage(ctx, staged, scan.fresh, next.record()); err != nil {
 		return fmt.Errorf("checkpointing page %d: %w", page.Index+1, err)
 	}
@@ -593,10 +614,12 @@ func (e *exporter) stagePage(ctx context.Context, r *exportRun, page *sources.Co
 
 // pageScan is what one page of the listing brings to its run.
 type pageScan struct {
-	kept   []ghl.Contact // the contacts that go in the files
-	fresh  []string      // ids the run lists for the first time
-	maxUpd int64         // the largest dateUpdated listed so far (ms)
-	maxIDs []string      // the ids at maxUpd
+	kept     []ghl.Contact // the contacts that go in the files
+	all      []ghl.Contact // the contacts the run lists for the first time
+	minAdded int64         // their oldest dateAdded (ms; 0 = none)
+	fresh    []string      // ids the run lists for the first time
+	maxUpd   int64         // the largest dateUpdated listed so far (ms)
+	maxIDs   []string      // the ids at maxUpd
 }
 
 // scanPage drops the contacts of page that the run listed already, and
@@ -617,6 +640,10 @@ func (e *exporter) scanPage(ctx context.Context, r *exportRun, page *sources.Con
 		}
 		seen[c.ID] = true
 		s.fresh = append(s.fresh, c.ID)
+		s.all = append(s.all, c)
+		if a, ok := sinks.ParseTime(c.DateAdded); ok && (s.minAdded == 0 || a.UnixMilli() < s.minAdded) {
+			s.minAdded = a.UnixMilli()
+		}
 		t, ok := sinks.ParseTime(c.DateUpdated)
 		ms := t.UnixMilli()
 		if ok {
@@ -675,11 +702,10 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 	}
 	var deleted []string
 	if e.mode == ModeIncremental {
-		if deleted, err = e.writeDeleted(ctx, r); err != nil {
+		if deleted, counts[sinks.EntityDeleted], err = e.writeDeleted(ctx, r); err != nil {
 			return err
 		}
 		files[sinks.EntityDeleted] = sinks.FileName(sinks.EntityDeleted, e.cfg.Format)
-		counts[sinks.EntityDeleted] = int64(len(deleted))
 	}
 	if e.cfg.Layout == LayoutReplace {
 		if err := removeStale(r.FinalDir, owned, files); err != nil {
@@ -704,7 +730,7 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 	if cur != nil {
 		next = &pipeline.ExportCursor{ValueMs: cur.Value.UnixMilli(), IDs: cur.IDs}
 	}
-	if err := e.store.FinishExport(ctx, r.Scope, r.RunID, next); err != nil {
+	if err := e.store.FinishExport(ctx, e.finishRecord(r, next)); err != nil {
 		return fmt.Errorf("recording the finished export: %w", err)
 	}
 	e.removeStage(r)
@@ -732,16 +758,46 @@ func (e *exporter) writeEntities(ctx context.Context, r *exportRun) (files map[s
 	return files, counts, nil
 }
 
-// writeDeleted writes the file of the contacts deleted since the previous
-// run, and returns their ids.
-func (e *exporter) writeDeleted(ctx context.Context, r *exportRun) ([]string, error) {
+// finishRecord is what the finished run r leaves for the next one.
+func (e *exporter) finishRecord(r *exportRun, cur *pipeline.ExportCursor) pipeline.ExportFinish {
+	f := pipeline.ExportFinish{Scope: r.Scope, RunID: r.RunID, Cursor: cur}
+	if r.Rel.Complete {
+		f.Kinds = e.inc.Names()
+	}
+	if r.Rel.From != 0 {
+		f.Values = map[string]int64{scopeKeyApptsFrom: r.Rel.From}
+	}
+	return f
+}
+
+// writeDeleted writes the file of the contacts, and in a complete run the
+// tasks, notes and appointments, deleted since the previous run, and
+// returns the contacts' ids and the rows written.
+func (e *exporter) writeDeleted(ctx context.Context, r *exportRun) ([]string, int64, error) {
 	deleted, err := e.store.ExportDeleted(ctx, r.Scope, r.RunID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	rows := make([]sinks.Deleted, 0, len(deleted))
+	for _, id := range deleted {
+		rows = append(rows, sinks.Deleted{Entity: sinks.EntityContacts, ID: id})
+	}
+	if r.Rel.Complete {
+		recs, err := e.store.ExportRelatedDeleted(ctx, r.Scope, r.RunID, e.inc.Names())
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, x := range recs {
+			rows = append(rows, sinks.Deleted{Entity: x.Kind, ID: x.ID, ContactID: x.ContactID})
+		}
+	}
+	return deleted, int64(len(rows)), e.writeDeletedFile(r, rows)
+}
+
+func (e *exporter) writeDeletedFile(r *exportRun, deleted []sinks.Deleted) error {
 	w, err := sinks.Create(e.cfg.Format, r.FinalDir, sinks.EntityDeleted, sinks.DeletedSchema, e.fileOptions())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for chunk := range slices.Chunk(deleted, 10000) {
 		rec := sinks.DeletedRecord(e.mem, chunk, r.StartedAt)
@@ -749,13 +805,10 @@ func (e *exporter) writeDeleted(ctx context.Context, r *exportRun) ([]string, er
 		rec.Release()
 		if err != nil {
 			w.Abort()
-			return nil, err
+			return err
 		}
 	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return deleted, nil
+	return w.Close()
 }
 
 // manifest describes the run's files.

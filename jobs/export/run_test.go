@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -104,6 +106,49 @@ type truth struct {
 	tasks    map[string]ghl.Task
 	notes    map[string]ghl.Note
 	appts    map[string]ghl.Appointment
+}
+
+// relatedChangedSince is tr with only the related records that are new
+// or changed since before.
+func (tr truth) relatedChangedSince(before truth) truth {
+	out := truth{contacts: tr.contacts, tasks: map[string]ghl.Task{}, notes: map[string]ghl.Note{}, appts: map[string]ghl.Appointment{}}
+	for id, x := range tr.tasks {
+		if !reflect.DeepEqual(before.tasks[id], x) {
+			out.tasks[id] = x
+		}
+	}
+	for id, x := range tr.notes {
+		if !reflect.DeepEqual(before.notes[id], x) {
+			out.notes[id] = x
+		}
+	}
+	for id, x := range tr.appts {
+		if !reflect.DeepEqual(before.appts[id], x) {
+			out.appts[id] = x
+		}
+	}
+	return out
+}
+
+// relatedOf lists contact's related records as "entity/id".
+func (tr truth) relatedOf(contact string) []string {
+	var out []string
+	for id, x := range tr.tasks {
+		if x.ContactID == contact {
+			out = append(out, "tasks/"+id)
+		}
+	}
+	for id, x := range tr.notes {
+		if x.ContactID == contact {
+			out = append(out, "notes/"+id)
+		}
+	}
+	for id, x := range tr.appts {
+		if x.ContactID == contact {
+			out = append(out, "appointments/"+id)
+		}
+	}
+	return out
 }
 
 func (f *fixture) truth(t testing.TB) truth {
@@ -527,17 +572,29 @@ func TestExportIncremental(t *testing.T) {
 	}
 	second := runs[1]
 	tr2 := f.truth(t)
-	check(t, second, "parquet", tr2, changed)
+	// The contacts that changed, and the related records that did (none
+	// here: a contact's own change leaves its tasks, notes and
+	// appointments as they were, so they are not written again).
+	check(t, second, "parquet", tr2.relatedChangedSince(tr), changed)
 	m, err := sinks.ReadManifest(filepath.Join(second, sinks.ManifestName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(m.Deleted, []string{ids[5]}) || m.RowCounts["deleted"] != 1 || m.Mode != ModeIncremental || m.Since == nil {
+	goneRelated := tr.relatedOf(ids[5])
+	if !slices.Equal(m.Deleted, []string{ids[5]}) || m.RowCounts["deleted"] != int64(1+len(goneRelated)) || m.Mode != ModeIncremental || m.Since == nil {
 		t.Errorf("manifest: deleted %v counts %v mode %s since %v", m.Deleted, m.RowCounts, m.Mode, m.Since)
 	}
 	del := rows(t, filepath.Join(second, "deleted.parquet"))
-	if len(del) != 1 || del[0]["id"] != ids[5] {
-		t.Errorf("deleted file %v", del)
+	gotDel := map[string]string{}
+	for _, d := range del {
+		gotDel[d["entity"]+"/"+d["id"]] = d["contactId"]
+	}
+	wantDel := map[string]string{"contacts/" + ids[5]: ""}
+	for _, k := range goneRelated {
+		wantDel[k] = ids[5]
+	}
+	if !maps.Equal(gotDel, wantDel) {
+		t.Errorf("deleted file %v, want %v", gotDel, wantDel)
 	}
 	// Nothing changed: the third run exports no contact and no deletion.
 	if _, err := Run(ctx, cfg); err != nil {
