@@ -5,7 +5,7 @@
 #
 #   ./scripts/bench.sh                     # sections 1-5 at 100k contacts
 #   BENCH_LARGE=1 ./scripts/bench.sh       # also 1M-row import and 1M-contact export (slow)
-#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export parquet hostile
+#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export parquet hostile listen
 #
 # Environment:
 #   BENCH_ROWS            rows/contacts of the default size (100000)
@@ -25,7 +25,7 @@ BENCH_ROWS=${BENCH_ROWS:-100000}
 BENCH_LARGE=${BENCH_LARGE:-0}
 BENCH_LARGE_ROWS=${BENCH_LARGE_ROWS:-1000000}
 BENCH_PACED_SECONDS=${BENCH_PACED_SECONDS:-60}
-BENCH_ONLY=${BENCH_ONLY:-serve import paced export parquet hostile}
+BENCH_ONLY=${BENCH_ONLY:-serve import paced export parquet hostile listen}
 BENCH_DIR=${BENCH_DIR:-$ROOT/out/bench}
 WORKER_FLAG=()
 if [[ -n "${BENCH_WORKERS:-}" ]]; then WORKER_FLAG=(--workers "$BENCH_WORKERS"); fi
@@ -319,6 +319,17 @@ if has hostile; then
 	hostile bomb "gzip bomb" "$bomb"
 	hostile wide "100k columns" "$wide"
 	hostile wide-raised "100k columns, --max-columns 200000" "$wide" --max-columns 200000
+fi
+
+# ---- 7. webhook listener ----
+if has listen; then
+	section "7. webhook listener, events durable before 200 (go test -bench BenchmarkListen ./jobs/listen/)"
+	go test -run '^$' -bench BenchmarkListen -benchtime 3000x ./jobs/listen/ >"$RUN/listen.txt" 2>&1 || { cat "$RUN/listen.txt"; exit 1; }
+	while read -r name eps p99; do
+		row "$name" "$eps events/s" "p99 $p99 ms"
+	done < <(awk '/^BenchmarkListen/ { e = ""; p = ""
+		for (i = 2; i <= NF; i++) { if ($(i+1) == "events/s") e = $i; if ($(i+1) == "p99-ms") p = $i }
+		print $1, e, p }' "$RUN/listen.txt")
 fi
 
 printf '\n==== summary (%s)\n' "$(date -u +%FT%TZ)"

@@ -168,6 +168,8 @@ written by 'ghlbulk auth login'; the location from --location or GHL_LOCATION_ID
 		newUndoCmd(f),
 		newAuthCmd(f),
 		newSandboxCmd(f),
+		newListenCmd(f),
+		newEventsCmd(f),
 		newDemoCmd(f),
 		newVersionCmd(f),
 	)

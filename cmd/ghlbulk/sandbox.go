@@ -21,6 +21,7 @@ type sandboxOptions struct {
 	contacts int
 	data     string
 	seed     int64
+	webhook  webhookFlags
 }
 
 func newSandboxCmd(f *factory) *cobra.Command {
@@ -58,6 +59,7 @@ Slow clients are cut off: 10 s to send the headers, 60 s for a whole request.`,
 	fl.IntVar(&o.contacts, "contacts", 0, "seed N realistic contacts with tasks, notes, appointments and businesses")
 	fl.StringVar(&o.data, "data", "", "keep data in this SQLite file, mode 0600 as it holds tokens (default: in memory)")
 	fl.Int64Var(&o.seed, "seed", 1, "seed for generated data and faults")
+	o.webhook.register(fl)
 	return cmd
 }
 
@@ -73,6 +75,9 @@ func runSandbox(ctx context.Context, o sandboxOptions) error {
 		return refused(err)
 	}
 	defer srv.Close()
+	if err := o.webhook.writeKeys(srv); err != nil {
+		return refused(err)
+	}
 	url, err := srv.Start()
 	if err != nil {
 		return err
@@ -97,7 +102,8 @@ func runSandbox(ctx context.Context, o sandboxOptions) error {
 }
 
 func (o sandboxOptions) sandboxOptions() (sandbox.Options, error) {
-	opt := sandbox.Options{Addr: o.addr, Contacts: o.contacts, DataPath: o.data, Seed: o.seed, Daily: o.daily}
+	opt := sandbox.Options{Addr: o.addr, Contacts: o.contacts, DataPath: o.data, Seed: o.seed, Daily: o.daily,
+		Webhooks: sandbox.WebhookOptions{URL: o.webhook.url}}
 	if o.daily == 0 {
 		opt.Daily = -1
 	}

@@ -499,6 +499,7 @@ func (s *Server) newContact(l *location, p *patch) *contact {
 	}
 	l.put(c)
 	s.persistContact(c)
+	s.webhook("ContactCreate", l.id, c)
 	return c
 }
 
@@ -507,8 +508,10 @@ func (s *Server) newContact(l *location, p *patch) *contact {
 func (s *Server) touch(l *location, c *contact) {
 	ms := s.stamp()
 	c.updatedMs, c.DateUpdated = ms, fmtMillis(ms)
+	old := l.contacts[c.ID]
 	l.put(c)
 	s.persistContact(c)
+	s.contactChanged(l.id, old, c)
 }
 
 // hUpsert is POST /contacts/upsert.
@@ -633,6 +636,7 @@ func (s *Server) hDelete(q *call) reply {
 		return rep400(msgContactNotFound)
 	}
 	l.remove(c.ID)
+	s.webhook("ContactDelete", l.id, c)
 	delete(s.related.tasks, c.ID)
 	delete(s.related.notes, c.ID)
 	delete(s.related.appointments, c.ID)

@@ -70,6 +70,7 @@ func (s *Server) hTaskCreate(q *call) reply {
 	}
 	s.related.tasks[t.ContactID] = append(s.related.tasks[t.ContactID], t)
 	s.persistChild("task", t.ID, t.ContactID, t)
+	s.webhook("TaskCreate", q.tok.LocationID, t)
 	return reply{status: http.StatusCreated, body: map[string]any{"task": t}}
 }
 
@@ -95,6 +96,9 @@ func (s *Server) editTask(q *call, dto string, edit func(t *task, fields map[str
 	t := *list[i]
 	if msgs := edit(&t, fields); msgs != nil {
 		return rep422(msgs...)
+	}
+	if t.Completed && !list[i].Completed {
+		s.webhook("TaskComplete", q.tok.LocationID, &t)
 	}
 	list = slices.Clone(list)
 	list[i] = &t
@@ -175,6 +179,7 @@ func (s *Server) hNoteCreate(q *call) reply {
 	noteFields(n, fields)
 	s.related.notes[n.ContactID] = append(s.related.notes[n.ContactID], n)
 	s.persistChild("note", n.ID, n.ContactID, n)
+	s.webhook("NoteCreate", q.tok.LocationID, n)
 	return reply{status: http.StatusCreated, body: map[string]any{"note": n}}
 }
 
@@ -202,6 +207,7 @@ func (s *Server) hNoteUpdate(q *call) reply {
 	list[i] = &n
 	s.related.notes[q.p[0]] = list
 	s.persistChild("note", n.ID, n.ContactID, &n)
+	s.webhook("NoteUpdate", q.tok.LocationID, &n)
 	return reply{status: http.StatusOK, body: map[string]any{"note": &n}}
 }
 
@@ -235,6 +241,7 @@ func childDelete[T any](s *Server, q *call, related map[string][]*T, id func(*T)
 	if i < 0 {
 		return rep400(notFound)
 	}
+	s.webhook(map[string]string{"task": "TaskDelete", "note": "NoteDelete"}[kind], q.tok.LocationID, list[i])
 	related[q.p[0]] = slices.Delete(slices.Clone(list), i, i+1)
 	if s.db != nil {
 		s.db.del(kind, q.p[1])

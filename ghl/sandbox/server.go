@@ -63,6 +63,8 @@ type Options struct {
 	MaxHeaderBytes    int           // 0 = DefaultMaxHeaderBytes
 
 	Logf func(format string, args ...any) // nil = silent
+
+	Webhooks WebhookOptions // send signed webhooks for every write (webhooks.go); zero URL = none
 }
 
 // Defaults that Options' zero values stand for.
@@ -126,6 +128,7 @@ type Server struct {
 	faults *faulter
 	db     *persister
 	counts counters
+	hooks  *webhookSender // nil: webhooks off
 
 	srvMu sync.Mutex
 	hs    *http.Server
@@ -167,6 +170,13 @@ func New(opt Options) (*Server, error) {
 	s.mu.Lock()
 	s.loc(opt.LocationID)
 	s.mu.Unlock()
+	// After the seed and the load: only the writes served make webhooks.
+	if opt.Webhooks.URL != "" {
+		if s.hooks, err = newWebhookSender(opt.Webhooks, s.logf); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -357,6 +367,9 @@ func (s *Server) Close() error {
 		s.hs = nil
 	}
 	s.srvMu.Unlock()
+	if s.hooks != nil {
+		s.hooks.close()
+	}
 	if s.db != nil {
 		if err := s.db.close(); err != nil {
 			errs = append(errs, err)

@@ -1,0 +1,259 @@
+package listen
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the journal's database driver
+)
+
+// Every statement on the journal is in this file.
+
+const journalSchema = `
+CREATE TABLE IF NOT EXISTS events (
+	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+	webhook_id  TEXT NOT NULL UNIQUE,
+	type        TEXT NOT NULL,
+	location_id TEXT NOT NULL,
+	timestamp   TEXT NOT NULL,
+	received_ms INTEGER NOT NULL,
+	signature   TEXT NOT NULL,
+	body        BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_received ON events(received_ms);
+CREATE TABLE IF NOT EXISTS uptime (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	started_ms INTEGER NOT NULL,
+	seen_ms    INTEGER NOT NULL,
+	stopped_ms INTEGER
+);`
+
+// Event is one journaled webhook: its body exactly as it came, and what
+// the listener read from it.
+type Event struct {
+	Seq        int64           `json:"seq"` // the journal's order: a watermark for "since"
+	WebhookID  string          `json:"webhookId"`
+	Type       string          `json:"type"`
+	LocationID string          `json:"locationId"`
+	Timestamp  string          `json:"timestamp"` // the event's own, as sent
+	ReceivedAt time.Time       `json:"receivedAt"`
+	Signature  string          `json:"signature"` // the header that verified it
+	Body       json.RawMessage `json:"body"`
+}
+
+// Journal is the listener's SQLite file.
+type Journal struct {
+	path string
+	db   *sql.DB
+}
+
+// journalDSN: WAL so that `ghlbulk events` reads while the listener writes,
+// and synchronous=FULL so that a commit is on disk before the listener
+// answers 200 (NORMAL in WAL mode may lose the last commits on power loss).
+func journalDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Set("_txlock", "immediate")
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// OpenJournal opens (creating it, mode 0600) the journal at path.
+func OpenJournal(path string) (*Journal, error) {
+	if path == "" {
+		return nil, errors.New("no journal: set --journal to a file path")
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	f.Close()
+	db, err := sql.Open("sqlite", journalDSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	if _, err := db.Exec(journalSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("journal %s: not a ghlbulk journal or not writable: %w", path, err)
+	}
+	return &Journal{path: path, db: db}, nil
+}
+
+// Close closes the journal.
+func (j *Journal) Close() error { return j.db.Close() }
+
+// Path is the journal's file.
+func (j *Journal) Path() string { return j.path }
+
+// appendBatch journals evs in one transaction. kept[i] is false where the
+// event's webhookId was journaled before (by an earlier batch or by an
+// earlier event of this one). The uptime span id is marked seen in the same
+// transaction.
+func (j *Journal) appendBatch(ctx context.Context, span int64, evs []*Event) (kept []bool, err error) {
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO events (webhook_id, type, location_id, timestamp, received_ms, signature, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(webhook_id) DO NOTHING`)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	kept = make([]bool, len(evs))
+	for i, e := range evs {
+		res, err := st.ExecContext(ctx, e.WebhookID, e.Type, e.LocationID, e.Timestamp, e.ReceivedAt.UnixMilli(), e.Signature, []byte(e.Body))
+		if err != nil {
+			return nil, err
+		}
+		n, _ := res.RowsAffected()
+		kept[i] = n == 1
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE uptime SET seen_ms = ? WHERE id = ?`, time.Now().UnixMilli(), span); err != nil {
+		return nil, err
+	}
+	return kept, tx.Commit()
+}
+
+// startSpan journals that the listener started; the span's id is marked
+// seen by each batch and by the heartbeat, and stopped by stopSpan.
+func (j *Journal) startSpan(now time.Time) (int64, error) {
+	res, err := j.db.Exec(`INSERT INTO uptime (started_ms, seen_ms) VALUES (?, ?)`, now.UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	return res.LastInsertId()
+}
+
+func (j *Journal) seeSpan(span int64, now time.Time) error {
+	_, err := j.db.Exec(`UPDATE uptime SET seen_ms = ? WHERE id = ?`, now.UnixMilli(), span)
+	return err
+}
+
+func (j *Journal) stopSpan(span int64, now time.Time) error {
+	_, err := j.db.Exec(`UPDATE uptime SET seen_ms = ?, stopped_ms = ? WHERE id = ?`, now.UnixMilli(), now.UnixMilli(), span)
+	return err
+}
+
+// Filter selects journaled events. The zero Filter is every event.
+type Filter struct {
+	AfterSeq int64     // only events journaled after this one (a watermark)
+	Since    time.Time // only events received at or after this
+	Types    []string  // only these types ("ContactCreate", ...); none = all
+}
+
+func (f Filter) where() (string, []any) {
+	conds := []string{"seq > ?"}
+	args := []any{f.AfterSeq}
+	if !f.Since.IsZero() {
+		conds = append(conds, "received_ms >= ?")
+		args = append(args, f.Since.UnixMilli())
+	}
+	if len(f.Types) > 0 {
+		conds = append(conds, "type IN (?"+strings.Repeat(", ?", len(f.Types)-1)+")")
+		for _, t := range f.Types {
+			args = append(args, t)
+		}
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// eventsPage bounds what one query holds, so a reader of a large journal
+// never keeps a read transaction (and the WAL) open for long.
+const eventsPage = 1000
+
+// Events yields the events f selects, oldest first. Reading stops at the
+// first error, which is yielded.
+func (j *Journal) Events(ctx context.Context, f Filter) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		for {
+			page, err := j.eventsPage(ctx, f)
+			if err != nil {
+				yield(Event{}, err)
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if len(page) < eventsPage {
+				return
+			}
+			f.AfterSeq = page[len(page)-1].Seq
+		}
+	}
+}
+
+func (j *Journal) eventsPage(ctx context.Context, f Filter) ([]Event, error) {
+	where, args := f.where()
+	rows, err := j.db.QueryContext(ctx, `SELECT seq, webhook_id, type, location_id, timestamp, received_ms, signature, body
+		FROM events WHERE `+where+` ORDER BY seq LIMIT `+fmt.Sprint(eventsPage), args...)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var ms int64
+		var body []byte
+		if err := rows.Scan(&e.Seq, &e.WebhookID, &e.Type, &e.LocationID, &e.Timestamp, &ms, &e.Signature, &body); err != nil {
+			return nil, fmt.Errorf("journal %s: %w", j.path, err)
+		}
+		e.ReceivedAt, e.Body = time.UnixMilli(ms).UTC(), json.RawMessage(body)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Span is a time the listener was up: from Start to Stop, or, when it was
+// killed, to the last moment it was seen alive (Killed).
+type Span struct {
+	Start, Stop time.Time
+	Killed      bool
+}
+
+// Spans lists the listener's uptime, oldest first.
+func (j *Journal) Spans(ctx context.Context) ([]Span, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT started_ms, seen_ms, stopped_ms FROM uptime ORDER BY started_ms, id`)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	defer rows.Close()
+	var out []Span
+	for rows.Next() {
+		var start, seen int64
+		var stop sql.NullInt64
+		if err := rows.Scan(&start, &seen, &stop); err != nil {
+			return nil, fmt.Errorf("journal %s: %w", j.path, err)
+		}
+		s := Span{Start: time.UnixMilli(start).UTC(), Stop: time.UnixMilli(seen).UTC(), Killed: !stop.Valid}
+		if stop.Valid {
+			s.Stop = time.UnixMilli(stop.Int64).UTC()
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// Count is the number of journaled events.
+func (j *Journal) Count(ctx context.Context) (int64, error) {
+	var n int64
+	err := j.db.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n)
+	return n, err
+}
