@@ -3,6 +3,7 @@ package record
 import (
 	"context"
 	"strconv"
+	"strings"
 )
 
 // Journal records notes and tasks around their create requests, so that a
@@ -114,3 +115,15 @@ type SourceEntry struct {
 func SourceIdentity(contactID, sourceKey string, n int) string {
 	return strconv.Itoa(len(contactID)) + ":" + contactID + strconv.Itoa(len(sourceKey)) + ":" + sourceKey + "#" + strconv.Itoa(n)
 }
+
+// ContactItemIdentity identifies the n-th item of a contacts mapping's
+// notes: or tasks: list written by the row with key (the row's source_key,
+// or without one its match key) on contact. It starts with "c:", which no
+// SourceIdentity does (they start with a digit): a notes or tasks file's
+// --delete-missing never takes one for its own (OfContactsMapping).
+func ContactItemIdentity(contactID, key string, n int) string {
+	return "c:" + SourceIdentity(contactID, key, n)
+}
+
+// OfContactsMapping reports an identity made by ContactItemIdentity.
+func OfContactsMapping(identity string) bool { return strings.HasPrefix(identity, "c:") }

@@ -27,8 +27,13 @@ type Row struct {
 	// in its mapping's notes: or tasks: list of each of Notes or Tasks:
 	// with the SourceKey and the contact, its identity (SourceIdentity).
 	// Deletes are the positions whose deleted: condition held: those
-	// records are deleted, not written. Both nil for any other row.
-	Items, Deletes []int
+	// records are deleted, not written. For a contacts row (whose notes
+	// and tasks are known by the contact's source key, or its match key:
+	// ContactItemIdentity), Items are the positions of its Notes in the
+	// notes: list, then of its Tasks in the tasks: list, Deletes the
+	// notes: positions whose deleted: held and TaskDeletes the tasks:
+	// ones. Nil for any other row.
+	Items, Deletes, TaskDeletes []int
 }
 
 // Item is a row the engine hands a sink to write, with what the

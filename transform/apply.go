@@ -529,8 +529,15 @@ func containsString(xs []string, x string) bool {
 	return false
 }
 
+// notes adds the row's notes, each with its position in the notes: list
+// (Row.Items: what identifies it with the contact's key), or the position
+// to Row.Deletes when its deleted: holds.
 func (st *state) notes(r *record.Row) {
-	for _, n := range st.m.notes {
+	for i, n := range st.m.notes {
+		if n.deletedIf != nil && st.cond("note deleted", n.deletedIf) {
+			r.Deletes = append(r.Deletes, i)
+			continue
+		}
 		if !st.cond("note", n.when) {
 			continue
 		}
@@ -543,11 +550,18 @@ func (st *state) notes(r *record.Row) {
 			note.Title, _ = st.value("note title", n.title)
 		}
 		r.Notes = append(r.Notes, note)
+		r.Items = append(r.Items, i)
 	}
 }
 
+// tasks adds the row's tasks as notes adds its notes (deleted: to
+// Row.TaskDeletes).
 func (st *state) tasks(r *record.Row) {
-	for _, t := range st.m.tasks {
+	for i, t := range st.m.tasks {
+		if t.deletedIf != nil && st.cond("task deleted", t.deletedIf) {
+			r.TaskDeletes = append(r.TaskDeletes, i)
+			continue
+		}
 		if !st.cond("task", t.when) {
 			continue
 		}
@@ -571,7 +585,13 @@ func (st *state) tasks(r *record.Row) {
 			task.Body, _ = st.raw1("task body", t.body)
 			task.Body = strings.TrimSpace(task.Body)
 		}
+		if t.hasCompletedBy {
+			if v, ok := st.value("task completed", t.completedBy); ok {
+				task.Completed = v == "true"
+			}
+		}
 		r.Tasks = append(r.Tasks, task)
+		r.Items = append(r.Items, i)
 	}
 }
 
@@ -693,6 +713,15 @@ func (st *state) hash(r *record.Row) string {
 		put("task", t.Title)
 		put("", t.Body)
 		put("", t.DueDate)
+		if t.Completed { // only when set: the hash of a row without stays as it was
+			put("completed", "true")
+		}
+	}
+	for _, n := range r.Deletes {
+		put("deleted note", strconv.Itoa(n))
+	}
+	for _, n := range r.TaskDeletes {
+		put("deleted task", strconv.Itoa(n))
 	}
 	st.buf = b
 	sum := sha256.Sum256(b)

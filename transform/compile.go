@@ -56,12 +56,18 @@ type compiledTag struct {
 type compiledNote struct {
 	body, title getter
 	when        *vm.Program
+	deletedIf   *vm.Program // a contacts mapping's deleted:
 }
 
 type compiledTask struct {
 	title, body, due getter
 	hasBody          bool
 	when             *vm.Program
+	// A contacts mapping's completed: and deleted: (a tasks mapping's
+	// are relTask's).
+	completedBy    getter
+	hasCompletedBy bool
+	deletedIf      *vm.Program
 }
 
 // Mapping is a Spec compiled against one input's header and the location's
@@ -222,7 +228,7 @@ func (c *compiler) items(m *Mapping, s *Spec) {
 		m.tags = append(m.tags, compiledTag{get: c.getter(t.v, "trim"), sep: t.sep, prefix: t.prefix, when: c.when(t.when)})
 	}
 	for _, n := range s.notes {
-		cn := compiledNote{body: c.getter(n.body, "none"), when: c.when(n.when)}
+		cn := compiledNote{body: c.getter(n.body, "none"), when: c.when(n.when), deletedIf: c.when(n.deletedIf)}
 		if n.title.set() {
 			cn.title = c.getter(n.title, "trim")
 		}
@@ -239,6 +245,10 @@ func (c *compiler) task(t taskSpec) compiledTask {
 	if t.body.set() {
 		ct.body = c.getter(t.body, "none")
 	}
+	if t.completedBy.set() {
+		ct.completedBy, ct.hasCompletedBy = c.getter(t.completedBy, "bool"), true
+	}
+	ct.deletedIf = c.when(t.deletedIf)
 	return ct
 }
 

@@ -119,12 +119,16 @@ type tagSpec struct {
 
 type noteSpec struct {
 	body, title, when valueSpec
+	deletedIf         valueSpec // a contacts mapping's deleted: (a notes mapping's is relNoteSpec.deleted)
 	bareTitle         bool // title given as a bare scalar: a constant (notes files lint it)
 	line, col         int
 }
 
 type taskSpec struct {
 	title, body, due, when valueSpec
+	// completedBy and deletedIf are a contacts mapping's completed: and
+	// deleted: (a tasks mapping's are relTaskSpec's).
+	completedBy, deletedIf valueSpec
 	line, col              int
 }
 
@@ -617,7 +621,7 @@ func (p *parser) noteSpecs(n *yaml.Node) []noteSpec {
 			continue
 		}
 		sources := 0
-		p.eachKey(it, []string{"column", "value", "expr", "title", "when"}, func(k, v *yaml.Node) {
+		p.eachKey(it, []string{"column", "value", "expr", "title", "when", "deleted"}, func(k, v *yaml.Node) {
 			switch k.Value {
 			case "column", "value", "expr":
 				sources++
@@ -628,6 +632,8 @@ func (p *parser) noteSpecs(n *yaml.Node) []noteSpec {
 				ns.bareTitle = v.Kind == yaml.ScalarNode
 			case "when":
 				ns.when = valueSpec{kind: kindExpr, text: v.Value, line: v.Line, col: v.Column}
+			case "deleted":
+				ns.deletedIf = valueSpec{kind: kindExpr, text: v.Value, line: v.Line, col: v.Column}
 			}
 		})
 		if sources != 1 {
@@ -643,7 +649,7 @@ func (p *parser) taskSpecs(n *yaml.Node) []taskSpec {
 	var out []taskSpec
 	for _, it := range p.seq(n, "tasks") {
 		ts := taskSpec{line: it.Line, col: it.Column}
-		p.eachKey(it, []string{"title", "body", "due", "when"}, func(k, v *yaml.Node) {
+		p.eachKey(it, []string{"title", "body", "due", "when", "completed", "deleted"}, func(k, v *yaml.Node) {
 			switch k.Value {
 			case "title":
 				ts.title = p.value(v, kindValue, false)
@@ -653,6 +659,10 @@ func (p *parser) taskSpecs(n *yaml.Node) []taskSpec {
 				ts.due = p.value(v, kindExpr, false)
 			case "when":
 				ts.when = valueSpec{kind: kindExpr, text: v.Value, line: v.Line, col: v.Column}
+			case "completed":
+				ts.completedBy = p.value(v, kindExpr, false)
+			case "deleted":
+				ts.deletedIf = valueSpec{kind: kindExpr, text: v.Value, line: v.Line, col: v.Column}
 			}
 		})
 		if it.Kind != yaml.MappingNode {
