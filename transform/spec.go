@@ -120,7 +120,7 @@ type tagSpec struct {
 type noteSpec struct {
 	body, title, when valueSpec
 	deletedIf         valueSpec // a contacts mapping's deleted: (a notes mapping's is relNoteSpec.deleted)
-	bareTitle         bool // title given as a bare scalar: a constant (notes files lint it)
+	bareTitle         bool      // title given as a bare scalar: a constant (notes files lint it)
 	line, col         int
 }
 
