@@ -9,11 +9,14 @@ import (
 )
 
 // The journal of notes and tasks known by their source identity
-// (record.Sources): a notes or tasks file's rows with a source_key.
+// (record.Sources): a notes or tasks file's rows with a source_key, and a
+// contacts mapping's notes: and tasks: (record.ContactItemIdentity).
 //
 //   - related_sources: per (kind, identity), the remote record, the content
 //     hash it holds (written), and, while a request is on its way, the one
 //     being written (want) and the request (op).
+//     Indexed by contact too (ClaimedOn: a lookup on one contact, which a
+//     contacts import with notes or tasks may make on row after row).
 //   - related_changes: the records each run updated or deleted, for
 //     ghlbulk undo, which says it can't take them back.
 //
@@ -26,6 +29,7 @@ CREATE TABLE IF NOT EXISTS related_sources (
 	remote_id TEXT NOT NULL DEFAULT '', written TEXT NOT NULL DEFAULT '', want TEXT NOT NULL DEFAULT '',
 	op TEXT NOT NULL DEFAULT '', state TEXT NOT NULL,
 	PRIMARY KEY (kind, identity)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS related_sources_contact ON related_sources(kind, contact_id);
 CREATE TABLE IF NOT EXISTS related_changes (
 	run TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, contact_id TEXT NOT NULL, op TEXT NOT NULL,
 	PRIMARY KEY (run, kind, id, op)) WITHOUT ROWID;

@@ -33,14 +33,20 @@ type GHLOptions struct {
 	// Journal records each note and task around its create request (the
 	// run's checkpoint store); required.
 	Journal record.Journal
+	// Sources keeps the notes and tasks a contacts mapping writes in step
+	// with their rows (record.ContactItemIdentity); nil: the Journal's, if
+	// it keeps them too (the checkpoint store does). Required for a row
+	// with notes or tasks.
+	Sources record.Sources
 }
 
 // GHL writes rows to HighLevel: POST /contacts/upsert for each row (never
 // with tags, which would replace the contact's tags), then the tags the
 // rows add, grouped into bulk requests by tag set, then each row's notes
-// and tasks, each sent once: a journal entry is written before a create and
-// after it, and a create whose outcome is unknown is looked up before it is
-// sent again. It is the engine's pipeline.Sink and pipeline.TagWriter, and
+// and tasks, kept in step with the row (writeRelated): each created once
+// (a journal entry is written before a create and after it, and a create
+// whose outcome is unknown is looked up before it is sent again), then
+// updated when the row's item changes and deleted by its deleted:. It is the engine's pipeline.Sink and pipeline.TagWriter, and
 // is safe for concurrent use.
 type GHL struct {
 	c   *ghl.Client
@@ -75,6 +81,9 @@ func NewGHL(c *ghl.Client, opt GHLOptions) *GHL {
 	}
 	if opt.MappingFaultAfter <= 0 {
 		opt.MappingFaultAfter = 5
+	}
+	if src, ok := opt.Journal.(record.Sources); ok && opt.Sources == nil {
+		opt.Sources = src
 	}
 	return &GHL{c: c, opt: opt}
 }
@@ -405,39 +414,42 @@ type relatedRec struct {
 	list    func(ctx context.Context) ([]remote, error)
 }
 
-// writeRelated writes a row's notes then its tasks on contact id, skipping
-// those the journal has as done and looking up those it has as pending.
-// When the contact existed before this row (existed), one the journal does
-// not know is looked up too: the contact may have it from an import whose
-// state is gone (--restart, another --state, a lost file), and it is not
-// sent twice. A refusal is the row's reject reason; err is a fault.
+// writeRelated keeps a row's notes and tasks on contact id in step with
+// it, as sinks.Related keeps a notes or tasks file's rows with a
+// source_key: each item is known by the contact's source key and its
+// position in the mapping (ContactItems) in the source journal, created
+// once, updated (PUT) when its content changes, deleted when its deleted:
+// holds; one an earlier ghlbulk journaled by content is taken over. When
+// the contact existed before this row (existed), an item the journals do
+// not know is looked up first: the contact may have it from an import
+// whose state is gone (--restart, another --state, a lost file), and it
+// is not sent twice. A refusal is the row's reject reason; err is a fault.
 func (s *GHL) writeRelated(ctx context.Context, m record.Meter, rec *record.Row, id string, existed bool) (reason string, err error) {
-	if len(rec.Notes) == 0 && len(rec.Tasks) == 0 {
+	items := ContactItems(rec, id)
+	if len(items) == 0 {
 		return "", nil
 	}
-	journal, err := s.journalOf(ctx, rec.Key)
-	if err != nil {
+	if s.opt.Sources == nil {
+		return "", errors.New("ghl sink: a source journal is required for notes and tasks (GHLOptions.Sources)")
+	}
+	key := rec.SourceKey
+	if key == "" {
+		key = rec.Key
+	}
+	w := &sourceWrite{r: &Related{s: s, lookup: existed, src: s.opt.Sources}, m: m, rec: rec, contactID: id, sourceKey: key,
+		kinds: []string{record.KindNote, record.KindTask}}
+	if w.journal, err = s.journalOf(ctx, rec.Key); err != nil {
 		return "", err
 	}
-	seen := make(map[string]int)
-	for _, sb := range relatedOf(s.c, id, rec, ContentHash, nil) {
-		seq := seen[sb.kind+sb.hash]
-		seen[sb.kind+sb.hash]++
-		ref := record.RelatedRef{Key: rec.Key, Kind: sb.kind, ContentHash: sb.hash, Seq: seq, ContactID: id, FP: rec.File, Row: rec.Row}
-		e, ok := journal[ref.JournalKey()]
-		if ok && e.State == record.RelatedDone {
-			continue
+	w.claimed = claimsOf(w.journal)
+	recs := relatedOf(s.c, id, rec, func(any) string { return "" }, w.claimed.unclaimed)
+	for i, it := range items {
+		var sb relatedRec
+		if i < len(recs) {
+			sb = recs[i]
 		}
-		remoteID, err := s.sendRelated(ctx, m, sb, seq, ok && e.State == record.RelatedPending, existed && !ok, s.subsMarker(ref))
-		if err != nil {
-			reason, fault := s.judge(err, false)
-			if fault != nil {
-				return "", fault
-			}
-			return fmt.Sprintf("%s %d: %s", sb.kind, sb.n, reason), nil
-		}
-		if err := s.mark(ctx, ref, record.RelatedDone, remoteID); err != nil {
-			return "", err
+		if reason, err := w.item(ctx, it, sb); reason != "" || err != nil {
+			return reason, err
 		}
 	}
 	return "", nil

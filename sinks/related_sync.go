@@ -114,30 +114,77 @@ func (r *Related) WithSources(src record.Sources, kind string) *Related {
 	return r
 }
 
+// ContactItems lists the notes, then the tasks, then the deletions of a
+// contacts row whose contact is contactID, each known by the contact's
+// source key (the row's SourceKey, or without one its match key) and its
+// position in the mapping's notes: or tasks: list
+// (record.ContactItemIdentity). LegacyKey is the key a ghlbulk that wrote
+// them by content journaled each under (sinks.GHL's record.RelatedKey of
+// ContentHash and the count of the same before it in the row).
+func ContactItems(rec *record.Row, contactID string) []SourceItem {
+	if len(rec.Notes)+len(rec.Tasks)+len(rec.Deletes)+len(rec.TaskDeletes) == 0 || len(rec.Items) != len(rec.Notes)+len(rec.Tasks) {
+		return nil
+	}
+	key := rec.SourceKey
+	if key == "" {
+		key = rec.Key
+	}
+	var out []SourceItem
+	seen := map[string]int{}
+	add := func(k string, in any) {
+		h := ContentHash(in)
+		out = append(out, SourceItem{Kind: k, Identity: record.ContactItemIdentity(contactID, key, rec.Items[len(out)]), Want: h, In: in,
+			LegacyKey: record.RelatedKey(k, h, seen[k+h])})
+		seen[k+h]++
+	}
+	for _, n := range rec.Notes {
+		add(record.KindNote, n)
+	}
+	for _, t := range rec.Tasks {
+		add(record.KindTask, t)
+	}
+	for _, n := range rec.Deletes {
+		out = append(out, SourceItem{Kind: record.KindNote, Identity: record.ContactItemIdentity(contactID, key, n)})
+	}
+	for _, n := range rec.TaskDeletes {
+		out = append(out, SourceItem{Kind: record.KindTask, Identity: record.ContactItemIdentity(contactID, key, n)})
+	}
+	return out
+}
+
+// Legacy reports whether the content journal's entry le (has: there is
+// one) is a record an earlier ghlbulk created by content, which an item
+// with no source entry takes over (SourceAdopt); lookup is then whether
+// DecideSource is to look the item up before creating it: with
+// --lookup-existing (or, on a contacts row, a contact that existed), or a
+// create of that ghlbulk's that was cut short (pending: it may have been
+// applied unheard).
+func Legacy(le record.RelatedEntry, has, lookup bool) (legacy, lookupToo bool) {
+	legacy = has && le.State == record.RelatedDone && le.RemoteID != ""
+	return legacy, lookup || (has && le.State == record.RelatedPending)
+}
+
 // sourceWrite is one row's pass over its SourceItems.
 type sourceWrite struct {
 	r                *Related
 	m                record.Meter
 	rec              *record.Row
+	contactID        string                         // the contact the items are on
+	sourceKey        string                         // what their entries carry as SourceKey
+	kinds            []string                       // the kinds whose claims a lookup leaves out
 	journal          map[string]record.RelatedEntry // the content journal of the row's contact key
 	claimed          claims
+	claimsRead       bool // the source journal's claims on the contact are in claimed
 	created, changed bool
 }
 
 // writeSources writes a row with a source_key; status is the row's.
 func (r *Related) writeSources(ctx context.Context, m record.Meter, rec *record.Row) (status, reason string, err error) {
-	w := &sourceWrite{r: r, m: m, rec: rec}
+	w := &sourceWrite{r: r, m: m, rec: rec, contactID: rec.ContactID, sourceKey: rec.SourceKey, kinds: []string{r.kind}}
 	if w.journal, err = r.s.journalOf(ctx, rec.Key); err != nil {
 		return "", "", err
 	}
 	w.claimed = claimsOf(w.journal)
-	ids, err := r.src.ClaimedOn(ctx, r.kind, rec.ContactID)
-	if err != nil {
-		return "", "", &record.FaultError{Kind: record.FaultState, Err: err}
-	}
-	for _, id := range ids {
-		w.claimed[id] = true
-	}
 	recs := relatedOf(r.s.c, rec.ContactID, rec, func(any) string { return "" }, w.claimed.unclaimed)
 	for i, it := range SourceItems(rec, r.kind) {
 		var sb relatedRec
@@ -157,6 +204,26 @@ func (r *Related) writeSources(ctx context.Context, m record.Meter, rec *record.
 	return record.StatusUnchanged, "", nil
 }
 
+// readClaims adds to w.claimed the remote ids the source journal's
+// entries hold on the contact, once, before the first create (whose
+// lookup must not take one of them for this item).
+func (w *sourceWrite) readClaims(ctx context.Context) error {
+	if w.claimsRead {
+		return nil
+	}
+	for _, kind := range w.kinds {
+		ids, err := w.r.src.ClaimedOn(ctx, kind, w.contactID)
+		if err != nil {
+			return &record.FaultError{Kind: record.FaultState, Err: err}
+		}
+		for _, id := range ids {
+			w.claimed[id] = true
+		}
+	}
+	w.claimsRead = true
+	return nil
+}
+
 // item decides one item and acts on it. A refusal is the row's reason.
 func (w *sourceWrite) item(ctx context.Context, it SourceItem, sb relatedRec) (reason string, err error) {
 	src := w.r.src
@@ -164,21 +231,27 @@ func (w *sourceWrite) item(ctx context.Context, it SourceItem, sb relatedRec) (r
 	if err != nil {
 		return "", &record.FaultError{Kind: record.FaultState, Err: err}
 	}
-	le, legacy := w.journal[it.LegacyKey]
-	legacy = legacy && le.State == record.RelatedDone && le.RemoteID != ""
-	act := DecideSource(e, ok, it.Want, legacy, w.r.lookup)
+	le, has := w.journal[it.LegacyKey]
+	legacy, lookup := Legacy(le, has, w.r.lookup)
+	act := DecideSource(e, ok, it.Want, legacy, lookup)
 	if !ok {
 		e = record.SourceEntry{Kind: it.Kind, Identity: it.Identity}
 	}
-	e.SourceKey, e.ContactID = w.rec.SourceKey, w.rec.ContactID
+	e.SourceKey, e.ContactID = w.sourceKey, w.contactID
 	switch act {
 	case SourceAdopt:
 		e.RemoteID, e.Written, e.State = le.RemoteID, it.Want, record.SourceDone
 		return "", w.r.markSource(ctx, e, false, false)
 	case SourceCreate, SourceFind:
+		if err := w.readClaims(ctx); err != nil {
+			return "", err
+		}
 		pending := ok && e.State == record.SourcePending && e.Op == record.OpCreate
 		err = w.create(ctx, e, it.Want, sb, pending, act == SourceFind && !pending)
 	case SourceUpdate:
+		if err := w.readClaims(ctx); err != nil { // a record deleted since is created again
+			return "", err
+		}
 		err = w.update(ctx, e, it, sb)
 	case SourceDelete:
 		err = w.r.deleteOne(ctx, w.m, e)
@@ -381,6 +454,9 @@ func (p *Presence) Missing(entries []record.SourceEntry) ([]record.SourceEntry, 
 	}
 	var out []record.SourceEntry
 	for _, e := range entries {
+		if record.OfContactsMapping(e.Identity) { // a contacts mapping's: never missing from a notes or tasks file
+			continue
+		}
 		if p.ids[e.Identity] || p.keys[e.SourceKey] || DecideSource(e, true, "", false, false) != SourceDelete {
 			continue
 		}

@@ -164,6 +164,7 @@ type estimator struct {
 	tags    *pipeline.TagBatcher
 	classes pipeline.TagClassifier
 	present *sinks.Presence // --delete-missing: what the input holds
+	planned planned         // notes and tasks counted so far, as the run will have journaled them
 }
 
 // resumedTags counts the requests for the tags an earlier run left
@@ -276,7 +277,7 @@ func (e *estimator) write(ctx context.Context, rec *record.Row, known string) er
 	if rec.Contact.BusinessID != nil {
 		e.p.Business++ // importer.WithBusiness: after the upsert
 	}
-	if err := e.related(ctx, rec, known != ""); err != nil {
+	if err := e.related(ctx, rec, known); err != nil {
 		return err
 	}
 	tags := rec.Tags
@@ -287,53 +288,6 @@ func (e *estimator) write(ctx context.Context, rec *record.Row, known string) er
 	common := e.classes.Observe(tags)
 	if len(tags) > 0 {
 		e.p.TagCalls += int64(len(e.tags.Add(&pipeline.TagIntent{ContactID: rec.Key, Tags: tags, Common: common})))
-	}
-	return nil
-}
-
-// related counts a row's notes and tasks that the journal does not have as
-// created (sinks.GHL.writeRelated), and the lookups the sink makes first: for
-// one the journal has as pending, and for any of a contact that existed
-// (here: one the state knows; a contact that was in the location before
-// any import is not known offline, so its lookups are not counted).
-func (e *estimator) related(ctx context.Context, rec *record.Row, existed bool) error {
-	if len(rec.Notes) == 0 && len(rec.Tasks) == 0 {
-		return nil
-	}
-	journal := map[string]string{}
-	if e.in.Store != nil {
-		entries, err := e.in.Store.RelatedOf(ctx, rec.Key)
-		if err != nil {
-			return err
-		}
-		for _, s := range entries {
-			journal[s.JournalKey()] = s.State
-		}
-	}
-	seq := map[string]int{}
-	one := func(kind string, v any, count *int64) {
-		h := sinks.ContentHash(v)
-		n := seq[kind+h]
-		seq[kind+h]++
-		switch journal[record.RelatedKey(kind, h, n)] {
-		case record.RelatedDone:
-		case record.RelatedPending:
-			e.p.Lookups++
-			*count++
-		case "":
-			if existed {
-				e.p.Lookups++
-			}
-			*count++
-		default:
-			*count++
-		}
-	}
-	for _, n := range rec.Notes {
-		one(record.KindNote, n, &e.p.Notes)
-	}
-	for _, t := range rec.Tasks {
-		one(record.KindTask, t, &e.p.Tasks)
 	}
 	return nil
 }
