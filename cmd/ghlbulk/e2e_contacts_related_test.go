@@ -114,9 +114,9 @@ func TestImportContactsItemsKeptInStep(t *testing.T) {
 
 	edited := slices.Clone(rows)
 	edited[0] = itemRow(0, "First call 0 and a second.", "2024-03-01", "open", "") // note text
-	edited[1] = itemRow(1, "First call 1.", "2024-03-01", "done", "")               // task status
-	edited[2] = itemRow(2, "First call 2.", "2024-03-09", "open", "")               // due date
-	edited[3] = itemRow(3, "First call 3.", "2024-03-01", "open", "note")           // deleted:
+	edited[1] = itemRow(1, "First call 1.", "2024-03-01", "done", "")              // task status
+	edited[2] = itemRow(2, "First call 2.", "2024-03-09", "open", "")              // due date
+	edited[3] = itemRow(3, "First call 3.", "2024-03-01", "open", "note")          // deleted:
 	writeLines(t, file, itemsHeader, edited)
 	sb.ResetCounts()
 	r := runCLI(t, sb.env(), f.args(file, mapping)...)
