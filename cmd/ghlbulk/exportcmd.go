@@ -31,7 +31,9 @@ type exportOptions struct {
 	layout      string
 	workers     int
 	restart     bool
-	notify      *notifyFlags // --notify: the summary to relays at the end (relayflags.go)
+
+	// notify is --notify: the summary to relays at the end (relayflags.go).
+	notify *notifyFlags
 }
 
 var includable = []string{"tasks", "notes", "appointments"}

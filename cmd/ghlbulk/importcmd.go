@@ -51,9 +51,11 @@ type importOptions struct {
 	// deleteMissing: --kind notes|tasks deletes the records an earlier run
 	// of the state wrote whose rows are gone from the input (relatedcmd.go).
 	deleteMissing bool
-	limits        inputLimits  // --max-record-bytes, --max-columns
-	createFields  bool         // --create-fields
-	notify        *notifyFlags // --notify: the summary to relays at the end (relayflags.go)
+	limits        inputLimits // --max-record-bytes, --max-columns
+	createFields  bool        // --create-fields
+
+	// notify is --notify: the summary to relays at the end (relayflags.go).
+	notify *notifyFlags
 }
 
 func newImportCmd(f *factory) *cobra.Command {
