@@ -22,6 +22,11 @@
 //   - The listener's uptime is journaled (start, a heartbeat, stop), so a
 //     reader can tell the spans in which events may have been missed.
 //
-// Floor 4 (docs/design.md): a job; imports none of ours but the standard
-// library and the SQLite driver. All SQL of the journal is in journal.go.
+//   - With relays and rules (rules.go, relay.go), what a matching event owes
+//     is written to the outbox in the event's own transaction and sent by a
+//     sender goroutine (outbox.go): at least once, keyed webhookId/relay,
+//     retried with pace.Backoff, a dead letter after the rules' attempts.
+//
+// Floor 4 (docs/design.md): a job; imports ghl, ghl/pace and transform (the
+// expression budget). All SQL of the journal is in journal.go.
 package listen
