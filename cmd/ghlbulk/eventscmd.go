@@ -20,6 +20,7 @@ type eventsOptions struct {
 	since   string
 	types   []string
 	json    bool
+	failed  bool
 }
 
 func newEventsCmd(f *factory) *cobra.Command {
@@ -43,6 +44,7 @@ warnings on stderr.`,
 	fl.StringVar(&o.since, "since", "", "only events received at or after this time (RFC 3339, or a duration such as 2h for that long ago)")
 	fl.StringSliceVar(&o.types, "type", nil, "only these event types, comma-separated (ContactCreate,NoteDelete,...)")
 	fl.BoolVar(&o.json, "json", false, "one JSON object a line (NDJSON)")
+	fl.BoolVar(&o.failed, "failed", false, "list the dead letters instead: relay deliveries and actions given up on after the rules' attempts")
 	return cmd
 }
 
@@ -62,10 +64,13 @@ func runEvents(ctx context.Context, o eventsOptions) error {
 		return refused(fmt.Errorf("--journal: %w", err))
 	}
 	defer j.Close()
-	o.warnGaps(ctx, j, filter.Since)
 	out := bufio.NewWriter(o.f.stdout)
 	defer out.Flush()
 	enc := json.NewEncoder(out)
+	if o.failed {
+		return o.printFailed(ctx, j, out, enc)
+	}
+	o.warnGaps(ctx, j, filter.Since)
 	for e, err := range j.Events(ctx, filter) {
 		if err != nil {
 			return err
@@ -121,4 +126,23 @@ func (o eventsOptions) filter(now time.Time) (listen.Filter, error) {
 		return f, nil
 	}
 	return f, fmt.Errorf("--since %q: want an RFC 3339 time such as 2026-01-02T15:04:05Z, or a duration such as 2h", o.since)
+}
+
+// printFailed lists the dead letters: one line each (journal order of the
+// event, its webhookId, the target, attempts, the last error), or NDJSON.
+func (o eventsOptions) printFailed(ctx context.Context, j *listen.Journal, out *bufio.Writer, enc *json.Encoder) error {
+	dead, err := j.DeadLetters(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range dead {
+		if o.json {
+			if err := enc.Encode(d); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(out, "%d\t%s\t%s\t%s\t%d attempts\t%s\n", d.Event.Seq, d.Event.WebhookID, d.Target, d.Rule, d.Attempts, d.LastError)
+	}
+	return nil
 }

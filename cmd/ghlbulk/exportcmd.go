@@ -31,12 +31,15 @@ type exportOptions struct {
 	layout      string
 	workers     int
 	restart     bool
+
+	// notify is --notify: the summary to relays at the end (relayflags.go).
+	notify *notifyFlags
 }
 
 var includable = []string{"tasks", "notes", "appointments"}
 
 func newExportCmd(f *factory) *cobra.Command {
-	o := exportOptions{f: f}
+	o := exportOptions{f: f, notify: &notifyFlags{}}
 	cmd := &cobra.Command{
 		Use:   "export --out DIR",
 		Short: "Export a location's (or a business's) contacts, with tasks, notes and appointments, to Parquet or CSV",
@@ -71,10 +74,11 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, 
   ghlbulk export --out biz/ --business 641c094001436dbc2081e642 --format csv`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runExport(cmd.Context(), o)
+			return o.notify.around(cmd.Context(), f, "export", func() error { return runExport(cmd.Context(), o) })
 		},
 	}
 	fl := cmd.Flags()
+	o.notify.add(fl)
 	fl.StringVarP(&o.out, "out", "o", "", "output directory; required")
 	fl.StringVar(&o.business, "business", "", "export only the contacts of this business id")
 	fl.StringSliceVar(&o.include, "include", nil, "also export these: tasks,notes,appointments")
@@ -166,6 +170,7 @@ func runExport(ctx context.Context, o exportOptions) error {
 	if err := writeReport(o.report, rep); err != nil {
 		log.Error("writing the report", "err", err)
 	}
+	o.notify.done(rep, "")
 	var oe *export.OutDirError
 	if errors.As(runErr, &oe) {
 		return refused(runErr)

@@ -53,10 +53,13 @@ type importOptions struct {
 	deleteMissing bool
 	limits        inputLimits // --max-record-bytes, --max-columns
 	createFields  bool        // --create-fields
+
+	// notify is --notify: the summary to relays at the end (relayflags.go).
+	notify *notifyFlags
 }
 
 func newImportCmd(f *factory) *cobra.Command {
-	o := importOptions{f: f}
+	o := importOptions{f: f, notify: &notifyFlags{}}
 	cmd := &cobra.Command{
 		Use:   "import FILE... --mapping M.yaml",
 		Short: "Import CSV or Parquet files into a location, paced, resumable, with nothing lost",
@@ -84,10 +87,11 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
-			return runImport(cmd.Context(), o)
+			return o.notify.around(cmd.Context(), f, "import", func() error { return runImport(cmd.Context(), o) })
 		},
 	}
 	fl := cmd.Flags()
+	o.notify.add(fl)
 	fl.StringVarP(&o.mapping, "mapping", "m", "", "mapping file (YAML); required")
 	fl.StringVar(&o.state, "state", "", "checkpoint database (default <first FILE>.state)")
 	fl.StringVar(&o.rejects, "rejects", "", "rejects file (default <first FILE>.rejects.csv)")
@@ -460,6 +464,7 @@ func (o *importOptions) finish(f *factory, s *session.Session, title string, rep
 	if err := writeReport(o.report, rep); err != nil {
 		f.logger().Error("writing the report", "err", err)
 	}
+	o.notify.done(rep, o.rejects)
 	return runErr // pipeline.ExitCode tells its exit code
 }
 

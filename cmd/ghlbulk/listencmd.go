@@ -22,6 +22,7 @@ type listenOptions struct {
 	maxBody     int64
 	tlsCert     string
 	tlsKey      string
+	relay       relayFlags
 }
 
 func newListenCmd(f *factory) *cobra.Command {
@@ -39,13 +40,21 @@ disk before the answer:
 The first line on stdout is LISTEN_URL=http://HOST:PORT/webhooks/highlevel; it then serves until
 SIGINT or SIGTERM. Read the journal with 'ghlbulk events'.
 
+With --relay NAME=URL and --rules FILE, each event a rule matches is owed a delivery to the rule's
+relays (Slack, Teams, signed JSON over HTTP, email) or a task on its contact (action: create_task,
+which needs HighLevel credentials). Deliveries are journaled with the event, sent by a sender of
+their own (a relay that is down never delays an answer), at least once with an idempotency key
+(webhookId/relay), retried with backoff, and listed by 'ghlbulk events --failed' once given up on.
+A bad rules file or relay URL stops listen before it binds (exit 2).
+
 HighLevel's RSA key (docs: Webhook Authentication) is built in. HighLevel publishes its Ed25519 key
 per app in the marketplace, not in its docs or SDK: give it with --public-key to check x-ghl-signature.
 --public-key replaces the built-in key.`,
 		Example: `  ghlbulk listen --journal events.db --public-key ghl-ed25519.pem
   ghlbulk listen --addr 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem --journal events.db
   ghlbulk sandbox --webhook-url http://127.0.0.1:8090/webhooks/highlevel --webhook-key-out sandbox.pem &
-  ghlbulk listen --journal events.db --public-key sandbox.pem`,
+  ghlbulk listen --journal events.db --public-key sandbox.pem
+  ghlbulk listen --journal events.db --relay ops=https://hooks.slack.com/services/T/B/X --rules rules.yaml`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runListen(cmd.Context(), o)
@@ -61,6 +70,7 @@ per app in the marketplace, not in its docs or SDK: give it with --public-key to
 	fl.Int64Var(&o.maxBody, "max-body", listen.DefaultMaxBody, "largest body taken, in bytes; larger is answered 413")
 	fl.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fl.StringVar(&o.tlsKey, "tls-key", "", "the key of --tls-cert (PEM)")
+	o.relay.add(fl, "rules file (YAML): which events go to which relays, a when: condition, message templates, create_task actions (see README, Relays and rules)")
 	return cmd
 }
 
@@ -69,6 +79,12 @@ func runListen(ctx context.Context, o listenOptions) error {
 	opt, err := o.listenerOptions()
 	if err != nil {
 		return refused(err)
+	}
+	if opt.Relays, err = o.relay.load(o.f); err != nil {
+		return refused(err)
+	}
+	if opt.Tasks, err = listenTasks(ctx, o.f, opt.Relays); err != nil {
+		return err
 	}
 	j, err := listen.OpenJournal(o.journal)
 	if err != nil {

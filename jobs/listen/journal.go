@@ -34,7 +34,20 @@ CREATE TABLE IF NOT EXISTS uptime (
 	started_ms INTEGER NOT NULL,
 	seen_ms    INTEGER NOT NULL,
 	stopped_ms INTEGER
-);`
+);
+CREATE TABLE IF NOT EXISTS outbox (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	key        TEXT NOT NULL UNIQUE, -- the idempotency key: webhookId/relay or webhookId/task:rule
+	seq        INTEGER NOT NULL REFERENCES events(seq),
+	target     TEXT NOT NULL,        -- relay:NAME or action:create_task
+	rule       TEXT NOT NULL,
+	state      TEXT NOT NULL,        -- pending, done, dead
+	attempts   INTEGER NOT NULL DEFAULT 0,
+	next_ms    INTEGER NOT NULL,
+	last_error TEXT NOT NULL DEFAULT '',
+	done_ms    INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_ms);`
 
 // Event is one journaled webhook: its body exactly as it came, and what
 // the listener read from it.
@@ -96,9 +109,11 @@ func (j *Journal) Path() string { return j.path }
 
 // appendBatch journals evs in one transaction. kept[i] is false where the
 // event's webhookId was journaled before (by an earlier batch or by an
-// earlier event of this one). The uptime span id is marked seen in the same
-// transaction.
-func (j *Journal) appendBatch(ctx context.Context, span int64, evs []*Event) (kept []bool, err error) {
+// earlier event of this one). The deliveries a kept event owes (owed[i],
+// nil or parallel to evs) go to the outbox in the same transaction: an
+// event journaled is an alert owed. The uptime span id is marked seen in
+// the same transaction.
+func (j *Journal) appendBatch(ctx context.Context, span int64, evs []*Event, owed [][]outboxRow) (kept []bool, err error) {
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -122,6 +137,12 @@ func (j *Journal) appendBatch(ctx context.Context, span int64, evs []*Event) (ke
 		}
 		n, _ := res.RowsAffected()
 		kept[i] = n == 1
+		if kept[i] && owed != nil && len(owed[i]) > 0 {
+			seq, _ := res.LastInsertId()
+			if err := owe(ctx, tx, seq, owed[i], e.ReceivedAt); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE uptime SET seen_ms = ? WHERE id = ?`, time.Now().UnixMilli(), span); err != nil {
 		return nil, err
@@ -256,4 +277,89 @@ func (j *Journal) Count(ctx context.Context) (int64, error) {
 	var n int64
 	err := j.db.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n)
 	return n, err
+}
+
+func owe(ctx context.Context, tx *sql.Tx, seq int64, rows []outboxRow, at time.Time) error {
+	for _, o := range rows {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (key, seq, target, rule, state, next_ms)
+			VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT(key) DO NOTHING`, o.Key, seq, o.Target, o.Rule, at.UnixMilli()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Delivery is one outbox row with its event.
+type Delivery struct {
+	ID        int64     `json:"-"`
+	Key       string    `json:"key"`
+	Target    string    `json:"target"`
+	Rule      string    `json:"rule"`
+	State     string    `json:"state"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"lastError,omitempty"`
+	Event     Event     `json:"event"`
+	DoneAt    time.Time `json:"doneAt,omitzero"`
+}
+
+const deliverySelect = `SELECT o.id, o.key, o.target, o.rule, o.state, o.attempts, o.last_error, coalesce(o.done_ms, 0),
+	e.seq, e.webhook_id, e.type, e.location_id, e.timestamp, e.received_ms, e.signature, e.body
+	FROM outbox o JOIN events e ON e.seq = o.seq `
+
+func (j *Journal) deliveries(ctx context.Context, where string, args ...any) ([]Delivery, error) {
+	rows, err := j.db.QueryContext(ctx, deliverySelect+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		var d Delivery
+		var done, ms int64
+		var body []byte
+		e := &d.Event
+		if err := rows.Scan(&d.ID, &d.Key, &d.Target, &d.Rule, &d.State, &d.Attempts, &d.LastError, &done,
+			&e.Seq, &e.WebhookID, &e.Type, &e.LocationID, &e.Timestamp, &ms, &e.Signature, &body); err != nil {
+			return nil, fmt.Errorf("journal %s: %w", j.path, err)
+		}
+		e.ReceivedAt, e.Body = time.UnixMilli(ms).UTC(), json.RawMessage(body)
+		if done > 0 {
+			d.DoneAt = time.UnixMilli(done).UTC()
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// dueDeliveries are the pending rows whose time has come, oldest first.
+func (j *Journal) dueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error) {
+	return j.deliveries(ctx, `WHERE o.state = 'pending' AND o.next_ms <= ? ORDER BY o.next_ms, o.id LIMIT ?`, now.UnixMilli(), limit)
+}
+
+// DeadLetters are the deliveries given up on after the rules' attempts,
+// oldest first (`ghlbulk events --failed`).
+func (j *Journal) DeadLetters(ctx context.Context) ([]Delivery, error) {
+	return j.deliveries(ctx, `WHERE o.state = 'dead' ORDER BY o.id`)
+}
+
+// Deliveries are every outbox row, oldest first.
+func (j *Journal) Deliveries(ctx context.Context) ([]Delivery, error) {
+	return j.deliveries(ctx, `ORDER BY o.id`)
+}
+
+func (j *Journal) deliveryDone(ctx context.Context, id int64, now time.Time) error {
+	_, err := j.db.ExecContext(ctx, `UPDATE outbox SET state = 'done', attempts = attempts + 1, last_error = '', done_ms = ? WHERE id = ?`, now.UnixMilli(), id)
+	return err
+}
+
+// deliveryFailed records a failed attempt: the row is tried again at next,
+// or, dead, listed by DeadLetters.
+func (j *Journal) deliveryFailed(ctx context.Context, id int64, next time.Time, dead bool, msg string) error {
+	state := "pending"
+	if dead {
+		state = "dead"
+	}
+	_, err := j.db.ExecContext(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_ms = ?, last_error = ? WHERE id = ?`,
+		state, next.UnixMilli(), msg, id)
+	return err
 }

@@ -48,6 +48,11 @@ type Options struct {
 	MaxBatch    int           // events per transaction; 0 = DefaultMaxBatch
 	Heartbeat   time.Duration // how often the uptime span is marked alive; 0 = DefaultHeartbeat
 
+	// Relays is the --relay/--rules config: each event a rule matches is
+	// owed deliveries, journaled with it and sent by the listener's sender.
+	Relays *Config
+	Tasks  Tasks // for create_task rules; nil when no rule acts
+
 	Logger *slog.Logger     // nil = discard
 	Now    func() time.Time // nil = time.Now; tests move it
 }
@@ -97,6 +102,7 @@ type Listener struct {
 	n        counters
 	stopBeat chan struct{}
 	beatDone chan struct{}
+	sender   *sender // nil without rules
 }
 
 // New journals the listener's start and starts its writer. Close it.
@@ -118,8 +124,21 @@ func New(opt Options) (*Listener, error) {
 		inFlight: make(chan struct{}, opt.MaxInFlight),
 		stopBeat: make(chan struct{}), beatDone: make(chan struct{}),
 	}
+	if len(opt.Relays.rules()) > 0 {
+		l.sender = newSender(opt.Journal, opt.Relays, opt.Tasks, opt.Logger, opt.Now)
+		l.w.route, l.w.wake = l.route, l.sender.wake
+	}
 	go l.heartbeat()
 	return l, nil
+}
+
+// route is what ev owes; a condition that cannot run is logged, no match.
+func (l *Listener) route(ev *Event) []outboxRow {
+	rows, errs := l.opt.Relays.route(ev)
+	for _, err := range errs {
+		l.opt.Logger.Warn("rules: a condition failed; taken as no match", "err", err)
+	}
+	return rows
 }
 
 // heartbeat marks the uptime span alive, so that a killed listener's gap
@@ -144,6 +163,9 @@ func (l *Listener) heartbeat() {
 // HTTP server first, so that no request is left waiting.
 func (l *Listener) Close() error {
 	l.w.close()
+	if l.sender != nil {
+		l.sender.close()
+	}
 	close(l.stopBeat)
 	<-l.beatDone
 	return l.opt.Journal.stopSpan(l.span, l.opt.Now())

@@ -30,6 +30,8 @@ type writer struct {
 	span     int64
 	queue    chan *pending
 	maxBatch int
+	route    func(*Event) []outboxRow // what an event owes; nil: nothing
+	wake     func()                   // after a commit that owed something
 
 	mu     sync.RWMutex // guards closed against a send on a closed queue
 	closed bool
@@ -99,7 +101,17 @@ func (w *writer) run() {
 func (w *writer) commit(batch []*pending, evs []*Event) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	kept, err := w.j.appendBatch(ctx, w.span, evs)
+	var owed [][]outboxRow
+	if w.route != nil {
+		owed = make([][]outboxRow, len(evs))
+		for i, e := range evs {
+			owed[i] = w.route(e)
+		}
+	}
+	kept, err := w.j.appendBatch(ctx, w.span, evs, owed)
+	if err == nil && owed != nil && w.wake != nil {
+		w.wake()
+	}
 	for i, q := range batch {
 		if err != nil {
 			q.done <- result{err: err}
