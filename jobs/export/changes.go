@@ -82,6 +82,7 @@ func (e *exporter) readChanges(ctx context.Context, r *exportRun) (*changeSet, e
 		if err != nil {
 			return nil, fmt.Errorf("--changes %s: %w", e.cfg.Changes, err)
 		}
+		gaps = liveTail(gaps, time.UnixMilli(cs.ReadAt))
 		if len(gaps) > 0 {
 			g := gaps[0]
 			cs.Sweep, cs.Why = true, fmt.Sprintf("a full sweep: the listener was not up from %s to %s (%d gaps since the last run), so the journal may miss changes",
@@ -159,4 +160,14 @@ func (e *exporter) notesFor(ctx context.Context, r *exportRun, contacts []ghl.Co
 		e.changed = set
 	}
 	return filter(contacts, func(c ghl.Contact) bool { return e.changed[c.ID] }), nil
+}
+
+// liveTail drops from gaps the last one when it is only the time since a
+// running listener's last heartbeat (it ends now and is a few heartbeats
+// long).
+func liveTail(gaps []listen.Gap, now time.Time) []listen.Gap {
+	if n := len(gaps); n > 0 && gaps[n-1].To.Equal(now) && gaps[n-1].To.Sub(gaps[n-1].From) < 3*listen.DefaultHeartbeat {
+		return gaps[:n-1]
+	}
+	return gaps
 }
