@@ -61,7 +61,13 @@ dateAdded to two years ahead; notes per contact. Without those scopes a kind is 
 run and every task, note and appointment created, changed or deleted since (the state keeps a hash
 of each); what was deleted is listed in the deleted file (entity, id, contactId, detectedAt), the
 contacts also in the manifest. Run the same command again with the same --state to
-resume an interrupted export. --layout run keeps every run in DIR/run=<UTC start>/ instead of
+resume an interrupted export. With --changes JOURNAL (the journal of a running ghlbulk listen),
+--incremental reads notes only for the contacts whose notes changed since the last run; it sweeps all
+notes, and its plan says why, on its first run or when the journal shows the listener was down.
+
+Before its first costly request, export prints its plan: requests by kind, the daily quota left and the
+ETA (--no-plan skips it). --max-requests N stops cleanly at N requests (exit 3, resumable); --wait waits
+out a spent daily quota and goes on. --layout run keeps every run in DIR/run=<UTC start>/ instead of
 replacing the files in DIR.
 
 Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, credentials or scope),
