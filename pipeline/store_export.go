@@ -30,7 +30,9 @@ import (
 //     read, with their hash: an incremental run writes those whose hash
 //     changed, and lists as deleted those it no longer reads.
 //   - export_scope_values: small per-scope numbers a run leaves for the
-//     next (the appointments window's start).
+//     next (the appointments window's start, the change feed's watermark).
+//   - export_partial: a kind a run reads for some contacts only (--changes:
+//     notes), and those contacts: the known records of the others stay.
 //
 // Tables and columns added since the first export need no version change:
 // CREATE TABLE IF NOT EXISTS gives an older state the table, empty, and
@@ -94,6 +96,12 @@ CREATE TABLE IF NOT EXISTS export_related_known (
 	contact_id TEXT NOT NULL,
 	hash TEXT NOT NULL,
 	PRIMARY KEY (scope, kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS export_partial (
+	run_id TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	contact_id TEXT NOT NULL, -- '' marks the kind as read for these contacts only
+	PRIMARY KEY (run_id, kind, contact_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS export_scope_values (
 	scope TEXT NOT NULL,
@@ -267,7 +275,7 @@ func (s *Store) DropExportRun(ctx context.Context, scope, runID string) error {
 
 func dropExportRun(tx *sql.Tx, scope, runID string) error {
 	for _, q := range []string{`DELETE FROM export_pages WHERE run_id = ?`, `DELETE FROM export_seen WHERE run_id = ?`,
-		`DELETE FROM export_related_seen WHERE run_id = ?`} {
+		`DELETE FROM export_related_seen WHERE run_id = ?`, `DELETE FROM export_partial WHERE run_id = ?`} {
 		if _, err := tx.Exec(q, runID); err != nil {
 			return err
 		}
@@ -395,8 +403,9 @@ func (s *Store) ExportRelatedDeleted(ctx context.Context, scope, runID string, k
 	var out []ExportRecord
 	for _, kind := range kinds {
 		rows, err := s.db.QueryContext(ctx, `SELECT k.id, k.contact_id FROM export_related_known k WHERE k.scope = ? AND k.kind = ?
-			AND NOT EXISTS (SELECT 1 FROM export_related_seen s WHERE s.run_id = ? AND s.kind = k.kind AND s.id = k.id) ORDER BY k.id`,
-			scope, kind, runID)
+			AND NOT EXISTS (SELECT 1 FROM export_related_seen s WHERE s.run_id = ? AND s.kind = k.kind AND s.id = k.id)
+			AND `+refreshedContact+` ORDER BY k.id`,
+			scope, kind, runID, runID, kind, runID, kind, runID)
 		if err != nil {
 			return nil, fmt.Errorf("state: finding deleted %s: %w", kind, err)
 		}
@@ -529,14 +538,56 @@ func (s *Store) eachString(ctx context.Context, fn func(string), q string, args 
 	return rows.Err()
 }
 
+// refreshedContact is true of a known record k (of kind ?) whose contact
+// the run (?) read that kind for: every contact, unless the run read the
+// kind for some contacts only (export_partial), then those and the
+// contacts it did not list (gone). Its arguments: run, kind, run, kind, run.
+const refreshedContact = `(NOT EXISTS (SELECT 1 FROM export_partial p WHERE p.run_id = ? AND p.kind = ? AND p.contact_id = '')
+	OR k.contact_id IN (SELECT p.contact_id FROM export_partial p WHERE p.run_id = ? AND p.kind = ?)
+	OR NOT EXISTS (SELECT 1 FROM export_seen s WHERE s.run_id = ? AND s.id = k.contact_id))`
+
+// MarkExportPartial records that run reads kind only for contacts (with
+// --changes: notes): the known records of the other contacts it lists
+// stay known, and are not taken for deleted.
+func (s *Store) MarkExportPartial(ctx context.Context, runID, kind string, contacts []string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, id := range append([]string{""}, contacts...) {
+			if _, err := tx.Exec(`INSERT OR IGNORE INTO export_partial (run_id, kind, contact_id) VALUES (?,?,?)`, runID, kind, id); err != nil {
+				return fmt.Errorf("state: recording the contacts whose %s are read: %w", kind, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ExportPartial returns the contacts run reads kind for (MarkExportPartial),
+// or nil if it reads kind for every contact.
+func (s *Store) ExportPartial(ctx context.Context, runID, kind string) (map[string]bool, error) {
+	var set map[string]bool
+	err := s.eachString(ctx, func(id string) {
+		if set == nil {
+			set = map[string]bool{}
+		}
+		if id != "" {
+			set[id] = true
+		}
+	}, `SELECT contact_id FROM export_partial WHERE run_id = ? AND kind = ? ORDER BY contact_id`, runID, kind)
+	if err != nil {
+		return nil, fmt.Errorf("state: reading the contacts whose %s are read: %w", kind, err)
+	}
+	return set, nil
+}
+
 // finishRelated makes the run's records of f.Kinds the scope's known ones
-// and sets its scope values.
+// (of the contacts it read them for, refreshedContact) and sets its scope
+// values.
 func finishRelated(tx *sql.Tx, f ExportFinish) error {
 	for _, kind := range f.Kinds {
-		if _, err := tx.Exec(`DELETE FROM export_related_known WHERE scope = ? AND kind = ?`, f.Scope, kind); err != nil {
+		if _, err := tx.Exec(`DELETE FROM export_related_known AS k WHERE k.scope = ? AND k.kind = ? AND `+refreshedContact,
+			f.Scope, kind, f.RunID, kind, f.RunID, kind, f.RunID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(`INSERT INTO export_related_known (scope, kind, id, contact_id, hash)
+		if _, err := tx.Exec(`INSERT OR REPLACE INTO export_related_known (scope, kind, id, contact_id, hash)
 			SELECT ?, kind, id, contact_id, hash FROM export_related_seen WHERE run_id = ? AND kind = ?`, f.Scope, f.RunID, kind); err != nil {
 			return err
 		}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/jobs/export"
-	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -31,6 +30,7 @@ type exportOptions struct {
 	layout      string
 	workers     int
 	restart     bool
+	plan        exportPlanFlags
 
 	// notify is --notify: the summary to relays at the end (relayflags.go).
 	notify *notifyFlags
@@ -64,7 +64,13 @@ dateAdded to two years ahead; notes per contact. Without those scopes a kind is 
 run and every task, note and appointment created, changed or deleted since (the state keeps a hash
 of each); what was deleted is listed in the deleted file (entity, id, contactId, detectedAt), the
 contacts also in the manifest. Run the same command again with the same --state to
-resume an interrupted export. --layout run keeps every run in DIR/run=<UTC start>/ instead of
+resume an interrupted export. With --changes JOURNAL (the journal of a running ghlbulk listen),
+--incremental reads notes only for the contacts whose notes changed since the last run; it sweeps all
+notes, and its plan says why, on its first run or when the journal shows the listener was down.
+
+Before its first costly request, export prints its plan: requests by kind, the daily quota left and the
+ETA (--no-plan skips it). --max-requests N stops cleanly at N requests (exit 3, resumable); --wait waits
+out a spent daily quota and goes on. --layout run keeps every run in DIR/run=<UTC start>/ instead of
 replacing the files in DIR.
 
 Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, credentials or scope),
@@ -90,6 +96,7 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, 
 	fl.StringVar(&o.layout, "layout", "replace", "replace: files in DIR, replacing the last run's; run: each run in DIR/run=<time>/")
 	fl.IntVarP(&o.workers, "workers", "w", 8, "requests in flight for tasks, notes and appointments")
 	fl.BoolVar(&o.restart, "restart", false, "discard the state in --state (cursor and unfinished run) and start over")
+	o.plan.register(fl)
 	return cmd
 }
 
@@ -121,6 +128,9 @@ func (o *exportOptions) validate() (time.Time, error) {
 		}
 		since = t
 	}
+	if err := o.plan.validate(o.incremental); err != nil {
+		return since, err
+	}
 	if o.workers < 1 || o.workers > 64 {
 		return since, fmt.Errorf("--workers %d: must be between 1 and 64", o.workers)
 	}
@@ -144,7 +154,7 @@ func runExport(ctx context.Context, o exportOptions) error {
 	if err := export.CheckOutDir(o.config(since), o.state); err != nil {
 		return refused(err)
 	}
-	sess, err := f.session(ctx, session.Options{Need: auth.ScopeContactsRead})
+	sess, err := f.session(ctx, o.plan.sessionOptions(auth.ScopeContactsRead))
 	if err != nil {
 		return err
 	}
@@ -162,7 +172,8 @@ func runExport(ctx context.Context, o exportOptions) error {
 	cfg := o.config(since)
 	cfg.Client, cfg.LocationID, cfg.Store = sess.Client, sess.Location, store
 	cfg.Stats, cfg.Progress, cfg.Logger = stats, progress.Update, log
-	rep, runErr := export.Run(sess.Context(ctx), cfg)
+	o.plan.configure(f, &cfg, sess)
+	rep, runErr := o.plan.run(sess.Context(ctx), f, cfg)
 	progress.Finish(rep)
 	if !f.opts.quiet {
 		printSummary(f.stdout, "export", rep, [][2]string{{"files in", o.out}, {"state", o.state}})

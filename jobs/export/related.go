@@ -58,6 +58,30 @@ func fetchRelated(ctx context.Context, src *sources.GHLContacts, workers int, co
 	return out, nil
 }
 
+// fetchPageRelated fetches the per-contact kinds of r for contacts: notes
+// only for those the change feed names, when it does (changes.go).
+func (e *exporter) fetchPageRelated(ctx context.Context, r *exportRun, contacts []ghl.Contact) (*related, error) {
+	inc := r.Rel.perContact()
+	if !inc.Notes {
+		return fetchRelated(ctx, e.src, e.cfg.Workers, contacts, inc)
+	}
+	noteFor, err := e.notesFor(ctx, r, contacts)
+	if err != nil {
+		return nil, err
+	}
+	inc.Notes = false
+	rel, err := fetchRelated(ctx, e.src, e.cfg.Workers, contacts, inc)
+	if err != nil {
+		return nil, err
+	}
+	notes, err := fetchRelated(ctx, e.src, e.cfg.Workers, noteFor, sources.Include{Notes: true})
+	if err != nil {
+		return nil, err
+	}
+	rel.Notes = notes.Notes
+	return rel, nil
+}
+
 // relatedCalls lists the requests fetchRelated makes, in the order they are
 // submitted (contact by contact; tasks, notes, appointments within one).
 // Each call writes only its own contact's slot, so the slices need no lock.

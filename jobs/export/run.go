@@ -69,6 +69,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
 	"github.com/ghlbulk/ghlbulk/internal/fsx"
+	"github.com/ghlbulk/ghlbulk/jobs/plan"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/sinks"
 	"github.com/ghlbulk/ghlbulk/sources"
@@ -124,6 +125,12 @@ type Config struct {
 	Mem memory.Allocator
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
+	// Plan, if set, is told the requests the run will make, before the
+	// first that costs much (plan.go); nil: no plan and no probes.
+	Plan func(plan.ExportPlan)
+	// Changes is the listener's journal (--changes, with Incremental):
+	// notes are read only for the contacts it names (changes.go).
+	Changes string
 }
 
 // exportParams are the options a resumed run must share with the run it
@@ -218,6 +225,7 @@ type exporter struct {
 	mode    string
 	schema  *sinks.ContactSchema
 	written map[string]int64
+	changed map[string]bool // the contacts whose notes a --changes run reads
 }
 
 func newExporter(cfg Config) (*exporter, error) {
@@ -359,6 +367,9 @@ func (e *exporter) run(ctx context.Context) error {
 	if _, err := fsx.RemoveTemps(r.StageDir, ""); err != nil {
 		return err
 	}
+	if err := e.plan(ctx, r); err != nil {
+		return stopErr(ctx, err)
+	}
 	if !r.Cursor.Done {
 		if err := e.list(ctx, r); err != nil {
 			return stopErr(ctx, err)
@@ -415,7 +426,7 @@ func (e *exporter) openRun(ctx context.Context) (*exportRun, error) {
 	}
 	r.StageDir = filepath.Join(e.cfg.OutDir, stageDirName, r.RunID)
 	r.Cursor.Style = e.src.Style()
-	if r.Rel, err = e.planRelated(ctx); err != nil {
+	if r.Rel, err = e.planRelated(ctx, r); err != nil {
 		return nil, err
 	}
 	switch e.mode {
@@ -574,7 +585,7 @@ func (e *exporter) stagePage(ctx context.Context, r *exportRun, page *sources.Co
 	if r.Rel.Diff {
 		readFor = scan.all
 	}
-	rel, err := fetchRelated(ctx, e.src, e.cfg.Workers, readFor, r.Rel.perContact())
+	rel, err := e.fetchPageRelated(ctx, r, readFor)
 	if err != nil {
 		return err
 	}
@@ -764,9 +775,7 @@ func (e *exporter) finishRecord(r *exportRun, cur *pipeline.ExportCursor) pipeli
 	if r.Rel.Complete {
 		f.Kinds = e.inc.Names()
 	}
-	if r.Rel.From != 0 {
-		f.Values = map[string]int64{scopeKeyApptsFrom: r.Rel.From}
-	}
+	f.Values = r.Rel.scopeValues()
 	return f
 }
 

@@ -80,6 +80,9 @@ type relState struct {
 	Window    int                  `json:"window,omitempty"` // next (calendar, window) pair, calendar-major
 	ApptsDone bool                 `json:"appts_done,omitempty"`
 	Page      int                  `json:"page,omitempty"` // next related page, from relatedPageBase
+	// Changes is how notes are read with --changes (changes.go); nil
+	// without it.
+	Changes *changeSet `json:"changes,omitempty"`
 }
 
 // perContact is the kinds read per contact.
@@ -107,12 +110,19 @@ func legacyRel(inc sources.Include) relState {
 // wide where the token may (probed with one small request each), per
 // contact otherwise. A --since run reads per contact: it writes few
 // contacts' records and keeps no known records.
-func (e *exporter) planRelated(ctx context.Context) (relState, error) {
+func (e *exporter) planRelated(ctx context.Context, r *exportRun) (relState, error) {
 	s := legacyRel(e.inc)
 	if e.mode == ModeSince {
 		return s, nil
 	}
 	s.Complete, s.Diff = true, e.mode == ModeIncremental
+	if e.cfg.Changes != "" && s.Diff && e.inc.Notes {
+		cs, err := e.readChanges(ctx, r)
+		if err != nil {
+			return s, err
+		}
+		s.Changes = cs
+	}
 	if e.inc.Tasks {
 		err := e.retry(ctx, func(ctx context.Context) error {
 			_, err := e.cfg.Client.SearchLocationTasks(ctx, e.cfg.LocationID, ghl.TaskSearchParams{Limit: 1, BusinessID: e.cfg.BusinessID})
@@ -234,24 +244,34 @@ func (s relState) windows() []calWindow {
 // the earliest of the oldest contact's dateAdded, --since and the start an
 // earlier run of the scope used (to the day), to two years after the start.
 func (e *exporter) apptsRange(ctx context.Context, r *exportRun) error {
-	from := r.Rel.MinAdded
-	if s := e.cfg.Since; !s.IsZero() && (from == 0 || s.UnixMilli() < from) {
-		from = s.UnixMilli()
-	}
-	prev, ok, err := e.store.ExportScopeValue(ctx, r.Scope, scopeKeyApptsFrom)
+	from, ok, err := e.apptsFrom(ctx, r, r.Rel.MinAdded)
 	if err != nil {
 		return err
 	}
-	if ok && (from == 0 || prev < from) {
-		from = prev
-	}
-	if from == 0 {
+	if !ok {
 		r.Rel.ApptsDone = true // no contact, so no appointment of one
 		return e.saveRun(ctx, r)
 	}
 	r.Rel.From = time.UnixMilli(from).UTC().Truncate(24 * time.Hour).UnixMilli()
 	r.Rel.To = r.StartedAt.Add(appointmentsAhead).UnixMilli()
 	return e.saveRun(ctx, r)
+}
+
+// apptsFrom is the appointments window's start (ms) given the oldest
+// contact's dateAdded (minAdded, 0: none); ok is false when there is none.
+func (e *exporter) apptsFrom(ctx context.Context, r *exportRun, minAdded int64) (int64, bool, error) {
+	from := minAdded
+	if s := e.cfg.Since; !s.IsZero() && (from == 0 || s.UnixMilli() < from) {
+		from = s.UnixMilli()
+	}
+	prev, ok, err := e.store.ExportScopeValue(ctx, r.Scope, scopeKeyApptsFrom)
+	if err != nil {
+		return 0, false, err
+	}
+	if ok && (from == 0 || prev < from) {
+		from = prev
+	}
+	return from, from != 0, nil
 }
 
 func (e *exporter) listAppointments(ctx context.Context, r *exportRun) error {

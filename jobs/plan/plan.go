@@ -379,21 +379,7 @@ func (p Plan) Print(w io.Writer) {
 		kinds += fmt.Sprintf(", %d listing the location's contacts", p.Listing)
 	}
 	row("requests", fmt.Sprintf("%d (%s; retries on top)", p.Requests, kinds))
-	if p.DailyLeft >= 0 && p.DailyLimit < 1e9 {
-		row("daily quota left", fmt.Sprintf("%d of %d", p.DailyLeft, p.DailyLimit))
-	} else if p.DailyLimit < 1e9 {
-		row("daily quota", fmt.Sprintf("%d (what is left today is not known yet)", p.DailyLimit))
-	}
-	eta := FormatDuration(p.ETA)
-	if p.Days > 1 {
-		eta += fmt.Sprintf(" (the daily quota runs out: %d days; see --wait)", p.Days)
-	}
-	// A limit past a billion is a sandbox with limits off.
-	if p.Burst < 1e9 {
-		row("ETA", fmt.Sprintf("%s at %d requests per %s", eta, p.Burst, p.Interval))
-	} else {
-		row("ETA", eta+" (no burst limit)")
-	}
+	p.printTiming(row)
 	tw.Flush()
 }
 
@@ -408,5 +394,24 @@ func FormatDuration(d time.Duration) string {
 		return fmt.Sprintf("%.1f hours", d.Hours())
 	default:
 		return fmt.Sprintf("%.1f days", d.Hours()/24)
+	}
+}
+
+// printTiming writes the quota and ETA rows.
+func (p Plan) printTiming(row func(k string, v any)) {
+	if p.DailyLeft >= 0 && p.DailyLimit < 1e9 {
+		row("daily quota left", fmt.Sprintf("%d of %d", p.DailyLeft, p.DailyLimit))
+	} else if p.DailyLimit < 1e9 {
+		row("daily quota", fmt.Sprintf("%d (what is left today is not known yet)", p.DailyLimit))
+	}
+	eta := FormatDuration(p.ETA)
+	if p.Days > 1 {
+		eta += fmt.Sprintf(" (the daily quota runs out: %d days; see --wait)", p.Days)
+	}
+	// A limit past a billion is a sandbox with limits off.
+	if p.Burst < 1e9 {
+		row("ETA", fmt.Sprintf("%s at %d requests per %s", eta, p.Burst, p.Interval))
+	} else {
+		row("ETA", eta+" (no burst limit)")
 	}
 }

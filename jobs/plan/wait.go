@@ -21,6 +21,9 @@ type WaitOptions struct {
 	// Idle is how many runs in a row may make no progress at all before
 	// it gives up and returns the quota error (0: 3).
 	Idle int
+	// Progress tells whether a run checkpointed work (nil: an import's
+	// rule, progress below).
+	Progress func(pipeline.Report) bool
 	// Now and Sleep stand in for the clock in tests (nil: the real ones;
 	// Sleep must return ctx's error when ctx ends first).
 	Now   func() time.Time
@@ -54,6 +57,9 @@ func RunWithWaitOptions(ctx context.Context, run func(ctx context.Context) (pipe
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Progress == nil {
+		o.Progress = progress
+	}
 	if o.Sleep == nil {
 		o.Sleep = pace.Sleep
 	}
@@ -67,7 +73,7 @@ func RunWithWaitOptions(ctx context.Context, run func(ctx context.Context) (pipe
 		if err == nil || !errors.As(err, &qe) || ctx.Err() != nil {
 			return finish(reps, start, o.Now()), err
 		}
-		if progress(rep) {
+		if o.Progress(rep) {
 			idle = 0
 		} else if idle++; idle >= o.Idle {
 			o.Log.Error("no row was checkpointed in the last quota windows: the rows in flight need more requests than one window allows; run again with fewer --workers",
