@@ -286,7 +286,8 @@ fi
 # (ceil(N/500) requests), finds none changed, and rewrites the snapshot by
 # streaming the previous one through the merge: its peak RSS is the merge's.
 bench_snapshot() { # bench_snapshot N
-	local n=$1 out=$RUN/snapshot-$n kind rep rc rows el
+	local n=$1 out kind rep rc rows el
+	out=$RUN/snapshot-$n
 	start_sandbox "snapshot-$n" --rate off --daily 0 --contacts "$n"
 	for kind in first incremental; do
 		rep=$RUN/snapshot-$n-$kind.json
