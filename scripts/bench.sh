@@ -5,7 +5,7 @@
 #
 #   ./scripts/bench.sh                     # sections 1-5 at 100k contacts
 #   BENCH_LARGE=1 ./scripts/bench.sh       # also 1M-row import and 1M-contact export (slow)
-#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export parquet hostile listen
+#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export snapshot parquet hostile listen
 #
 # Environment:
 #   BENCH_ROWS            rows/contacts of the default size (100000)
@@ -25,7 +25,7 @@ BENCH_ROWS=${BENCH_ROWS:-100000}
 BENCH_LARGE=${BENCH_LARGE:-0}
 BENCH_LARGE_ROWS=${BENCH_LARGE_ROWS:-1000000}
 BENCH_PACED_SECONDS=${BENCH_PACED_SECONDS:-60}
-BENCH_ONLY=${BENCH_ONLY:-serve import paced export parquet hostile listen}
+BENCH_ONLY=${BENCH_ONLY:-serve import paced export snapshot parquet hostile listen}
 BENCH_DIR=${BENCH_DIR:-$ROOT/out/bench}
 WORKER_FLAG=()
 if [[ -n "${BENCH_WORKERS:-}" ]]; then WORKER_FLAG=(--workers "$BENCH_WORKERS"); fi
@@ -279,6 +279,34 @@ if has export; then
 	section "4. export, sandbox --rate off --daily 0, Parquet"
 	bench_export "$BENCH_ROWS"
 	if [[ $BENCH_LARGE == 1 ]]; then bench_export "$BENCH_LARGE_ROWS"; fi
+fi
+
+# ---- 4b. export --snapshot: the incremental run's merge, limits off ----
+# The first --snapshot run is a full export; the second lists every contact
+# (ceil(N/500) requests), finds none changed, and rewrites the snapshot by
+# streaming the previous one through the merge: its peak RSS is the merge's.
+bench_snapshot() { # bench_snapshot N
+	local n=$1 out kind rep rc rows el
+	out=$RUN/snapshot-$n
+	start_sandbox "snapshot-$n" --rate off --daily 0 --contacts "$n"
+	for kind in first incremental; do
+		rep=$RUN/snapshot-$n-$kind.json
+		rc=0
+		measure "$RUN/snapshot-$n-$kind.rss" "$BIN" export --out "$out" --snapshot --state "$RUN/snapshot-$n.state" \
+			--include tasks ${WORKER_FLAG[@]+"${WORKER_FLAG[@]}"} --report "$rep" --no-progress -q || rc=$?
+		rows=$(jnum "$rep" rows_written.contacts)
+		el=$(jnum "$rep" elapsed_s)
+		row "snapshot $n ($kind): exit / snapshot contacts" "$rc / $rows" "$(fmt "$el" '%.1f') s, $(jnum "$rep" requests) requests"
+		row "snapshot $n ($kind): peak RSS" "$(mib "$(cat "$RUN/snapshot-$n-$kind.rss")")" "$(cat "$RUN/snapshot-$n-$kind.rss.cpu") CPU-s"
+	done
+	rm -rf "$out" "$RUN/snapshot-$n.state"*
+	stop_sandbox
+}
+if has snapshot; then
+	section "4b. export --snapshot --include tasks, sandbox --rate off --daily 0, Parquet"
+	bench_snapshot "$BENCH_ROWS"
+	if [[ -n ${BENCH_SNAPSHOT_ROWS:-} ]]; then bench_snapshot "$BENCH_SNAPSHOT_ROWS"; fi
+	if [[ $BENCH_LARGE == 1 ]]; then bench_snapshot "$BENCH_LARGE_ROWS"; fi
 fi
 
 # ---- 5. Parquet writers ----

@@ -95,6 +95,13 @@ type Manifest struct {
 	// RunDir is, with layout "run", this run's directory relative to --out
 	// ("run=20260102T150405Z"), the one the manifest sits in.
 	RunDir string `json:"run_dir,omitempty"`
+	// Snapshot: with --snapshot, Files are the complete current tables
+	// (the earlier snapshot merged with this run's changes), and Changes
+	// names this run's own files (entity -> "changes/<file>", deleted
+	// included), ChangeCounts their rows.
+	Snapshot     bool              `json:"snapshot,omitempty"`
+	Changes      map[string]string `json:"changes,omitempty"`
+	ChangeCounts map[string]int64  `json:"change_counts,omitempty"`
 }
 
 // ExportCursor is the incremental cursor: the largest dateUpdated exported,

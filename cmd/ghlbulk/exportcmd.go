@@ -24,6 +24,7 @@ type exportOptions struct {
 	include     []string
 	format      string
 	incremental bool
+	snapshot    bool
 	since       string
 	state       string
 	report      string
@@ -73,6 +74,10 @@ ETA (--no-plan skips it). --max-requests N stops cleanly at N requests (exit 3, 
 out a spent daily quota and goes on. --layout run keeps every run in DIR/run=<UTC start>/ instead of
 replacing the files in DIR.
 
+--snapshot (incremental) keeps the complete current tables in DIR after every run: the earlier
+snapshot merged locally with the run's changes, so no request is spent on an unchanged record. The
+run's own changes and the deleted file go in DIR/changes/. The first run is a full export.
+
 Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, credentials or scope),
 3 stopped early (interrupted or daily quota spent; resumable).`,
 		Example: `  ghlbulk export --out warehouse/ --include tasks,notes,appointments
@@ -90,6 +95,7 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, 
 	fl.StringSliceVar(&o.include, "include", nil, "also export these: tasks,notes,appointments")
 	fl.StringVar(&o.format, "format", "parquet", "file format: parquet or csv")
 	fl.BoolVar(&o.incremental, "incremental", false, "export only what changed since the last run with this --state")
+	fl.BoolVar(&o.snapshot, "snapshot", false, "keep the complete current tables in DIR after every incremental run (the run's changes in DIR/changes/)")
 	fl.StringVar(&o.since, "since", "", "export only contacts updated at or after this time (RFC 3339)")
 	fl.StringVar(&o.state, "state", "", "state database for resume and incremental cursors (default DIR/.ghlbulk.state)")
 	fl.StringVar(&o.report, "report", "", "write the run's report as JSON to this file")
@@ -120,6 +126,12 @@ func (o *exportOptions) validate() (time.Time, error) {
 	}
 	if o.incremental && o.since != "" {
 		return since, errors.New("--incremental and --since: use one (--incremental keeps its own cursor in --state)")
+	}
+	if o.snapshot && o.since != "" {
+		return since, errors.New("--snapshot and --since: use one (a snapshot holds every contact; --snapshot keeps its own cursor in --state)")
+	}
+	if o.snapshot && o.layout == export.LayoutRun {
+		return since, errors.New("--snapshot and --layout run: use one (a snapshot is kept in DIR itself)")
 	}
 	if o.since != "" {
 		t, err := time.Parse(time.RFC3339, o.since)
@@ -197,7 +209,8 @@ func (o *exportOptions) config(since time.Time) export.Config {
 		Include:     o.include,
 		Format:      o.format,
 		OutDir:      o.out,
-		Incremental: o.incremental,
+		Incremental: o.incremental || o.snapshot,
+		Snapshot:    o.snapshot,
 		Since:       since,
 		Layout:      o.layout,
 		Workers:     o.workers,

@@ -87,7 +87,7 @@ func CheckOutDir(cfg Config, statePath string) error {
 		return err
 	}
 	for _, name := range targets {
-		if od.present[name] && !od.owned[name] {
+		if od.has(name) && !od.owned[name] {
 			return &OutDirError{Dir: abs, Problem: fmt.Sprintf("%s is there, this export would replace it, and the folder's manifest.json does not list it as a file of an earlier export", name)}
 		}
 	}
@@ -133,6 +133,7 @@ func readOutDir(dir, statePath string) (*outDir, error) {
 		name := e.Name()
 		switch {
 		case od.owned[name], oursByName(name, e.IsDir()):
+		case name == changesDirName && e.IsDir() && od.ownsUnder(name):
 		case stateDir == dir && isStateFile(name, stateBase):
 		default:
 			od.foreign = append(od.foreign, name)
@@ -140,6 +141,26 @@ func readOutDir(dir, statePath string) (*outDir, error) {
 	}
 	slices.Sort(od.foreign)
 	return od, nil
+}
+
+// has reports whether the folder holds name (a plain name, or changes/NAME).
+func (od *outDir) has(name string) bool {
+	if !strings.Contains(name, "/") {
+		return od.present[name]
+	}
+	_, err := os.Lstat(filepath.Join(od.dir, filepath.FromSlash(name)))
+	return err == nil
+}
+
+// ownsUnder reports whether a manifest or the ledger lists a file in the
+// folder dir of --out (a --snapshot run's changes/).
+func (od *outDir) ownsUnder(dir string) bool {
+	for name := range od.owned {
+		if strings.HasPrefix(name, dir+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // oursByName reports whether an entry of --out is one of ghlbulk's own by
@@ -207,6 +228,9 @@ func manifestFiles(m sinks.Manifest) []string {
 	for _, name := range m.Files {
 		names = append(names, name)
 	}
+	for _, name := range m.Changes {
+		names = append(names, name)
+	}
 	names = append(names, sinks.FileName(sinks.EntityContacts, m.Format))
 	for _, inc := range m.Include {
 		names = append(names, sinks.FileName(inc, m.Format))
@@ -217,13 +241,14 @@ func manifestFiles(m sinks.Manifest) []string {
 	return plainNames(names)
 }
 
-// plainNames keeps the export file names among names (no paths), sorted
-// and without repeats.
+// plainNames keeps the export file names among names (no other paths than
+// a --snapshot run's changes/<name>), sorted and without repeats.
 func plainNames(names []string) []string {
 	known := exportNames()
 	var out []string
 	for _, n := range names {
-		if slices.Contains(known, n) && n != sinks.ManifestName {
+		base := strings.TrimPrefix(n, changesDirName+"/")
+		if slices.Contains(known, base) && base != sinks.ManifestName {
 			out = append(out, n)
 		}
 	}
@@ -242,11 +267,17 @@ func targetFiles(cfg Config) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := []string{sinks.FileName(sinks.EntityContacts, format)}
-	for _, ent := range inc.Names() {
+	var names []string
+	ents := append([]string{sinks.EntityContacts}, inc.Names()...)
+	for _, ent := range ents {
 		names = append(names, sinks.FileName(ent, format))
 	}
-	if cfg.Incremental {
+	if cfg.Snapshot {
+		// The run's changes go in changes/, the deleted file with them.
+		for _, ent := range append(ents, sinks.EntityDeleted) {
+			names = append(names, changesDirName+"/"+sinks.FileName(ent, format))
+		}
+	} else if cfg.Incremental {
 		names = append(names, sinks.FileName(sinks.EntityDeleted, format))
 	}
 	return append(names, sinks.ManifestName), nil

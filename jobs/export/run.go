@@ -102,6 +102,10 @@ type Config struct {
 	// Incremental exports only what changed since the previous run's cursor
 	// (kept in Store; the first run is full) and reports deleted contacts.
 	Incremental bool
+	// Snapshot (implies Incremental) keeps the complete current tables in
+	// OutDir after every run, merged locally from the previous snapshot and
+	// the run's changes, which go in OutDir/changes/ (snapshot.go).
+	Snapshot bool
 	// Since exports contacts updated at or after it. With Incremental it is
 	// the starting point when Store holds no cursor yet.
 	Since  time.Time
@@ -143,6 +147,7 @@ type exportParams struct {
 	Since       int64    `json:"since_ms,omitempty"`
 	PageLimit   int      `json:"page_limit,omitempty"`
 	Compression string   `json:"compression,omitempty"`
+	Snapshot    bool     `json:"snapshot,omitempty"`
 }
 
 // exportRun is the state of the unfinished run, one per scope, as the
@@ -271,7 +276,7 @@ func newExporter(cfg Config) (*exporter, error) {
 		e.now = time.Now
 	}
 	switch {
-	case cfg.Incremental:
+	case cfg.Incremental, cfg.Snapshot:
 		e.mode = ModeIncremental
 	case !cfg.Since.IsZero():
 		e.mode = ModeSince
@@ -284,7 +289,7 @@ func newExporter(cfg Config) (*exporter, error) {
 	}
 	e.cfg.OutDir = abs
 	e.scope = strings.Join([]string{cfg.LocationID, cfg.BusinessID, abs}, "\x00")
-	e.params = exportParams{Format: cfg.Format, Include: inc.Names(), Layout: cfg.Layout, Mode: e.mode, PageLimit: cfg.PageLimit, Compression: cfg.Compression}
+	e.params = exportParams{Format: cfg.Format, Include: inc.Names(), Layout: cfg.Layout, Mode: e.mode, PageLimit: cfg.PageLimit, Compression: cfg.Compression, Snapshot: cfg.Snapshot}
 	if !cfg.Since.IsZero() {
 		e.params.Since = cfg.Since.UnixMilli()
 	}
@@ -443,6 +448,7 @@ func (e *exporter) openRun(ctx context.Context) (*exportRun, error) {
 			r.BoundMs = e.cfg.Since.UnixMilli()
 		}
 	}
+	e.snapshotBase(r)
 	if err := e.saveRun(ctx, r); err != nil {
 		return nil, err
 	}
@@ -707,6 +713,11 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 	// What this run may replace or remove: the files the folder's manifest
 	// lists (read before this run's manifest replaces it) and the ledger's.
 	owned := e.ownedFiles(r.FinalDir)
+	if e.cfg.Snapshot {
+		if err := prepareChanges(r.FinalDir); err != nil {
+			return err
+		}
+	}
 	files, counts, err := e.writeEntities(ctx, r)
 	if err != nil {
 		return err
@@ -718,13 +729,20 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 		}
 		files[sinks.EntityDeleted] = sinks.FileName(sinks.EntityDeleted, e.cfg.Format)
 	}
+	var snap *snapshotFiles
+	if e.cfg.Snapshot {
+		if snap, err = e.writeSnapshot(ctx, r, files, counts); err != nil {
+			return err
+		}
+		files, counts = snap.files, snap.counts
+	}
 	if e.cfg.Layout == LayoutReplace {
-		if err := removeStale(r.FinalDir, owned, files); err != nil {
+		if err := removeStale(r.FinalDir, owned, snap.written(files)); err != nil {
 			return err
 		}
 	}
 	cur := e.nextCursor(ctx, r)
-	if err := sinks.WriteManifest(r.FinalDir, e.manifest(r, files, counts, cur, deleted)); err != nil {
+	if err := sinks.WriteManifest(r.FinalDir, snap.manifest(e.manifest(r, files, counts, cur, deleted))); err != nil {
 		return err
 	}
 	// The manifest now lists what is ours; a ledger left behind would make
@@ -804,7 +822,7 @@ func (e *exporter) writeDeleted(ctx context.Context, r *exportRun) ([]string, in
 }
 
 func (e *exporter) writeDeletedFile(r *exportRun, deleted []sinks.Deleted) error {
-	w, err := sinks.Create(e.cfg.Format, r.FinalDir, sinks.EntityDeleted, sinks.DeletedSchema, e.fileOptions())
+	w, err := sinks.Create(e.cfg.Format, e.entityDir(r), sinks.EntityDeleted, sinks.DeletedSchema, e.fileOptions())
 	if err != nil {
 		return err
 	}
@@ -939,7 +957,7 @@ func (e *exporter) entitySchema(ent string) *arrow.Schema {
 
 // assemble writes one entity's final file from the staged pages.
 func (e *exporter) assemble(ctx context.Context, r *exportRun, ent string, pages []stagedPage) (int64, error) {
-	w, err := sinks.Create(e.cfg.Format, r.FinalDir, ent, e.entitySchema(ent), e.fileOptions())
+	w, err := sinks.Create(e.cfg.Format, e.entityDir(r), ent, e.entitySchema(ent), e.fileOptions())
 	if err != nil {
 		return 0, err
 	}
