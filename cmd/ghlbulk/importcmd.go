@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -325,6 +326,7 @@ func runImport(ctx context.Context, o importOptions) error {
 		return err
 	}
 	cfg := o.runConfig(f, p.transform, p.mappingHash)
+	cfg.TransformWorkers = runtime.GOMAXPROCS(0) // used by --dry-run only: a contacts mapping keeps nothing between batches
 	cfg.RunTag = o.runTag
 	cfg.DuplicatesReport = p.duplicatesReport()
 	if p.session != nil {

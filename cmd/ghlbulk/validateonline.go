@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/spf13/pflag"
@@ -103,7 +104,8 @@ func runValidate(ctx context.Context, v validateOptions) error {
 		}
 	}
 	pred := predict.New(idx, predict.Options{Rule: rule, Duplicates: p.duplicates()})
-	cfg.Transform = plan.Transform(cfg.Transform, pred)
+	cfg.Inspect = plan.Inspect(pred)
+	cfg.TransformWorkers = runtime.GOMAXPROCS(0) // a contacts mapping keeps nothing between batches
 	rep, runErr := pipeline.RunImport(ctx, cfg)
 	planFile, planErr := plan.Finish(rep, runErr)
 
