@@ -30,6 +30,7 @@ import (
 // importOptions are import's flags; validate uses a subset.
 type importOptions struct {
 	f         *factory
+	jobName   string // the progress display's name for the run ("validate"); "" for import's
 	files     []string
 	mapping   string
 	state     string
@@ -407,6 +408,17 @@ func (o *importOptions) compileEach(compile func(file string, header []string) e
 	return nil
 }
 
+// job is what the progress display calls the run.
+func (o *importOptions) job() string {
+	switch {
+	case o.jobName != "":
+		return o.jobName
+	case o.dryRun:
+		return "import (dry run)"
+	}
+	return "import"
+}
+
 // runConfig is what every kind of import run shares.
 func (o *importOptions) runConfig(f *factory, transform pipeline.TransformFunc, mappingHash string) pipeline.ImportConfig {
 	log := f.logger()
@@ -422,7 +434,7 @@ func (o *importOptions) runConfig(f *factory, transform pipeline.TransformFunc, 
 		DryRun:      o.dryRun,
 		Stats:       pipeline.NewStats(),
 		Logger:      log,
-		Progress:    pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0),
+		Progress:    pipeline.NewJobProgress(o.job(), f.stderr, f.progressAllowed(), -1, log, 0),
 	}
 }
 

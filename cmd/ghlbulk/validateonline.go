@@ -68,6 +68,7 @@ type validateOptions struct {
 // the run's transform hands the rows on; the plan file is the result.
 func runValidate(ctx context.Context, v validateOptions) error {
 	o, f := v.importOptions, v.f
+	o.jobName = "validate"
 	rule, err := v.checkFlags()
 	if err != nil {
 		return refused(err)
