@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -42,6 +41,16 @@ type ImportConfig struct {
 	Fingerprint func(path string) (string, error)
 	// Transform applies the mapping (a compiled mapping's Apply).
 	Transform TransformFunc
+	// TransformWorkers is how many batches a dry run maps at once (0 or
+	// 1: one at a time). Above 1, Transform must keep nothing from one
+	// call to the next: a contacts mapping's Apply keeps nothing; a notes
+	// or tasks mapping counts occurrences in input order and must get 1.
+	// Whatever the number, the rows reach Inspect and the judge in input
+	// order. A run that writes maps one batch at a time.
+	TransformWorkers int
+	// Inspect, when set, sees every batch's rows in input order, after
+	// the mapping and before the judge (validate's plan).
+	Inspect func(file string, recs []record.Row)
 	// MappingHash identifies the mapping (e.g. sha256 of the file); a state
 	// made with another mapping is refused.
 	MappingHash string
@@ -441,36 +450,14 @@ func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp 
 	}
 	r.headers[file] = src.Header()
 	var pending []*item
-	next := int64(1) // the row the next batch must start at, or later
-	for {
-		if ctx.Err() != nil || r.firstFault() != nil {
-			return nil
+	err = r.eachBatch(ctx, src, file, func(m mapped) error {
+		if m.err != nil {
+			return m.err
 		}
-		b, err := src.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
+		if r.cfg.Inspect != nil {
+			r.cfg.Inspect(file, m.recs)
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return inputFault(file, err)
-		}
-		if b.Record == nil {
-			continue
-		}
-		n := b.Record.NumRows()
-		if b.FirstRow < next {
-			b.Record.Release()
-			return &record.FaultError{Kind: record.FaultAPI, Err: fmt.Errorf("input %s: batch at row %d, after row %d was read: %w", file, b.FirstRow, next-1, ErrLoop)}
-		}
-		next = b.FirstRow + n
-		recs := r.cfg.Transform(b.Record, b.File, b.FirstRow)
-		b.Record.Release()
-		if int64(len(recs)) != n {
-			return fmt.Errorf("input %s: rows %d-%d: the mapping gave %d rows for %d", file, b.FirstRow, next-1, len(recs), n)
-		}
-		items, err := r.classifyRows(fp, file, recs)
+		items, err := r.classifyRows(fp, file, m.recs)
 		if err != nil {
 			return err
 		}
@@ -479,6 +466,10 @@ func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp 
 			r.dispatch(ctx, p, fp, pending)
 			pending = nil
 		}
+		return nil
+	})
+	if err != nil || r.stopReading(ctx) {
+		return err
 	}
 	r.dispatch(ctx, p, fp, pending)
 	return nil

@@ -5,7 +5,7 @@
 #
 #   ./scripts/bench.sh                     # sections 1-5 at 100k contacts
 #   BENCH_LARGE=1 ./scripts/bench.sh       # also 1M-row import and 1M-contact export (slow)
-#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export snapshot parquet hostile listen
+#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export snapshot parquet hostile listen validate
 #
 # Environment:
 #   BENCH_ROWS            rows/contacts of the default size (100000)
@@ -13,6 +13,7 @@
 #   BENCH_PACED_SECONDS   length of the paced import (60)
 #   BENCH_WORKERS         --workers of import and export (default: the CLI's)
 #   BENCH_DIR             work directory (out/bench); inputs are kept and reused
+#   BENCH_VALIDATE_ROWS   rows of the validate-vs-DuckDB file (1000000)
 #
 # Peak RSS comes from /usr/bin/time -f %M when it exists, otherwise from
 # VmHWM in /proc/PID/status, polled.
@@ -25,7 +26,7 @@ BENCH_ROWS=${BENCH_ROWS:-100000}
 BENCH_LARGE=${BENCH_LARGE:-0}
 BENCH_LARGE_ROWS=${BENCH_LARGE_ROWS:-1000000}
 BENCH_PACED_SECONDS=${BENCH_PACED_SECONDS:-60}
-BENCH_ONLY=${BENCH_ONLY:-serve import paced export snapshot parquet hostile listen}
+BENCH_ONLY=${BENCH_ONLY:-serve import paced export snapshot parquet hostile listen validate}
 BENCH_DIR=${BENCH_DIR:-$ROOT/out/bench}
 WORKER_FLAG=()
 if [[ -n "${BENCH_WORKERS:-}" ]]; then WORKER_FLAG=(--workers "$BENCH_WORKERS"); fi
@@ -358,6 +359,35 @@ if has listen; then
 	done < <(awk '/^BenchmarkListen/ { e = ""; p = ""
 		for (i = 2; i <= NF; i++) { if ($(i+1) == "events/s") e = $i; if ($(i+1) == "p99-ms") p = $i }
 		print $1, e, p }' "$RUN/listen.txt")
+fi
+
+# ---- 8. validate against DuckDB's CSV -> Parquet on the same file ----
+if has validate; then
+	vn=${BENCH_VALIDATE_ROWS:-1000000}
+	section "8. validate $vn rows vs DuckDB CSV->Parquet, same file, same run (target: <= 3x, peak RSS < 256 MiB)"
+	csv=$(csv_for "$vn")
+	t0=$(date +%s.%N)
+	vrc=0
+	measure "$RUN/validate.rss" "$BIN" validate "$csv" --mapping scripts/bench-mapping.yaml --plan-out "$RUN/validate.plan.csv" \
+		--rejects "$RUN/validate.rejects.csv" --no-progress -q || vrc=$?
+	t1=$(date +%s.%N)
+	vt=$(calc "$t1-$t0")
+	row "validate $vn rows: exit / wall / peak RSS" "$vrc / $(fmt "$vt" '%.1f') s" "$(mib "$(cat "$RUN/validate.rss")"), $(cat "$RUN/validate.rss.cpu") CPU-s"
+	if [[ ! -d scripts/node_modules/@duckdb/node-api ]]; then
+		(cd scripts && npm install --no-audit --no-fund >/dev/null 2>&1) || true
+	fi
+	if [[ -d scripts/node_modules/@duckdb/node-api ]]; then
+		t0=$(date +%s.%N)
+		measure "$RUN/duckdb.rss" node scripts/duckdb-csv2parquet.mjs "$csv" "$RUN/duckdb.parquet"
+		t1=$(date +%s.%N)
+		dt=$(calc "$t1-$t0")
+		row "DuckDB CSV->Parquet $vn rows: wall / peak RSS" "$(fmt "$dt" '%.1f') s" "$(mib "$(cat "$RUN/duckdb.rss")"), $(cat "$RUN/duckdb.rss.cpu") CPU-s"
+		row "validate / DuckDB" "$(fmt "$(calc "$vt/$dt")" '%.2f')x" "target <= 3x"
+		rm -f "$RUN/duckdb.parquet"
+	else
+		row "DuckDB" "skipped" "cd scripts && npm install (needs @duckdb/node-api)"
+	fi
+	rm -f "$RUN/validate.plan.csv"
 fi
 
 printf '\n==== summary (%s)\n' "$(date -u +%FT%TZ)"

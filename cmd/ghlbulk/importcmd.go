@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,6 +30,7 @@ import (
 // importOptions are import's flags; validate uses a subset.
 type importOptions struct {
 	f         *factory
+	jobName   string // the progress display's name for the run ("validate"); "" for import's
 	files     []string
 	mapping   string
 	state     string
@@ -329,6 +331,7 @@ func runImport(ctx context.Context, o importOptions) error {
 		return err
 	}
 	cfg := o.runConfig(f, p.transform, p.mappingHash)
+	cfg.TransformWorkers = runtime.GOMAXPROCS(0) // used by --dry-run only: a contacts mapping keeps nothing between batches
 	cfg.RunTag = o.runTag
 	cfg.DuplicatesReport = p.duplicatesReport()
 	if p.session != nil {
@@ -409,6 +412,17 @@ func (o *importOptions) compileEach(compile func(file string, header []string) e
 	return nil
 }
 
+// job is what the progress display calls the run.
+func (o *importOptions) job() string {
+	switch {
+	case o.jobName != "":
+		return o.jobName
+	case o.dryRun:
+		return "import (dry run)"
+	}
+	return "import"
+}
+
 // runConfig is what every kind of import run shares.
 func (o *importOptions) runConfig(f *factory, transform pipeline.TransformFunc, mappingHash string) pipeline.ImportConfig {
 	log := f.logger()
@@ -424,7 +438,7 @@ func (o *importOptions) runConfig(f *factory, transform pipeline.TransformFunc, 
 		DryRun:      o.dryRun,
 		Stats:       pipeline.NewStats(),
 		Logger:      log,
-		Progress:    pipeline.NewProgress(f.stderr, f.progressAllowed(), -1, log, 0),
+		Progress:    pipeline.NewJobProgress(o.job(), f.stderr, f.progressAllowed(), -1, log, 0),
 	}
 }
 

@@ -82,6 +82,9 @@ func (pf *planFlags) printPlan(ctx context.Context, f *factory, cfg pipeline.Imp
 		return err
 	}
 	p.Print(f.stdout)
+	if m, ok := cfg.Progress.(interface{ SetTotal(int64) }); ok {
+		m.SetTotal(p.Rows) // the bar's length and the ETA
+	}
 	return nil
 }
 

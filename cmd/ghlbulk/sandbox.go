@@ -43,7 +43,8 @@ On loopback (the default) the secret is always sandbox-secret. An --addr beyond 
 (:8089, 0.0.0.0:8089, a LAN address) lets others reach the API: the sandbox warns on stderr
 and uses a random secret instead, so that only who reads stdout can get tokens through OAuth.
 Slow clients are cut off: 10 s to send the headers, 60 s for a whole request.`,
-		Example: `  eval "$(ghlbulk sandbox --addr 127.0.0.1:8089 --contacts 1000 | head -1)"   # in another shell
+		Example: `  ghlbulk sandbox --addr 127.0.0.1:8089 --contacts 1000 > sb.env &   # serves until killed; stdout stays open
+  until [ -s sb.env ]; do sleep 0.2; done; eval "$(head -1 sb.env)"      # then: ghlbulk import ... ; kill %1
   ghlbulk sandbox --addr 127.0.0.1:0 --rate 100/10s --faults 5xx=0.05,drop-after=0.01,seed=7
   ghlbulk sandbox --data sandbox.db          # keep data across restarts`,
 		Args: usageArgs(cobra.NoArgs),

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/spf13/pflag"
@@ -67,6 +68,7 @@ type validateOptions struct {
 // the run's transform hands the rows on; the plan file is the result.
 func runValidate(ctx context.Context, v validateOptions) error {
 	o, f := v.importOptions, v.f
+	o.jobName = "validate"
 	rule, err := v.checkFlags()
 	if err != nil {
 		return refused(err)
@@ -103,7 +105,8 @@ func runValidate(ctx context.Context, v validateOptions) error {
 		}
 	}
 	pred := predict.New(idx, predict.Options{Rule: rule, Duplicates: p.duplicates()})
-	cfg.Transform = plan.Transform(cfg.Transform, pred)
+	cfg.Inspect = plan.Inspect(pred)
+	cfg.TransformWorkers = runtime.GOMAXPROCS(0) // a contacts mapping keeps nothing between batches
 	rep, runErr := pipeline.RunImport(ctx, cfg)
 	planFile, planErr := plan.Finish(rep, runErr)
 

@@ -83,6 +83,9 @@ func shouldRetry(ctx context.Context, err error, now time.Time) (bool, time.Dura
 	if errors.Is(err, ghl.ErrUnknownOutcome) {
 		return true, 0
 	}
+	if IsUnresolvable(err) {
+		return false, 0 // a host that does not exist will not exist in a minute either
+	}
 	if isNetworkError(err) {
 		return true, 0
 	}
@@ -160,6 +163,22 @@ var retriableErrorStrings = []string{
 
 // isNetworkError reports a transport failure worth another attempt: a
 // dropped or reset connection, an EOF mid-answer, a timeout.
+// IsUnresolvable reports a host name the resolver says does not exist (a
+// typo in --api-url): a refusal, not a fault to retry. A resolver that
+// timed out or failed for the moment is not this.
+func IsUnresolvable(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
+}
+
+// IsUnreachable reports a request that never reached the server: a
+// refused or failed connection, or a name that did not resolve.
+func IsUnreachable(err error) bool {
+	var oe *net.OpError
+	var de *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &de) || (errors.As(err, &oe) && oe.Op == "dial")
+}
+
 func isNetworkError(err error) bool {
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),

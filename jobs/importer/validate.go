@@ -43,15 +43,25 @@ func (p *PlanFile) Dropped() bool { return p.dropped }
 // Transform is inner with every row it yields judged by pred and written
 // to the plan; the rows go on unchanged.
 func (p *PlanFile) Transform(inner pipeline.TransformFunc, pred *predict.Predictor) pipeline.TransformFunc {
+	judge := p.Inspect(pred)
 	return func(rec arrow.Record, file string, firstRow int64) []record.Row {
 		recs := inner(rec, file, firstRow)
+		judge(file, recs)
+		return recs
+	}
+}
+
+// Inspect judges every row by pred and writes it to the plan: the run's
+// Inspect, which sees the rows in input order however many batches the
+// mapping works on at once.
+func (p *PlanFile) Inspect(pred *predict.Predictor) func(file string, recs []record.Row) {
+	return func(file string, recs []record.Row) {
 		for i := range recs {
 			if recs[i].File == "" {
 				recs[i].File = file
 			}
 			p.write(pred.Judge(&recs[i]))
 		}
-		return recs
 	}
 }
 

@@ -113,7 +113,19 @@ func (s *Session) WriteCheck(ctx context.Context) error {
 // definitions) with the same retries as the run's own requests: a dropped
 // connection or a 5xx there is no reason to refuse the run.
 func (s *Session) BeforeRun(ctx context.Context, call func(ctx context.Context) error) error {
-	return s.QuotaAware(ctx, func() error { return pace.Retry(ctx, pace.DefaultPolicy(), nil, call) })
+	policy := pace.DefaultPolicy()
+	told := false
+	// The first failure to connect is said at once: the retries that
+	// follow may take a minute, which must not pass in silence.
+	tell := func(ctx context.Context) error {
+		err := call(ctx)
+		if err != nil && !told && pace.IsUnreachable(err) && !pace.IsUnresolvable(err) {
+			told = true
+			s.log.Warn(fmt.Sprintf("cannot reach %s: %v; retrying up to %d times over at most %s", s.apiURL, err, policy.MaxAttempts, policy.Total))
+		}
+		return err
+	}
+	return s.QuotaAware(ctx, func() error { return pace.Retry(ctx, policy, nil, tell) })
 }
 
 // QuotaAware runs a call made before the run (preflight, custom field
@@ -167,6 +179,8 @@ func Refusal(err error) error {
 		return err
 	case errors.As(err, &pe), errors.As(err, &ce), errors.Is(err, auth.ErrOtherHost):
 		return pipeline.Refused(err)
+	case pace.IsUnresolvable(err):
+		return pipeline.Refused(fmt.Errorf("cannot reach the API: its host does not resolve (check --api-url or GHL_API_URL): %w", err))
 	case errors.As(err, &ae) && ae.StatusCode >= 400 && ae.StatusCode < 500:
 		return pipeline.Refused(err)
 	}

@@ -1,9 +1,13 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -30,6 +34,7 @@ func TestRefusal(t *testing.T) {
 		{"503 after retries", &ghl.APIError{StatusCode: 503, Message: "Service Unavailable"}, pipeline.ExitFailed},
 		{"connection reset", fmt.Errorf("preflight: %w", syscall.ECONNRESET), pipeline.ExitFailed},
 		{"quota", pipeline.Stopped(&pace.QuotaError{}), pipeline.ExitStopped},
+		{"host does not resolve", fmt.Errorf("preflight: %w", &net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "api.nowhere.invalid", IsNotFound: true}}), pipeline.ExitRefused},
 	}
 	for _, tt := range tests {
 		if got := pipeline.ExitCode(Refusal(tt.err)); got != tt.want {
@@ -150,5 +155,51 @@ func TestBeforeRunStopsOnSpentQuota(t *testing.T) {
 	}
 	if left := s.DailyQuotaLeft(); left != "0 of 2" {
 		t.Errorf("daily quota left %q, want 0 of 2", left)
+	}
+}
+
+// A connection that fails is said at once, then retried; a host that does
+// not resolve is not retried and is a refusal (exit 2) naming the fix.
+func TestBeforeRunUnreachable(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	nxdomain := &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "api.nowhere.invalid", IsNotFound: true}}
+	tests := []struct {
+		name      string
+		fail      error
+		wantCalls int
+		wantLog   string
+		wantExit  int
+	}{
+		{"refused, then answered", refused, 2, "cannot reach http://127.0.0.1:9: dial tcp: connection refused; retrying up to 10 times", pipeline.ExitOK},
+		{"no such host", nxdomain, 1, "", pipeline.ExitRefused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			s := &Session{apiURL: "http://127.0.0.1:9", log: slog.New(slog.NewTextHandler(&logs, nil))}
+			calls := 0
+			err := s.BeforeRun(context.Background(), func(context.Context) error {
+				calls++
+				if calls == 1 {
+					if logs.Len() != 0 {
+						t.Errorf("logged before the first attempt: %s", logs.String())
+					}
+					return tt.fail
+				}
+				if tt.wantLog != "" && !strings.Contains(logs.String(), tt.wantLog) {
+					t.Errorf("second attempt, and the first failure not yet said: %q", logs.String())
+				}
+				return nil
+			})
+			if calls != tt.wantCalls {
+				t.Errorf("%d calls, want %d", calls, tt.wantCalls)
+			}
+			if got := pipeline.ExitCode(Refusal(err)); got != tt.wantExit {
+				t.Errorf("exit %d, want %d (err %v)", got, tt.wantExit, err)
+			}
+			if tt.wantExit == pipeline.ExitRefused && !strings.Contains(Refusal(err).Error(), "--api-url") {
+				t.Errorf("the refusal does not name the fix: %v", Refusal(err))
+			}
+		})
 	}
 }
