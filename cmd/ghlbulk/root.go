@@ -22,9 +22,6 @@ import (
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
-// version is set by the Makefile through -ldflags.
-var version = "dev"
-
 // globalOptions are the flags every command takes (CONTRACT.md).
 type globalOptions struct {
 	verbose    int
@@ -137,7 +134,7 @@ Credentials never go on the command line: the token comes from GHL_TOKEN or the 
 written by 'ghlbulk auth login'; the location from --location or GHL_LOCATION_ID.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Version:       version,
+		Version:       currentVersion(),
 	}
 	root.SetVersionTemplate("ghlbulk {{.Version}}\n")
 	pf := root.PersistentFlags()
@@ -199,7 +196,7 @@ func newVersionCmd(f *factory) *cobra.Command {
 }
 
 func runVersion(o versionOptions) error {
-	fmt.Fprintf(o.f.stdout, "ghlbulk %s\n", version)
+	fmt.Fprintf(o.f.stdout, "ghlbulk %s\n", currentVersion())
 	return nil
 }
 
