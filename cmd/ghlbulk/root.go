@@ -153,9 +153,8 @@ written by 'ghlbulk auth login'; the location from --location or GHL_LOCATION_ID
 		}
 		return nil
 	}
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return refused(fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath()))
-	})
+	root.SetFlagErrorFunc(flagError)
+	root.SuggestionsMinimumDistance = 2
 
 	root.AddCommand(
 		newImportCmd(f),
