@@ -311,7 +311,7 @@ func runImport(ctx context.Context, o importOptions) error {
 		sink := sinks.NewGHL(p.session.Client, sinks.GHLOptions{LocationID: p.session.Location, Journal: cfg.Store})
 		cfg.Sink, cfg.Tags, cfg.BeforeFirstWrite = sink, sink, writePreflight(p.session)
 	}
-	if err := o.plan.printPlan(ctx, f, cfg, p.session); err != nil {
+	if err := o.plan.printPlan(ctx, f, f.summaryOut(o.report), cfg, p.session); err != nil {
 		return refused(err)
 	}
 	rep, runErr := o.plan.run(ctx, f, cfg)
@@ -407,9 +407,9 @@ func (o *importOptions) finish(f *factory, s *session.Session, title string, rep
 		extra = append(extra, [2]string{"daily quota left", left})
 	}
 	if !f.opts.quiet {
-		printSummary(f.stdout, title, rep, extra)
+		printSummary(f.summaryOut(o.report), title, rep, extra)
 	}
-	if err := writeReport(o.report, rep); err != nil {
+	if err := f.writeReport(o.report, rep); err != nil {
 		f.logger().Error("writing the report", "err", err)
 	}
 	return runErr // pipeline.ExitCode tells its exit code
