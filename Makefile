@@ -5,7 +5,7 @@ VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: all build test lint cross demo bench chaos fuzz clean
+.PHONY: all build test lint cross man demo bench chaos fuzz clean
 
 all: build
 
@@ -31,6 +31,12 @@ cross:
 		echo "GOOS=$$os go build ./..."; \
 		GOOS=$$os GOARCH=amd64 $(GO) build ./... || exit 1; \
 	done
+	@echo "go build -tags genman ./...   (the man page generator: scripts/genman.sh)"
+	@$(GO) build -tags genman ./...
+
+# Man pages and shell completions into out/man and out/completions.
+man:
+	GO=$(GO) ./scripts/genman.sh out/man
 
 # Builds, starts the embedded sandbox in-process, imports samples/, exports
 # Parquet and prints the summary.

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -21,5 +25,36 @@ func TestCompletionScripts(t *testing.T) {
 				t.Fatalf("completion %s: exit %d, stdout lacks %q; stderr: %s", shell, r.code, mark, r.stderr)
 			}
 		})
+	}
+}
+
+// TestGenManPages builds ghlbulk with -tags genman, as scripts/genman.sh
+// and the release do, and writes the man pages: one per command.
+func TestGenManPages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary once more")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ghlbulk-genman")
+	if runtime.GOOS == "windows" {
+		bin += ".exe"
+	}
+	build := exec.Command("go", "build", "-tags", "genman", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags genman: %v\n%s", err, out)
+	}
+	man := filepath.Join(dir, "man")
+	if out, err := exec.Command(bin, "gen-man", man).CombinedOutput(); err != nil {
+		t.Fatalf("gen-man: %v\n%s", err, out)
+	}
+	for _, page := range []string{"ghlbulk.1", "ghlbulk-import.1", "ghlbulk-export.1", "ghlbulk-auth-login.1"} {
+		b, err := os.ReadFile(filepath.Join(man, page))
+		if err != nil || !strings.Contains(string(b), `.TH "GHLBULK" "1"`) {
+			t.Errorf("%s: %v\n%.200s", page, err, b)
+		}
+	}
+	// The shipped binary has no gen-man.
+	if r := runCLI(t, nil, "gen-man", man); r.code != exitRefused {
+		t.Errorf("gen-man in the default build: exit %d, want the unknown command refusal", r.code)
 	}
 }

@@ -167,8 +167,15 @@ written by 'ghlbulk auth login'; the location from --location or GHL_LOCATION_ID
 		newDemoCmd(f),
 		newVersionCmd(f),
 	)
+	for _, c := range extraCommands {
+		root.AddCommand(c(f))
+	}
 	return root
 }
+
+// extraCommands are commands only some builds have: gen-man, with -tags
+// genman (genman.go), so that the shipped binary stays small.
+var extraCommands []func(*factory) *cobra.Command
 
 // usageArgs makes cobra's argument checks usage errors (exit 2).
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
