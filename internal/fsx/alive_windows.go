@@ -2,7 +2,11 @@
 
 package fsx
 
-import "golang.org/x/sys/windows"
+import (
+	"errors"
+
+	"golang.org/x/sys/windows"
+)
 
 // stillActive is the exit code GetExitCodeProcess reports for a running
 // process (STILL_ACTIVE).
@@ -14,7 +18,7 @@ const stillActive = 259
 func alive(pid int) bool {
 	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
 	if err != nil {
-		return err == windows.ERROR_ACCESS_DENIED
+		return errors.Is(err, windows.ERROR_ACCESS_DENIED)
 	}
 	defer windows.CloseHandle(h)
 	var code uint32
