@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/gofrs/flock"
 	"golang.org/x/oauth2"
 
 	"github.com/ghlbulk/ghlbulk/internal/fsx"
@@ -187,44 +187,30 @@ func removeOldTokenTemps(dir string) {
 // lockWait bounds how long lockFile waits for another process.
 const lockWait = 60 * time.Second
 
-// lockFile takes an exclusive flock on path+".lock" (created 0600 beside
+// lockFile takes an exclusive lock on path+".lock" (created 0600 beside
 // the token file, never deleted: deleting it would let two processes lock
-// different files). It polls so that ctx and lockWait can end the wait.
-// flock locks belong to the open file, so two sources in one process
+// different files). github.com/gofrs/flock is flock(2) on Unix and
+// LockFileEx on Windows; it polls so that ctx and lockWait can end the
+// wait. Each call opens its own handle, so two sources in one process
 // exclude each other too.
 func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating the token directory: %w", err)
 	}
-	f, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening the token lock: %w", err)
+	fl := flock.New(path+".lock", flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	wctx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	ok, err := fl.TryLockContext(wctx, 15*time.Millisecond)
+	if ok {
+		return func() { _ = fl.Unlock() }, nil
 	}
-	deadline := time.Now().Add(lockWait)
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() {
-				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				f.Close()
-			}, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s.lock: %w", path, err)
-		}
-		if time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s.lock: another ghlbulk has held it for %s", path, lockWait)
-		}
-		t := time.NewTimer(15 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			f.Close()
-			return nil, fmt.Errorf("waiting for the token lock: %w", ctx.Err())
-		case <-t.C:
-		}
+	switch {
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("waiting for the token lock: %w", ctx.Err())
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, fmt.Errorf("locking %s.lock: another ghlbulk has held it for %s", path, lockWait)
+	default:
+		return nil, fmt.Errorf("locking %s.lock: %w", path, err)
 	}
 }
 

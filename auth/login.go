@@ -78,10 +78,18 @@ func Login(ctx context.Context, o LoginOptions) (Info, error) {
 	defer cb.shutdown()
 	verifier := oauth2.GenerateVerifier()
 	conf := oauthConfig(l.apiURL+"/oauth/token", authURLFor(l.apiURL), o.ClientID, o.ClientSecret, cb.redirect, l.scopes)
-	code, err := l.awaitCode(ctx, cb, conf, verifier)
+	res, err := l.awaitCode(ctx, cb, conf, verifier)
 	if err != nil {
 		return Info{}, err
 	}
+	info, err := l.finish(ctx, conf, res.code, verifier)
+	// The browser's page waits for this: it says the real outcome.
+	res.outcome <- err
+	return info, err
+}
+
+// finish exchanges the code and saves the token.
+func (l *login) finish(ctx context.Context, conf *oauth2.Config, code, verifier string) (Info, error) {
 	tok, err := l.exchange(ctx, conf, code, verifier)
 	if err != nil {
 		return Info{}, err
@@ -140,7 +148,7 @@ func newLogin(o LoginOptions) (*login, error) {
 // redirect that carries this login's state, until the timeout. A browser
 // that failed to open is named only when the wait runs out: the user may
 // have opened the printed URL themselves.
-func (l *login) awaitCode(ctx context.Context, cb *redirectListener, conf *oauth2.Config, verifier string) (string, error) {
+func (l *login) awaitCode(ctx context.Context, cb *redirectListener, conf *oauth2.Config, verifier string) (redirectResult, error) {
 	authURL := conf.AuthCodeURL(cb.state, oauth2.SetAuthURLParam("user_type", l.userType), oauth2.S256ChallengeOption(verifier))
 	fmt.Fprintf(l.out, "Open this URL to grant ghlbulk access (scopes: %s):\n\n  %s\n\nWaiting for the redirect to %s ...\n",
 		strings.Join(l.scopes, " "), authURL, cb.redirect)
@@ -158,16 +166,16 @@ func (l *login) awaitCode(ctx context.Context, cb *redirectListener, conf *oauth
 		select {
 		case err := <-browserErr:
 			if err != nil {
-				return "", fmt.Errorf("waiting for the login redirect: %w (opening the browser failed: %v)", wctx.Err(), Redact(err.Error(), l.o.ClientSecret))
+				return redirectResult{}, fmt.Errorf("waiting for the login redirect: %w (opening the browser failed: %v)", wctx.Err(), Redact(err.Error(), l.o.ClientSecret))
 			}
 		default:
 		}
-		return "", fmt.Errorf("waiting for the login redirect: %w", wctx.Err())
+		return redirectResult{}, fmt.Errorf("waiting for the login redirect: %w", wctx.Err())
 	}
 	if res.err != nil {
-		return "", &CredentialsError{Reason: "logging in", Err: res.err, Fix: "run `ghlbulk auth login` again"}
+		return redirectResult{}, &CredentialsError{Reason: "logging in", Err: res.err, Fix: "run `ghlbulk auth login` again"}
 	}
-	return res.code, nil
+	return res, nil
 }
 
 // exchange trades the code (and its PKCE verifier) for a token.
@@ -215,12 +223,16 @@ type redirectListener struct {
 	state    string
 	out      io.Writer // where ignored redirects are reported
 	got      chan redirectResult
+	closing  chan struct{} // closed by shutdown: a page still waiting stops
 }
 
 // redirectResult is the answer a redirect carried: a code, or why not.
+// With a code, outcome (buffered) takes the login's result, which the
+// browser's page waits for.
 type redirectResult struct {
-	code string
-	err  error
+	code    string
+	err     error
+	outcome chan error
 }
 
 // listenForRedirect binds the --listen address (loopback only) and serves
@@ -243,7 +255,7 @@ func listenForRedirect(listen string, out io.Writer) (*redirectListener, error) 
 	// as registered with the app) and the port actually bound.
 	cb := &redirectListener{
 		redirect: "http://" + net.JoinHostPort(host, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)) + "/callback",
-		state:    state, out: out, got: make(chan redirectResult, 1),
+		state:    state, out: out, got: make(chan redirectResult, 1), closing: make(chan struct{}),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/callback", cb.handle)
@@ -265,15 +277,35 @@ func (cb *redirectListener) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := redirectAnswer(q)
-	if res.err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprintln(w, "ghlbulk: login failed:", res.err)
-	} else {
-		fmt.Fprintln(w, "ghlbulk: logged in. You can close this window.")
+	if res.err == nil {
+		res.outcome = make(chan error, 1)
 	}
 	select {
 	case cb.got <- res:
 	default: // a second redirect; the first one counts
+		w.WriteHeader(http.StatusConflict)
+		fmt.Fprintln(w, "ghlbulk: this login already has its answer; see the terminal.")
+		return
+	}
+	if res.err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintln(w, "ghlbulk: login failed:", res.err)
+		return
+	}
+	// Answer only once the code is exchanged and the token saved: the
+	// page must not say "logged in" when the exchange then fails.
+	select {
+	case err := <-res.outcome:
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprintf(w, "ghlbulk: login failed: %v\nSee the terminal, then run 'ghlbulk auth login' again.\n", err)
+			return
+		}
+		fmt.Fprintln(w, "ghlbulk: logged in. You can close this window.")
+	case <-cb.closing:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "ghlbulk: the login stopped before it finished; see the terminal.")
+	case <-r.Context().Done():
 	}
 }
 
@@ -291,6 +323,7 @@ func redirectAnswer(q url.Values) redirectResult {
 
 // shutdown stops the listener, giving an answer being written 2 s.
 func (cb *redirectListener) shutdown() {
+	close(cb.closing)
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = cb.srv.Shutdown(sctx)

@@ -167,3 +167,63 @@ func TestLoginWithoutPKCESupport(t *testing.T) {
 		t.Errorf("%d exchanges, want 2 (with the verifier, then without); output:\n%s", n, out.String())
 	}
 }
+
+// The browser's page tells the login's real outcome: when the code
+// exchange fails (here the app's secret is wrong), it says so, and never
+// "logged in"; when it succeeds, it says logged in, after the token is
+// saved.
+func TestLoginPageTellsTheOutcome(t *testing.T) {
+	cases := []struct {
+		name       string
+		secret     string
+		wantStatus int
+		wantPage   string
+	}{
+		{"exchange refused", "not-the-secret", http.StatusBadGateway, "login failed"},
+		{"exchange done", fakeSecret, http.StatusOK, "logged in"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeGHL(t)
+			path := filepath.Join(t.TempDir(), "token.json")
+			type answer struct {
+				status int
+				page   string
+			}
+			answered := make(chan answer, 1)
+			browser := func(u string) error {
+				resp, err := http.Get(u)
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				answered <- answer{resp.StatusCode, string(b)}
+				if _, err := readTokenFile(path); (err == nil) != (c.wantStatus == http.StatusOK) {
+					t.Errorf("when the page was answered, token file saved = %v", err == nil)
+				}
+				return nil
+			}
+			var out strings.Builder
+			_, err := Login(context.Background(), LoginOptions{APIURL: f.URL, ClientID: fakeClientID, ClientSecret: c.secret,
+				TokenFile: path, OpenBrowser: browser, Out: &out, Timeout: 10 * time.Second})
+			if (err == nil) != (c.wantStatus == http.StatusOK) {
+				t.Fatalf("login: %v", err)
+			}
+			// The browser runs beside Login: wait for its answer.
+			var status int
+			var page string
+			select {
+			case a := <-answered:
+				status, page = a.status, a.page
+			case <-time.After(5 * time.Second):
+			}
+			if status != c.wantStatus || !strings.Contains(page, c.wantPage) {
+				t.Errorf("page %d %q, want %d saying %q", status, page, c.wantStatus, c.wantPage)
+			}
+			if strings.Contains(page, c.secret) && c.secret != fakeSecret {
+				t.Errorf("the page shows the client secret: %q", page)
+			}
+		})
+	}
+}

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ghlbulk/ghlbulk/auth"
+	"github.com/ghlbulk/ghlbulk/jobs/session"
 )
 
 func newAuthCmd(f *factory) *cobra.Command {
@@ -69,12 +72,12 @@ func newAuthStatusCmd(f *factory) *cobra.Command {
 		Short: "Show which credentials are in use, for which location, scopes and expiry (never the token)",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runAuthStatus(o)
+			return runAuthStatus(cmd.Context(), o)
 		},
 	}
 }
 
-func runAuthStatus(o authOptions) error {
+func runAuthStatus(ctx context.Context, o authOptions) error {
 	info, err := auth.Status(o.f.authOptions())
 	if err != nil {
 		return refused(err)
@@ -104,7 +107,38 @@ func runAuthStatus(o authOptions) error {
 	if info.Kind == auth.KindOAuth {
 		fmt.Fprintf(w, "refreshable: %t\n", info.CanRefresh)
 	}
+	if info.Kind == auth.KindEnv {
+		return checkEnvToken(ctx, o.f)
+	}
 	return nil
+}
+
+// checkEnvToken says whether GHL_TOKEN works, which nothing recorded can
+// tell: it runs the read preflight (one GET of one contact of the
+// location, retried like any run's request) and prints valid or invalid,
+// never the token. A token that HighLevel refuses, or that cannot read the
+// location, exits 2 as any command with it would.
+func checkEnvToken(ctx context.Context, f *factory) error {
+	w := f.stdout
+	if _, err := f.locationID(); err != nil {
+		fmt.Fprintln(w, "token:       not checked (set --location or GHL_LOCATION_ID to check it against a location)")
+		return nil
+	}
+	s, err := f.session(ctx, session.Options{Need: auth.ScopeContactsRead})
+	if err == nil {
+		fmt.Fprintf(w, "token:       valid (location %s answered)\n", s.Location)
+		return nil
+	}
+	var pe *auth.PreflightError
+	switch {
+	case errors.As(err, &pe) && pe.Status == http.StatusUnauthorized:
+		fmt.Fprintln(w, "token:       invalid (HighLevel refused it: 401)")
+	case errors.As(err, &pe):
+		fmt.Fprintf(w, "token:       accepted, but not usable here (%d)\n", pe.Status)
+	default:
+		fmt.Fprintln(w, "token:       not checked (HighLevel could not be reached)")
+	}
+	return err
 }
 
 func newAuthLogoutCmd(f *factory) *cobra.Command {

@@ -188,9 +188,9 @@ func runExport(ctx context.Context, o exportOptions) error {
 	rep, runErr := o.plan.run(sess.Context(ctx), f, cfg)
 	progress.Finish(rep)
 	if !f.opts.quiet {
-		printSummary(f.stdout, "export", rep, [][2]string{{"files in", o.out}, {"state", o.state}})
+		printSummary(f.summaryOut(o.report), "export", rep, [][2]string{{"files in", o.out}, {"state", o.state}})
 	}
-	if err := writeReport(o.report, rep); err != nil {
+	if err := f.writeReport(o.report, rep); err != nil {
 		log.Error("writing the report", "err", err)
 	}
 	o.notify.done(rep, "")

@@ -353,7 +353,7 @@ func runImport(ctx context.Context, o importOptions) error {
 		cfg.Sink, cfg.Tags, cfg.BeforeFirstWrite = sink, sink, writePreflight(p.session)
 		cfg.Sink = importer.WithBusiness(sink, p.session.Client, p.session.Location) // businessId: not an upsert field
 	}
-	if err := o.plan.printPlan(ctx, f, cfg, p.session); err != nil {
+	if err := o.plan.printPlan(ctx, f, f.summaryOut(o.report), cfg, p.session); err != nil {
 		return refused(err)
 	}
 	fields := pipeline.NewStats() // the fields' requests are the run's: the plan counts them
@@ -473,9 +473,9 @@ func (o *importOptions) finish(f *factory, s *session.Session, title string, rep
 		extra = append(extra, [2]string{"daily quota left", left})
 	}
 	if !f.opts.quiet {
-		printSummary(f.stdout, title, rep, extra)
+		printSummary(f.summaryOut(o.report), title, rep, extra)
 	}
-	if err := writeReport(o.report, rep); err != nil {
+	if err := f.writeReport(o.report, rep); err != nil {
 		f.logger().Error("writing the report", "err", err)
 	}
 	o.notify.done(rep, o.rejects)

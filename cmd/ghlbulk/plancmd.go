@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/spf13/pflag"
@@ -59,8 +60,9 @@ func (pf *planFlags) sessionOptions() session.Options {
 }
 
 // printPlan prints, before the first write, the requests the run needs and
-// how long they take under the limits seen on the preflight's answer.
-func (pf *planFlags) printPlan(ctx context.Context, f *factory, cfg pipeline.ImportConfig, s *session.Session) error {
+// how long they take under the limits seen on the preflight's answer, on
+// w: the summary's writer (stderr when --report - has stdout).
+func (pf *planFlags) printPlan(ctx context.Context, f *factory, w io.Writer, cfg pipeline.ImportConfig, s *session.Session) error {
 	if pf.noPlan || f.opts.quiet {
 		return nil
 	}
@@ -81,7 +83,7 @@ func (pf *planFlags) printPlan(ctx context.Context, f *factory, cfg pipeline.Imp
 	if err != nil {
 		return err
 	}
-	p.Print(f.stdout)
+	p.Print(w)
 	if m, ok := cfg.Progress.(interface{ SetTotal(int64) }); ok {
 		m.SetTotal(p.Rows) // the bar's length and the ETA
 	}

@@ -148,7 +148,7 @@ func runRelated(ctx context.Context, o importOptions) error {
 	o.plan.tune = func(in *plan.Input) {
 		in.RelatedKind, in.LookupExisting, in.DeleteMissing = o.recordKind(), o.lookupExisting, o.deleteMissing
 	}
-	if err := o.plan.printPlan(ctx, f, cfg, p.session); err != nil {
+	if err := o.plan.printPlan(ctx, f, f.summaryOut(o.report), cfg, p.session); err != nil {
 		return refused(err)
 	}
 	rep, runErr := o.plan.run(ctx, f, cfg)

@@ -22,9 +22,6 @@ import (
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
-// version is set by the Makefile through -ldflags.
-var version = "dev"
-
 // globalOptions are the flags every command takes (CONTRACT.md).
 type globalOptions struct {
 	verbose    int
@@ -137,7 +134,7 @@ Credentials never go on the command line: the token comes from GHL_TOKEN or the 
 written by 'ghlbulk auth login'; the location from --location or GHL_LOCATION_ID.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Version:       version,
+		Version:       currentVersion(),
 	}
 	root.SetVersionTemplate("ghlbulk {{.Version}}\n")
 	pf := root.PersistentFlags()
@@ -156,9 +153,8 @@ written by 'ghlbulk auth login'; the location from --location or GHL_LOCATION_ID
 		}
 		return nil
 	}
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return refused(fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath()))
-	})
+	root.SetFlagErrorFunc(flagError)
+	root.SuggestionsMinimumDistance = 2
 
 	root.AddCommand(
 		newImportCmd(f),
@@ -173,8 +169,15 @@ written by 'ghlbulk auth login'; the location from --location or GHL_LOCATION_ID
 		newDemoCmd(f),
 		newVersionCmd(f),
 	)
+	for _, c := range extraCommands {
+		root.AddCommand(c(f))
+	}
 	return root
 }
+
+// extraCommands are commands only some builds have: gen-man, with -tags
+// genman (genman.go), so that the shipped binary stays small.
+var extraCommands []func(*factory) *cobra.Command
 
 // usageArgs makes cobra's argument checks usage errors (exit 2).
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
@@ -201,7 +204,7 @@ func newVersionCmd(f *factory) *cobra.Command {
 }
 
 func runVersion(o versionOptions) error {
-	fmt.Fprintf(o.f.stdout, "ghlbulk %s\n", version)
+	fmt.Fprintf(o.f.stdout, "ghlbulk %s\n", currentVersion())
 	return nil
 }
 

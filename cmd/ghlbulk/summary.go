@@ -61,10 +61,23 @@ func printSummary(w io.Writer, title string, r pipeline.Report, extra [][2]strin
 	tw.Flush()
 }
 
-// writeReport writes the --report JSON aside and renames it into place, so
-// a scheduler never reads half a report; mode 0600 (fsx.Mode), as the
-// rejects file: a report can name files and carry the API's messages.
-func writeReport(path string, r any) error {
+// reportToStdout is the --report value that means standard output.
+const reportToStdout = "-"
+
+// summaryOut is where the summary table goes: stdout, unless --report -
+// puts the JSON there, so that a pipe receives the JSON alone.
+func (f *factory) summaryOut(report string) io.Writer {
+	if report == reportToStdout {
+		return f.stderr
+	}
+	return f.stdout
+}
+
+// writeReport writes the --report JSON: to stdout for "-", else aside
+// and renamed into place, so a scheduler never reads half a report; mode
+// 0600 (fsx.Mode), as the rejects file: a report can name files and carry
+// the API's messages.
+func (f *factory) writeReport(path string, r any) error {
 	if path == "" {
 		return nil
 	}
@@ -72,7 +85,14 @@ func writeReport(path string, r any) error {
 	if err != nil {
 		return err
 	}
-	if err := fsx.WriteFile(path, append(b, '\n')); err != nil {
+	b = append(b, '\n')
+	if path == reportToStdout {
+		if _, err := f.stdout.Write(b); err != nil {
+			return fmt.Errorf("--report -: writing to stdout: %w", err)
+		}
+		return nil
+	}
+	if err := fsx.WriteFile(path, b); err != nil {
 		return fmt.Errorf("--report %s: %w", path, err)
 	}
 	return nil

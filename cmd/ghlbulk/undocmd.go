@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl/pace"
-	"github.com/ghlbulk/ghlbulk/internal/fsx"
 	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/jobs/undo"
 	"github.com/ghlbulk/ghlbulk/pipeline"
@@ -90,8 +88,8 @@ func runUndo(ctx context.Context, o undoOptions) error {
 		if err != nil {
 			return err
 		}
-		printRuns(f, runs)
-		return refused(errors.New("pass --run ID to undo one of them"))
+		printRuns(f, o.state, runs)
+		return nil
 	}
 	if _, err := store.RunByID(ctx, o.run); err != nil {
 		return refused(err)
@@ -111,16 +109,16 @@ func runUndo(ctx context.Context, o undoOptions) error {
 	})
 	rep := stats.Snapshot()
 	if o.report != "" {
-		b, _ := json.MarshalIndent(struct {
+		werr := f.writeReport(o.report, struct {
 			undo.Result
 			Requests int64   `json:"requests"`
 			Retries  int64   `json:"retries"`
 			Elapsed  float64 `json:"elapsed_s"`
 			DryRun   bool    `json:"dry_run,omitempty"`
 			Error    string  `json:"error,omitempty"`
-		}{res, rep.Requests, rep.Retries, rep.ElapsedS, o.dryRun, errString(err)}, "", "  ")
-		if werr := fsx.WriteFile(o.report, append(b, '\n')); werr != nil && err == nil {
-			err = fmt.Errorf("--report: %w", werr)
+		}{res, rep.Requests, rep.Retries, rep.ElapsedS, o.dryRun, errString(err)})
+		if werr != nil && err == nil {
+			err = werr
 		}
 	}
 	if !f.opts.quiet {
@@ -142,7 +140,9 @@ func errString(err error) string {
 	return err.Error()
 }
 
-func printRuns(f *factory, runs []pipeline.Run) {
+// printRuns lists the runs of a state (undo without --run): a listing,
+// not a refusal, so it exits 0.
+func printRuns(f *factory, state string, runs []pipeline.Run) {
 	if len(runs) == 0 {
 		fmt.Fprintln(f.stdout, "the state holds no import run")
 		return
@@ -157,6 +157,7 @@ func printRuns(f *factory, runs []pipeline.Run) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.Started.Format("2006-01-02 15:04:05Z07:00"), tag, strings.Join(r.Files, ", "))
 	}
 	tw.Flush()
+	fmt.Fprintf(f.stdout, "undo one with: ghlbulk undo --state %s --run RUN\n", state)
 }
 
 func printUndo(f *factory, o undoOptions, res undo.Result, rep pipeline.Report) {
@@ -164,7 +165,7 @@ func printUndo(f *factory, o undoOptions, res undo.Result, rep pipeline.Report) 
 	if o.dryRun {
 		verb = "would delete"
 	}
-	tw := tabwriter.NewWriter(f.stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(f.summaryOut(o.report), 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "undo of run %s\n", o.run)
 	fmt.Fprintf(tw, "  contacts %s\t%d\n", verb, res.ContactsDeleted)
 	if o.updated {

@@ -95,7 +95,7 @@ func runValidate(ctx context.Context, v validateOptions) error {
 		ctx = p.session.Context(ctx)
 		cfg.LocationID = p.session.Location
 	}
-	if err := o.plan.printPlan(ctx, f, cfg, p.session); err != nil {
+	if err := o.plan.printPlan(ctx, f, f.summaryOut(o.report), cfg, p.session); err != nil {
 		return refused(err)
 	}
 	var idx *predict.Index
@@ -120,9 +120,9 @@ func runValidate(ctx context.Context, v validateOptions) error {
 		out.DuplicateRule = rule.Name()
 	}
 	if !f.opts.quiet {
-		printSummary(f.stdout, "validate (nothing written)", out.Report, v.summary(out, p, plan.Dropped(), rule))
+		printSummary(f.summaryOut(o.report), "validate (nothing written)", out.Report, v.summary(out, p, plan.Dropped(), rule))
 	}
-	if err := writeReport(o.report, out); err != nil {
+	if err := f.writeReport(o.report, out); err != nil {
 		f.logger().Error("writing the report", "err", err)
 	}
 	if runErr != nil {

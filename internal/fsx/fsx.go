@@ -1,7 +1,7 @@
 // Package fsx writes the files ghlbulk leaves for people to read (rejects,
 // plans, reports, ID maps, export files, the token file): written aside
-// and renamed into place, mode 0600, and never over a file the same run
-// reads (CheckOutputs). It is the one way ghlbulk writes a file
+// and renamed into place, mode 0600 (export files: Shared), and never over
+// a file the same run reads (CheckOutputs). It is the one way ghlbulk writes a file
 // atomically, so there is one temporary name to recognise and clear.
 //
 // It sits below every other package and imports none of ours, so all of
@@ -9,7 +9,9 @@
 package fsx
 
 import (
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,30 +35,56 @@ type File struct {
 	done bool
 }
 
+// Option changes how a file is created.
+type Option func(*options)
+
+type options struct{ shared bool }
+
+// Shared creates the file 0666 less the umask, as os.Create and every
+// other tool do, instead of Mode. It is for export output only: a
+// warehouse loader running as another user must read those files, and
+// whoever runs the export chose them to be read (its umask, the folder's
+// permissions). Rejects, reports, the state and the token stay 0600.
+func Shared() Option { return func(o *options) { o.shared = true } }
+
 // Create starts writing path. Nothing appears at path until Commit. A
 // temporary file that an earlier run of ours left beside path when it was
 // killed is removed first (RemoveStale).
-func Create(path string) (*File, error) {
+func Create(path string, opts ...Option) (*File, error) {
 	RemoveStale(path)
-	return CreateNoSweep(path)
+	return CreateNoSweep(path, opts...)
 }
 
 // CreateNoSweep is Create without the look for leftovers beside path, for
 // a writer that clears the whole directory once with RemoveTemps before
 // it writes many files there (export's staging: one directory read per
 // file would cost the square of the file count).
-func CreateNoSweep(path string) (*File, error) {
+func CreateNoSweep(path string, opts ...Option) (*File, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	dir, base := split(path)
+	pattern := tempPrefix(base) + strconv.Itoa(os.Getpid()) + "-"
 	// The lock spans create and register, so that a sweep in this process
 	// never sees our file unregistered (see removeTemp).
 	inflight.Lock()
-	f, err := os.CreateTemp(dir, tempPrefix(base)+strconv.Itoa(os.Getpid())+"-*"+tempSuffix)
+	var f *os.File
+	var err error
+	if o.shared {
+		f, err = createShared(dir, pattern)
+	} else {
+		f, err = os.CreateTemp(dir, pattern+"*"+tempSuffix)
+	}
 	if err == nil {
 		inflight.names[filepath.Base(f.Name())] = true
 	}
 	inflight.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	if o.shared {
+		return &File{File: f, path: path}, nil
 	}
 	if err := f.Chmod(Mode); err != nil {
 		f.Close()
@@ -65,6 +93,20 @@ func CreateNoSweep(path string) (*File, error) {
 		return nil, err
 	}
 	return &File{File: f, path: path}, nil
+}
+
+// createShared is os.CreateTemp with the mode os.Create uses (0666, which
+// the kernel narrows by the umask and the folder's default ACL), since
+// os.CreateTemp always creates 0600.
+func createShared(dir, pattern string) (*os.File, error) {
+	for range 100 {
+		name := filepath.Join(dir, pattern+strconv.FormatUint(uint64(rand.Uint32()), 10)+tempSuffix)
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, os.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("creating a temporary file in %s: too many names taken", dir)
 }
 
 // Path is the final path.
@@ -112,8 +154,8 @@ func (f *File) Abort() error {
 }
 
 // WriteFile writes data to path through a File.
-func WriteFile(path string, data []byte) error {
-	f, err := Create(path)
+func WriteFile(path string, data []byte, opts ...Option) error {
+	f, err := Create(path, opts...)
 	if err != nil {
 		return err
 	}

@@ -383,6 +383,19 @@ func (p Plan) Print(w io.Writer) {
 	tw.Flush()
 }
 
+// etaSentence says how long the run takes as one plain sentence: at what
+// rate, and over how many days when the daily quota runs out first.
+func (p Plan) etaSentence() string {
+	eta := "about " + FormatDuration(p.ETA)
+	switch {
+	case p.Days > 1:
+		return fmt.Sprintf("%s: the run needs the daily quota of %d days (--wait waits for it to come back).", eta, p.Days)
+	case p.Burst >= 1e9: // a limit past a billion is a sandbox with limits off
+		return eta + " with no burst limit."
+	}
+	return fmt.Sprintf("%s at %d requests per %s.", eta, p.Burst, p.Interval)
+}
+
 // FormatDuration is d for a person: seconds, minutes, hours or days.
 func FormatDuration(d time.Duration) string {
 	switch {
@@ -404,14 +417,5 @@ func (p Plan) printTiming(row func(k string, v any)) {
 	} else if p.DailyLimit < 1e9 {
 		row("daily quota", fmt.Sprintf("%d (what is left today is not known yet)", p.DailyLimit))
 	}
-	eta := FormatDuration(p.ETA)
-	if p.Days > 1 {
-		eta += fmt.Sprintf(" (the daily quota runs out: %d days; see --wait)", p.Days)
-	}
-	// A limit past a billion is a sandbox with limits off.
-	if p.Burst < 1e9 {
-		row("ETA", fmt.Sprintf("%s at %d requests per %s", eta, p.Burst, p.Interval))
-	} else {
-		row("ETA", eta+" (no burst limit)")
-	}
+	row("ETA", p.etaSentence())
 }

@@ -3,6 +3,7 @@ package plan_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
 	"github.com/ghlbulk/ghlbulk/jobs/plan"
@@ -79,6 +80,26 @@ func TestEstimateMatchesRun(t *testing.T) {
 	for _, want := range []string{"requests", "40 upserts", "ETA", "daily quota left"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("Print does not say %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// The ETA row is one plain sentence: no parenthesis splitting the time
+// from its rate.
+func TestETASentence(t *testing.T) {
+	cases := []struct {
+		p    plan.Plan
+		want string
+	}{
+		{plan.Plan{ETA: 90 * time.Second, Days: 1, Burst: 100, Interval: 10 * time.Second}, "about 1.5 min at 100 requests per 10s."},
+		{plan.Plan{ETA: 50 * time.Hour, Days: 3, Burst: 100, Interval: 10 * time.Second}, "about 2.1 days: the run needs the daily quota of 3 days (--wait waits for it to come back)."},
+		{plan.Plan{ETA: 2 * time.Second, Days: 1, Burst: 2e9, Interval: time.Second}, "about 2 s with no burst limit."},
+	}
+	for _, c := range cases {
+		var b strings.Builder
+		c.p.Print(&b)
+		if !strings.Contains(b.String(), c.want) {
+			t.Errorf("Print:\n%s\nwant the ETA %q", b.String(), c.want)
 		}
 	}
 }
