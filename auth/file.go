@@ -145,7 +145,7 @@ func writeTokenFile(path string, st storedToken) error {
 		return fmt.Errorf("encoding the token: %w", err)
 	}
 	removeOldTokenTemps(dir)
-	if err := fsx.WriteFile(path, append(b, '\n')); err != nil {
+	if err := fsx.WriteFile(path, append(b, '\n'), fsx.Secret()); err != nil {
 		return fmt.Errorf("writing the token file: %w", err)
 	}
 	return nil

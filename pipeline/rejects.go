@@ -20,8 +20,8 @@ var rejectColumns = []string{"_row", "_file", "_reason"}
 // each row fills the columns its file has.
 //
 // The file is written aside and renamed into place, so a reader (or a kill)
-// sees the old file or the new one, whole, never half a line; it is mode
-// 0600 (fsx.Mode: it holds people's data). It is always
+// sees the old file or the new one, whole, never half a line; its mode is
+// 0666 less the umask (internal/fsx's rule). It is always
 // written, with just the header when nothing was rejected, so that a stale
 // file from an earlier run never survives. n is the number of rejects.
 func WriteRejects(path string, headers [][]string, rejects iter.Seq2[RejectRecord, error]) (n int, err error) {

@@ -111,7 +111,7 @@ func OpenStore(path string, opt StoreOptions) (s *Store, err error) {
 	if err := checkHeader(path); err != nil {
 		return nil, err
 	}
-	if err := createPrivate(path); err != nil {
+	if err := createState(path); err != nil {
 		return nil, err
 	}
 	db, err := sql.Open("sqlite", dsn(path))

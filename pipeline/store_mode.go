@@ -3,17 +3,15 @@ package pipeline
 import (
 	"errors"
 	"os"
-
-	"github.com/ghlbulk/ghlbulk/internal/fsx"
 )
 
-// createPrivate makes a new state file empty with fsx.Mode before SQLite
-// opens it: SQLite would create it 0644 (less the umask), and it holds
-// the rejected rows as read and every contact's match key, that is
-// people's emails and phones. SQLite gives its -wal and -shm files the
-// database file's mode. An existing state keeps the mode it has.
-func createPrivate(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, fsx.Mode)
+// createState makes a new state file empty, 0666 less the umask as every
+// file ghlbulk writes (internal/fsx), before SQLite opens it: SQLite would
+// create it 0644 less the umask, narrower than the rule for no reason.
+// SQLite gives its -wal and -shm files the database file's mode. An
+// existing state keeps the mode it has.
+func createState(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 	if errors.Is(err, os.ErrExist) {
 		return nil
 	}

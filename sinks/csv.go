@@ -36,7 +36,7 @@ type CSV struct {
 // NewCSV starts the file at path (written aside until Close) and writes the
 // header.
 func NewCSV(path string, schema *arrow.Schema) (*CSV, error) {
-	f, err := fsx.Create(path, fsx.Shared()) // export output: a loader reads it
+	f, err := fsx.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}

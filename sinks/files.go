@@ -138,7 +138,7 @@ func WriteManifest(dir string, m Manifest) error {
 		return fmt.Errorf("encoding manifest: %w", err)
 	}
 	path := filepath.Join(dir, ManifestName)
-	if err := fsx.WriteFile(path, append(raw, '\n'), fsx.Shared()); err != nil {
+	if err := fsx.WriteFile(path, append(raw, '\n')); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

@@ -46,7 +46,7 @@ func NewParquet(path string, schema *arrow.Schema, opt Options) (*Parquet, error
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	f, err := fsx.Create(path, fsx.Shared()) // export output: a loader reads it
+	f, err := fsx.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}

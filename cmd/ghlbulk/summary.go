@@ -74,9 +74,8 @@ func (f *factory) summaryOut(report string) io.Writer {
 }
 
 // writeReport writes the --report JSON: to stdout for "-", else aside
-// and renamed into place, so a scheduler never reads half a report; mode
-// 0600 (fsx.Mode), as the rejects file: a report can name files and carry
-// the API's messages.
+// and renamed into place, so a scheduler never reads half a report; its
+// mode follows the umask, as every file ghlbulk writes (internal/fsx).
 func (f *factory) writeReport(path string, r any) error {
 	if path == "" {
 		return nil

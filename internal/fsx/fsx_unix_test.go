@@ -9,29 +9,30 @@ import (
 	"testing"
 )
 
-// TestModeIgnoresUmask: a permissive umask (0) still gives 0600.
-func TestModeIgnoresUmask(t *testing.T) {
+// TestSecretIgnoresUmask: a file holding a credential is 0600 even under a
+// permissive umask (0).
+func TestSecretIgnoresUmask(t *testing.T) {
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
-	path := filepath.Join(t.TempDir(), "report.json")
-	if err := WriteFile(path, []byte("{}\n")); err != nil {
+	path := filepath.Join(t.TempDir(), "token.json")
+	if err := WriteFile(path, []byte("{}\n"), Secret()); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Mode().Perm() != 0o600 {
+	if st.Mode().Perm() != SecretMode {
 		t.Errorf("mode %v under umask 0, want 0600", st.Mode().Perm())
 	}
 }
 
-// TestSharedFollowsUmask: export files (Shared) are 0666 less the umask,
-// like any tool's output, while every other file stays 0600.
-func TestSharedFollowsUmask(t *testing.T) {
+// TestFilesFollowUmask: every other file is 0666 less the umask, like any
+// tool's output, while a Secret one stays 0600.
+func TestFilesFollowUmask(t *testing.T) {
 	cases := []struct {
-		umask        int
-		shared, priv os.FileMode
+		umask         int
+		plain, secret os.FileMode
 	}{
 		{0o022, 0o644, 0o600},
 		{0o027, 0o640, 0o600},
@@ -40,14 +41,14 @@ func TestSharedFollowsUmask(t *testing.T) {
 	for _, c := range cases {
 		old := syscall.Umask(c.umask)
 		dir := t.TempDir()
-		shared, priv := filepath.Join(dir, "contacts.csv"), filepath.Join(dir, "rejects.csv")
-		errS := WriteFile(shared, []byte("a\n"), Shared())
-		errP := WriteFile(priv, []byte("a\n"))
+		plain, secret := filepath.Join(dir, "rejects.csv"), filepath.Join(dir, "token.json")
+		errP := WriteFile(plain, []byte("a\n"))
+		errS := WriteFile(secret, []byte("a\n"), Secret())
 		syscall.Umask(old)
 		if errS != nil || errP != nil {
 			t.Fatal(errS, errP)
 		}
-		for path, want := range map[string]os.FileMode{shared: c.shared, priv: c.priv} {
+		for path, want := range map[string]os.FileMode{plain: c.plain, secret: c.secret} {
 			st, err := os.Stat(path)
 			if err != nil {
 				t.Fatal(err)

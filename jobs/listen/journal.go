@@ -80,12 +80,13 @@ func journalDSN(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
-// OpenJournal opens (creating it, mode 0600) the journal at path.
+// OpenJournal opens (creating it, 0666 less the umask, as every file
+// ghlbulk writes) the journal at path.
 func OpenJournal(path string) (*Journal, error) {
 	if path == "" {
 		return nil, errors.New("no journal: set --journal to a file path")
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
 	if err != nil {
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}

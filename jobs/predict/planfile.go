@@ -14,8 +14,7 @@ var PlanColumns = []string{"_file", "_row", "action", "contact_id", "other_conta
 
 // PlanWriter writes the plan file: one line per input row, in input order.
 // It writes aside and renames on Commit, so a reader sees the old plan or
-// the new one, whole, mode 0600 (fsx.Mode: it holds people's emails and
-// phones); Abort (or a Commit that fails) leaves no file behind.
+// the new one, whole, 0666 less the umask (internal/fsx's rule); Abort (or a Commit that fails) leaves no file behind.
 type PlanWriter struct {
 	path string
 	tmp  *fsx.File
