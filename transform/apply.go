@@ -283,7 +283,7 @@ func normalize(how, v string, s *Spec) (string, error) {
 	case "country":
 		return NormalizeCountry(v), nil
 	case "date", "day":
-		t, err := ParseDateIn(v, s.loc)
+		t, err := ParseDateOrder(v, s.loc, s.dateOrder)
 		if err != nil {
 			return "", err
 		}
@@ -561,7 +561,7 @@ func (st *state) tasks(r *record.Row) {
 			st.fail(what, fmt.Errorf("%s: no due date", what))
 			continue
 		}
-		tm, err := ParseDateIn(due, st.m.spec.loc)
+		tm, err := ParseDateOrder(due, st.m.spec.loc, st.m.spec.dateOrder)
 		if err != nil {
 			st.fail(sourceName(t.due, what), fmt.Errorf("%s %q: %w", what, due, err))
 			continue
