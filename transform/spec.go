@@ -145,12 +145,12 @@ type Spec struct {
 	// phone becomes: "drop" (kept without the phone when it has a valid
 	// email, and the reverse) or "reject" (the whole row, as before).
 	invalidPhone string
-	optional    map[string]bool
-	fields      []fieldSpec
-	custom      []fieldSpec
-	tags        []tagSpec
-	notes       []noteSpec
-	tasks       []taskSpec
+	optional     map[string]bool
+	fields       []fieldSpec
+	custom       []fieldSpec
+	tags         []tagSpec
+	notes        []noteSpec
+	tasks        []taskSpec
 }
 
 // contactFields are the UpsertContactDto fields a mapping may set.
