@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -932,6 +933,7 @@ func (r *importRun) resumeTags() error {
 // earlier run counts as unchanged (or rejected): this run wrote nothing.
 func (r *importRun) count(o *outcome) {
 	r.stats.Read(1)
+	r.countDropped(o.rec)
 	switch o.status {
 	case record.StatusCreated:
 		if o.replay {
@@ -951,6 +953,24 @@ func (r *importRun) count(o *outcome) {
 		r.stats.Unchanged()
 	}
 }
+
+// countDropped counts and warns of a row's invalid email or phone left
+// out (transform's invalid_phone: drop): the row is written, so the
+// rejects file does not show it; the first few are logged row by row.
+func (r *importRun) countDropped(rec *record.Row) {
+	if rec == nil || rec.Err != nil {
+		return
+	}
+	for _, d := range rec.Dropped {
+		field, _, _ := strings.Cut(d, " ")
+		if r.stats.InvalidDropped(field) <= maxDroppedWarnings {
+			r.log.Warn("invalid value left out", "file", rec.File, "row", rec.Row, "what", d)
+		}
+	}
+}
+
+// maxDroppedWarnings is how many left-out values are logged one by one.
+const maxDroppedWarnings = 20
 
 // writeRejects regenerates the rejects file (from the state, or from
 // memory in a dry run).

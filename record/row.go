@@ -29,6 +29,10 @@ type Row struct {
 	// Deletes are the positions whose deleted: condition held: those
 	// records are deleted, not written. Both nil for any other row.
 	Items, Deletes []int
+	// Dropped says which invalid values were left out of a row that is
+	// still written (an invalid phone on a row with a valid email, or the
+	// reverse): the run counts and warns of them.
+	Dropped []string
 }
 
 // Item is a row the engine hands a sink to write, with what the

@@ -72,6 +72,8 @@ type state struct {
 	rowNum  int64
 	raw     []string
 	missing []bool
+	region  string         // the row's phone region (rowRegion)
+	dropped []droppedField // invalid emails or phones left out (dropInvalid)
 }
 
 type kv struct{ k, v string }
@@ -141,6 +143,7 @@ func (st *state) fail(column string, err error) {
 func (st *state) row(r *record.Row, mark string) {
 	m := st.m
 	st.raw, st.errs, st.errCol, st.rowNum = r.Raw, st.errs[:0], "", r.Row
+	st.dropped = st.dropped[:0]
 	reject := func(col string, err error) {
 		r.Err = &RowError{File: r.File, Row: r.Row, Column: col, Err: err}
 	}
@@ -172,6 +175,7 @@ func (st *state) row(r *record.Row, mark string) {
 		st.env["row"] = r.Row
 	}
 
+	st.region = st.rowRegion()
 	c := &r.Contact
 	for _, f := range m.fields {
 		v, ok := st.value(f.name, f.get)
@@ -194,6 +198,7 @@ func (st *state) row(r *record.Row, mark string) {
 		}
 		c.CustomFields = append(c.CustomFields, ghl.CustomFieldInput{ID: f.id, Key: f.fieldKey, FieldValue: fv})
 	}
+	st.keepDropped(r)
 	if m.sourceKey.kind != kindNone {
 		r.SourceKey, _ = st.value("source_key", m.sourceKey)
 	}
@@ -253,7 +258,10 @@ func (st *state) value(what string, g getter) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	out, err := normalize(g.normalize, v, st.m.spec)
+	out, err := st.normalizeIn(g.normalize, v)
+	if err != nil && st.dropInvalid(what, v, err) {
+		return "", false
+	}
 	if err != nil {
 		st.fail(sourceName(g, what), fmt.Errorf("%s %q: %w", what, strings.TrimSpace(v), err))
 		return "", false
