@@ -481,6 +481,9 @@ func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp 
 			pending = nil
 		}
 	}
+	if next == 1 { // a header and nothing else: say so, or exit 0 reads as success
+		r.log.Warn("no data rows in "+file+" (only a header): nothing to import from it", "file", file)
+	}
 	r.dispatch(ctx, p, fp, pending)
 	return nil
 }
