@@ -462,14 +462,24 @@ func (f compiledCustom) option(v string) (string, error) {
 // splitList splits on sep, trims, and drops blanks. A JSON array of
 // strings (how list columns read as text) gives its elements.
 func splitList(v, sep string) []string {
-	v = strings.TrimSpace(v)
-	if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
-		var xs []string
-		if json.Unmarshal([]byte(v), &xs) == nil {
-			return trimAll(xs)
-		}
+	if xs, ok := jsonList(v); ok {
+		return xs
 	}
-	return trimAll(strings.Split(v, sep))
+	return trimAll(strings.Split(strings.TrimSpace(v), sep))
+}
+
+// jsonList reads a JSON array of strings, which is how a list column
+// reads as text, into its trimmed, non-blank elements.
+func jsonList(v string) ([]string, bool) {
+	v = strings.TrimSpace(v)
+	if !strings.HasPrefix(v, "[") || !strings.HasSuffix(v, "]") {
+		return nil, false
+	}
+	var xs []string
+	if json.Unmarshal([]byte(v), &xs) != nil {
+		return nil, false
+	}
+	return trimAll(xs), true
 }
 
 func trimAll(xs []string) []string {
@@ -513,9 +523,12 @@ func (st *state) tags(r *record.Row) {
 			if !ok {
 				continue
 			}
-			if t.get.kind == kindSplit {
+			switch xs, isList := jsonList(v); {
+			case t.get.kind == kindSplit:
 				got = splitList(v, t.sep)
-			} else {
+			case isList: // a Parquet list<string> column: a tag per element
+				got = xs
+			default:
 				got = []string{strings.TrimSpace(v)}
 			}
 		}
