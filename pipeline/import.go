@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -450,10 +451,12 @@ func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp 
 	}
 	r.headers[file] = src.Header()
 	var pending []*item
+	rows := 0
 	err = r.eachBatch(ctx, src, file, func(m mapped) error {
 		if m.err != nil {
 			return m.err
 		}
+		rows += len(m.recs)
 		if r.cfg.Inspect != nil {
 			r.cfg.Inspect(file, m.recs)
 		}
@@ -470,6 +473,9 @@ func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp 
 	})
 	if err != nil || r.stopReading(ctx) {
 		return err
+	}
+	if rows == 0 { // a header and nothing else: say so, or exit 0 reads as success
+		r.log.Warn("no data rows in "+file+" (only a header): nothing to import from it", "file", file)
 	}
 	r.dispatch(ctx, p, fp, pending)
 	return nil
@@ -923,6 +929,7 @@ func (r *importRun) resumeTags() error {
 // earlier run counts as unchanged (or rejected): this run wrote nothing.
 func (r *importRun) count(o *outcome) {
 	r.stats.Read(1)
+	r.countDropped(o.rec)
 	switch o.status {
 	case record.StatusCreated:
 		if o.replay {
@@ -942,6 +949,24 @@ func (r *importRun) count(o *outcome) {
 		r.stats.Unchanged()
 	}
 }
+
+// countDropped counts and warns of a row's invalid email or phone left
+// out (transform's invalid_phone: drop): the row is written, so the
+// rejects file does not show it; the first few are logged row by row.
+func (r *importRun) countDropped(rec *record.Row) {
+	if rec == nil || rec.Err != nil {
+		return
+	}
+	for _, d := range rec.Dropped {
+		field, _, _ := strings.Cut(d, " ")
+		if r.stats.InvalidDropped(field) <= maxDroppedWarnings {
+			r.log.Warn("invalid value left out", "file", rec.File, "row", rec.Row, "what", d)
+		}
+	}
+}
+
+// maxDroppedWarnings is how many left-out values are logged one by one.
+const maxDroppedWarnings = 20
 
 // writeRejects regenerates the rejects file (from the state, or from
 // memory in a dry run).

@@ -18,6 +18,7 @@ type Stats struct {
 	requests, retries, throttled                    atomic.Int64
 	notesCreated, tasksCreated, tagCalls            atomic.Int64
 	phonesDropped                                   atomic.Int64
+	invalidPhones, invalidEmails                    atomic.Int64
 
 	mu      sync.Mutex
 	byKind  map[string]int64 // requests by kind (upsert, note, tag, ...); guarded by mu
@@ -91,6 +92,16 @@ func (s *Stats) TagCall() { s.tagCalls.Add(1) }
 // to another contact (--on-conflict drop-phone).
 func (s *Stats) PhoneDropped() { s.phonesDropped.Add(1) }
 
+// InvalidDropped counts a row kept without its invalid phone (or email):
+// the mapping's invalid_phone: drop. It returns the count so far, of
+// that field.
+func (s *Stats) InvalidDropped(field string) int64 {
+	if field == "email" {
+		return s.invalidEmails.Add(1)
+	}
+	return s.invalidPhones.Add(1)
+}
+
 // Written counts n rows of entity written by an export.
 func (s *Stats) Written(entity string, n int64) {
 	s.mu.Lock()
@@ -118,6 +129,10 @@ type Report struct {
 	TasksCreated   int64            `json:"tasks_created"`
 	TagCalls       int64            `json:"tag_calls"`
 	PhonesDropped  int64            `json:"phones_dropped,omitempty"` // --on-conflict drop-phone: rows written without their phone
+	// PhonesInvalid and EmailsInvalid are rows kept without an invalid
+	// phone (they had a valid email) or email (they had a valid phone).
+	PhonesInvalid int64 `json:"phones_dropped_invalid,omitempty"`
+	EmailsInvalid int64 `json:"emails_dropped_invalid,omitempty"`
 	// RelatedDeleted counts the notes or tasks --delete-missing deleted
 	// (their rows gone from the input); the import sets it after the run.
 	RelatedDeleted int64  `json:"related_deleted,omitempty"`
@@ -146,6 +161,8 @@ func (s *Stats) Snapshot() Report {
 		TagCalls:     s.tagCalls.Load(),
 
 		PhonesDropped: s.phonesDropped.Load(),
+		PhonesInvalid: s.invalidPhones.Load(),
+		EmailsInvalid: s.invalidEmails.Load(),
 	}
 	if !s.start.IsZero() {
 		r.ElapsedS = time.Since(s.start).Seconds()

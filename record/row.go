@@ -34,6 +34,10 @@ type Row struct {
 	// notes: positions whose deleted: held and TaskDeletes the tasks:
 	// ones. Nil for any other row.
 	Items, Deletes, TaskDeletes []int
+	// Dropped says which invalid values were left out of a row that is
+	// still written (an invalid phone on a row with a valid email, or the
+	// reverse): the run counts and warns of them.
+	Dropped []string
 }
 
 // Item is a row the engine hands a sink to write, with what the

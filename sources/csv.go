@@ -10,7 +10,6 @@ package sources
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/csv"
@@ -55,6 +54,10 @@ type CSVOptions struct {
 	// have (default DefaultMaxColumns); past it reading stops with a
 	// *LimitError.
 	MaxColumns int
+	// Encoding is the file's text encoding (one of Encodings); "" detects
+	// it: a BOM, else UTF-8 when the first 64 KiB are valid UTF-8, else
+	// Windows-1252.
+	Encoding string
 }
 
 // CSV streams a CSV file (optionally gzip-compressed, with or without a
@@ -74,6 +77,9 @@ type CSV struct {
 	delim     rune
 	maxBytes  int64
 	maxCols   int
+	encoding  string   // the encoding read (given or detected)
+	trailing  int      // blank-named columns cut off the header's end
+	warnings  []string // what was made of the header (renamed columns)
 
 	rows    int64 // data rows yielded so far
 	prevEnd int   // file line where the previous record (or the header) ended
@@ -97,7 +103,7 @@ func OpenCSV(path string, opt CSVOptions) (*CSV, error) {
 		return nil, fmt.Errorf("open csv: %w", err)
 	}
 	c := &CSV{name: name, f: f, mem: opt.Allocator, batchSize: opt.BatchSize, delim: opt.Delimiter,
-		maxBytes: opt.MaxRecordBytes, maxCols: opt.MaxColumns}
+		maxBytes: opt.MaxRecordBytes, maxCols: opt.MaxColumns, encoding: opt.Encoding}
 	if c.maxBytes <= 0 {
 		c.maxBytes = DefaultMaxRecordBytes
 	}
@@ -129,8 +135,14 @@ func (c *CSV) init() error {
 		br = bufio.NewReaderSize(gz, 64<<10)
 		in = br
 	}
-	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) {
-		_, _ = br.Discard(3)
+	text, enc, err := decodeInput(br, c.name, c.encoding)
+	if err != nil {
+		return err
+	}
+	c.encoding = enc
+	if text != io.Reader(br) {
+		br = bufio.NewReaderSize(text, 64<<10)
+		in = br
 	}
 	if c.delim == 0 {
 		c.delim = sniffDelimiter(br)
@@ -158,40 +170,24 @@ func (c *CSV) init() error {
 	if err != nil {
 		return fmt.Errorf("%s: header: %w", c.name, err)
 	}
-	c.header = append([]string(nil), hdr...)
 	c.prevEnd = c.endLine(hdr)
-	if err := checkHeader(c.header); err != nil {
+	h, err := fixHeader(hdr)
+	if err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
-	fields := make([]arrow.Field, 0, len(c.header)+1)
-	for _, h := range c.header {
-		fields = append(fields, arrow.Field{Name: h, Type: arrow.BinaryTypes.String, Nullable: true})
-	}
-	fields = append(fields, arrow.Field{Name: ErrorColumn, Type: arrow.BinaryTypes.String, Nullable: true})
-	c.schema = arrow.NewSchema(fields, nil)
+	c.header, c.trailing, c.warnings = h.names, h.trailing, h.warnings
+	c.schema = stringSchema(c.header)
 	return nil
 }
 
-// checkHeader refuses blank and duplicate column names, naming positions
-// (1-based) so the user can find them in a spreadsheet.
-func checkHeader(h []string) error {
-	var errs []error
-	seen := make(map[string]int, len(h))
-	for i, name := range h {
-		switch {
-		case strings.TrimSpace(name) == "":
-			errs = append(errs, fmt.Errorf("header column %d: blank name (every column needs a name)", i+1))
-		case name == ErrorColumn:
-			errs = append(errs, fmt.Errorf("header column %d: name %q is reserved", i+1, name))
-		default:
-			if j, ok := seen[name]; ok {
-				errs = append(errs, fmt.Errorf("header column %d: duplicate name %q (also column %d)", i+1, name, j+1))
-				continue
-			}
-			seen[name] = i
-		}
+// stringSchema is a schema of string columns, one per name, then ErrorColumn.
+func stringSchema(header []string) *arrow.Schema {
+	fields := make([]arrow.Field, 0, len(header)+1)
+	for _, h := range header {
+		fields = append(fields, arrow.Field{Name: h, Type: arrow.BinaryTypes.String, Nullable: true})
 	}
-	return errors.Join(errs...)
+	fields = append(fields, arrow.Field{Name: ErrorColumn, Type: arrow.BinaryTypes.String, Nullable: true})
+	return arrow.NewSchema(fields, nil)
 }
 
 // sniffDelimiter looks at the first line (outside quotes) and picks the most
@@ -238,6 +234,19 @@ func (c *CSV) endLine(rec []string) int {
 
 // Header is the file's column names, in order (ErrorColumn not included).
 func (c *CSV) Header() []string { return c.header }
+
+// Encoding is the text encoding read (given or detected).
+func (c *CSV) Encoding() string { return c.encoding }
+
+// Warnings says what was made of the header: repeated names renamed,
+// unnamed columns at its end ignored.
+func (c *CSV) Warnings() []string { return c.warnings }
+
+// Describe is the header as read, for a message about a header that does
+// not fit a mapping.
+func (c *CSV) Describe() string {
+	return fmt.Sprintf("read as %s, delimiter %s, %d columns: %s", c.encoding, delimName(c.delim), len(c.header), quoteNames(c.header))
+}
 
 // Delimiter is the field delimiter in use (given or detected).
 func (c *CSV) Delimiter() rune { return c.delim }
@@ -381,9 +390,7 @@ func (c *CSV) place(rec []string, readErr error, n int) (marker string, start, e
 	}
 	start, _ = c.r.FieldPos(0)
 	end = c.endLine(rec)
-	if ncol := len(c.header); len(rec) != ncol {
-		marker = fmt.Sprintf("%d fields, header has %d", len(rec), ncol)
-	}
+	marker = fieldCountMarker(rec, len(c.header), c.trailing)
 	return marker, start, end, nil
 }
 

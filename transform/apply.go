@@ -72,6 +72,8 @@ type state struct {
 	rowNum  int64
 	raw     []string
 	missing []bool
+	region  string         // the row's phone region (rowRegion)
+	dropped []droppedField // invalid emails or phones left out (dropInvalid)
 }
 
 type kv struct{ k, v string }
@@ -141,6 +143,7 @@ func (st *state) fail(column string, err error) {
 func (st *state) row(r *record.Row, mark string) {
 	m := st.m
 	st.raw, st.errs, st.errCol, st.rowNum = r.Raw, st.errs[:0], "", r.Row
+	st.dropped = st.dropped[:0]
 	reject := func(col string, err error) {
 		r.Err = &RowError{File: r.File, Row: r.Row, Column: col, Err: err}
 	}
@@ -172,6 +175,7 @@ func (st *state) row(r *record.Row, mark string) {
 		st.env["row"] = r.Row
 	}
 
+	st.region = st.rowRegion()
 	c := &r.Contact
 	for _, f := range m.fields {
 		v, ok := st.value(f.name, f.get)
@@ -194,6 +198,7 @@ func (st *state) row(r *record.Row, mark string) {
 		}
 		c.CustomFields = append(c.CustomFields, ghl.CustomFieldInput{ID: f.id, Key: f.fieldKey, FieldValue: fv})
 	}
+	st.keepDropped(r)
 	if m.sourceKey.kind != kindNone {
 		r.SourceKey, _ = st.value("source_key", m.sourceKey)
 	}
@@ -253,7 +258,10 @@ func (st *state) value(what string, g getter) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	out, err := normalize(g.normalize, v, st.m.spec)
+	out, err := st.normalizeIn(g.normalize, v)
+	if err != nil && st.dropInvalid(what, v, err) {
+		return "", false
+	}
 	if err != nil {
 		st.fail(sourceName(g, what), fmt.Errorf("%s %q: %w", what, strings.TrimSpace(v), err))
 		return "", false
@@ -283,7 +291,7 @@ func normalize(how, v string, s *Spec) (string, error) {
 	case "country":
 		return NormalizeCountry(v), nil
 	case "date", "day":
-		t, err := ParseDateIn(v, s.loc)
+		t, err := ParseDateOrder(v, s.loc, s.dateOrder)
 		if err != nil {
 			return "", err
 		}
@@ -454,14 +462,24 @@ func (f compiledCustom) option(v string) (string, error) {
 // splitList splits on sep, trims, and drops blanks. A JSON array of
 // strings (how list columns read as text) gives its elements.
 func splitList(v, sep string) []string {
-	v = strings.TrimSpace(v)
-	if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
-		var xs []string
-		if json.Unmarshal([]byte(v), &xs) == nil {
-			return trimAll(xs)
-		}
+	if xs, ok := jsonList(v); ok {
+		return xs
 	}
-	return trimAll(strings.Split(v, sep))
+	return trimAll(strings.Split(strings.TrimSpace(v), sep))
+}
+
+// jsonList reads a JSON array of strings, which is how a list column
+// reads as text, into its trimmed, non-blank elements.
+func jsonList(v string) ([]string, bool) {
+	v = strings.TrimSpace(v)
+	if !strings.HasPrefix(v, "[") || !strings.HasSuffix(v, "]") {
+		return nil, false
+	}
+	var xs []string
+	if json.Unmarshal([]byte(v), &xs) != nil {
+		return nil, false
+	}
+	return trimAll(xs), true
 }
 
 func trimAll(xs []string) []string {
@@ -505,9 +523,12 @@ func (st *state) tags(r *record.Row) {
 			if !ok {
 				continue
 			}
-			if t.get.kind == kindSplit {
+			switch xs, isList := jsonList(v); {
+			case t.get.kind == kindSplit:
 				got = splitList(v, t.sep)
-			} else {
+			case isList: // a Parquet list<string> column: a tag per element
+				got = xs
+			default:
 				got = []string{strings.TrimSpace(v)}
 			}
 		}
@@ -575,7 +596,7 @@ func (st *state) tasks(r *record.Row) {
 			st.fail(what, fmt.Errorf("%s: no due date", what))
 			continue
 		}
-		tm, err := ParseDateIn(due, st.m.spec.loc)
+		tm, err := ParseDateOrder(due, st.m.spec.loc, st.m.spec.dateOrder)
 		if err != nil {
 			st.fail(sourceName(t.due, what), fmt.Errorf("%s %q: %w", what, due, err))
 			continue

@@ -84,6 +84,7 @@ type Mapping struct {
 	tasks     []compiledTask
 	envCols   []int // columns expressions read (all when an expression indexes col dynamically)
 	hasExpr   bool
+	regionCol getter // defaults: phone_region_column
 }
 
 type compiler struct {
@@ -149,6 +150,9 @@ func (s *Spec) Compile(header []string, fields []ghl.CustomField) (*Mapping, err
 	}
 	if s.sourceKey.set() {
 		m.sourceKey = c.getter(s.sourceKey, "trim")
+	}
+	if s.regionColumn.set() {
+		m.regionCol = c.getter(s.regionColumn, "country")
 	}
 	m.key = c.keys(s)
 	m.custom = c.customFields(s.custom, fields)

@@ -23,7 +23,7 @@ import (
 // expression stays usable on messy data; the normalizers report problems.
 func (c *compiler) exprOptions() []expr.Option {
 	region := c.spec.phoneRegion
-	loc := c.spec.loc
+	loc, order := c.spec.loc, c.spec.dateOrder
 	str := func(a any) string { s, _ := a.(string); return s }
 	return []expr.Option{
 		expr.Env(newEnv()),
@@ -50,21 +50,21 @@ func (c *compiler) exprOptions() []expr.Option {
 			return NormalizeName(str(p[0])), nil
 		}, new(func(string) string)),
 		expr.Function("parse_date", func(p ...any) (any, error) {
-			t, err := ParseDateIn(str(p[0]), loc)
+			t, err := ParseDateOrder(str(p[0]), loc, order)
 			if err != nil {
 				return "", nil
 			}
 			return formatTime(t), nil
 		}, new(func(string) string)),
 		expr.Function("day", func(p ...any) (any, error) {
-			t, err := ParseDateIn(str(p[0]), loc)
+			t, err := ParseDateOrder(str(p[0]), loc, order)
 			if err != nil {
 				return "", nil
 			}
 			return formatDay(t), nil
 		}, new(func(string) string)),
 		expr.Function("add_days", func(p ...any) (any, error) {
-			t, err := ParseDateIn(str(p[0]), loc)
+			t, err := ParseDateOrder(str(p[0]), loc, order)
 			if err != nil {
 				return "", nil
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -192,9 +193,9 @@ func NormalizeCountry(s string) string {
 	return s
 }
 
-// dateLayouts are tried in order. Day-first layouts come after month-first
-// ones, so "03/04/2024" is March 4th (US exports); a first number above 12
-// can only be a day and falls through to the day-first layouts.
+// dateLayouts are tried in order. Numeric dates that do not start with the
+// year (3/4/2024, 03.04.2024, 3-4-24) are not here: parseNumericDate reads
+// them by the mapping's date_order, never by guessing.
 var dateLayouts = []string{
 	time.RFC3339Nano,
 	"2006-01-02T15:04:05.000Z0700", // Salesforce: 2024-03-01T09:30:00.000+0000
@@ -208,19 +209,6 @@ var dateLayouts = []string{
 	"2006-01-02",
 	"2006/01/02 15:04:05",
 	"2006/01/02",
-	"1/2/2006 15:04:05",
-	"1/2/2006 15:04",
-	"1/2/2006 3:04 PM",
-	"1/2/2006 3:04:05 PM",
-	"1/2/2006",
-	"1/2/06",
-	"2/1/2006 15:04:05",
-	"2/1/2006 15:04",
-	"2/1/2006",
-	"2.1.2006 15:04",
-	"2.1.2006",
-	"1-2-2006",
-	"2-1-2006",
 	"Jan 2, 2006 15:04",
 	"Jan 2, 2006",
 	"January 2, 2006",
@@ -251,8 +239,16 @@ var isoLayouts = func() []string {
 // milliseconds...). A value without a zone is taken as UTC.
 func ParseDate(s string) (time.Time, error) { return ParseDateIn(s, time.UTC) }
 
-// ParseDateIn is ParseDate with the zone for values that carry none.
+// ParseDateIn is ParseDate with the zone for values that carry none. A
+// numeric date whose order can't be told (02/03/1990) is an error: use
+// ParseDateOrder with the file's order.
 func ParseDateIn(s string, loc *time.Location) (time.Time, error) {
+	return ParseDateOrder(s, loc, DateOrderNone)
+}
+
+// ParseDateOrder is ParseDateIn reading numeric dates that do not start
+// with the year in the given order (a mapping's defaults: date_order).
+func ParseDateOrder(s string, loc *time.Location, order DateOrder) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, errors.New("no date")
@@ -268,6 +264,9 @@ func ParseDateIn(s string, loc *time.Location) (time.Time, error) {
 			}
 			return time.Unix(n, 0).UTC(), nil
 		}
+	}
+	if m := numericDate.FindStringSubmatch(s); m != nil {
+		return parseNumericDate(s, m, loc, order)
 	}
 	layouts := dateLayouts
 	if len(s) >= 10 && s[4] == '-' && s[7] == '-' {
@@ -297,3 +296,99 @@ func isDigits(s string) bool {
 func formatTime(t time.Time) string { return t.Format(time.RFC3339) }
 
 func formatDay(t time.Time) string { return t.Format("2006-01-02") }
+
+// DateOrder is how a file writes numeric dates that do not start with the
+// year: day first (DMY: 13/01/1990, 13.01.1990), month first (MDY:
+// 01/13/1990) or year first (YMD: only ISO-like dates are expected).
+type DateOrder string
+
+// The date orders a mapping's defaults: date_order may name.
+const (
+	DateOrderNone DateOrder = ""
+	DateOrderDMY  DateOrder = "DMY"
+	DateOrderMDY  DateOrder = "MDY"
+	DateOrderYMD  DateOrder = "YMD"
+)
+
+// ParseDateOrderName reads a date_order value.
+func ParseDateOrderName(s string) (DateOrder, bool) {
+	switch o := DateOrder(strings.ToUpper(strings.TrimSpace(s))); o {
+	case DateOrderDMY, DateOrderMDY, DateOrderYMD:
+		return o, true
+	}
+	return DateOrderNone, false
+}
+
+// numericDate is N/N/YY[YY] (or with . or -, the same twice), then an
+// optional time: the dates whose order only the file's maker knows.
+var numericDate = regexp.MustCompile(`^(\d{1,2})([/.\-])(\d{1,2})([/.\-])(\d{4}|\d{2})(?:[ T,]+(.*))?$`)
+
+// timeLayouts are the times of day that may follow a numeric date.
+var timeLayouts = []string{"15:04:05", "15:04", "3:04:05 PM", "3:04 PM", "3:04:05PM", "3:04PM", "15:04:05.000"}
+
+// parseNumericDate reads a numeric date by order; with no order (or YMD,
+// which such a date contradicts) it reads only what can't be misread: a
+// first number over 12 is a day, a second over 12 a day, equal numbers
+// the same date either way. Anything else is an error saying what to set.
+func parseNumericDate(s string, m []string, loc *time.Location, order DateOrder) (time.Time, error) {
+	if m[2] != m[4] {
+		return time.Time{}, fmt.Errorf("not a date I can read: %q mixes separators", s)
+	}
+	a, _ := strconv.Atoi(m[1])
+	b, _ := strconv.Atoi(m[3])
+	year, _ := strconv.Atoi(m[5])
+	if len(m[5]) == 2 { // as Go's "06": 69-99 are 1900s
+		year += 2000
+		if year >= 2069 {
+			year -= 100
+		}
+	}
+	day, month, err := dayMonth(s, a, b, order)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t := time.Date(year, time.Month(month), day, 0, 0, 0, 0, loc)
+	if t.Day() != day || int(t.Month()) != month {
+		return time.Time{}, fmt.Errorf("%q: day %d is not in %s %d", s, day, time.Month(month), year)
+	}
+	if m[6] == "" {
+		return t, nil
+	}
+	for _, l := range timeLayouts {
+		if c, err := time.Parse(l, strings.TrimSpace(m[6])); err == nil {
+			return t.Add(time.Duration(c.Hour())*time.Hour + time.Duration(c.Minute())*time.Minute +
+				time.Duration(c.Second())*time.Second + time.Duration(c.Nanosecond())), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q: not a time of day I can read after the date (try 15:04 or 3:04 PM)", s)
+}
+
+// dayMonth orders a numeric date's first two numbers.
+func dayMonth(s string, a, b int, order DateOrder) (day, month int, err error) {
+	switch {
+	case order == DateOrderDMY:
+		day, month = a, b
+	case order == DateOrderMDY:
+		day, month = b, a
+	case a > 12 && b <= 12, a == b:
+		day, month = a, b
+	case b > 12 && a <= 12:
+		day, month = b, a
+	case a > 12 && b > 12:
+		day, month = a, b
+	default:
+		return 0, 0, fmt.Errorf("ambiguous date %q: %d %s or %s %d? (set date_order: DMY or MDY under defaults: in the mapping)",
+			s, a, time.Month(b), time.Month(a), b)
+	}
+	if month < 1 || month > 12 {
+		return 0, 0, fmt.Errorf("%q: %d is not a month (date_order: %s; is the file in another order?)", s, month, orderName(order))
+	}
+	return day, month, nil
+}
+
+func orderName(o DateOrder) string {
+	if o == DateOrderNone {
+		return "not set"
+	}
+	return string(o)
+}

@@ -30,7 +30,7 @@ func TestPresets(t *testing.T) {
 		{"hubspot.yaml", "hubspot-contacts.csv", 0},
 		{"salesforce.yaml", "salesforce-contacts.csv", 0},
 		{"mailchimp.yaml", "mailchimp-audience.csv", 0},
-		{"generic.yaml", "dirty.csv", 8},
+		{"generic.yaml", "dirty.csv", 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mapping, func(t *testing.T) {

@@ -274,8 +274,10 @@ func orKind(kind string) string {
 
 // defaults reads defaults: (phone_region, timezone) into s.
 func (p *parser) defaults(n *yaml.Node, s *Spec) {
-	p.eachKey(n, []string{"phone_region", "timezone"}, func(k, v *yaml.Node) {
+	p.eachKey(n, defaultKeys, func(k, v *yaml.Node) {
 		switch k.Value {
+		default:
+			p.moreDefaults(k, v, s)
 		case "phone_region":
 			r := strings.ToUpper(strings.TrimSpace(v.Value))
 			if !validRegion(r) {
@@ -788,7 +790,7 @@ func (rm *RelatedMapping) applyTasks(st *state, r *record.Row) (skipped bool) {
 			st.fail(sourceName(t.due, what), fmt.Errorf("%s: no due date", what))
 			continue
 		}
-		tm, err := ParseDateIn(due, rm.m.spec.loc)
+		tm, err := ParseDateOrder(due, rm.m.spec.loc, rm.m.spec.dateOrder)
 		if err != nil {
 			st.fail(sourceName(t.due, what), fmt.Errorf("%s %q: %w", what, due, err))
 			continue

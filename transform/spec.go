@@ -141,12 +141,20 @@ type Spec struct {
 	sourceKey   valueSpec
 	phoneRegion string
 	loc         *time.Location
-	optional    map[string]bool
-	fields      []fieldSpec
-	custom      []fieldSpec
-	tags        []tagSpec
-	notes       []noteSpec
-	tasks       []taskSpec
+	dateOrder   DateOrder // defaults: date_order: how numeric dates are read
+	// regionColumn (defaults: phone_region_column) is the column whose
+	// country sets a row's phone region; phoneRegion when blank or unknown.
+	regionColumn valueSpec
+	// invalidPhone (defaults: invalid_phone) is what a row with an invalid
+	// phone becomes: "drop" (kept without the phone when it has a valid
+	// email, and the reverse) or "reject" (the whole row, as before).
+	invalidPhone string
+	optional     map[string]bool
+	fields       []fieldSpec
+	custom       []fieldSpec
+	tags         []tagSpec
+	notes        []noteSpec
+	tasks        []taskSpec
 }
 
 // contactFields are the UpsertContactDto fields a mapping may set.
@@ -243,7 +251,7 @@ func decodeMapping(name string, data []byte, notMapping string) (*yaml.Node, err
 
 // newSpec is a Spec with the defaults every mapping starts from.
 func newSpec(name string) *Spec {
-	return &Spec{file: name, phoneRegion: "US", loc: time.UTC, optional: map[string]bool{}}
+	return &Spec{file: name, phoneRegion: "US", loc: time.UTC, optional: map[string]bool{}, invalidPhone: "drop"}
 }
 
 // sharedTopKey reads the top-level keys both kinds of mapping have
@@ -753,3 +761,31 @@ func (s *Spec) NeedsCustomFields() bool { return len(s.custom) > 0 }
 
 // File is the mapping file's name as given.
 func (s *Spec) File() string { return s.file }
+
+// defaultKeys are the keys defaults: may have.
+var defaultKeys = []string{"phone_region", "timezone", "date_order", "phone_region_column", "invalid_phone"}
+
+// moreDefaults reads the defaults: keys past phone_region and timezone.
+func (p *parser) moreDefaults(k, v *yaml.Node, s *Spec) {
+	switch k.Value {
+	case "date_order":
+		o, ok := ParseDateOrderName(v.Value)
+		if !ok {
+			p.lint(v, "date_order %q: must be DMY (13/01/1990), MDY (01/13/1990) or YMD (1990-01-13)", v.Value)
+		}
+		s.dateOrder = o
+	case "phone_region_column":
+		if v.Kind != yaml.ScalarNode || strings.TrimSpace(v.Value) == "" {
+			p.lint(v, "phone_region_column: must be a column name (the country column, e.g. \"Country/Region\")")
+			return
+		}
+		s.regionColumn = valueSpec{kind: kindColumn, text: v.Value, line: v.Line, col: v.Column}
+	case "invalid_phone":
+		switch v.Value {
+		case "drop", "reject":
+			s.invalidPhone = v.Value
+		default:
+			p.lint(v, "invalid_phone %q: must be drop (keep the contact without the phone when it has an email) or reject (reject the row)", v.Value)
+		}
+	}
+}

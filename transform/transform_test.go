@@ -204,10 +204,13 @@ func TestParseDate(t *testing.T) {
 		{"2024-03-01T09:30:00Z", "2024-03-01T09:30:00Z"},
 		{"2024-03-01T09:30:00.000+0000", "2024-03-01T09:30:00Z"},
 		{"2024-03-01 09:30", "2024-03-01T09:30:00Z"},
-		{"03/04/2024", "2024-03-04T00:00:00Z"},
+		{"03/04/2024", ""}, // ambiguous without date_order: never guessed
 		{"13/04/2024", "2024-04-13T00:00:00Z"},
-		{"3/4/24", "2024-03-04T00:00:00Z"},
-		{"1.2.2024", "2024-02-01T00:00:00Z"},
+		{"04/13/2024", "2024-04-13T00:00:00Z"},
+		{"04/04/2024", "2024-04-04T00:00:00Z"},
+		{"3/4/24", ""},
+		{"1.2.2024", ""},
+		{"13/13/2024", ""},
 		{"Mar 1, 2024", "2024-03-01T00:00:00Z"},
 		{"1 March 2024", "2024-03-01T00:00:00Z"},
 		{"1709285400", "2024-03-01T09:30:00Z"},
@@ -226,6 +229,46 @@ func TestParseDate(t *testing.T) {
 			}
 			if err != nil || got.UTC().Format(time.RFC3339) != tt.want {
 				t.Errorf("ParseDate(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseDateOrder: the finding's dates read by a declared order, and
+// no date read in the other order.
+func TestParseDateOrder(t *testing.T) {
+	tests := []struct {
+		in    string
+		order DateOrder
+		want  string // "" for an error containing fail
+		fail  string
+	}{
+		{"13/01/1990", DateOrderDMY, "1990-01-13T00:00:00Z", ""},
+		{"02/03/1990", DateOrderDMY, "1990-03-02T00:00:00Z", ""},
+		{"02.03.1990", DateOrderDMY, "1990-03-02T00:00:00Z", ""},
+		{"02-03-90", DateOrderDMY, "1990-03-02T00:00:00Z", ""},
+		{"02/03/1990 14:30", DateOrderDMY, "1990-03-02T14:30:00Z", ""},
+		{"02/03/1990", DateOrderMDY, "1990-02-03T00:00:00Z", ""},
+		{"2/3/1990 2:30 PM", DateOrderMDY, "1990-02-03T14:30:00Z", ""},
+		{"1990-03-02", DateOrderDMY, "1990-03-02T00:00:00Z", ""},
+		{"13/01/1990", DateOrderNone, "1990-01-13T00:00:00Z", ""},
+		{"02/03/1990", DateOrderNone, "", "ambiguous date \"02/03/1990\": 2 March or February 3? (set date_order: DMY or MDY"},
+		{"02/03/1990", DateOrderYMD, "", "ambiguous date"},
+		{"01/13/1990", DateOrderDMY, "", "13 is not a month (date_order: DMY"},
+		{"31/02/1990", DateOrderDMY, "", "day 31 is not in February 1990"},
+		{"02/03-1990", DateOrderDMY, "", "mixes separators"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in+" "+string(tt.order), func(t *testing.T) {
+			got, err := ParseDateOrder(tt.in, time.UTC, tt.order)
+			if tt.want == "" {
+				if err == nil || !strings.Contains(err.Error(), tt.fail) {
+					t.Fatalf("= %v, %v; want an error containing %q", got, err, tt.fail)
+				}
+				return
+			}
+			if err != nil || got.Format(time.RFC3339) != tt.want {
+				t.Errorf("= %v, %v; want %s", got, err, tt.want)
 			}
 		})
 	}

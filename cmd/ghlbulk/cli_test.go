@@ -90,7 +90,7 @@ func TestImportRefusesBadInputBeforeAnyWrite(t *testing.T) {
 		{"no mapping", []string{"import", csv}, "--mapping is required"},
 		{"no file", []string{"import", "--mapping", good}, "requires at least 1 arg"},
 		{"missing file", []string{"import", filepath.Join(dir, "nope.csv"), "--mapping", good}, "no such file"},
-		{"unknown extension", []string{"import", filepath.Join(dir, "in.xlsx"), "--mapping", good}, "not a .csv, .csv.gz or .parquet file"},
+		{"unknown extension", []string{"import", filepath.Join(dir, "in.xls"), "--mapping", good}, "not a .csv, .csv.gz, .tsv, .txt, .xlsx or .parquet file"},
 		{"bad workers", []string{"import", csv, "--mapping", good, "--workers", "0"}, "--workers 0: must be between 1 and 64"},
 		{"bad delimiter", []string{"import", csv, "--mapping", good, "--delimiter", ";;"}, "--delimiter"},
 		{"mapping names a missing column", []string{"validate", csv, "--mapping", badMapping}, `bad.yaml:3:`},

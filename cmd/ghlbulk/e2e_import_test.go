@@ -414,7 +414,8 @@ func checkNothingLost(t *testing.T, rows []record.Row, got map[string]held, reje
 
 // genPeople writes n rows for testdata/import/people.yaml: every row an
 // email and a phone of its own, a stage out of four, a note on every
-// third row, a task on every fifth, and (bad > 0) a bad email every bad rows.
+// third row, a task on every fifth, and (bad > 0) a bad email every bad rows
+// (with no phone: a bad email beside a valid phone costs only the email).
 func genPeople(t *testing.T, dir string, n, bad int) string {
 	t.Helper()
 	var b strings.Builder
@@ -433,8 +434,12 @@ func genPeople(t *testing.T, dir string, n, bad int) string {
 		if i%5 == 0 {
 			task = fmt.Sprintf("Call back #%d", i)
 		}
-		fmt.Fprintf(&b, "ID-%d,Name%d,Surname%d,%s,(%03d) 555-%04d,%s,Co %d,%s,%s,%s\n",
-			i, i, i, email, 212+i%3*100, i, cities[i%len(cities)], i%7, stages[i%len(stages)], note, task)
+		phone := fmt.Sprintf("(%03d) 555-%04d", 212+i%3*100, i)
+		if bad > 0 && i%bad == bad-1 {
+			phone = ""
+		}
+		fmt.Fprintf(&b, "ID-%d,Name%d,Surname%d,%s,%s,%s,Co %d,%s,%s,%s\n",
+			i, i, i, email, phone, cities[i%len(cities)], i%7, stages[i%len(stages)], note, task)
 	}
 	path := filepath.Join(dir, "people.csv")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {

@@ -221,10 +221,15 @@ func TestRejectsKeepSourceBytes(t *testing.T) {
 	t.Parallel()
 	sb := startSandbox(t, sandbox.Options{Rate: -1})
 	dir := t.TempDir()
-	in := genPeople(t, dir, 10, 0)
+	// Past the first 64 KiB, which decide the encoding (UTF-8 here): a
+	// Latin-1 byte earlier would make the file read as Windows-1252.
+	in := genPeople(t, dir, 1200, 0)
 	b := mustRead(t, in)
 	const name = "Ren\xe9e"
-	b = bytes.Replace(b, []byte(",Name3,"), []byte(","+name+","), 1)
+	if i := bytes.Index(b, []byte(",Name1100,")); i < 64<<10 {
+		t.Fatalf("row 1100 at byte %d, not past the sniffed 64 KiB", i)
+	}
+	b = bytes.Replace(b, []byte(",Name1100,"), []byte(","+name+","), 1)
 	if err := os.WriteFile(in, b, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -175,7 +175,7 @@ func (o *importOptions) validate() error {
 	}
 	for _, file := range o.files {
 		if kindOf(file) == "" {
-			return fmt.Errorf("%s: not a .csv, .csv.gz or .parquet file", file)
+			return fmt.Errorf("%s: not a .csv, .csv.gz, .tsv, .txt, .xlsx or .parquet file (save a spreadsheet as CSV UTF-8 or .xlsx)", file)
 		}
 		st, err := os.Stat(file)
 		if err != nil {
@@ -199,6 +199,8 @@ func kindOf(file string) string {
 	switch {
 	case strings.HasSuffix(l, ".parquet"):
 		return "parquet"
+	case strings.HasSuffix(l, ".xlsx"):
+		return "xlsx"
 	case strings.HasSuffix(l, ".csv"), strings.HasSuffix(l, ".csv.gz"), strings.HasSuffix(l, ".tsv"), strings.HasSuffix(l, ".txt"):
 		return "csv"
 	}
@@ -206,14 +208,7 @@ func kindOf(file string) string {
 }
 
 func (o *importOptions) open(path string) (record.Source, error) {
-	if kindOf(path) == "parquet" {
-		return sources.OpenParquet(path, o.limits.parquet())
-	}
-	var delim rune
-	if o.delimiter != "" {
-		delim, _ = utf8.DecodeRuneInString(o.delimiter)
-	}
-	return sources.OpenCSV(path, o.limits.csv(delim))
+	return o.limits.open(path, o.delimiter)
 }
 
 // prepared is a run that has passed every check that needs no write.
@@ -397,13 +392,16 @@ func (o *importOptions) compileEach(compile func(file string, header []string) e
 	for _, file := range o.files {
 		src, err := o.open(file)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", file, err))
+			problems = append(problems, err) // a source's errors name the file
 			continue
 		}
-		header := src.Header()
+		header, desc := src.Header(), describeInput(src)
+		for _, w := range inputWarnings(src) {
+			o.f.logger().Warn(file + ": " + w)
+		}
 		src.Close()
 		if err := compile(file, header); err != nil {
-			problems = append(problems, fmt.Errorf("%s does not fit %s:\n%w", o.mapping, file, err))
+			problems = append(problems, fmt.Errorf("%s does not fit %s (%s):\n%w", o.mapping, file, desc, err))
 		}
 	}
 	if len(problems) > 0 {

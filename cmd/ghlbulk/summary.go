@@ -34,6 +34,12 @@ func printSummary(w io.Writer, title string, r pipeline.Report, extra [][2]strin
 	if r.PhonesDropped > 0 {
 		row("phones dropped", fmt.Sprintf("%d (written without the phone another contact has: --on-conflict drop-phone)", r.PhonesDropped))
 	}
+	if r.PhonesInvalid > 0 {
+		row("phones dropped (invalid)", fmt.Sprintf("%d (contacts kept with their email; the warnings name the rows)", r.PhonesInvalid))
+	}
+	if r.EmailsInvalid > 0 {
+		row("emails dropped (invalid)", fmt.Sprintf("%d (contacts kept with their phone; the warnings name the rows)", r.EmailsInvalid))
+	}
 	if r.NotesCreated+r.TasksCreated > 0 {
 		row("notes created", r.NotesCreated)
 		row("tasks created", r.TasksCreated)
