@@ -184,7 +184,7 @@ func runExport(ctx context.Context, o exportOptions) error {
 	cfg := o.config(since)
 	cfg.Client, cfg.LocationID, cfg.Store = sess.Client, sess.Location, store
 	cfg.Stats, cfg.Progress, cfg.Logger = stats, progress.Update, log
-	o.plan.configure(f, &cfg, sess)
+	o.plan.configure(f, f.summaryOut(o.report), &cfg, sess)
 	rep, runErr := o.plan.run(sess.Context(ctx), f, cfg)
 	progress.Finish(rep)
 	if !f.opts.quiet {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/pflag"
 
@@ -48,15 +49,15 @@ func (pf *exportPlanFlags) sessionOptions(need auth.Scope) session.Options {
 	return session.Options{Need: need, Wrap: pf.capper.Wrap, WaitForQuota: pf.wait}
 }
 
-// configure sets the plan printer and the change feed on cfg.
-func (pf *exportPlanFlags) configure(f *factory, cfg *export.Config, s *session.Session) {
+// configure sets the plan printer (to w) and the change feed on cfg.
+func (pf *exportPlanFlags) configure(f *factory, w io.Writer, cfg *export.Config, s *session.Session) {
 	cfg.Changes = pf.changes
 	if pf.noPlan || f.opts.quiet {
 		return
 	}
 	cfg.Plan = func(p plan.ExportPlan) {
 		p.Schedule(s.Pacer.Observed(), 0)
-		p.Print(f.stdout)
+		p.Print(w)
 	}
 }
 
