@@ -207,8 +207,9 @@ type importRun struct {
 	// headers are the inputs' headers by file; submitter only.
 	headers map[string][]string
 
-	// dryRejects collects rejects in a dry run (no state); committer only.
-	dryRejects []RejectRecord
+	// dryRejects collects rejects in a dry run (no state), on disk;
+	// committer only.
+	dryRejects rejectSpill
 
 	// recent are the items read lately by digest of key and content, to
 	// spot a row repeating one still on its way (item.dupOf), oldest
@@ -798,8 +799,8 @@ func (r *importRun) commitLoop() error {
 				}
 				if o.status == record.StatusRejected {
 					ro.Raw = o.rec.Raw
-					if r.cfg.DryRun {
-						r.dryRejects = append(r.dryRejects, RejectRecord{File: o.rec.File, Row: o.rec.Row, Raw: o.rec.Raw, Reason: o.reason})
+					if r.cfg.DryRun && r.cfg.RejectsPath != "" {
+						r.dryRejects.add(RejectRecord{File: o.rec.File, Row: o.rec.Row, Raw: o.rec.Raw, Reason: o.reason})
 					}
 				}
 				batch = append(batch, ro)
@@ -969,8 +970,9 @@ func (r *importRun) countDropped(rec *record.Row) {
 const maxDroppedWarnings = 20
 
 // writeRejects regenerates the rejects file (from the state, or from
-// memory in a dry run).
+// its scratch file in a dry run).
 func (r *importRun) writeRejects() error {
+	defer r.dryRejects.Close()
 	if r.cfg.RejectsPath == "" {
 		return nil
 	}
@@ -982,10 +984,7 @@ func (r *importRun) writeRejects() error {
 				headers = append(headers, h)
 			}
 		}
-		for i := range r.dryRejects {
-			r.dryRejects[i].Header = r.headers[r.dryRejects[i].File]
-		}
-		_, err := WriteRejects(r.cfg.RejectsPath, headers, sliceRejects(r.dryRejects))
+		_, err := WriteRejects(r.cfg.RejectsPath, headers, r.dryRejects.all(r.headers))
 		return err
 	}
 	_, err := r.cfg.Store.WriteRejectsFile(ctx, r.cfg.RejectsPath)

@@ -145,7 +145,7 @@ func (s *Store) WriteRejectsFile(ctx context.Context, path string) (int, error) 
 	return WriteRejects(path, headers, s.Rejects(ctx))
 }
 
-// sliceRejects yields rejects held in memory (dry runs, which keep no state).
+// sliceRejects yields rejects held in memory.
 func sliceRejects(rs []RejectRecord) iter.Seq2[RejectRecord, error] {
 	return func(yield func(RejectRecord, error) bool) {
 		for _, r := range rs {

@@ -82,7 +82,10 @@ func Rejected(reason string) Outcome {
 // NormTags is how tags compare (HighLevel keeps them lower case): trimmed,
 // lower case, without blanks or repeats, sorted.
 func NormTags(tags []string) []string {
-	var out []string
+	if len(tags) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(tags))
 	for _, t := range tags {
 		n := strings.ToLower(strings.TrimSpace(t))
 		if n != "" && !slices.Contains(out, n) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,6 +67,7 @@ type state struct {
 	col     map[string]string
 	buf     []byte
 	pairs   []kv
+	sorted  []string // hash's sorted copy of a row's tags
 	errs    problems
 	errCol  string
 	file    string
@@ -675,14 +677,6 @@ func (e noKeyError) Is(target error) bool { return target == ErrNoKey }
 // order. Length-prefixed, so no value can imitate a separator.
 func (st *state) hash(r *record.Row) string {
 	b := st.buf[:0]
-	put := func(k, v string) {
-		b = strconv.AppendInt(b, int64(len(k)), 10)
-		b = append(b, ':')
-		b = append(b, k...)
-		b = strconv.AppendInt(b, int64(len(v)), 10)
-		b = append(b, ':')
-		b = append(b, v...)
-	}
 	c := &r.Contact
 	pairs := st.pairs[:0]
 	add := func(k string, p *string) {
@@ -712,41 +706,75 @@ func (st *state) hash(r *record.Row) string {
 	add("timezone", c.Timezone)
 	add("website", c.Website)
 	for _, p := range pairs {
-		put(p.k, p.v)
+		b = appendHashed(b, p.k, p.v)
 	}
 	st.pairs = pairs
-	cfs := append([]ghl.CustomFieldInput(nil), c.CustomFields...)
+	b = hashCustomFields(b, c.CustomFields)
+	// The tags sorted, in the state's own slice: the row's order is the
+	// order they are sent in, and a copy per row was a tenth of the hash.
+	tags := append(st.sorted[:0], r.Tags...)
+	if !slices.IsSorted(tags) {
+		slices.Sort(tags)
+	}
+	for _, t := range tags {
+		b = appendHashed(b, "tag", t)
+	}
+	st.sorted = tags
+	b = hashRelated(b, r)
+	st.buf = b
+	sum := sha256.Sum256(b)
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
+}
+
+// appendHashed appends one length-prefixed key and value to the hashed
+// text: `len(k):k len(v):v`.
+func appendHashed(b []byte, k, v string) []byte {
+	b = strconv.AppendInt(b, int64(len(k)), 10)
+	b = append(b, ':')
+	b = append(b, k...)
+	b = strconv.AppendInt(b, int64(len(v)), 10)
+	b = append(b, ':')
+	return append(b, v...)
+}
+
+// hashCustomFields appends the custom fields by id, values as JSON.
+func hashCustomFields(b []byte, fields []ghl.CustomFieldInput) []byte {
+	if len(fields) == 0 {
+		return b
+	}
+	cfs := slices.Clone(fields)
 	sort.Slice(cfs, func(i, j int) bool { return cfs[i].ID < cfs[j].ID })
 	for _, f := range cfs {
 		v, _ := json.Marshal(f.FieldValue)
-		put("cf:"+f.ID, string(v))
+		b = appendHashed(b, "cf:"+f.ID, string(v))
 	}
-	tags := append([]string(nil), r.Tags...)
-	sort.Strings(tags)
-	for _, t := range tags {
-		put("tag", t)
-	}
+	return b
+}
+
+// hashRelated appends the row's notes and tasks in order, then the
+// positions it deletes.
+func hashRelated(b []byte, r *record.Row) []byte {
 	for _, n := range r.Notes {
-		put("note", n.Title)
-		put("", n.Body)
+		b = appendHashed(b, "note", n.Title)
+		b = appendHashed(b, "", n.Body)
 	}
 	for _, t := range r.Tasks {
-		put("task", t.Title)
-		put("", t.Body)
-		put("", t.DueDate)
+		b = appendHashed(b, "task", t.Title)
+		b = appendHashed(b, "", t.Body)
+		b = appendHashed(b, "", t.DueDate)
 		if t.Completed { // only when set: the hash of a row without stays as it was
-			put("completed", "true")
+			b = appendHashed(b, "completed", "true")
 		}
 	}
 	for _, n := range r.Deletes {
-		put("deleted note", strconv.Itoa(n))
+		b = appendHashed(b, "deleted note", strconv.Itoa(n))
 	}
 	for _, n := range r.TaskDeletes {
-		put("deleted task", strconv.Itoa(n))
+		b = appendHashed(b, "deleted task", strconv.Itoa(n))
 	}
-	st.buf = b
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return b
 }
 
 // newState is the per-batch evaluation state of file's rows: with the
