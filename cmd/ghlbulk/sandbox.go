@@ -21,9 +21,9 @@ type sandboxOptions struct {
 	contacts int
 	// locations is --locations: the agency's locations (issue 17).
 	locations int
-	data     string
-	seed     int64
-	webhook  webhookFlags
+	data      string
+	seed      int64
+	webhook   webhookFlags
 }
 
 func newSandboxCmd(f *factory) *cobra.Command {
