@@ -77,6 +77,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// Getenv reads the environment; nil = os.Getenv (tests replace it).
 	Getenv func(string) string
+
+	// AgencyLocation, set, makes Source hand out that location's token,
+	// minted from the agency (Company) token found as usual (agency.go).
+	AgencyLocation string
 }
 
 func (o Options) getenv(k string) string {
@@ -217,8 +221,11 @@ const fixLogin = "set GHL_TOKEN or run `ghlbulk auth login`"
 // refreshed before it expires). No token at all is a *CredentialsError
 // saying how to get one.
 func Source(ctx context.Context, opt Options) (oauth2.TokenSource, Info, error) {
+	if opt.AgencyLocation != "" {
+		return agencySource(ctx, opt)
+	}
 	if tok := strings.TrimSpace(opt.getenv(EnvToken)); tok != "" {
-		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok, TokenType: "Bearer"}), Info{Kind: KindEnv}, nil
+		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok, TokenType: "Bearer"}), envInfo(tok), nil
 	}
 	path, err := opt.tokenFilePath()
 	if err != nil {
@@ -270,8 +277,8 @@ func loadClient(opt Options) (clientCreds, error) {
 // Status describes the credentials Source would use, without using them
 // (no refresh, no network). It never returns a secret.
 func Status(opt Options) (Info, error) {
-	if strings.TrimSpace(opt.getenv(EnvToken)) != "" {
-		return Info{Kind: KindEnv}, nil
+	if tok := strings.TrimSpace(opt.getenv(EnvToken)); tok != "" {
+		return envInfo(tok), nil
 	}
 	path, err := opt.tokenFilePath()
 	if err != nil {

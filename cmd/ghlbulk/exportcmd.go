@@ -14,6 +14,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/jobs/export"
+	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -32,6 +33,10 @@ type exportOptions struct {
 	workers     int
 	restart     bool
 	plan        exportPlanFlags
+	// locations and parallel are --locations and --parallel-locations
+	// (agency mode, exportagency.go).
+	locations string
+	parallel  int
 
 	// notify is --notify: the summary to relays at the end (relayflags.go).
 	notify *notifyFlags
@@ -103,6 +108,8 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, 
 	fl.IntVarP(&o.workers, "workers", "w", 8, "requests in flight for tasks, notes and appointments")
 	fl.BoolVar(&o.restart, "restart", false, "discard the state in --state (cursor and unfinished run) and start over")
 	o.plan.register(fl)
+	fl.StringVar(&o.locations, "locations", "", "agency mode, with a Company token: all (every location the app is installed on), ID,ID or @FILE; writes DIR/location_id=<id>/ each")
+	fl.IntVar(&o.parallel, "parallel-locations", 4, "with --locations: export this many locations at once")
 	return cmd
 }
 
@@ -146,7 +153,7 @@ func (o *exportOptions) validate() (time.Time, error) {
 	if o.workers < 1 || o.workers > 64 {
 		return since, fmt.Errorf("--workers %d: must be between 1 and 64", o.workers)
 	}
-	if o.state == "" {
+	if o.state == "" && o.locations == "" {
 		o.state = filepath.Join(o.out, ".ghlbulk.state")
 	}
 	return since, nil
@@ -157,6 +164,9 @@ func runExport(ctx context.Context, o exportOptions) error {
 	since, err := o.validate()
 	if err != nil {
 		return refused(err)
+	}
+	if o.locations != "" {
+		return runAgencyExport(ctx, o, since)
 	}
 	if err := checkStateReport(f, o.state, o.report); err != nil {
 		return refused(err)
@@ -170,23 +180,11 @@ func runExport(ctx context.Context, o exportOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return refused(fmt.Errorf("--out: %w", err))
-	}
-	store, err := pipeline.OpenStore(o.state, pipeline.StoreOptions{Restart: o.restart})
+	rep, runErr, err := o.exportWith(ctx, sess, since, f.progressAllowed())
 	if err != nil {
-		return refused(err)
+		return err
 	}
-	defer store.Close()
 	log := f.logger()
-	stats := pipeline.NewStats()
-	progress := pipeline.NewExportProgress(f.stderr, f.progressAllowed(), log, 0)
-	cfg := o.config(since)
-	cfg.Client, cfg.LocationID, cfg.Store = sess.Client, sess.Location, store
-	cfg.Stats, cfg.Progress, cfg.Logger = stats, progress.Update, log
-	o.plan.configure(f, f.summaryOut(o.report), &cfg, sess)
-	rep, runErr := o.plan.run(sess.Context(ctx), f, cfg)
-	progress.Finish(rep)
 	if !f.opts.quiet {
 		printSummary(f.summaryOut(o.report), "export", rep, [][2]string{{"files in", o.out}, {"state", o.state}})
 	}
@@ -199,6 +197,29 @@ func runExport(ctx context.Context, o exportOptions) error {
 		return refused(runErr)
 	}
 	return runErr // pipeline.ExitCode tells its exit code
+}
+
+// exportWith runs the export over an open session. err is a refusal
+// before the run (the folder, the state); runErr the run's own outcome.
+func (o *exportOptions) exportWith(ctx context.Context, sess *session.Session, since time.Time, progressOn bool) (rep pipeline.Report, runErr, err error) {
+	f := o.f
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return rep, nil, refused(fmt.Errorf("--out: %w", err))
+	}
+	store, err := pipeline.OpenStore(o.state, pipeline.StoreOptions{Restart: o.restart})
+	if err != nil {
+		return rep, nil, refused(err)
+	}
+	defer store.Close()
+	log := f.logger()
+	progress := pipeline.NewExportProgress(f.stderr, progressOn, log, 0)
+	cfg := o.config(since)
+	cfg.Client, cfg.LocationID, cfg.Store = sess.Client, sess.Location, store
+	cfg.Stats, cfg.Progress, cfg.Logger = pipeline.NewStats(), progress.Update, log
+	o.plan.configure(f, f.summaryOut(o.report), &cfg, sess)
+	rep, runErr = o.plan.run(sess.Context(ctx), f, cfg)
+	progress.Finish(rep)
+	return rep, runErr, nil
 }
 
 // config is the export's configuration from the flags alone (no client,

@@ -88,6 +88,11 @@ func (f *factory) session(ctx context.Context, o session.Options) (*session.Sess
 		return nil, err
 	}
 	o.Auth, o.Location, o.Logger = f.authOptions(), loc, f.logger()
+	// An agency (Company) token is refused on every location endpoint:
+	// the location's own token is minted from it (issue 17).
+	if info, err := auth.Status(o.Auth); err == nil && info.UserType == auth.UserTypeCompany {
+		o.Auth.AgencyLocation = loc
+	}
 	return session.Open(ctx, o)
 }
 
@@ -163,6 +168,7 @@ written by 'ghlbulk auth login'; the location from --location or GHL_LOCATION_ID
 		newVerifyCmd(f),
 		newUndoCmd(f),
 		newAuthCmd(f),
+		newLocationsCmd(f),
 		newSandboxCmd(f),
 		newListenCmd(f),
 		newEventsCmd(f),

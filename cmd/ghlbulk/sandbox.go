@@ -19,9 +19,11 @@ type sandboxOptions struct {
 	daily    int
 	faults   string
 	contacts int
-	data     string
-	seed     int64
-	webhook  webhookFlags
+	// locations is --locations: the agency's locations (issue 17).
+	locations int
+	data      string
+	seed      int64
+	webhook   webhookFlags
 }
 
 func newSandboxCmd(f *factory) *cobra.Command {
@@ -58,6 +60,7 @@ Slow clients are cut off: 10 s to send the headers, 60 s for a whole request.`,
 	fl.IntVar(&o.daily, "daily", 200000, "daily request limit per location (0: off)")
 	fl.StringVar(&o.faults, "faults", "", "inject faults, e.g. 5xx=0.05,drop-before=0.02,drop-after=0.02,latency=20ms,seed=7")
 	fl.IntVar(&o.contacts, "contacts", 0, "seed N realistic contacts with tasks, notes, appointments and businesses")
+	fl.IntVar(&o.locations, "locations", 1, "serve an agency of N locations, each seeded with --contacts (prints a Company token as GHL_COMPANY_TOKEN)")
 	fl.StringVar(&o.data, "data", "", "keep data in this SQLite file, mode 0600 as it holds tokens (default: in memory)")
 	fl.Int64Var(&o.seed, "seed", 1, "seed for generated data and faults")
 	o.webhook.register(fl)
@@ -96,6 +99,9 @@ func runSandbox(ctx context.Context, o sandboxOptions) error {
 	}
 	fmt.Fprintf(f.stdout, "GHL_API_URL=%s GHL_LOCATION_ID=%s GHL_TOKEN=%s\n", url, srv.LocationID(), token)
 	fmt.Fprintf(f.stdout, "GHL_CLIENT_ID=%s GHL_CLIENT_SECRET=%s\n", sandbox.DefaultClientID, srv.ClientSecret())
+	if o.locations > 1 {
+		fmt.Fprintf(f.stdout, "GHL_COMPANY_TOKEN=%s GHL_LOCATIONS=%s\n", srv.IssueCompanyToken(nil, 0), strings.Join(srv.Locations(), ","))
+	}
 	f.logger().Info("sandbox serving", "url", url, "location", srv.LocationID(), "rate", o.rate, "daily", o.daily, "contacts", o.contacts)
 	<-ctx.Done()
 	f.logger().Info("sandbox stopping")
@@ -111,6 +117,10 @@ func (o sandboxOptions) sandboxOptions() (sandbox.Options, error) {
 	if o.contacts < 0 {
 		return opt, fmt.Errorf("--contacts %d: must be 0 or more", o.contacts)
 	}
+	if o.locations < 1 || o.locations > 1000 {
+		return opt, fmt.Errorf("--locations %d: must be between 1 and 1000", o.locations)
+	}
+	opt.Locations = o.locations
 	n, every, err := parseRate(o.rate)
 	if err != nil {
 		return opt, err

@@ -203,6 +203,9 @@ func (s *Server) authenticate(r *http.Request, rt *route) (*token, *reply) {
 	if !s.now().Before(t.Expires) {
 		return nil, &reply{status: http.StatusUnauthorized, body: errUnauthorized(msgTokenExpired)}
 	}
+	if t.UserType == "Location" && s.agency.isRefused(t.LocationID) { // the app was uninstalled there
+		return nil, &reply{status: http.StatusUnauthorized, body: errUnauthorized(msgTokenInvalid)}
+	}
 	if rt.company != (t.UserType == "Company") {
 		if rt.company {
 			rep := rep403(msgScope)
@@ -429,7 +432,7 @@ func (s *Server) issueTokens(base *token, clientID string) tokenResponse {
 	if access.UserType == "Company" {
 		f := false
 		out.IsBulkInstall = &f
-		out.ApprovedLocations = []string{s.opt.LocationID}
+		out.ApprovedLocations = s.Locations()
 	}
 	return out
 }
@@ -479,6 +482,9 @@ func (s *Server) hLocationToken(q *call) reply {
 	loc := f.Get("locationId")
 	if strings.ContainsAny(loc, "/?#") {
 		return rep400("Invalid location id")
+	}
+	if !s.agency.installed(loc) {
+		return rep403("The app is not installed on this location.")
 	}
 	t := &token{Kind: "access", ClientID: q.tok.ClientID, UserType: "Location", LocationID: loc,
 		CompanyID: q.tok.CompanyID, UserID: q.tok.UserID, Scopes: q.tok.Scopes, Expires: s.now().Add(s.opt.AccessTTL)}

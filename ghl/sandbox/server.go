@@ -32,8 +32,12 @@ type Options struct {
 
 	Faults FaultSpec // see ParseFaults
 
-	Contacts int   // seed this many contacts (with tasks, notes, appointments, businesses) in the default location
-	Seed     int64 // seed of everything random: seed data, ids, faults
+	Contacts int // seed this many contacts (with tasks, notes, appointments, businesses) in the default location
+	// Locations is how many locations the agency (company) has, the app
+	// installed on each, each seeded with Contacts contacts; 0 or 1 = the
+	// default location alone (agency.go).
+	Locations int
+	Seed      int64 // seed of everything random: seed data, ids, faults
 
 	DataPath string // "" = memory only; else a SQLite file written through and reloaded on start
 
@@ -129,6 +133,7 @@ type Server struct {
 	db     *persister
 	counts counters
 	hooks  *webhookSender // nil: webhooks off
+	agency agency         // the company's locations (agency.go)
 
 	srvMu sync.Mutex
 	hs    *http.Server
@@ -264,6 +269,7 @@ func (s *Server) openData() error {
 	if !seeded && s.opt.Contacts > 0 {
 		s.seed(s.opt.LocationID, s.opt.Contacts, s.opt.Seed)
 	}
+	s.setUpAgency(!seeded)
 	if s.db != nil && !seeded {
 		if err := s.db.markSeeded(); err != nil {
 			s.db.close()
@@ -483,6 +489,7 @@ const (
 	rEvents
 	rOAuthToken
 	rLocationToken
+	rInstalledLocations
 	rChooseLocation
 	nRoutes
 )
@@ -534,6 +541,8 @@ var routes = [nRoutes]*route{
 	rOAuthToken:        {method: "POST", pattern: "POST /oauth/token", h: (*Server).hOAuthToken},
 	rLocationToken:     {method: "POST", pattern: "POST /oauth/locationToken", scope: "oauth.write", api: true, company: true, h: (*Server).hLocationToken},
 	rChooseLocation:    {method: "GET", pattern: "GET /oauth/chooselocation", h: (*Server).hChooseLocation},
+
+	rInstalledLocations: {method: "GET", pattern: "GET /oauth/installedLocations", scope: scOAuthRead, api: true, company: true, h: (*Server).hInstalledLocations},
 }
 
 // byPrecedence is routes in the order match tries them: where two
