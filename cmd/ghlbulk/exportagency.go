@@ -204,9 +204,9 @@ func (r *agencyRun) finish(ctx context.Context) error {
 	}
 	rep := plan.MergeReports(reps...)
 	if !f.opts.quiet {
-		printAgencySummary(f.stdout, r.o.out, m)
+		printAgencySummary(f.summaryOut(r.o.report), r.o.out, m)
 	}
-	if err := writeReport(r.o.report, rep); err != nil {
+	if err := f.writeReport(r.o.report, rep); err != nil {
 		f.logger().Error("writing the report", "err", err)
 	}
 	r.o.notify.done(rep, "")
