@@ -118,9 +118,14 @@ func New(opt Options) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	w, err := newWriter(opt.Journal, span, opt.Queue, opt.MaxBatch, func(err error) {
+		opt.Logger.Warn("journal: cannot checkpoint the WAL; it will grow until one succeeds", "journal", opt.Journal.Path(), "err", err)
+	})
+	if err != nil {
+		return nil, err
+	}
 	l := &Listener{
-		opt: opt, span: span,
-		w:        newWriter(opt.Journal, span, opt.Queue, opt.MaxBatch),
+		opt: opt, span: span, w: w,
 		inFlight: make(chan struct{}, opt.MaxInFlight),
 		stopBeat: make(chan struct{}), beatDone: make(chan struct{}),
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
+	"sync/atomic"
 )
 
 // ErrBusy is an event the journal cannot take now (its queue is full, or
@@ -27,6 +27,7 @@ type result struct {
 // them in one transaction, so N concurrent requests cost one fsync, not N.
 type writer struct {
 	j        *Journal
+	app      *appender
 	span     int64
 	queue    chan *pending
 	maxBatch int
@@ -36,12 +37,36 @@ type writer struct {
 	mu     sync.RWMutex // guards closed against a send on a closed queue
 	closed bool
 	done   chan struct{}
+
+	commits atomic.Int64 // transactions committed: events per commit is the batching's gain
+
+	// The checkpointer copies the WAL into the database off the commit
+	// path; the writer wakes it every so many commits or events.
+	sinceCkpt  int
+	ckptWake   chan struct{}
+	ckptDone   chan struct{}
+	ckptFailed func(error)
 }
 
-func newWriter(j *Journal, span int64, queueSize, maxBatch int) *writer {
-	w := &writer{j: j, span: span, queue: make(chan *pending, queueSize), maxBatch: maxBatch, done: make(chan struct{})}
+// Wake the checkpointer after this many commits or events since the last
+// wake: about SQLite's own default of 1,000 WAL pages between checkpoints.
+const (
+	checkpointCommits = 200
+	checkpointEvents  = 2000
+)
+
+func newWriter(j *Journal, span int64, queueSize, maxBatch int, ckptFailed func(error)) (*writer, error) {
+	app, err := j.newAppender()
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{
+		j: j, app: app, span: span, queue: make(chan *pending, queueSize), maxBatch: maxBatch, done: make(chan struct{}),
+		ckptWake: make(chan struct{}, 1), ckptDone: make(chan struct{}), ckptFailed: ckptFailed,
+	}
 	go w.run()
-	return w
+	go w.checkpointer()
+	return w, nil
 }
 
 // submit queues ev and waits for its batch's commit. A full queue is
@@ -72,6 +97,8 @@ func (w *writer) submit(ctx context.Context, ev *Event) (kept bool, err error) {
 
 func (w *writer) run() {
 	defer close(w.done)
+	defer w.app.close()
+	defer func() { close(w.ckptWake); <-w.ckptDone }()
 	batch := make([]*pending, 0, w.maxBatch)
 	evs := make([]*Event, 0, w.maxBatch)
 	for p := range w.queue {
@@ -97,10 +124,11 @@ func (w *writer) run() {
 }
 
 // commit journals one batch and answers each of its requests. It is not
-// cancelled by the server's shutdown: what is queued is written.
+// cancelled by the server's shutdown: what is queued is written. The
+// next batch starts as soon as this one's COMMIT returns: no timer, so a
+// lone event waits for one fsync and a burst is taken by the events that
+// queued during the previous one.
 func (w *writer) commit(batch []*pending, evs []*Event) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	var owed [][]outboxRow
 	if w.route != nil {
 		owed = make([][]outboxRow, len(evs))
@@ -108,9 +136,14 @@ func (w *writer) commit(batch []*pending, evs []*Event) {
 			owed[i] = w.route(e)
 		}
 	}
-	kept, err := w.j.appendBatch(ctx, w.span, evs, owed)
-	if err == nil && owed != nil && w.wake != nil {
-		w.wake()
+	kept := make([]bool, len(evs))
+	err := w.app.appendBatch(w.span, evs, owed, kept)
+	if err == nil {
+		w.commits.Add(1)
+		w.owesCheckpoint(len(evs))
+		if owed != nil && w.wake != nil {
+			w.wake()
+		}
 	}
 	for i, q := range batch {
 		if err != nil {
@@ -118,6 +151,29 @@ func (w *writer) commit(batch []*pending, evs []*Event) {
 			continue
 		}
 		q.done <- result{kept: kept[i]}
+	}
+}
+
+// owesCheckpoint counts a commit of n events and wakes the checkpointer
+// when enough are in the WAL; it never blocks.
+func (w *writer) owesCheckpoint(n int) {
+	w.sinceCkpt += 1 + n*checkpointCommits/checkpointEvents
+	if w.sinceCkpt < checkpointCommits {
+		return
+	}
+	w.sinceCkpt = 0
+	select {
+	case w.ckptWake <- struct{}{}:
+	default: // one is running or due: it takes these frames too
+	}
+}
+
+func (w *writer) checkpointer() {
+	defer close(w.ckptDone)
+	for range w.ckptWake {
+		if err := w.j.checkpoint(); err != nil {
+			w.ckptFailed(err)
+		}
 	}
 }
 
