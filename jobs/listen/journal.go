@@ -111,12 +111,13 @@ func (j *Journal) Path() string { return j.path }
 // statements prepared once: a batch costs its inserts, one fsync'd COMMIT
 // and no SQL parsing. The connection does not checkpoint on commit
 // (wal_autocheckpoint=0): copying the WAL into the database, and its
-// fsync, would fall on the commit a request waits for; checkpoint runs it
-// on another connection instead. Durability is the COMMIT's: WAL with
+// fsync, would fall on the commit requests wait for; the writer
+// checkpoints after answering them instead. Durability is the COMMIT's: WAL with
 // synchronous=FULL fsyncs the WAL before COMMIT returns.
 type appender struct {
 	conn                                     *sql.Conn
 	begin, insert, owe, seen, commit, rollbk *sql.Stmt
+	ckpt                                     *sql.Stmt
 }
 
 const (
@@ -145,6 +146,7 @@ func (j *Journal) newAppender() (*appender, error) {
 	}{
 		{&a.begin, `BEGIN IMMEDIATE`}, {&a.insert, appendInsert}, {&a.owe, appendOwe},
 		{&a.seen, appendSeen}, {&a.commit, `COMMIT`}, {&a.rollbk, `ROLLBACK`},
+		{&a.ckpt, `PRAGMA wal_checkpoint(PASSIVE)`},
 	} {
 		if *p.st, err = conn.PrepareContext(ctx, p.sql); err != nil {
 			a.close()
@@ -156,7 +158,7 @@ func (j *Journal) newAppender() (*appender, error) {
 
 // close gives the connection back to the pool as it found it.
 func (a *appender) close() {
-	for _, st := range []*sql.Stmt{a.begin, a.insert, a.owe, a.seen, a.commit, a.rollbk} {
+	for _, st := range []*sql.Stmt{a.begin, a.insert, a.owe, a.seen, a.commit, a.rollbk, a.ckpt} {
 		if st != nil {
 			st.Close()
 		}
@@ -207,11 +209,11 @@ func (a *appender) appendBatch(span int64, evs []*Event, owed [][]outboxRow, kep
 	return err
 }
 
-// checkpoint copies what the WAL holds into the database without waiting
-// for the writer or readers (PASSIVE), so that the WAL, which the writer
-// no longer checkpoints, is reused rather than grown.
-func (j *Journal) checkpoint() error {
-	_, err := j.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+// checkpoint copies what the WAL holds into the database, without
+// waiting for readers (PASSIVE): the part a reader still uses is copied by
+// a later one.
+func (a *appender) checkpoint() error {
+	_, err := a.ckpt.ExecContext(context.Background())
 	return err
 }
 

@@ -40,16 +40,12 @@ type writer struct {
 
 	commits atomic.Int64 // transactions committed: events per commit is the batching's gain
 
-	// The checkpointer copies the WAL into the database off the commit
-	// path; the writer wakes it every so many commits or events.
-	sinceCkpt  int
-	ckptWake   chan struct{}
-	ckptDone   chan struct{}
-	ckptFailed func(error)
+	sinceCkpt  int         // commits (and events, scaled) since the last checkpoint
+	ckptFailed func(error) // a checkpoint failed: the WAL grows until one succeeds
 }
 
-// Wake the checkpointer after this many commits or events since the last
-// wake: about SQLite's own default of 1,000 WAL pages between checkpoints.
+// The writer checkpoints after this many commits, or events, since the
+// last checkpoint: about SQLite's own default of 1,000 WAL pages.
 const (
 	checkpointCommits = 200
 	checkpointEvents  = 2000
@@ -62,10 +58,9 @@ func newWriter(j *Journal, span int64, queueSize, maxBatch int, ckptFailed func(
 	}
 	w := &writer{
 		j: j, app: app, span: span, queue: make(chan *pending, queueSize), maxBatch: maxBatch, done: make(chan struct{}),
-		ckptWake: make(chan struct{}, 1), ckptDone: make(chan struct{}), ckptFailed: ckptFailed,
+		ckptFailed: ckptFailed,
 	}
 	go w.run()
-	go w.checkpointer()
 	return w, nil
 }
 
@@ -98,7 +93,6 @@ func (w *writer) submit(ctx context.Context, ev *Event) (kept bool, err error) {
 func (w *writer) run() {
 	defer close(w.done)
 	defer w.app.close()
-	defer func() { close(w.ckptWake); <-w.ckptDone }()
 	batch := make([]*pending, 0, w.maxBatch)
 	evs := make([]*Event, 0, w.maxBatch)
 	for p := range w.queue {
@@ -120,6 +114,7 @@ func (w *writer) run() {
 			evs = append(evs, q.ev)
 		}
 		w.commit(batch, evs)
+		w.checkpoint()
 	}
 }
 
@@ -140,7 +135,7 @@ func (w *writer) commit(batch []*pending, evs []*Event) {
 	err := w.app.appendBatch(w.span, evs, owed, kept)
 	if err == nil {
 		w.commits.Add(1)
-		w.owesCheckpoint(len(evs))
+		w.sinceCkpt += 1 + len(evs)*checkpointCommits/checkpointEvents
 		if owed != nil && w.wake != nil {
 			w.wake()
 		}
@@ -154,26 +149,20 @@ func (w *writer) commit(batch []*pending, evs []*Event) {
 	}
 }
 
-// owesCheckpoint counts a commit of n events and wakes the checkpointer
-// when enough are in the WAL; it never blocks.
-func (w *writer) owesCheckpoint(n int) {
-	w.sinceCkpt += 1 + n*checkpointCommits/checkpointEvents
+// checkpoint copies the WAL into the database once enough is in it. It
+// runs here, on the writer's connection, after the batch's requests are
+// answered: none waits for it, and the WAL is then wholly copied, so the
+// next commit writes it again from its start rather than growing it (a
+// checkpoint on another connection, racing the writer, never catches up
+// under a steady load). The events that queue meanwhile go in the next
+// batch.
+func (w *writer) checkpoint() {
 	if w.sinceCkpt < checkpointCommits {
 		return
 	}
 	w.sinceCkpt = 0
-	select {
-	case w.ckptWake <- struct{}{}:
-	default: // one is running or due: it takes these frames too
-	}
-}
-
-func (w *writer) checkpointer() {
-	defer close(w.ckptDone)
-	for range w.ckptWake {
-		if err := w.j.checkpoint(); err != nil {
-			w.ckptFailed(err)
-		}
+	if err := w.app.checkpoint(); err != nil {
+		w.ckptFailed(err)
 	}
 }
 
