@@ -195,10 +195,17 @@ func (l *Listener) Handler() http.Handler {
 	return mux
 }
 
+// reply is an answer's body; a struct, not a map, marshals without
+// reflection over map keys (the fields keep the map's sorted order).
+type reply struct {
+	Message string `json:"message"`
+	Status  int    `json:"status"`
+}
+
 func answer(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]any{"status": status, "message": msg})
+	b, _ := json.Marshal(reply{Message: msg, Status: status})
 	_, _ = w.Write(b)
 }
 
