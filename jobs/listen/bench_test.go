@@ -88,4 +88,5 @@ func benchListen(b *testing.B, senders int) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(b.N)/float64(l.w.commits.Load()), "events/commit")
 }

@@ -118,9 +118,14 @@ func New(opt Options) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	w, err := newWriter(opt.Journal, span, opt.Queue, opt.MaxBatch, func(err error) {
+		opt.Logger.Warn("journal: cannot checkpoint the WAL; it will grow until one succeeds", "journal", opt.Journal.Path(), "err", err)
+	})
+	if err != nil {
+		return nil, err
+	}
 	l := &Listener{
-		opt: opt, span: span,
-		w:        newWriter(opt.Journal, span, opt.Queue, opt.MaxBatch),
+		opt: opt, span: span, w: w,
 		inFlight: make(chan struct{}, opt.MaxInFlight),
 		stopBeat: make(chan struct{}), beatDone: make(chan struct{}),
 	}
@@ -190,10 +195,17 @@ func (l *Listener) Handler() http.Handler {
 	return mux
 }
 
+// reply is an answer's body; a struct, not a map, marshals without
+// reflection over map keys (the fields keep the map's sorted order).
+type reply struct {
+	Message string `json:"message"`
+	Status  int    `json:"status"`
+}
+
 func answer(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]any{"status": status, "message": msg})
+	b, _ := json.Marshal(reply{Message: msg, Status: status})
 	_, _ = w.Write(b)
 }
 

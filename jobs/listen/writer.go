@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
+	"sync/atomic"
 )
 
 // ErrBusy is an event the journal cannot take now (its queue is full, or
@@ -27,6 +27,7 @@ type result struct {
 // them in one transaction, so N concurrent requests cost one fsync, not N.
 type writer struct {
 	j        *Journal
+	app      *appender
 	span     int64
 	queue    chan *pending
 	maxBatch int
@@ -36,12 +37,31 @@ type writer struct {
 	mu     sync.RWMutex // guards closed against a send on a closed queue
 	closed bool
 	done   chan struct{}
+
+	commits atomic.Int64 // transactions committed: events per commit is the batching's gain
+
+	sinceCkpt  int         // commits (and events, scaled) since the last checkpoint
+	ckptFailed func(error) // a checkpoint failed: the WAL grows until one succeeds
 }
 
-func newWriter(j *Journal, span int64, queueSize, maxBatch int) *writer {
-	w := &writer{j: j, span: span, queue: make(chan *pending, queueSize), maxBatch: maxBatch, done: make(chan struct{})}
+// The writer checkpoints after this many commits, or events, since the
+// last checkpoint: about SQLite's own default of 1,000 WAL pages.
+const (
+	checkpointCommits = 200
+	checkpointEvents  = 2000
+)
+
+func newWriter(j *Journal, span int64, queueSize, maxBatch int, ckptFailed func(error)) (*writer, error) {
+	app, err := j.newAppender()
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{
+		j: j, app: app, span: span, queue: make(chan *pending, queueSize), maxBatch: maxBatch, done: make(chan struct{}),
+		ckptFailed: ckptFailed,
+	}
 	go w.run()
-	return w
+	return w, nil
 }
 
 // submit queues ev and waits for its batch's commit. A full queue is
@@ -72,6 +92,7 @@ func (w *writer) submit(ctx context.Context, ev *Event) (kept bool, err error) {
 
 func (w *writer) run() {
 	defer close(w.done)
+	defer w.app.close()
 	batch := make([]*pending, 0, w.maxBatch)
 	evs := make([]*Event, 0, w.maxBatch)
 	for p := range w.queue {
@@ -93,14 +114,16 @@ func (w *writer) run() {
 			evs = append(evs, q.ev)
 		}
 		w.commit(batch, evs)
+		w.checkpoint()
 	}
 }
 
 // commit journals one batch and answers each of its requests. It is not
-// cancelled by the server's shutdown: what is queued is written.
+// cancelled by the server's shutdown: what is queued is written. The
+// next batch starts as soon as this one's COMMIT returns: no timer, so a
+// lone event waits for one fsync and a burst is taken by the events that
+// queued during the previous one.
 func (w *writer) commit(batch []*pending, evs []*Event) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	var owed [][]outboxRow
 	if w.route != nil {
 		owed = make([][]outboxRow, len(evs))
@@ -108,9 +131,14 @@ func (w *writer) commit(batch []*pending, evs []*Event) {
 			owed[i] = w.route(e)
 		}
 	}
-	kept, err := w.j.appendBatch(ctx, w.span, evs, owed)
-	if err == nil && owed != nil && w.wake != nil {
-		w.wake()
+	kept := make([]bool, len(evs))
+	err := w.app.appendBatch(w.span, evs, owed, kept)
+	if err == nil {
+		w.commits.Add(1)
+		w.sinceCkpt += 1 + len(evs)*checkpointCommits/checkpointEvents
+		if owed != nil && w.wake != nil {
+			w.wake()
+		}
 	}
 	for i, q := range batch {
 		if err != nil {
@@ -118,6 +146,23 @@ func (w *writer) commit(batch []*pending, evs []*Event) {
 			continue
 		}
 		q.done <- result{kept: kept[i]}
+	}
+}
+
+// checkpoint copies the WAL into the database once enough is in it. It
+// runs here, on the writer's connection, after the batch's requests are
+// answered: none waits for it, and the WAL is then wholly copied, so the
+// next commit writes it again from its start rather than growing it (a
+// checkpoint on another connection, racing the writer, never catches up
+// under a steady load). The events that queue meanwhile go in the next
+// batch.
+func (w *writer) checkpoint() {
+	if w.sinceCkpt < checkpointCommits {
+		return
+	}
+	w.sinceCkpt = 0
+	if err := w.app.checkpoint(); err != nil {
+		w.ckptFailed(err)
 	}
 }
 
