@@ -230,3 +230,39 @@ func TestImportSharedPhones(t *testing.T) {
 		t.Logf("update-first: %d rows lost, %d contacts overwritten", len(got.lost), len(got.overwritten))
 	})
 }
+
+// TestInvalidEmailSharedPhone: a row whose invalid email the mapping leaves
+// out would be written by its phone alone; when another contact holds that
+// phone, the upsert would put this row's name on that contact, so the row
+// is a conflict (also under drop-phone: without its phone it has no key).
+// A row with an invalid email and a phone no one holds is kept by its phone.
+func TestInvalidEmailSharedPhone(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"reject", "drop-phone"} {
+		t.Run(mode, func(t *testing.T) {
+			sb := startSandbox(t, sandbox.Options{Rate: -1})
+			seeded := seedSwitchboard(t, sb)
+			f := newImpFiles(t)
+			file := filepath.Join(f.dir, "in.csv")
+			body := "id,first,last,email,phone,city,company,stage,note,task\n" +
+				"1,John,Doe,john@,(212) 555-0100,,,,,\n" +
+				"2,Mia,Roe,mia@,(212) 555-0188,,,,,\n"
+			if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rep := mustImport(t, sb, f, file, peopleMapping, "--on-conflict", mode)
+			if rep.Rejected != 1 || rep.Created != 1 {
+				t.Errorf("%+v, want row 1 rejected and row 2 created", rep)
+			}
+			reasons := readRejectReasons(t, f.rejects)
+			if !strings.Contains(reasons, `email "john@"`) || !strings.Contains(reasons, "belongs to contact "+seeded.ID) {
+				t.Errorf("rejects:\n%s", reasons)
+			}
+			for _, h := range sb.contents(t) {
+				if h.ID == seeded.ID && (h.FirstName != seeded.FirstName || h.Email != seeded.Email) {
+					t.Errorf("the switchboard's contact became %s <%s>", h.FirstName, h.Email)
+				}
+			}
+		})
+	}
+}

@@ -55,9 +55,21 @@ func (c *ConflictScreen) Screen(ctx context.Context, st *pipeline.Stats, rec *re
 		c.idx = idx
 	}
 	email, phone := deref(rec.Contact.Email), deref(rec.Contact.Phone)
+	invalid := invalidEmail(rec)
+	if invalid != "" && email == "" {
+		// Written by its phone alone, the row would update whoever holds
+		// the phone: it is judged as a person with an email of its own
+		// (one no contact has), so a phone held by another is a takeover.
+		email = "\x00" + RowName(rec.Row, rec.File)
+	}
 	v, err := c.idx.Judge(ctx, email, phone, deref(rec.Contact.Country), RowName(rec.Row, rec.File))
 	if err != nil || !v.Stopped() {
 		return "", err
+	}
+	if invalid != "" && v.Takeover {
+		// Without its phone it would have no key at all: never let through.
+		return fmt.Sprintf("conflict: %s, and its phone %s %s: written by the phone alone the row would update that contact (fix the email)",
+			invalid, v.Phone, v.Owner.Describe()), nil
 	}
 	reason := ConflictReason(v, conflict.Norm(email))
 	if v.PhoneDropped {
@@ -78,6 +90,18 @@ func ConflictReason(v conflict.Verdict, email string) string {
 	}
 	return fmt.Sprintf("conflict: the email matches %s and the phone %s: the upsert would update the first and drop the phone (fix the row, or pass --on-conflict drop-phone or update-first)",
 		v.First, v.Other)
+}
+
+// invalidEmail is the note of a row whose invalid email the mapping left
+// out (record.Row.Dropped: "email \"x\": ..."), or "".
+func invalidEmail(rec *record.Row) string {
+	for _, d := range rec.Dropped {
+		if strings.HasPrefix(d, "email ") {
+			why, _, _ := strings.Cut(d, " (left out")
+			return why
+		}
+	}
+	return ""
 }
 
 // RowName names a row in a reason: "row 12 of people.csv".

@@ -120,12 +120,9 @@ type Owner struct {
 	Holds   string // the owner's value of the field the row would replace ("" if unknown)
 }
 
-// TakeoverReason is a takeover's reject reason, the same in import's
-// rejects file and validate's plan: "conflict: phone +18003569377 belongs
-// to contact abc123 (ann@x.example), not bob@y.example; ...". on is the
-// field that matched and its value, mine the row's value of the field it
-// would replace.
-func TakeoverReason(on, value string, o Owner, mine string) string {
+// Describe is who holds a value, for a reason: "belongs to contact ID
+// (email)" or "is shared with row N of FILE (email)".
+func (o Owner) Describe() string {
 	who := "belongs to contact " + o.Contact
 	if o.Contact == "" {
 		who = "is shared with " + o.Row
@@ -133,7 +130,16 @@ func TakeoverReason(on, value string, o Owner, mine string) string {
 	if o.Holds != "" {
 		who += " (" + o.Holds + ")"
 	}
-	s := fmt.Sprintf("conflict: %s %s %s, not %s", on, value, who, mine)
+	return who
+}
+
+// TakeoverReason is a takeover's reject reason, the same in import's
+// rejects file and validate's plan: "conflict: phone +18003569377 belongs
+// to contact abc123 (ann@x.example), not bob@y.example; ...". on is the
+// field that matched and its value, mine the row's value of the field it
+// would replace.
+func TakeoverReason(on, value string, o Owner, mine string) string {
+	s := fmt.Sprintf("conflict: %s %s %s, not %s", on, value, o.Describe(), mine)
 	if on == Phone {
 		s += "; use --on-conflict drop-phone to import the row without its phone"
 	}
