@@ -16,15 +16,9 @@ func (e *estimator) relatedRow(ctx context.Context, rec *record.Row) error {
 		return nil
 	}
 	e.p.Related++
-	journal := map[string]record.RelatedEntry{}
-	if e.in.Store != nil {
-		entries, err := e.in.Store.RelatedOf(ctx, rec.Key)
-		if err != nil {
-			return err
-		}
-		for _, x := range entries {
-			journal[x.JournalKey()] = x
-		}
+	journal, err := e.journalOf(ctx, rec.Key)
+	if err != nil {
+		return err
 	}
 	if rec.SourceKey == "" {
 		e.byContent(rec, journal)
@@ -77,15 +71,9 @@ func (e *estimator) related(ctx context.Context, rec *record.Row, known string) 
 	if len(items) == 0 {
 		return nil
 	}
-	journal := map[string]record.RelatedEntry{}
-	if e.in.Store != nil {
-		entries, err := e.in.Store.RelatedOf(ctx, rec.Key)
-		if err != nil {
-			return err
-		}
-		for _, x := range entries {
-			journal[x.JournalKey()] = x
-		}
+	journal, err := e.journalOf(ctx, rec.Key)
+	if err != nil {
+		return err
 	}
 	for _, it := range items {
 		var entry record.SourceEntry
@@ -202,4 +190,21 @@ func (p *planned) note(it sinks.SourceItem, act sinks.SourceAction) {
 	case it.Want != "":
 		(*p)[k] = digest(it.Want)
 	}
+}
+
+// journalOf is the state's related-records journal of a contact key, by
+// journal key (empty without a state).
+func (e *estimator) journalOf(ctx context.Context, key string) (map[string]record.RelatedEntry, error) {
+	journal := map[string]record.RelatedEntry{}
+	if e.in.Store == nil {
+		return journal, nil
+	}
+	entries, err := e.in.Store.RelatedOf(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range entries {
+		journal[x.JournalKey()] = x
+	}
+	return journal, nil
 }
