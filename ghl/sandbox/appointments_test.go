@@ -103,3 +103,34 @@ func TestAppointmentWrites(t *testing.T) {
 		t.Errorf("webhooks %v, want %v", got, want)
 	}
 }
+
+func TestSeedRelatedMix(t *testing.T) {
+	for _, bad := range []string{"tasks", "tasks=x", "calls=1", "notes=-1"} {
+		if _, err := ParseRelatedMix(bad); err == nil {
+			t.Errorf("ParseRelatedMix(%q): no error", bad)
+		}
+	}
+	m, err := ParseRelatedMix("tasks=1,notes=1,appointments=0.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4000
+	s, err := New(Options{Contacts: n, Seed: 3, Related: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var tasks, notes, appts int
+	for _, l := range s.related.tasks {
+		tasks += len(l)
+	}
+	for _, l := range s.related.notes {
+		notes += len(l)
+	}
+	for _, l := range s.related.appointments {
+		appts += len(l)
+	}
+	if tasks != n || notes != n || appts < n*45/100 || appts > n*55/100 {
+		t.Errorf("%d contacts seeded %d tasks, %d notes, %d appointments; want %d, %d, about %d", n, tasks, notes, appts, n, n, n/2)
+	}
+}

@@ -35,6 +35,10 @@ type Options struct {
 	Contacts int   // seed this many contacts (with tasks, notes, appointments, businesses) in the default location
 	Seed     int64 // seed of everything random: seed data, ids, faults
 
+	// Related is the seeded tasks, notes and appointments per contact on
+	// average; nil = the default seed (seedmix.go).
+	Related *RelatedMix
+
 	DataPath string // "" = memory only; else a SQLite file written through and reloaded on start
 
 	LocationID string // the default location; "" = DefaultLocationID
