@@ -411,10 +411,12 @@ scale_run() { # scale_run LABEL ARGS...: one export, one row: requests, floor, r
 	local req floor el
 	req=$(jnum "$rep" requests)
 	floor=$(plan_floor "$so")
+	if ((floor == 0)); then floor=$SCALE_FLOOR; else SCALE_FLOOR=$floor; fi # --no-plan: the same floor as the run before
 	el=$(jnum "$rep" elapsed_s)
 	row "$label" "$req / $floor" "$(fmt "$(calc "$req/($floor>0?$floor:1)")" '%.3f') x floor, exit $rc, $(fmt "$el" '%.1f') s, $(jq -c .rows_written "$rep" 2>/dev/null)"
 	cp "$so" "$RUN/scale-$(echo "$label" | tr -c 'a-z0-9' '-').out"
 }
+SCALE_FLOOR=0
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 bench_exportscale() { # bench_exportscale N
 	local n=$1 k=$(($1 / 100)) port out=$RUN/scale-$1 journal=$RUN/scale-$1.events.db t0 t1
@@ -429,6 +431,7 @@ bench_exportscale() { # bench_exportscale N
 	PIDS+=("$lpid")
 	scale_run "export $n tasks,notes,appointments: requests / floor" --out "$out/full" --include tasks,notes,appointments
 	scale_run "export $n tasks,appointments: requests / floor" --out "$out/ta" --include tasks,appointments
+	scale_run "export $n tasks,appointments --no-plan" --out "$out/ta2" --include tasks,appointments --no-plan
 	local inc=(--include tasks,notes,appointments --incremental)
 	scale_run "incremental $n, --changes, first (a sweep)" --out "$out/a" --state "$out/a.state" "${inc[@]}" --changes "$journal"
 	scale_run "incremental $n, no journal, first (full)" --out "$out/b" --state "$out/b.state" "${inc[@]}"
