@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestConformance(t *testing.T) {
 	defer sb.Close()
 	loc := sb.LocationID()
 	tok, err := sb.IssueToken(loc, []string{"contacts.readonly", "contacts.write", "locations/customFields.readonly",
-		"locations/tasks.readonly", "calendars.readonly", "calendars/events.readonly"}, time.Hour)
+		"locations/tasks.readonly", "calendars.readonly", "calendars/events.readonly", "calendars/events.write"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +220,7 @@ func TestConformance(t *testing.T) {
 	if nEvents == 0 {
 		t.Error("ListCalendarEvents: no seeded event in a year")
 	}
+	appointmentWrites(ctx, t, c, loc, cals[0].ID, created.ID)
 
 	// Tags, one contact and in bulk.
 	tags, err := c.AddTags(ctx, created.ID, []string{"vip", "london"})
@@ -272,10 +274,40 @@ func TestConformance(t *testing.T) {
 		{"POST", "/contacts/bulk/tags/update/{type}"}, {"POST", "/contacts/bulk/business"},
 		{"GET", "/locations/{locationId}/customFields"}, {"POST", "/locations/{locationId}/tasks/search"},
 		{"GET", "/calendars/"}, {"GET", "/calendars/events"},
+		{"POST", "/calendars/events/appointments"}, {"PUT", "/calendars/events/appointments/{eventId}"},
+		{"DELETE", "/calendars/events/{eventId}"},
 	} {
 		if !covered[want] {
 			t.Errorf("not exercised: %s %s", want.method, want.route)
 		}
+	}
+}
+
+// appointmentWrites books an appointment for contact cid, moves it (its
+// length kept), sees it in the calendar's events, and deletes it.
+func appointmentWrites(ctx context.Context, t *testing.T, c *ghl.Client, loc, calID, cid string) {
+	t.Helper()
+	a, err := c.CreateAppointment(ctx, ghl.AppointmentInput{LocationID: loc, ContactID: cid, CalendarID: calID,
+		StartTime: "2025-03-03T10:00:00+01:00", EndTime: "2025-03-03T10:45:00+01:00", Title: "Kick-off"})
+	must(t, "CreateAppointment", err)
+	if a.ID == "" || a.ContactID != cid || a.CalendarID != calID || a.StartTime != "2025-03-03T09:00:00+00:00" {
+		t.Errorf("CreateAppointment: %+v", a)
+	}
+	moved, err := c.UpdateAppointment(ctx, a.ID, ghl.AppointmentInput{StartTime: "2025-03-05T14:00:00Z"})
+	must(t, "UpdateAppointment", err)
+	if moved.StartTime != "2025-03-05T14:00:00+00:00" || moved.EndTime != "2025-03-05T14:45:00+00:00" {
+		t.Errorf("UpdateAppointment: %s to %s, want 14:00 to 14:45 (length kept)", moved.StartTime, moved.EndTime)
+	}
+	day := time.Date(2025, 3, 5, 0, 0, 0, 0, time.UTC)
+	evs, err := c.ListCalendarEvents(ctx, ghl.CalendarEventsParams{LocationID: loc, CalendarID: calID, Start: day, End: day.AddDate(0, 0, 1)})
+	must(t, "ListCalendarEvents after the move", err)
+	if !slices.ContainsFunc(evs, func(e ghl.Appointment) bool { return e.ID == a.ID }) {
+		t.Errorf("the moved appointment %s is not among the day's events %+v", a.ID, evs)
+	}
+	must(t, "DeleteAppointment", c.DeleteAppointment(ctx, a.ID))
+	var ae *ghl.APIError
+	if err := c.DeleteAppointment(ctx, a.ID); !errors.As(err, &ae) || ae.StatusCode != http.StatusBadRequest {
+		t.Errorf("DeleteAppointment again: %v, want a 400", err)
 	}
 }
 

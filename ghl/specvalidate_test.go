@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -165,16 +167,25 @@ func patchSpec(t testing.TB, name string, doc *openapi3.T) {
 		patchTaskSearch(t, name, doc.Paths.Value("/locations/{locationId}/tasks/search").Post)
 		return
 	case "apps/calendars.json":
-		// Only the two listings the client calls (GET alone); the rest of
-		// the file is not checked here. Their schemas carry OpenAPI 3.1's
+		// Only what the client calls: the two listings (GET alone) and the
+		// appointment writes (create, edit, delete); the rest of the file
+		// is not checked here. Their schemas carry OpenAPI 3.1's
 		// "examples" in a 3.0 file, which kin-openapi refuses; examples are
 		// documentation (their check is off anyway), so they go.
-		keepOnly(t, name, doc, "/calendars/", "/calendars/events")
-		for _, p := range []string{"/calendars/", "/calendars/events"} {
-			item := *doc.Paths.Value(p)
-			item.Post, item.Put, item.Delete = nil, nil, nil
-			doc.Paths.Set(p, &item)
-			dropExamples(item.Get)
+		calendarOps := map[string]string{"/calendars/": "GET", "/calendars/events": "GET",
+			"/calendars/events/appointments": "POST", "/calendars/events/appointments/{eventId}": "PUT",
+			"/calendars/events/{eventId}": "DELETE"}
+		keepOnly(t, name, doc, slices.Sorted(maps.Keys(calendarOps))...)
+		for p, method := range calendarOps {
+			item := doc.Paths.Value(p)
+			op := item.GetOperation(method)
+			if op == nil {
+				t.Fatalf("%s: %s %s is gone", name, method, p)
+			}
+			one := &openapi3.PathItem{Parameters: item.Parameters}
+			one.SetOperation(method, op)
+			doc.Paths.Set(p, one)
+			dropExamples(op)
 		}
 		return
 	}
@@ -251,6 +262,11 @@ func dropExamples(op *openapi3.Operation) {
 			continue
 		}
 		for _, mt := range r.Value.Content {
+			walk(mt.Schema)
+		}
+	}
+	if op.RequestBody != nil && op.RequestBody.Value != nil {
+		for _, mt := range op.RequestBody.Value.Content {
 			walk(mt.Schema)
 		}
 	}

@@ -5,7 +5,8 @@
 #
 #   ./scripts/bench.sh                     # sections 1-5 at 100k contacts
 #   BENCH_LARGE=1 ./scripts/bench.sh       # also 1M-row import and 1M-contact export (slow)
-#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export snapshot parquet hostile listen validate
+#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export snapshot parquet hostile listen validate exportscale
+#   BENCH_ONLY=exportscale BENCH_SCALE_ROWS="10000 100000" ./scripts/bench.sh   # export's requests against its floor
 #
 # Environment:
 #   BENCH_ROWS            rows/contacts of the default size (100000)
@@ -14,6 +15,7 @@
 #   BENCH_WORKERS         --workers of import and export (default: the CLI's)
 #   BENCH_DIR             work directory (out/bench); inputs are kept and reused
 #   BENCH_VALIDATE_ROWS   rows of the validate-vs-DuckDB file (1000000)
+#   BENCH_SCALE_ROWS      contacts of the exportscale section ("10000 100000")
 #
 # Peak RSS comes from /usr/bin/time -f %M when it exists, otherwise from
 # VmHWM in /proc/PID/status, polled.
@@ -26,7 +28,7 @@ BENCH_ROWS=${BENCH_ROWS:-100000}
 BENCH_LARGE=${BENCH_LARGE:-0}
 BENCH_LARGE_ROWS=${BENCH_LARGE_ROWS:-1000000}
 BENCH_PACED_SECONDS=${BENCH_PACED_SECONDS:-60}
-BENCH_ONLY=${BENCH_ONLY:-serve import paced export snapshot parquet hostile listen validate}
+BENCH_ONLY=${BENCH_ONLY:-serve import paced export snapshot parquet hostile listen validate exportscale}
 BENCH_DIR=${BENCH_DIR:-$ROOT/out/bench}
 WORKER_FLAG=()
 if [[ -n "${BENCH_WORKERS:-}" ]]; then WORKER_FLAG=(--workers "$BENCH_WORKERS"); fi
@@ -388,6 +390,69 @@ if has validate; then
 		row "DuckDB" "skipped" "cd scripts && npm install (needs @duckdb/node-api)"
 	fi
 	rm -f "$RUN/validate.plan.csv"
+fi
+
+# ---- 9. export's requests against its floor, at scale ----
+# The sandbox seeds 1 task, 1 note and 0.5 appointments a contact on average
+# (--seed-related). The floor of a run is what its plan counts: contact pages
+# + task pages + calendar windows (+ one notes request per contact read);
+# the run's requests also hold the plan's own counting requests, the
+# calendars listing and the custom fields. The incremental runs follow 1 %
+# of contacts updated and another 1 % given a note, once with --changes (the
+# journal of a `ghlbulk listen` the sandbox's webhooks go to) and once without.
+plan_floor() { # plan_floor STDOUT: contact pages + task pages + calendar windows + notes requests of the printed plan
+	awk '/^  contact pages/ { s += $3 } /^  task pages/ { s += $3 } /^  calendar windows/ { s += $3 }
+		/^  notes  / { s += $2 } END { print s+0 }' "$1"
+}
+scale_run() { # scale_run LABEL ARGS...: one export, one row: requests, floor, ratio, time
+	local label=$1 rc=0 rep=$RUN/scale.json so=$RUN/scale.out
+	shift
+	"$BIN" export "$@" --report "$rep" --no-progress >"$so" 2>"$RUN/scale.err" || rc=$?
+	local req floor el
+	req=$(jnum "$rep" requests)
+	floor=$(plan_floor "$so")
+	if ((floor == 0)); then floor=$SCALE_FLOOR; else SCALE_FLOOR=$floor; fi # --no-plan: the same floor as the run before
+	el=$(jnum "$rep" elapsed_s)
+	row "$label" "$req / $floor" "$(fmt "$(calc "$req/($floor>0?$floor:1)")" '%.3f') x floor, exit $rc, $(fmt "$el" '%.1f') s, $(jq -c .rows_written "$rep" 2>/dev/null)"
+	cp "$so" "$RUN/scale-$(echo "$label" | tr -c 'a-z0-9' '-').out"
+}
+SCALE_FLOOR=0
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+bench_exportscale() { # bench_exportscale N
+	local n=$1 k=$(($1 / 100)) port out=$RUN/scale-$1 journal=$RUN/scale-$1.events.db t0 t1
+	port=$(free_port)
+	t0=$(date +%s.%N)
+	start_sandbox "scale-$n" --rate off --daily 0 --contacts "$n" --seed-related tasks=1,notes=1,appointments=0.5 \
+		--webhook-url "http://127.0.0.1:$port/webhooks/highlevel" --webhook-key-out "$RUN/scale-$n.pem"
+	t1=$(date +%s.%N)
+	row "sandbox seeding $n contacts (1/1/0.5 related)" "$(fmt "$(calc "$t1-$t0")" '%.1f') s"
+	"$BIN" listen --addr "127.0.0.1:$port" --journal "$journal" --public-key "$RUN/scale-$n.pem" -q >"$RUN/scale-$n.listen.out" 2>&1 &
+	local lpid=$!
+	PIDS+=("$lpid")
+	scale_run "export $n tasks,notes,appointments: requests / floor" --out "$out/full" --include tasks,notes,appointments
+	scale_run "export $n tasks,appointments: requests / floor" --out "$out/ta" --include tasks,appointments
+	scale_run "export $n tasks,appointments --no-plan" --out "$out/ta2" --include tasks,appointments --no-plan
+	local inc=(--include tasks,notes,appointments --incremental)
+	scale_run "incremental $n, --changes, first (a sweep)" --out "$out/a" --state "$out/a.state" "${inc[@]}" --changes "$journal"
+	scale_run "incremental $n, no journal, first (full)" --out "$out/b" --state "$out/b.state" "${inc[@]}"
+	go run ./scripts/benchchange -contacts "$k" -notes "$k" >"$RUN/scale-$n.change.out"
+	local i got=0
+	for ((i = 0; i < 1200; i++)); do # the webhooks are asynchronous: up to 120 s for 2k events
+		got=$("$BIN" events --journal "$journal" 2>/dev/null | wc -l)
+		((got >= 2 * k)) && break
+		sleep 0.1
+	done
+	row "changes: $k contacts updated, $k notes added" "$got events journaled"
+	scale_run "incremental $n after 1 %+1 %, --changes" --out "$out/a" --state "$out/a.state" "${inc[@]}" --changes "$journal"
+	scale_run "incremental $n after 1 %+1 %, no journal" --out "$out/b" --state "$out/b.state" "${inc[@]}"
+	kill -TERM "$lpid" 2>/dev/null || true
+	wait "$lpid" 2>/dev/null || true
+	rm -rf "$out" "$journal"*
+	stop_sandbox
+}
+if has exportscale; then
+	section "9. export requests vs floor (contact pages + task pages + calendar windows + notes), --rate off, 1 task, 1 note, 0.5 appointments a contact"
+	for n in ${BENCH_SCALE_ROWS:-10000 100000}; do bench_exportscale "$n"; done
 fi
 
 printf '\n==== summary (%s)\n' "$(date -u +%FT%TZ)"

@@ -38,18 +38,31 @@ func xpPlanRequests(t *testing.T, stdout string) int64 {
 // requests exactly (the sandbox answers every request first time).
 func TestE2EExportPlanMatchesRun(t *testing.T) {
 	t.Parallel()
-	s := startSandbox(t, sandbox.Options{Rate: -1, Contacts: 1000, Seed: 17})
-	dir := t.TempDir()
-	rep := filepath.Join(dir, "rep.json")
-	r := xpMustRun(t, s.env(), "export", "--out", filepath.Join(dir, "out"), "--include", xpAll, "--no-progress", "--report", rep)
-	planned, made := xpPlanRequests(t, r.stdout), xpReport(t, rep).Requests
-	t.Logf("plan:\n%s", r.stdout)
-	if planned != made {
-		t.Errorf("the plan announced %d requests, the run made %d", planned, made)
-	}
-	r = xpMustRun(t, s.env(), "export", "--out", filepath.Join(dir, "out2"), "--include", xpAll, "--no-progress", "--no-plan")
-	if xpPlanRE.MatchString(r.stdout) {
-		t.Errorf("--no-plan printed a plan:\n%s", r.stdout)
+	for _, tc := range []struct {
+		name    string
+		related *sandbox.RelatedMix
+	}{
+		{"default seed", nil},
+		// 1,000 tasks: two full pages, so the listing ends on a third,
+		// empty one, which the plan must count too.
+		{"tasks a multiple of a page", &sandbox.RelatedMix{Tasks: 1, Notes: 1, Appointments: 0.5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := startSandbox(t, sandbox.Options{Rate: -1, Contacts: 1000, Seed: 17, Related: tc.related})
+			dir := t.TempDir()
+			rep := filepath.Join(dir, "rep.json")
+			r := xpMustRun(t, s.env(), "export", "--out", filepath.Join(dir, "out"), "--include", xpAll, "--no-progress", "--report", rep)
+			planned, made := xpPlanRequests(t, r.stdout), xpReport(t, rep).Requests
+			t.Logf("plan:\n%s", r.stdout)
+			if planned != made {
+				t.Errorf("the plan announced %d requests, the run made %d", planned, made)
+			}
+			r = xpMustRun(t, s.env(), "export", "--out", filepath.Join(dir, "out2"), "--include", xpAll, "--no-progress", "--no-plan")
+			if xpPlanRE.MatchString(r.stdout) {
+				t.Errorf("--no-plan printed a plan:\n%s", r.stdout)
+			}
+		})
 	}
 }
 

@@ -23,6 +23,7 @@ type sandboxOptions struct {
 	locations int
 	data      string
 	seed      int64
+	related   string // --seed-related
 	webhook   webhookFlags
 }
 
@@ -61,6 +62,7 @@ Slow clients are cut off: 10 s to send the headers, 60 s for a whole request.`,
 	fl.StringVar(&o.faults, "faults", "", "inject faults, e.g. 5xx=0.05,drop-before=0.02,drop-after=0.02,latency=20ms,seed=7")
 	fl.IntVar(&o.contacts, "contacts", 0, "seed N realistic contacts with tasks, notes, appointments and businesses")
 	fl.IntVar(&o.locations, "locations", 1, "serve an agency of N locations, each seeded with --contacts (prints a Company token as GHL_COMPANY_TOKEN)")
+	fl.StringVar(&o.related, "seed-related", "", "with --contacts: tasks, notes and appointments per contact on average, e.g. tasks=1,notes=1,appointments=0.5 (default: about 0.45, 0.7, 0.15)")
 	fl.StringVar(&o.data, "data", "", "keep data in this SQLite file, mode 0600 as it holds tokens (default: in memory)")
 	fl.Int64Var(&o.seed, "seed", 1, "seed for generated data and faults")
 	o.webhook.register(fl)
@@ -132,6 +134,13 @@ func (o sandboxOptions) sandboxOptions() (sandbox.Options, error) {
 			return opt, fmt.Errorf("--faults %q: %w", o.faults, err)
 		}
 		opt.Faults = fs
+	}
+	if o.related != "" {
+		m, err := sandbox.ParseRelatedMix(o.related)
+		if err != nil {
+			return opt, fmt.Errorf("--seed-related: %w", err)
+		}
+		opt.Related = m
 	}
 	return opt, nil
 }

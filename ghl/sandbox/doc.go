@@ -20,6 +20,8 @@
 //	GET    /locations/{locationId}/customFields
 //	POST   /locations/{locationId}/tasks/search
 //	GET    /calendars/?locationId=   GET /calendars/events
+//	POST   /calendars/events/appointments   PUT /calendars/events/appointments/{eventId}
+//	DELETE /calendars/events/{eventId}
 //	POST   /oauth/token   POST /oauth/locationToken   GET /oauth/chooselocation
 //
 // A trailing slash is accepted on every path. Every API request needs a

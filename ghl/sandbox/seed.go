@@ -461,6 +461,10 @@ var appointmentUsers = []string{DefaultUserID}
 
 // seedChildren gives c some tasks, notes and appointments.
 func (s *Server) seedChildren(r *rand.Rand, c *contact) {
+	if s.opt.Related != nil {
+		s.seedMix(r, c, *s.opt.Related)
+		return
+	}
 	span := seedAnchor - c.addedMs + 1
 	if r.IntN(10) < 3 {
 		for range 1 + r.IntN(2) {

@@ -39,6 +39,10 @@ type Options struct {
 	Locations int
 	Seed      int64 // seed of everything random: seed data, ids, faults
 
+	// Related is the seeded tasks, notes and appointments per contact on
+	// average; nil = the default seed (seedmix.go).
+	Related *RelatedMix
+
 	DataPath string // "" = memory only; else a SQLite file written through and reloaded on start
 
 	LocationID string // the default location; "" = DefaultLocationID
@@ -112,7 +116,7 @@ const (
 var AllScopes = []string{
 	"contacts.readonly", "contacts.write",
 	"locations/customFields.readonly", "locations/customFields.write",
-	scTaskSearch, scCalendars, scEvents,
+	scTaskSearch, scCalendars, scEvents, scEventsWrite,
 }
 
 // Server is a local HighLevel API. Its handler is safe for concurrent use.
@@ -487,6 +491,9 @@ const (
 	rTaskSearch
 	rCalendars
 	rEvents
+	rApptCreate
+	rApptEdit
+	rEventDelete
 	rOAuthToken
 	rLocationToken
 	rInstalledLocations
@@ -538,6 +545,9 @@ var routes = [nRoutes]*route{
 	rTaskSearch:        {method: "POST", pattern: "POST /locations/{locationId}/tasks/search", scope: scTaskSearch, api: true, h: (*Server).hTaskSearch},
 	rCalendars:         {method: "GET", pattern: "GET /calendars/", scope: scCalendars, api: true, version: calendarsVersion, h: (*Server).hCalendars},
 	rEvents:            {method: "GET", pattern: "GET /calendars/events", scope: scEvents, api: true, version: calendarsVersion, h: (*Server).hEvents},
+	rApptCreate:        {method: "POST", pattern: "POST /calendars/events/appointments", scope: scEventsWrite, api: true, write: true, version: calendarsVersion, h: (*Server).hApptCreate},
+	rApptEdit:          {method: "PUT", pattern: "PUT /calendars/events/appointments/{eventId}", scope: scEventsWrite, api: true, write: true, version: calendarsVersion, h: (*Server).hApptEdit},
+	rEventDelete:       {method: "DELETE", pattern: "DELETE /calendars/events/{eventId}", scope: scEventsWrite, api: true, write: true, version: calendarsVersion, h: (*Server).hEventDelete},
 	rOAuthToken:        {method: "POST", pattern: "POST /oauth/token", h: (*Server).hOAuthToken},
 	rLocationToken:     {method: "POST", pattern: "POST /oauth/locationToken", scope: "oauth.write", api: true, company: true, h: (*Server).hLocationToken},
 	rChooseLocation:    {method: "GET", pattern: "GET /oauth/chooselocation", h: (*Server).hChooseLocation},

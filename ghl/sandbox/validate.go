@@ -73,6 +73,10 @@ func loadDTOs() (map[string]*dto, error) {
 	if err := loadFileDTOs("apps/locations.json", []string{"TaskSearchParamsDto"}, out); err != nil {
 		return nil, err
 	}
+	if err := loadFileDTOs("apps/calendars.json", []string{"AppointmentCreateSchema", "AppointmentEditSchema",
+		"DeleteAppointmentSchema"}, out); err != nil {
+		return nil, err
+	}
 	out["SearchBodyV2DTO"] = searchDTO()
 	return out, nil
 }

@@ -130,13 +130,15 @@ func (e *exporter) probeContacts(ctx context.Context) (total, oldest int64, err 
 
 // probeTaskPages counts the task search's pages from skip: the search
 // gives no total, so it asks for one task at growing page offsets, then
-// halves the gap (2·log2(pages) small requests).
+// halves the gap (2·log2(pages) small requests). The listing ends on its
+// first short page, so the pages are one more than the full ones: page k
+// is full when a task is at its last row.
 func (e *exporter) probeTaskPages(ctx context.Context, skip int) (int64, error) {
-	has := func(page int) (bool, error) {
+	has := func(page int) (bool, error) { // page k >= 1: is page k-1 full?
 		var res *ghl.TaskSearchPage
 		err := e.retry(ctx, func(ctx context.Context) (err error) {
 			res, err = e.cfg.Client.SearchLocationTasks(ctx, e.cfg.LocationID, ghl.TaskSearchParams{
-				Limit: 1, Skip: skip + page*ghl.MaxTaskSearchLimit, BusinessID: e.cfg.BusinessID})
+				Limit: 1, Skip: skip + page*ghl.MaxTaskSearchLimit - 1, BusinessID: e.cfg.BusinessID})
 			return err
 		})
 		if err != nil {
@@ -144,8 +146,8 @@ func (e *exporter) probeTaskPages(ctx context.Context, skip int) (int64, error) 
 		}
 		return len(res.Tasks) > 0, nil
 	}
-	// The listing's pages are the first page offset k >= 1 with no task.
-	lo, hi := 0, 1 // a task at page lo (or lo = 0), none at page hi
+	// The listing's pages are the first k >= 1 whose page k-1 is not full.
+	lo, hi := 0, 1 // page lo-1 full (or lo = 0), page hi-1 not
 	for {
 		ok, err := has(hi)
 		if err != nil {
