@@ -461,7 +461,7 @@ func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp 
 		if r.cfg.Inspect != nil {
 			r.cfg.Inspect(file, m.recs)
 		}
-		items, err := r.classifyRows(fp, file, m.recs)
+		items, err := r.classifyRows(fp, file, m.recs, m.digests)
 		if err != nil {
 			return err
 		}
@@ -486,7 +486,8 @@ func (r *importRun) readFile(ctx context.Context, p *pool.ContextPool, file, fp 
 // checkpointed, rows the mapping rejected, rows whose content was already
 // written) and returns the rest as items. JudgeRow decides; this looks up
 // what it needs, screens the rows it sends on, and acts on its verdicts.
-func (r *importRun) classifyRows(fp, file string, recs []record.Row) ([]*item, error) {
+// digests are the rows' RowDigests (mapped.digests).
+func (r *importRun) classifyRows(fp, file string, recs []record.Row, digests []uint64) ([]*item, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
@@ -504,7 +505,7 @@ func (r *importRun) classifyRows(fp, file string, recs []record.Row) ([]*item, e
 		}
 		f := state.Facts(rec)
 		f.KeyFirst = r.firstRow.First(rec, fileIdx)
-		prev := r.inFlight(rec)
+		prev := r.inFlight(rec, digests[i])
 		f.InFlight = prev != nil
 		v, err := r.screen(rec, JudgeRow(rec, f))
 		if err != nil {
@@ -516,7 +517,7 @@ func (r *importRun) classifyRows(fp, file string, recs []record.Row) ([]*item, e
 		case FateRepeat:
 			items = append(items, &item{Item: record.Item{Row: rec, Known: v.ContactID, Since: r.resumedSince}, dupOf: prev})
 		default:
-			items = append(items, r.newItem(rec, v.ContactID))
+			items = append(items, r.newItem(rec, v.ContactID, digests[i]))
 		}
 	}
 	if len(settled) > 0 {
@@ -544,29 +545,33 @@ func (r *importRun) screen(rec *record.Row, v Verdict) (Verdict, error) {
 	return v, nil
 }
 
-// inFlight is the recent item rec repeats (same key and content), or nil.
-func (r *importRun) inFlight(rec *record.Row) *item {
+// inFlight is the recent item rec (whose RowDigest is d) repeats (same
+// key and content), or nil.
+func (r *importRun) inFlight(rec *record.Row, d uint64) *item {
 	if rec.Hash == "" {
 		return nil
 	}
-	return r.recent[RowDigest(rec.Key, rec.Hash)]
+	return r.recent[d]
 }
 
 // newItem makes a row to write an Item and remembers it as recent, for
 // the rows after it that repeat it (FateRepeat: no request). Items older
 // than the rows that can be in flight have been checkpointed, and a repeat
 // of one of those is found unchanged through the ID map.
-func (r *importRun) newItem(rec *record.Row, known string) *item {
+func (r *importRun) newItem(rec *record.Row, known string, d uint64) *item {
 	it := &item{Item: record.Item{Row: rec, Known: known, Since: r.resumedSince}}
 	if rec.Hash == "" {
 		return it
 	}
-	tags := rec.Tags
-	if known == "" && r.bound.Tag != "" {
-		tags = append(slices.Clone(tags), r.bound.Tag)
+	if common, chosen := r.classes.Chosen(); chosen {
+		it.common = common // the row's tags no longer count: not normalised
+	} else {
+		tags := rec.Tags
+		if known == "" && r.bound.Tag != "" {
+			tags = append(slices.Clone(tags), r.bound.Tag)
+		}
+		it.common = r.classes.Observe(record.NormTags(tags))
 	}
-	it.common = r.classes.Observe(record.NormTags(tags))
-	d := RowDigest(rec.Key, rec.Hash)
 	r.recent[d] = it
 	r.recentOrder = append(r.recentOrder, d)
 	if max := 4 * r.lanes * r.cfg.GroupSize; len(r.recentOrder) > max {

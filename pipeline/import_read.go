@@ -14,7 +14,10 @@ import (
 type mapped struct {
 	first, n int64
 	recs     []record.Row
-	err      error
+	// digests are RowDigest(Key, Hash) of each of recs (0 where Hash is
+	// ""), taken on the mapping's goroutine rather than the in-order one.
+	digests []uint64
+	err     error
 }
 
 // eachBatch reads file's batches from src, maps them and hands each to fn
@@ -81,6 +84,13 @@ func (r *importRun) mapBatch(b record.Batch, file string) mapped {
 	b.Record.Release()
 	if int64(len(m.recs)) != n {
 		m.err = fmt.Errorf("input %s: rows %d-%d: the mapping gave %d rows for %d", file, m.first, m.first+n-1, len(m.recs), n)
+		return m
+	}
+	m.digests = make([]uint64, len(m.recs))
+	for i := range m.recs {
+		if rec := &m.recs[i]; rec.Hash != "" {
+			m.digests[i] = RowDigest(rec.Key, rec.Hash)
+		}
 	}
 	return m
 }

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 
 	"github.com/ghlbulk/ghlbulk/record"
 )
@@ -120,11 +119,18 @@ func RejectReason(rec *record.Row) string {
 // with hash "", a repeated match key). It lives in memory only: nothing
 // persisted depends on it.
 func RowDigest(key, hash string) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(key))
-	_, _ = h.Write([]byte{0})
-	_, _ = h.Write([]byte(hash))
-	return h.Sum64()
+	// FNV-1a, as hash/fnv's New64a computes it over key, a 0 byte and hash,
+	// without its allocations (the run takes one a row).
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint64(key[i])) * prime
+	}
+	h *= prime // ^ 0
+	for i := 0; i < len(hash); i++ {
+		h = (h ^ uint64(hash[i])) * prime
+	}
+	return h
 }
 
 // KeyPlaces remembers, with duplicates: report, the row each match key

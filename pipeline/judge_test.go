@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"hash/fnv"
 	"testing"
 
 	"github.com/ghlbulk/ghlbulk/record"
@@ -123,6 +124,13 @@ func TestSubKey(t *testing.T) {
 func TestRowDigest(t *testing.T) {
 	if RowDigest("email:a", "h") == RowDigest("email:a", "") || RowDigest("email:a", "h") == RowDigest("email:ah", "") {
 		t.Error("a key and a content hash must not run together")
+	}
+	for _, kh := range [][2]string{{"", ""}, {"email:a@b.c", "9f3a"}, {"phone:+15550100", ""}} {
+		f := fnv.New64a()
+		f.Write([]byte(kh[0] + "\x00" + kh[1]))
+		if got := RowDigest(kh[0], kh[1]); got != f.Sum64() {
+			t.Errorf("RowDigest(%q, %q) = %x, FNV-1a says %x", kh[0], kh[1], got, f.Sum64())
+		}
 	}
 	if RowDigest("email:a", "h") != RowDigest("email:a", "h") {
 		t.Error("RowDigest is not stable")

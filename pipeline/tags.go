@@ -349,6 +349,11 @@ type TagClassifier struct {
 	common map[string]bool // nil until the window is full
 }
 
+// Chosen is the common tags once they are chosen (what Observe returns
+// from then on, whatever the tags): a caller skips normalising tags that
+// no longer count.
+func (c *TagClassifier) Chosen() (map[string]bool, bool) { return c.common, c.common != nil }
+
 // Observe counts the next row's tags (normalised) and returns the common
 // tags as they stand for it: none until tagWindow rows with tags were seen.
 // The map returned is shared; callers must not change it.

@@ -43,8 +43,9 @@ type ParquetOptions struct {
 
 // Parquet streams a Parquet file one batch at a time (never the whole
 // table). Columns keep their Parquet types (strings, integers, floats,
-// booleans, timestamps, dates, lists, structs); the transform turns them
-// into text.
+// booleans, timestamps, dates, lists); the transform turns them into
+// text. A struct column becomes one column per leaf, "address.city" (see
+// flatFields), in the header and in the batches.
 //
 // A damaged file must end in an error, never a crash: every call into
 // Arrow that reads the file's bytes runs on the caller's goroutine under a
@@ -63,10 +64,11 @@ type Parquet struct {
 	fr     *pqarrow.FileReader
 	cols   []*pqarrow.ColumnReader
 	schema *arrow.Schema
-	header []string
-	total  int64 // rows, as the footer says
-	rows   int64 // data rows yielded so far
-	err    error // sticky: a damaged file is not read on
+	header []string // flattened: a struct's leaves as parent.child
+	roots  []string // the file's own columns, one per reader in cols
+	total  int64    // rows, as the footer says
+	rows   int64    // data rows yielded so far
+	err    error    // sticky: a damaged file is not read on
 }
 
 // OpenParquet opens path, checks its footer and reads its schema.
@@ -122,10 +124,16 @@ func (p *Parquet) open(maxCols int) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
-	fields := make([]arrow.Field, 0, len(p.fr.Manifest.Fields))
+	var flat []arrow.Field
 	for _, sf := range p.fr.Manifest.Fields {
-		fields = append(fields, *sf.Field)
-		p.header = append(p.header, sf.Field.Name)
+		p.roots = append(p.roots, sf.Field.Name)
+		flat = flatFields(flat, *sf.Field, "")
+	}
+	if len(flat) > maxCols {
+		return &LimitError{File: p.name, Limit: int64(maxCols), Flag: FlagMaxColumns}
+	}
+	for _, f := range flat {
+		p.header = append(p.header, f.Name)
 	}
 	if err := checkHeader(p.header); err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
@@ -134,13 +142,17 @@ func (p *Parquet) open(maxCols int) error {
 		return err
 	}
 	ctx := context.Background()
+	fields := make([]arrow.Field, 0, len(flat))
 	for i := range p.fr.Manifest.Fields {
 		cr, err := p.fr.GetColumn(ctx, i)
 		if err != nil {
-			return fmt.Errorf("%s: column %q: %w: %w", p.name, p.header[i], ErrDamaged, err)
+			return fmt.Errorf("%s: column %q: %w: %w", p.name, p.roots[i], ErrDamaged, err)
 		}
 		p.cols = append(p.cols, cr)
-		fields[i] = *cr.Field()
+		fields = flatFields(fields, *cr.Field(), "")
+	}
+	if len(fields) != len(p.header) {
+		return fmt.Errorf("%s: %w: the schema has %d leaf columns, the column readers %d", p.name, ErrDamaged, len(p.header), len(fields))
 	}
 	p.schema = arrow.NewSchema(fields, p.fr.Manifest.SchemaMeta)
 	return nil
@@ -304,16 +316,16 @@ func (p *Parquet) next() (record.Batch, error) {
 	for i, cr := range p.cols {
 		ch, err := cr.NextBatch(p.bs)
 		if err != nil {
-			return record.Batch{}, fmt.Errorf("%s: column %q after data row %d: %w: %w", p.name, p.header[i], p.rows, ErrDamaged, err)
+			return record.Batch{}, fmt.Errorf("%s: column %q after data row %d: %w: %w", p.name, p.roots[i], p.rows, ErrDamaged, err)
 		}
 		arrs[i], err = p.single(ch)
 		ch.Release()
 		if err != nil {
-			return record.Batch{}, fmt.Errorf("%s: column %q after data row %d: %w", p.name, p.header[i], p.rows, err)
+			return record.Batch{}, fmt.Errorf("%s: column %q after data row %d: %w", p.name, p.roots[i], p.rows, err)
 		}
 		if n >= 0 && arrs[i].Len() != n {
 			return record.Batch{}, fmt.Errorf("%s: %w: after data row %d, column %q has %d rows, column %q %d",
-				p.name, ErrDamaged, p.rows, p.header[0], n, p.header[i], arrs[i].Len())
+				p.name, ErrDamaged, p.rows, p.roots[0], n, p.roots[i], arrs[i].Len())
 		}
 		n = arrs[i].Len()
 	}
@@ -323,7 +335,16 @@ func (p *Parquet) next() (record.Batch, error) {
 	if p.rows+int64(n) > p.total {
 		return record.Batch{}, fmt.Errorf("%s: %w: the footer says %d rows, the columns hold more", p.name, ErrDamaged, p.total)
 	}
-	rec := array.NewRecord(p.schema, arrs, int64(n))
+	flat := make([]arrow.Array, 0, len(p.header))
+	defer func() {
+		for _, a := range flat {
+			a.Release()
+		}
+	}()
+	for _, a := range arrs {
+		flat = flatArrays(flat, a, p.mem)
+	}
+	rec := array.NewRecord(p.schema, flat, int64(n))
 	first := p.rows + 1
 	p.rows += int64(n)
 	return record.Batch{Record: rec, File: p.name, FirstRow: first}, nil

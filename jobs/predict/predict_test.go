@@ -408,3 +408,36 @@ func BenchmarkIndexMemory(b *testing.B) {
 		runtime.KeepAlive(idx)
 	}
 }
+
+// TestPlanWriterQuotesAsCSV: the plan's own line writer gives the bytes
+// encoding/csv's Writer gives, for every field that needs quoting.
+func TestPlanWriterQuotesAsCSV(t *testing.T) {
+	fields := []string{"", "plain", "a,b", `say "hi"`, "two\nlines", "cr\rlf", `\.`, ` lead`, "\tlead", "\u00a0nbsp",
+		"trail ", `"`, `""`, "ünï,cödé", "\xff\xfe bad utf-8", "x\r\n\"y\""}
+	path := filepath.Join(t.TempDir(), "plan.csv")
+	w, err := CreatePlan(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	cw := csv.NewWriter(&want)
+	cw.Write(PlanColumns)
+	for i, f := range fields {
+		d := Decision{File: f, Row: int64(i) - 1, Action: Action(f), ContactID: f, OtherContactID: "o" + f, Key: f + "k", Reason: f}
+		if err := w.Write(d); err != nil {
+			t.Fatal(err)
+		}
+		cw.Write([]string{d.File, fmt.Sprint(d.Row), string(d.Action), d.ContactID, d.OtherContactID, d.Key, d.Reason})
+	}
+	cw.Flush()
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want.String() {
+		t.Errorf("plan:\n%q\nencoding/csv:\n%q", got, want.String())
+	}
+}
