@@ -33,7 +33,8 @@ func TestReportDashIsStdout(t *testing.T) {
 		args []string
 		into any
 	}{
-		{"validate", []string{"validate", contacts, "--mapping", mapping, "--online", "--report", "-"}, &map[string]any{}},
+		{"validate", []string{"validate", contacts, "--mapping", mapping, "--online", "--report", "-",
+			"--plan-out", filepath.Join(dir, "plan.csv"), "--rejects", filepath.Join(dir, "v.rejects.csv")}, &map[string]any{}},
 		{"import", []string{"import", contacts, "--mapping", mapping, "--state", state, "--rejects", filepath.Join(dir, "rejects.csv"), "--report", "-", "--no-progress"}, &imp},
 		{"export", []string{"export", "--out", filepath.Join(dir, "out"), "--state", filepath.Join(dir, "export.state"), "--report", "-", "--no-progress"}, &map[string]any{}},
 		{"undo", nil, &map[string]any{}},
