@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
 
 	"github.com/ghlbulk/ghlbulk/internal/fsx"
@@ -77,7 +78,7 @@ func unionColumns(headers [][]string) ([]string, map[string]int) {
 	for _, h := range headers {
 		dup := false
 		for _, d := range distinct {
-			if equalStrings(d, h) {
+			if slices.Equal(d, h) {
 				dup = true
 				break
 			}
@@ -121,18 +122,6 @@ func fill(rec []string, r RejectRecord, index map[string]int) {
 			rec[j] = v
 		}
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // WriteRejectsFile regenerates the rejects file from the state: every

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -268,7 +269,7 @@ func (s *Server) contactChanged(locationID string, old, c *contact) {
 		s.webhook("ContactUpdate", locationID, c)
 		return
 	}
-	tags := !slicesEqual(old.Tags, c.Tags)
+	tags := !slices.Equal(old.Tags, c.Tags)
 	dnd := old.DND != c.DND || !jsonEqual(old.DNDSettings, c.DNDSettings)
 	if !(tags || dnd) || otherFieldsChanged(old, c) {
 		s.webhook("ContactUpdate", locationID, c)
@@ -290,18 +291,6 @@ func otherFieldsChanged(a, b *contact) bool {
 	x.DateUpdated, y.DateUpdated = "", ""
 	x.updatedMs, y.updatedMs = 0, 0
 	return !jsonEqual(&x, &y)
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func jsonEqual(a, b any) bool {
