@@ -175,3 +175,79 @@ func mapsEqual(a, b map[string]string) bool {
 	}
 	return !slices.ContainsFunc(keys, func(k string) bool { return a[k] != b[k] })
 }
+
+// TestE2EAgencyImportByLocationColumn: import --location-column routes
+// each row to the location it names, each with its own state; rows naming
+// no reachable location, and a row one location rejects, are in the one
+// rejects file under their original row numbers; a re-run writes nothing.
+func TestE2EAgencyImportByLocationColumn(t *testing.T) {
+	sb := startSandbox(t, sandbox.Options{Locations: 3})
+	ids := sb.Locations()
+	env := agencyEnv(t, sb)
+	dir := t.TempDir()
+	mapping := filepath.Join(dir, "m.yaml")
+	writeFiles(t, dir, map[string]string{"m.yaml": "version: 1\nkey: [email]\nfields:\n  firstName: \"First Name\"\n  email: \"Email\"\n"})
+	in := filepath.Join(dir, "franchise.csv")
+	writeFiles(t, dir, map[string]string{"franchise.csv": "Location,First Name,Email\n" +
+		ids[0] + ",Ann,ann@example.com\n" +
+		ids[1] + ",Bob,bob@example.com\n" +
+		"nope-123,Cid,cid@example.com\n" +
+		ids[2] + ",Dee,dee@example.com\n" +
+		ids[0] + ",Eve,eve@@example.com\n" +
+		ids[1] + ",Fay,fay@example.com\n" +
+		",Gus,gus@example.com\n"})
+	args := []string{"import", in, "--mapping", mapping, "--location-column", "Location", "--parallel-locations", "2"}
+	r := runCLI(t, env, args...)
+	if r.code != 0 {
+		t.Fatalf("import --location-column: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, id := range ids {
+		if !strings.Contains(r.stdout, id) {
+			t.Errorf("the summary has no row for %s:\n%s", id, r.stdout)
+		}
+		if _, err := os.Stat(filepath.Join(in+".states", id+".state")); err != nil {
+			t.Errorf("no state for %s: %v", id, err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(in+".states", ".split-*")); len(left) != 0 {
+		t.Errorf("the split input was left behind: %v", left)
+	}
+
+	rejects := voReadCSV(t, in+".rejects.csv")
+	want := []struct{ row, reason string }{{"3", "nope-123"}, {"5", "mail"}, {"7", "blank"}}
+	if len(rejects) != 1+len(want) {
+		t.Fatalf("rejects: %v, want the rows %v", rejects, want)
+	}
+	for i, w := range want {
+		rec := rejects[i+1]
+		if n := len(rec); rec[n-3] != w.row || rec[n-2] != in || !strings.Contains(rec[n-1], w.reason) {
+			t.Errorf("reject %d: %v, want row %s of %s naming %q", i, rec, w.row, in, w.reason)
+		}
+	}
+
+	out := filepath.Join(dir, "agency")
+	if r := runCLI(t, env, "export", "--out", out, "--locations", "all", "--format", "csv"); r.code != 0 {
+		t.Fatalf("export: exit %d\n%s", r.code, r.stderr)
+	}
+	wantIn := map[string][]string{ids[0]: {"ann@"}, ids[1]: {"bob@", "fay@"}, ids[2]: {"dee@"}}
+	all := []string{"ann@", "bob@", "cid@", "dee@", "eve@", "fay@", "gus@"}
+	for _, id := range ids {
+		got := string(mustRead(t, filepath.Join(out, "location_id="+id, "contacts.csv")))
+		for _, e := range all {
+			if strings.Contains(got, e) != slices.Contains(wantIn[id], e) {
+				t.Errorf("location %s: has %s = %v, want %v\n%s", id, e, strings.Contains(got, e), slices.Contains(wantIn[id], e), got)
+			}
+		}
+	}
+
+	before := dataWrites(sb.Counts())
+	if r := runCLI(t, env, args...); r.code != 0 {
+		t.Fatalf("re-run: exit %d\n%s", r.code, r.stderr)
+	}
+	if w := dataWrites(sb.Counts()) - before; w != 0 {
+		t.Errorf("the re-run sent %d writes, want none", w)
+	}
+	if got := voReadCSV(t, in+".rejects.csv"); len(got) != len(rejects) {
+		t.Errorf("re-run rejects: %v", got)
+	}
+}

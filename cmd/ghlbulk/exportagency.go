@@ -183,18 +183,11 @@ func (r *agencyRun) exportLocation(ctx context.Context, id string) (pipeline.Rep
 func (r *agencyRun) finish(ctx context.Context) error {
 	f := r.o.f
 	m := agencyManifest{SchemaVersion: 1, Kind: agencyKind, Status: "complete", StartedAt: r.started, Locations: r.results}
-	worst, refusedAll := 0, true
+	worst, refusedAll := worstOutcome(r.results)
 	var reps []pipeline.Report
 	for _, l := range r.results {
 		if l.Status != locDone {
 			m.Status = "incomplete"
-		}
-		refusedAll = refusedAll && l.Status == locRefused
-		switch {
-		case l.ExitCode == exitFailed || l.ExitCode == exitRefused:
-			worst = exitFailed
-		case l.ExitCode == exitStopped && worst == 0:
-			worst = exitStopped
 		}
 		reps = append(reps, l.report)
 	}
@@ -211,6 +204,23 @@ func (r *agencyRun) finish(ctx context.Context) error {
 	}
 	r.o.notify.done(rep, "")
 	return agencyOutcome(ctx, m, worst, refusedAll)
+}
+
+// worstOutcome is the locations' worst exit code: failed (a refused
+// location counts as failed) over stopped over done; refusedAll tells
+// that every location was refused.
+func worstOutcome(results []agencyLocation) (worst int, refusedAll bool) {
+	refusedAll = true
+	for _, l := range results {
+		refusedAll = refusedAll && l.Status == locRefused
+		switch {
+		case l.ExitCode == exitFailed || l.ExitCode == exitRefused:
+			worst = exitFailed
+		case l.ExitCode == exitStopped && worst == 0:
+			worst = exitStopped
+		}
+	}
+	return worst, refusedAll
 }
 
 func agencyOutcome(ctx context.Context, m agencyManifest, worst int, refusedAll bool) error {

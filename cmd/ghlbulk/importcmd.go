@@ -56,6 +56,13 @@ type importOptions struct {
 	limits        inputLimits // --max-record-bytes, --max-columns
 	createFields  bool        // --create-fields
 
+	// locationColumn is --location-column (importagency.go): route each
+	// row to the location it names; agencyLocation is the location one
+	// part of such a run imports into, parallel --parallel-locations.
+	locationColumn string
+	agencyLocation string
+	parallel       int
+
 	// notify is --notify: the summary to relays at the end (relayflags.go).
 	notify *notifyFlags
 }
@@ -116,6 +123,9 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 		"create the mapping's custom fields the location lacks, typed by their type: (needs the locations/customFields.write scope)")
 	fl.BoolVar(&o.deleteMissing, "delete-missing", false,
 		"with --kind notes|tasks: once the whole input is read, delete the notes or tasks this --state's runs wrote whose rows (by source_key) are gone from it (the plan shows how many)")
+	fl.StringVar(&o.locationColumn, "location-column", "",
+		"agency mode, with a Company token: import each row into the location whose id this column holds (state: one file a location in --state DIR, default <first FILE>.states/)")
+	fl.IntVar(&o.parallel, "parallel-locations", 1, "with --location-column: import this many locations at once")
 	fl.StringVar(&o.kind, "kind", transform.KindContacts,
 		"what FILE holds: contacts, or notes or tasks to attach to the contacts of --id-map (then read, not written)")
 	return cmd
@@ -248,7 +258,7 @@ func (o *importOptions) prepare(ctx context.Context, online bool, so session.Opt
 		// The location and read access are checked now; contacts.write just
 		// before the first write (writePreflight).
 		so.Need = auth.ScopeContactsRead
-		if p.session, err = f.session(ctx, so); err != nil {
+		if p.session, err = o.openSession(ctx, so); err != nil {
 			return nil, err
 		}
 	}
@@ -311,19 +321,36 @@ func (p *prepared) duplicates() transform.Duplicates {
 }
 
 func runImport(ctx context.Context, o importOptions) error {
-	f := o.f
 	if err := o.checkKind(); err != nil {
 		return refused(err)
+	}
+	if o.locationColumn != "" {
+		return runAgencyImport(ctx, o)
 	}
 	if o.related() {
 		return runRelated(ctx, o)
 	}
+	rep, sess, runErr, err := importContacts(ctx, &o)
+	if err != nil {
+		return err
+	}
+	title := "import"
+	if o.dryRun {
+		title = "validate (nothing written)"
+	}
+	return o.finish(o.f, sess, title, rep, runErr)
+}
+
+// importContacts runs a contacts import up to its summary: err is a
+// refusal or a fault before the run, runErr the run's own outcome.
+func importContacts(ctx context.Context, o *importOptions) (rep pipeline.Report, sess *session.Session, runErr, err error) {
+	f := o.f
 	if err := o.checkContactsFlags(); err != nil {
-		return refused(err)
+		return rep, nil, nil, refused(err)
 	}
 	p, err := o.prepare(ctx, !o.dryRun || o.online, o.plan.sessionOptions())
 	if err != nil {
-		return err
+		return rep, nil, nil, err
 	}
 	cfg := o.runConfig(f, p.transform, p.mappingHash)
 	cfg.TransformWorkers = runtime.GOMAXPROCS(0) // used by --dry-run only: a contacts mapping keeps nothing between batches
@@ -340,7 +367,7 @@ func runImport(ctx context.Context, o importOptions) error {
 	}
 	closeStore, err := o.openStore(&cfg)
 	if err != nil {
-		return err
+		return rep, p.session, nil, err
 	}
 	defer closeStore()
 	if p.session != nil && cfg.Store != nil {
@@ -349,24 +376,20 @@ func runImport(ctx context.Context, o importOptions) error {
 		cfg.Sink = importer.WithBusiness(sink, p.session.Client, p.session.Location) // businessId: not an upsert field
 	}
 	if err := o.plan.printPlan(ctx, f, f.summaryOut(o.report), cfg, p.session); err != nil {
-		return refused(err)
+		return rep, p.session, nil, refused(err)
 	}
 	fields := pipeline.NewStats() // the fields' requests are the run's: the plan counts them
 	if p.session != nil && !o.dryRun {
 		if err := importer.CreateFields(ctx, p.session, fields, p.toCreate, f.logger()); err != nil {
-			return err
+			return rep, p.session, nil, err
 		}
 	}
-	rep, runErr := o.plan.run(ctx, f, cfg)
+	rep, runErr = o.plan.run(ctx, f, cfg)
 	if len(p.toCreate) > 0 && !o.dryRun {
 		rep = plan.MergeReports(fields.Snapshot(), rep)
 	}
 	o.plan.writeIDMap(ctx, f, cfg.Store)
-	title := "import"
-	if o.dryRun {
-		title = "validate (nothing written)"
-	}
-	return o.finish(f, p.session, title, rep, runErr)
+	return rep, p.session, runErr, nil
 }
 
 // checkContactsFlags checks the flags of a contacts import that need
