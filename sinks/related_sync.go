@@ -86,21 +86,8 @@ func SourceItems(rec *record.Row, kind string) []SourceItem {
 	if rec.SourceKey == "" || rec.ContactID == "" {
 		return nil
 	}
-	var out []SourceItem
-	seen := map[string]int{}
-	add := func(k string, in any) {
-		h := relatedHash(rec.Hash, in)
-		n := len(out)
-		out = append(out, SourceItem{Kind: k, Identity: record.SourceIdentity(rec.ContactID, rec.SourceKey, rec.Items[n]), Want: ContentHash(in), In: in,
-			LegacyKey: record.RelatedKey(k, h, seen[k+h])})
-		seen[k+h]++
-	}
-	for _, n := range rec.Notes {
-		add(record.KindNote, n)
-	}
-	for _, t := range rec.Tasks {
-		add(record.KindTask, t)
-	}
+	out := writeItems(rec, func(pos int) string { return record.SourceIdentity(rec.ContactID, rec.SourceKey, pos) },
+		func(in any) string { return relatedHash(rec.Hash, in) })
 	for _, n := range rec.Deletes {
 		out = append(out, SourceItem{Kind: kind, Identity: record.SourceIdentity(rec.ContactID, rec.SourceKey, n)})
 	}
@@ -129,11 +116,25 @@ func ContactItems(rec *record.Row, contactID string) []SourceItem {
 	if key == "" {
 		key = rec.Key
 	}
+	out := writeItems(rec, func(pos int) string { return record.ContactItemIdentity(contactID, key, pos) }, ContentHash)
+	for _, n := range rec.Deletes {
+		out = append(out, SourceItem{Kind: record.KindNote, Identity: record.ContactItemIdentity(contactID, key, n)})
+	}
+	for _, n := range rec.TaskDeletes {
+		out = append(out, SourceItem{Kind: record.KindTask, Identity: record.ContactItemIdentity(contactID, key, n)})
+	}
+	return out
+}
+
+// writeItems lists rec's notes, then its tasks, each known by identity
+// (of its position in the mapping, rec.Items) and by its key in the
+// content journal, of legacy's hash and the count of the same before it.
+func writeItems(rec *record.Row, identity func(pos int) string, legacy func(in any) string) []SourceItem {
 	var out []SourceItem
 	seen := map[string]int{}
 	add := func(k string, in any) {
-		h := ContentHash(in)
-		out = append(out, SourceItem{Kind: k, Identity: record.ContactItemIdentity(contactID, key, rec.Items[len(out)]), Want: h, In: in,
+		h := legacy(in)
+		out = append(out, SourceItem{Kind: k, Identity: identity(rec.Items[len(out)]), Want: ContentHash(in), In: in,
 			LegacyKey: record.RelatedKey(k, h, seen[k+h])})
 		seen[k+h]++
 	}
@@ -142,12 +143,6 @@ func ContactItems(rec *record.Row, contactID string) []SourceItem {
 	}
 	for _, t := range rec.Tasks {
 		add(record.KindTask, t)
-	}
-	for _, n := range rec.Deletes {
-		out = append(out, SourceItem{Kind: record.KindNote, Identity: record.ContactItemIdentity(contactID, key, n)})
-	}
-	for _, n := range rec.TaskDeletes {
-		out = append(out, SourceItem{Kind: record.KindTask, Identity: record.ContactItemIdentity(contactID, key, n)})
 	}
 	return out
 }
