@@ -5,7 +5,6 @@ package pipeline
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/ghlbulk/ghlbulk/record"
@@ -109,9 +108,8 @@ func (r *importRun) countDropped(rec *record.Row) {
 		return
 	}
 	for _, d := range rec.Dropped {
-		field, _, _ := strings.Cut(d, " ")
-		if r.stats.InvalidDropped(field) <= maxDroppedWarnings {
-			r.log.Warn("invalid value left out", "file", rec.File, "row", rec.Row, "what", d)
+		if r.stats.InvalidDropped(d.Field) <= maxDroppedWarnings {
+			r.log.Warn("invalid value left out", "file", rec.File, "row", rec.Row, "what", d.Why)
 		}
 	}
 }

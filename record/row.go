@@ -34,10 +34,10 @@ type Row struct {
 	// notes: positions whose deleted: held and TaskDeletes the tasks:
 	// ones. Nil for any other row.
 	Items, Deletes, TaskDeletes []int
-	// Dropped says which invalid values were left out of a row that is
-	// still written (an invalid phone on a row with a valid email, or the
+	// Dropped lists the invalid values left out of a row that is still
+	// written (an invalid phone on a row with a valid email, or the
 	// reverse): the run counts and warns of them.
-	Dropped []string
+	Dropped []Dropped
 }
 
 // Item is a row the engine hands a sink to write, with what the
@@ -94,4 +94,10 @@ func NormTags(tags []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Dropped is one invalid value a row was written without.
+type Dropped struct {
+	Field string // "email" or "phone"
+	Why   string // `phone "555-01": not a valid number for region US (left out: ...)`
 }

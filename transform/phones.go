@@ -60,7 +60,8 @@ func (st *state) keepDropped(r *record.Row) {
 			st.fail(st.fieldColumn(col), fmt.Errorf("%s", d.why))
 			continue
 		}
-		r.Dropped = append(r.Dropped, d.why+" (left out: the contact is kept with its "+map[string]string{"phone": "email", "email": "phone"}[d.name]+")")
+		r.Dropped = append(r.Dropped, record.Dropped{Field: d.name,
+			Why: d.why + " (left out: the contact is kept with its " + map[string]string{"phone": "email", "email": "phone"}[d.name] + ")"})
 	}
 	st.dropped = st.dropped[:0]
 }

@@ -3,6 +3,8 @@ package transform
 import (
 	"strings"
 	"testing"
+
+	"github.com/ghlbulk/ghlbulk/record"
 )
 
 // TestPhoneRegionAndDrop: a row's country sets its phone region, and an
@@ -53,7 +55,7 @@ func TestPhoneRegionAndDrop(t *testing.T) {
 				if r.Err != nil {
 					got = "reject: " + r.Err.(*RowError).Reason()
 				} else {
-					got = deref(r.Contact.Phone) + "|" + deref(r.Contact.Email) + "|" + strings.Join(r.Dropped, ";")
+					got = deref(r.Contact.Phone) + "|" + deref(r.Contact.Email) + "|" + droppedWhys(r.Dropped)
 				}
 				if got != tt.want[i] {
 					t.Errorf("row %d = %s\n        want %s", i+1, got, tt.want[i])
@@ -68,4 +70,12 @@ func deref(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+func droppedWhys(ds []record.Dropped) string {
+	var w []string
+	for _, d := range ds {
+		w = append(w, d.Why)
+	}
+	return strings.Join(w, ";")
 }

@@ -93,11 +93,11 @@ func ConflictReason(v conflict.Verdict, email string) string {
 }
 
 // invalidEmail is the note of a row whose invalid email the mapping left
-// out (record.Row.Dropped: "email \"x\": ..."), or "".
+// out (record.Row.Dropped), or "".
 func invalidEmail(rec *record.Row) string {
 	for _, d := range rec.Dropped {
-		if strings.HasPrefix(d, "email ") {
-			why, _, _ := strings.Cut(d, " (left out")
+		if d.Field == "email" {
+			why, _, _ := strings.Cut(d.Why, " (left out")
 			return why
 		}
 	}
