@@ -224,3 +224,97 @@ func TestE2EAgencyShardFromEnv(t *testing.T) {
 }
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+// TestE2EAgencyTokensFile: --tokens FILE gives each location its own
+// token from the variable its row names, with no Company token; a
+// location whose variable is unset is refused alone, and the re-run with
+// it set finishes it; the tokens reach no output.
+func TestE2EAgencyTokensFile(t *testing.T) {
+	t.Parallel()
+	sb := startSandbox(t, sandbox.Options{Contacts: 10, Locations: 3})
+	ids := sb.Locations()
+	dir := t.TempDir()
+	toks := map[string]string{}
+	var rows strings.Builder
+	rows.WriteString("location_id,env\n")
+	for i, id := range ids {
+		tok, err := sb.IssueToken(id, sandbox.AllScopes, time.Hour) // a location-scoped token
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks[fmt.Sprintf("TOK_%d", i)] = tok
+		fmt.Fprintf(&rows, "%s,TOK_%d\n", id, i)
+	}
+	tokens := filepath.Join(dir, "tokens.csv")
+	writeFiles(t, dir, map[string]string{"tokens.csv": rows.String()})
+	env := []string{"GHL_API_URL=" + sb.URL, "GHL_TOKEN_FILE=" + filepath.Join(dir, "none.json"),
+		"TOK_0=" + toks["TOK_0"], "TOK_2=" + toks["TOK_2"]} // TOK_1 unset
+	noSecret := func(what, s string) {
+		t.Helper()
+		for k, v := range toks {
+			if strings.Contains(s, v) {
+				t.Errorf("%s shows %s's token", what, k)
+			}
+		}
+	}
+
+	r := runCLI(t, env, "locations", "--tokens", tokens)
+	if r.code != 0 || !strings.Contains(r.stdout, ids[1]+"  token from TOK_1 (unset") || !strings.Contains(r.stdout, ids[0]+"  token from TOK_0 (set)") {
+		t.Fatalf("locations --tokens: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	noSecret("locations", r.stdout+r.stderr)
+
+	out := filepath.Join(dir, "agency")
+	args := []string{"export", "--out", out, "--locations", "all", "--tokens", tokens, "--format", "csv", "--include", "tasks,notes"}
+	r = runCLI(t, env, args...)
+	if r.code != exitFailed {
+		t.Fatalf("TOK_1 unset: exit %d, want %d\n%s\n%s", r.code, exitFailed, r.stdout, r.stderr)
+	}
+	m := readAgencyManifest(t, out)
+	if got, want := statusOf(m), map[string]string{ids[0]: locDone, ids[1]: locRefused, ids[2]: locDone}; !mapsEqual(got, want) {
+		t.Fatalf("statuses %v, want %v", got, want)
+	}
+	for _, l := range m.Locations {
+		if l.LocationID == ids[1] && !strings.Contains(l.Error, "TOK_1 is unset") {
+			t.Errorf("the refused location's row does not name its variable: %s", l.Error)
+		}
+	}
+	noSecret("export", r.stdout+r.stderr+string(mustRead(t, filepath.Join(out, "manifest.json"))))
+
+	r = runCLI(t, append(env, "TOK_1="+toks["TOK_1"]), args...)
+	if r.code != 0 {
+		t.Fatalf("re-run with TOK_1: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if m := readAgencyManifest(t, out); m.Status != "complete" {
+		t.Fatalf("re-run manifest: %s", m.Status)
+	}
+	sameAsSingle(t, sb, out, ids, "contacts.csv", "tasks.csv", "notes.csv")
+
+	// A location named but missing from the file is refused alone.
+	r = runCLI(t, env, "export", "--out", filepath.Join(dir, "two"), "--locations", ids[0]+",nosuchloc", "--tokens", tokens, "--format", "csv")
+	if r.code != exitFailed || !strings.Contains(r.stdout, "nosuchloc") {
+		t.Errorf("a location with no row: exit %d, want %d\n%s\n%s", r.code, exitFailed, r.stdout, r.stderr)
+	}
+}
+
+// TestE2EAgencyTokensFileRefusesTokens: a token written into the file
+// instead of a variable's name is refused (exit 2) and never echoed.
+func TestE2EAgencyTokensFileRefusesTokens(t *testing.T) {
+	t.Parallel()
+	sb := startSandbox(t, sandbox.Options{Locations: 2})
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"tokens.csv": sb.Locations()[0] + "," + sb.Token + "\n"})
+	env := []string{"GHL_API_URL=" + sb.URL}
+	for _, args := range [][]string{
+		{"locations", "--tokens", filepath.Join(dir, "tokens.csv")},
+		{"export", "--out", filepath.Join(dir, "o"), "--locations", "all", "--tokens", filepath.Join(dir, "tokens.csv")},
+	} {
+		r := runCLI(t, env, args...)
+		if r.code != exitRefused || !strings.Contains(r.stderr, "not an environment variable name") {
+			t.Errorf("%s: exit %d, want %d\n%s", args[0], r.code, exitRefused, r.stderr)
+		}
+		if strings.Contains(r.stdout+r.stderr, sb.Token) {
+			t.Errorf("%s echoed the token", args[0])
+		}
+	}
+}
