@@ -181,6 +181,7 @@ func TestE2EAgencyShardRefusals(t *testing.T) {
 		{"an index without completions", []string{"JOB_COMPLETION_INDEX=1"}, []string{"--locations", "all"}, "JOB_COMPLETIONS is not"},
 		{"completions without an index", []string{"JOB_COMPLETIONS=3"}, []string{"--locations", "all"}, "JOB_COMPLETION_INDEX is not"},
 		{"an index out of range", []string{"JOB_COMPLETION_INDEX=3", "JOB_COMPLETIONS=3"}, []string{"--locations", "all"}, "JOB_COMPLETION_INDEX=\"3\""},
+		{"an object store --out", nil, []string{"--locations", "all", "--out", "s3://bucket/p"}, "not wired to it yet"},
 		{"an Indexed Job without --locations", []string{"JOB_COMPLETION_INDEX=0", "JOB_COMPLETIONS=3"}, nil, "--locations is not"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

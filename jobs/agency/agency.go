@@ -71,6 +71,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Parallel < 1 || cfg.Parallel > 64 {
 		return nil, pipeline.Refused(fmt.Errorf("--parallel-locations %d: must be between 1 and 64", cfg.Parallel))
 	}
+	if strings.Contains(cfg.Out, "://") {
+		// The locations' folders and the manifests are local files here;
+		// object storage comes through the one-location export's own URL
+		// support once the two are wired together.
+		return nil, pipeline.Refused(fmt.Errorf("--out %s with --locations: an agency export writes to a folder for now (a shared volume for a fleet); object storage is not wired to it yet", cfg.Out))
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
