@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -21,8 +17,9 @@ import (
 // is installed on; each location is reached with its own Location token.
 
 type locationsOptions struct {
-	f    *factory
-	json bool
+	f      *factory
+	json   bool
+	tokens string
 }
 
 func newLocationsCmd(f *factory) *cobra.Command {
@@ -35,18 +32,26 @@ them (GET /oauth/installedLocations, scope oauth.readonly): id and name, one a l
 one JSON array of {id, name, address}. These are what 'export --locations all' exports.
 
 The token is an agency-level one: from 'ghlbulk auth login --user-type Company', or GHL_TOKEN.
-Exit codes: 0 listed, 1 the API failed, 2 no Company token or a scope missing.`,
+With --tokens FILE (a CSV of location_id,ENV_VAR rows, one private integration token a location)
+it lists the file's locations and the variable each token is read from (unset: that location would
+be refused), and needs no Company token.
+Exit codes: 0 listed, 1 the API failed, 2 no Company token, a scope missing, or a bad --tokens file.`,
 		Example: `  ghlbulk auth login --user-type Company --scope contacts.readonly,oauth.readonly,oauth.write
   ghlbulk locations
-  ghlbulk locations --json > locations.json`,
+  ghlbulk locations --json > locations.json
+  ghlbulk locations --tokens tokens.csv`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error { return runLocations(cmd.Context(), o) },
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print a JSON array of {id, name, address}")
+	cmd.Flags().StringVar(&o.tokens, "tokens", "", "list the locations of this location_id,ENV_VAR file instead (no Company token needed)")
 	return cmd
 }
 
 func runLocations(ctx context.Context, o locationsOptions) error {
+	if o.tokens != "" {
+		return listTokenFile(o)
+	}
 	a, err := auth.OpenAgency(ctx, o.f.authOptions())
 	if err != nil {
 		return session.Refusal(err)
@@ -76,60 +81,34 @@ func runLocations(ctx context.Context, o locationsOptions) error {
 	return tw.Flush()
 }
 
-// agencyTarget is one location of an agency run.
-type agencyTarget struct{ ID, Name string }
-
-// resolveLocations reads --locations: "all" (the installed locations),
-// "@FILE" (ids one a line; blank lines and # comments skipped) or "ID,ID".
-func resolveLocations(ctx context.Context, a *auth.Agency, spec string) ([]agencyTarget, error) {
-	var ids []string
-	switch {
-	case spec == "all":
-		locs, err := a.Installed(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]agencyTarget, 0, len(locs))
-		for _, l := range locs {
-			out = append(out, agencyTarget{l.ID, l.Name})
-		}
-		if len(out) == 0 {
-			return nil, refused(errors.New("--locations all: the app is installed on no location of this agency"))
-		}
-		return out, nil
-	case strings.HasPrefix(spec, "@"):
-		b, err := os.ReadFile(spec[1:])
-		if err != nil {
-			return nil, refused(fmt.Errorf("--locations %s: %w (the file lists location ids, one a line)", spec, err))
-		}
-		sc := bufio.NewScanner(strings.NewReader(string(b)))
-		for sc.Scan() {
-			if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
-				ids = append(ids, l)
-			}
-		}
-	default:
-		for id := range strings.SplitSeq(spec, ",") {
-			if id = strings.TrimSpace(id); id != "" {
-				ids = append(ids, id)
-			}
-		}
+// listTokenFile lists the locations of a --tokens file and the variable
+// each one's token is read from, never the token.
+func listTokenFile(o locationsOptions) error {
+	rows, err := auth.ReadTokenFile(o.tokens)
+	if err != nil {
+		return refused(err)
 	}
-	return targetsOf(spec, ids)
-}
-
-func targetsOf(spec string, ids []string) ([]agencyTarget, error) {
-	var out []agencyTarget
-	for _, id := range ids {
-		if strings.ContainsAny(id, `/\. =`) {
-			return nil, refused(fmt.Errorf("--locations: %q is not a location id", id))
-		}
-		if !slices.ContainsFunc(out, func(t agencyTarget) bool { return t.ID == id }) {
-			out = append(out, agencyTarget{ID: id})
-		}
+	type row struct {
+		ID       string `json:"id"`
+		TokenEnv string `json:"token_env"`
+		Set      bool   `json:"token_set"`
 	}
-	if len(out) == 0 {
-		return nil, refused(fmt.Errorf("--locations %q names no location: use all, ID,ID or @FILE", spec))
+	out := make([]row, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, row{r.LocationID, r.Env, strings.TrimSpace(o.f.getenv(r.Env)) != ""})
 	}
-	return out, nil
+	if o.json {
+		enc := json.NewEncoder(o.f.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(o.f.stdout, 0, 0, 2, ' ', 0)
+	for _, r := range out {
+		set := "set"
+		if !r.Set {
+			set = "unset: this location would be refused"
+		}
+		fmt.Fprintf(tw, "%s\ttoken from %s (%s)\n", r.ID, r.TokenEnv, set)
+	}
+	return tw.Flush()
 }

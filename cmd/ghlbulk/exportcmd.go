@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ghlbulk/ghlbulk/auth"
+	"github.com/ghlbulk/ghlbulk/jobs/agency"
 	"github.com/ghlbulk/ghlbulk/jobs/export"
 	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/pipeline"
@@ -37,6 +38,10 @@ type exportOptions struct {
 	// (agency mode, exportagency.go).
 	locations string
 	parallel  int
+	// shard and tokens are --shard I/N and --tokens FILE (a fleet; one
+	// private integration token a location).
+	shard  string
+	tokens string
 
 	// notify is --notify: the summary to relays at the end (relayflags.go).
 	notify *notifyFlags
@@ -110,6 +115,8 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, 
 	o.plan.register(fl)
 	fl.StringVar(&o.locations, "locations", "", "agency mode, with a Company token: all (every location the app is installed on), ID,ID or @FILE; writes DIR/location_id=<id>/ each")
 	fl.IntVar(&o.parallel, "parallel-locations", 4, "with --locations: export this many locations at once")
+	fl.StringVar(&o.shard, "shard", "", "with --locations: export only shard I of N (0-based; FNV-1a of the location id mod N); default from JOB_COMPLETION_INDEX and JOB_COMPLETIONS")
+	fl.StringVar(&o.tokens, "tokens", "", "with --locations: a CSV of location_id,ENV_VAR rows, each location's private integration token read from ENV_VAR (no Company token needed)")
 	return cmd
 }
 
@@ -153,10 +160,31 @@ func (o *exportOptions) validate() (time.Time, error) {
 	if o.workers < 1 || o.workers > 64 {
 		return since, fmt.Errorf("--workers %d: must be between 1 and 64", o.workers)
 	}
+	if err := o.validateAgency(); err != nil {
+		return since, err
+	}
 	if o.state == "" && o.locations == "" {
 		o.state = filepath.Join(o.out, ".ghlbulk.state")
 	}
 	return since, nil
+}
+
+// validateAgency refuses the agency flags without --locations, and an
+// Indexed Job's shard for a one-location export: its N pods would all
+// write the same location into the same --out.
+func (o *exportOptions) validateAgency() error {
+	if o.locations != "" {
+		return nil
+	}
+	switch {
+	case o.shard != "":
+		return errors.New("--shard needs --locations: a shard is a share of many locations; add --locations all (or ID,ID or @FILE)")
+	case o.tokens != "":
+		return errors.New("--tokens needs --locations: add --locations all to export every location of the file")
+	case o.f.getenv(agency.EnvCompletionIndex) != "" && o.f.getenv(agency.EnvCompletions) != "":
+		return fmt.Errorf("%s and %s are set (a Kubernetes Indexed Job) but --locations is not: every pod would export the same location into the same --out; add --locations, or run a plain Job", agency.EnvCompletionIndex, agency.EnvCompletions)
+	}
+	return nil
 }
 
 func runExport(ctx context.Context, o exportOptions) error {

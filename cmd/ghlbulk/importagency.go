@@ -254,7 +254,7 @@ func (sp *splitInput) importLocation(ctx context.Context, o importOptions, loc s
 	if err == nil {
 		err = runErr
 	}
-	res := agencyLocation{LocationID: loc, report: rep, Requests: rep.Requests, ExitCode: pipeline.ExitCode(err)}
+	res := agencyLocation{LocationID: loc, Report: rep, Requests: rep.Requests, ExitCode: pipeline.ExitCode(err)}
 	res.Status = map[int]string{0: locDone, 1: locFailed, 2: locRefused, 3: locStopped}[res.ExitCode]
 	if err != nil {
 		res.Error = err.Error()
@@ -299,7 +299,7 @@ func (sp *splitInput) finish(ctx context.Context, o importOptions, results []age
 	}
 	reps := make([]pipeline.Report, 0, len(results))
 	for _, l := range results {
-		reps = append(reps, l.report)
+		reps = append(reps, l.Report)
 	}
 	rep := plan.MergeReports(reps...)
 	rep.RowsRead += int64(len(sp.rejects))
@@ -372,7 +372,7 @@ func (sp *splitInput) printSummary(w io.Writer, o importOptions, results []agenc
 		if len(e) > 120 {
 			e = e[:120] + "…"
 		}
-		r := l.report
+		r := l.Report
 		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", l.LocationID, l.Status, r.Created, r.Updated, r.Unchanged, r.Rejected, l.Requests, e)
 	}
 	fmt.Fprintf(tw, "  (no reachable location)\trejected\t\t\t\t%d\t\t\n", len(sp.rejects))
