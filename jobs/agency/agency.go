@@ -22,7 +22,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ghlbulk/ghlbulk/auth"
@@ -95,10 +97,48 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// locations running at once.
 	r.workers = max(1, cfg.Workers/max(1, min(cfg.Parallel, len(targets))))
 	_ = fanout.Each(ctx, cfg.Parallel, indexes(len(targets)), func(ctx context.Context, i int) error {
-		r.results[i] = r.location(ctx, targets[i])
+		res := r.location(ctx, targets[i])
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.results[i] = res
+		r.saveProgress()
 		return nil
 	})
 	return r.finish(ctx)
+}
+
+// saveProgress rewrites the run's manifest, marked incomplete, after each
+// location: a run killed midway (SIGKILL, a pod evicted) leaves the
+// locations it finished listed as done, so the re-run redoes only the
+// rest instead of exporting every location again. The earlier run's done
+// locations not reached yet stay listed for the same reason. A failed
+// write only costs that saving, so it is logged, not fatal; the caller
+// holds r.mu.
+func (r *run) saveProgress() {
+	m := Manifest{SchemaVersion: 1, Kind: Kind, Status: Incomplete, StartedAt: r.started, FinishedAt: time.Now().UTC()}
+	for _, l := range r.results {
+		if l.LocationID != "" {
+			m.Locations = append(m.Locations, l)
+		}
+	}
+	for id, l := range r.done {
+		if !slices.ContainsFunc(m.Locations, func(x Location) bool { return x.LocationID == id }) {
+			m.Locations = append(m.Locations, l)
+		}
+	}
+	name := r.manifestName(&m)
+	if err := writeManifest(filepath.Join(r.cfg.Out, name), m); err != nil {
+		r.cfg.Logger.Warn("saving the run's progress", "file", name, "err", err)
+	}
+}
+
+// manifestName is the run's own manifest: the shard's when sharded.
+func (r *run) manifestName(m *Manifest) string {
+	if !r.cfg.Shard.On() {
+		return ManifestName
+	}
+	m.Shard = r.cfg.Shard.String()
+	return r.cfg.Shard.manifestName()
 }
 
 func indexes(n int) []int {
@@ -115,6 +155,7 @@ type run struct {
 	started time.Time
 	workers int
 	done    map[string]Location // finished by the previous, unfinished run: not redone
+	mu      sync.Mutex          // guards results and the progress manifest
 	results []Location
 }
 
@@ -183,10 +224,7 @@ func (r *run) finish(ctx context.Context) (*Result, error) {
 		res.Reports = append(res.Reports, l.Report)
 	}
 	m.FinishedAt = time.Now().UTC()
-	name := ManifestName
-	if r.cfg.Shard.On() {
-		m.Shard, name = r.cfg.Shard.String(), r.cfg.Shard.manifestName()
-	}
+	name := r.manifestName(&m)
 	res.Manifest = m
 	if err := writeManifest(filepath.Join(r.cfg.Out, name), m); err != nil {
 		return res, fmt.Errorf("writing %s: %w", filepath.Join(r.cfg.Out, name), err)

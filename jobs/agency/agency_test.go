@@ -279,3 +279,43 @@ func TestCombine(t *testing.T) {
 		t.Errorf("a second combine wrote another manifest:\n%s\n%s", first, again)
 	}
 }
+
+// TestProgressSurvivesAKill checks that each finished location is in the
+// run's manifest before the next one starts, so a run killed midway
+// (nothing after the kill runs: no finish) is redone only for the rest.
+func TestProgressSurvivesAKill(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens.csv")
+	if err := os.WriteFile(tokens, []byte("a,TOK_A\nb,TOK_B\nc,TOK_C\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"TOK_A", "TOK_B", "TOK_C"} {
+		t.Setenv(v, "pit-00000000-0000-0000-0000-000000000000")
+	}
+	out := filepath.Join(dir, "out")
+	var ran []string
+	storm := true
+	cfg := Config{Out: out, Locations: "all", Tokens: tokens, Parallel: 1, Workers: 1}
+	cfg.Export = func(ctx context.Context, o One) (pipeline.Report, error) {
+		ran = append(ran, o.ID)
+		if o.ID == "c" && storm {
+			// What a kill here leaves on disk is what the manifest says now.
+			m, ok, err := readManifest(filepath.Join(out, ManifestName))
+			if err != nil || !ok || m.Status != Incomplete || len(m.doneSet()) != 2 {
+				t.Fatalf("manifest while c runs: %+v, %v, %v; want a and b done, incomplete", m, ok, err)
+			}
+			return pipeline.Report{}, errors.New("a 5xx storm")
+		}
+		return pipeline.Report{}, nil
+	}
+	if _, err := Run(context.Background(), cfg); pipeline.ExitCode(err) != pipeline.ExitFailed {
+		t.Fatalf("first run: %v, want exit 1", err)
+	}
+	ran, storm = nil, false
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatalf("re-run: %v", err)
+	}
+	if strings.Join(ran, ",") != "c" {
+		t.Errorf("re-run exported %v, want only c", ran)
+	}
+}
