@@ -92,8 +92,9 @@ func runAgencyExport(ctx context.Context, o exportOptions, since time.Time) erro
 	run := agencyRun{o: o, since: since, started: time.Now().UTC(), done: prev.doneSet()}
 	run.results = make([]agencyLocation, len(targets))
 	// Every location shares one worker budget: --workers split among the
-	// locations running at once.
-	run.workers = max(1, o.workers/min(o.parallel, len(targets)))
+	// locations running at once, but two at least: the pacer holds one
+	// token, so one request in flight loses the pace at every stall.
+	run.workers = max(2, o.workers/min(o.parallel, len(targets)))
 	_ = fanout.Each(ctx, o.parallel, indexes(len(targets)), func(ctx context.Context, i int) error {
 		run.results[i] = run.location(ctx, targets[i])
 		return nil
