@@ -5,7 +5,7 @@
 #
 #   ./scripts/bench.sh                     # sections 1-5 at 100k contacts
 #   BENCH_LARGE=1 ./scripts/bench.sh       # also 1M-row import and 1M-contact export (slow)
-#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export snapshot parquet hostile listen validate exportscale
+#   BENCH_ONLY="import paced" ./scripts/bench.sh   # a subset: serve import paced export snapshot parquet hostile listen validate exportscale agency
 #   BENCH_ONLY=exportscale BENCH_SCALE_ROWS="10000 100000" ./scripts/bench.sh   # export's requests against its floor
 #
 # Environment:
@@ -16,6 +16,9 @@
 #   BENCH_DIR             work directory (out/bench); inputs are kept and reused
 #   BENCH_VALIDATE_ROWS   rows of the validate-vs-DuckDB file (1000000)
 #   BENCH_SCALE_ROWS      contacts of the exportscale section ("10000 100000")
+#   BENCH_AGENCY_LOCATIONS, BENCH_AGENCY_CONTACTS, BENCH_AGENCY_PARALLEL
+#                         the agency section: locations (50), contacts each (2000),
+#                         --parallel-locations (50)
 #
 # Peak RSS comes from /usr/bin/time -f %M when it exists, otherwise from
 # VmHWM in /proc/PID/status, polled.
@@ -28,7 +31,7 @@ BENCH_ROWS=${BENCH_ROWS:-100000}
 BENCH_LARGE=${BENCH_LARGE:-0}
 BENCH_LARGE_ROWS=${BENCH_LARGE_ROWS:-1000000}
 BENCH_PACED_SECONDS=${BENCH_PACED_SECONDS:-60}
-BENCH_ONLY=${BENCH_ONLY:-serve import paced export snapshot parquet hostile listen validate exportscale}
+BENCH_ONLY=${BENCH_ONLY:-serve import paced export snapshot parquet hostile listen validate exportscale agency}
 BENCH_DIR=${BENCH_DIR:-$ROOT/out/bench}
 WORKER_FLAG=()
 if [[ -n "${BENCH_WORKERS:-}" ]]; then WORKER_FLAG=(--workers "$BENCH_WORKERS"); fi
@@ -453,6 +456,55 @@ bench_exportscale() { # bench_exportscale N
 if has exportscale; then
 	section "9. export requests vs floor (contact pages + task pages + calendar windows + notes), --rate off, 1 task, 1 note, 0.5 appointments a contact"
 	for n in ${BENCH_SCALE_ROWS:-10000 100000}; do bench_exportscale "$n"; done
+fi
+
+# ---- 10. agency: every location at its own real limit, at once ----
+# The sandbox serves N locations at HighLevel's per-location limit (100
+# requests / 10 s each, 200k a day); export --locations all runs them all
+# at once. A contact's notes are one request each, so a location needs
+# about as many requests as it has contacts and the run spans many 10 s
+# windows. The share is the run's requests per second over the sum of the
+# limits; the 429s after a location's first window come from the sandbox
+# (GET /_sandbox/counts: RateLimitedLate).
+bench_agency() {
+	local n=${BENCH_AGENCY_LOCATIONS:-50} c=${BENCH_AGENCY_CONTACTS:-2000} k=${BENCH_AGENCY_PARALLEL:-50}
+	local out=$RUN/agency rep=$RUN/agency.json t0 t1 rc=0
+	t0=$(date +%s.%N)
+	start_sandbox agency --locations "$n" --contacts "$c"
+	local i
+	for ((i = 0; i < 100; i++)); do # the Company token is the third line
+		grep -q '^GHL_COMPANY_TOKEN=' "$RUN/agency.sandbox.out" && break
+		sleep 0.1
+	done
+	local company
+	company=$(sed -n 's/^GHL_COMPANY_TOKEN=\([^ ]*\).*/\1/p' "$RUN/agency.sandbox.out")
+	t1=$(date +%s.%N)
+	row "sandbox seeding $n locations x $c contacts" "$(fmt "$(calc "$t1-$t0")" '%.1f') s"
+	t0=$(date +%s.%N)
+	GHL_TOKEN=$company GHL_TOKEN_FILE=$RUN/agency.token.json measure "$RUN/agency.rss" "$BIN" export --locations all \
+		--parallel-locations "$k" --include tasks,notes --out "$out" ${WORKER_FLAG[@]+"${WORKER_FLAG[@]}"} \
+		--report "$rep" --no-progress -q 2>"$RUN/agency.err" || rc=$?
+	t1=$(date +%s.%N)
+	curl -fsS "$GHL_API_URL/_sandbox/counts" >"$RUN/agency.counts.json" || echo '{}' >"$RUN/agency.counts.json"
+	stop_sandbox
+	local el req rate done429 late cpu rows
+	el=$(calc "$t1-$t0")
+	req=$(jnum "$rep" requests)
+	rows=$(jnum "$rep" rows_written.contacts)
+	rate=$(calc "$req/$el")
+	done429=$(jnum "$RUN/agency.counts.json" RateLimited)
+	late=$(jnum "$RUN/agency.counts.json" RateLimitedLate)
+	cpu=$(cat "$RUN/agency.rss.cpu")
+	row "agency $n x $c: exit / locations done" "$rc / $(jq '[.locations[] | select(.status == "done")] | length' "$out/manifest.json" 2>/dev/null || echo ?)" "contacts $rows, $(jq -c .rows_written "$rep" 2>/dev/null)"
+	row "agency $n x $c: requests / wall time" "$req / $(fmt "$el" '%.1f') s" "$(fmt "$rate" '%.1f') req/s; a location's run: $(fmt "$(calc "$(jnum "$rep" elapsed_s)/$n")" '%.1f') s on average (the report's elapsed_s sums them)"
+	row "agency $n x $c: share of $((n * 10)) req/s" "$(fmt "$(calc "100*$rate/($n*10)")" '%.1f')%" "target >= 95%; per location $(fmt "$(calc "$rate/$n")" '%.2f') of 10 req/s"
+	row "agency $n x $c: 429s / after the 1st window" "$done429 / $late" "target: 0 after the first window; report throttled $(jnum "$rep" throttled), retries $(jnum "$rep" retries)"
+	row "agency $n x $c: exporter CPU / peak RSS" "$cpu CPU-s" "$(mib "$(cat "$RUN/agency.rss")"); $(fmt "$(calc "1e6*$cpu/($req>0?$req:1)")" '%.0f') us/request"
+	rm -rf "$out"
+}
+if has agency; then
+	section "10. agency: export --locations all, ${BENCH_AGENCY_LOCATIONS:-50} locations x ${BENCH_AGENCY_CONTACTS:-2000} contacts, each at 100/10s"
+	bench_agency
 fi
 
 printf '\n==== summary (%s)\n' "$(date -u +%FT%TZ)"

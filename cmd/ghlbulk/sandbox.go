@@ -59,7 +59,7 @@ Slow clients are cut off: 10 s to send the headers, 60 s for a whole request.`,
 	fl.StringVar(&o.addr, "addr", "127.0.0.1:8089", "address to listen on (127.0.0.1:0 picks a free port; beyond loopback: a warning and a random client secret)")
 	fl.StringVar(&o.rate, "rate", "100/10s", "burst limit per token and location as N/DURATION, or off")
 	fl.IntVar(&o.daily, "daily", 200000, "daily request limit per location (0: off)")
-	fl.StringVar(&o.faults, "faults", "", "inject faults, e.g. 5xx=0.05,drop-before=0.02,drop-after=0.02,latency=20ms,seed=7")
+	fl.StringVar(&o.faults, "faults", "", "inject faults, e.g. 5xx=0.05,drop-before=0.02,drop-after=0.02,latency=20ms,seed=7; one location: location=ID:5xx=1, location=ID:daily=spent")
 	fl.IntVar(&o.contacts, "contacts", 0, "seed N realistic contacts with tasks, notes, appointments and businesses")
 	fl.IntVar(&o.locations, "locations", 1, "serve an agency of N locations, each seeded with --contacts (prints a Company token as GHL_COMPANY_TOKEN)")
 	fl.StringVar(&o.related, "seed-related", "", "with --contacts: tasks, notes and appointments per contact on average, e.g. tasks=1,notes=1,appointments=0.5 (default: about 0.45, 0.7, 0.15)")

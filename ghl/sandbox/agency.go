@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -159,4 +160,68 @@ func (s *Server) hInstalledLocations(q *call) reply {
 	s.agency.mu.RUnlock()
 	page := all[min(skip, len(all)):min(skip+limit, len(all))]
 	return reply{status: http.StatusOK, body: map[string]any{"locations": page, "count": len(all), "installToFutureLocations": false}}
+}
+
+// locFaults make single locations fail while the others serve normally
+// (FaultSpec.Locations, StormLocation): the share of each one's requests
+// answered 500/502/503. The n-th draw depends only on the seed and n.
+type locFaults struct {
+	seed  int64
+	seq   atomic.Uint64
+	mu    sync.RWMutex
+	storm map[string]float64 // location -> share answered 5xx
+}
+
+func newLocFaults(f FaultSpec) *locFaults {
+	lf := &locFaults{seed: f.Seed, storm: map[string]float64{}}
+	for _, l := range f.Locations {
+		if l.Err5xx > 0 {
+			lf.storm[l.ID] = l.Err5xx
+		}
+	}
+	return lf
+}
+
+// draw is the 5xx status a request of location loc is answered with, or 0.
+func (lf *locFaults) draw(loc string) int {
+	lf.mu.RLock()
+	share := lf.storm[loc]
+	lf.mu.RUnlock()
+	if share <= 0 {
+		return 0
+	}
+	r := rand.New(rand.NewPCG(uint64(lf.seed), lf.seq.Add(1)^0x17))
+	if r.Float64() >= share {
+		return 0
+	}
+	return [...]int{500, 502, 503}[r.IntN(3)]
+}
+
+// StormLocation, a test hook, answers share (0 to 1; 1 is every one) of
+// location id's API requests with 500 (JSON) or 502/503 (a gateway's HTML
+// page), as `--faults location=ID:5xx=SHARE` does; 0 lifts the storm. The
+// other locations are not touched.
+func (s *Server) StormLocation(id string, share float64) {
+	share = min(max(share, 0), 1)
+	s.locFaults.mu.Lock()
+	defer s.locFaults.mu.Unlock()
+	if share == 0 {
+		delete(s.locFaults.storm, id)
+		return
+	}
+	s.locFaults.storm[id] = share
+}
+
+// SpendDailyQuota, a test hook, spends (on) location id's daily quota for
+// every app: its requests are answered 429 "Daily request limit exceeded"
+// with X-RateLimit-Daily-Remaining: 0 and a Retry-After to the end of the
+// daily window (Options.DailyWindow from now), after which it resets as
+// usual. Off gives the quota back at once, as if the window had rolled
+// over. `--faults location=ID:daily=spent` spends it at start.
+func (s *Server) SpendDailyQuota(id string, on bool) {
+	if on {
+		s.lim.spendDaily(id, s.now())
+		return
+	}
+	s.lim.restoreDaily(id, s.now())
 }

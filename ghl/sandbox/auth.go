@@ -220,7 +220,7 @@ func (s *Server) authenticate(r *http.Request, rt *route) (*token, *reply) {
 // rateLimit takes one request from the token's quota, sets the
 // X-RateLimit-* headers and returns the 429 when the quota is spent.
 func (s *Server) rateLimit(w http.ResponseWriter, t *token) *reply {
-	st := s.lim.take(t.ClientID+"|"+t.resource(), s.now())
+	st := s.lim.take(t.ClientID, t.resource(), s.now())
 	st.setHeaders(w.Header())
 	if st.ok {
 		return nil

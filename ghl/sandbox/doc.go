@@ -62,11 +62,19 @@
 //	                  that draws it is answered as usual
 //	latency=20ms      added to every request; latency=5ms-50ms draws uniformly
 //	seed=7            seed of the draws (default 1)
+//	location=ID:5xx=1         share of location ID's requests answered 500/502/503
+//	                          (1: a storm); the other locations serve normally
+//	location=ID:daily=spent   location ID's daily quota spent from the start:
+//	                          429 "Daily request limit exceeded" with
+//	                          X-RateLimit-Daily-Remaining: 0 until the daily
+//	                          window rolls over
 //
 // for example "5xx=0.05,drop-before=0.02,drop-after=0.02,latency=20ms,seed=7".
 // Shares are probabilities (or percentages: "5%") and add up to at most 1.
 // The fate of the n-th API request depends only on the seed and n, so a
-// test that sends its requests one at a time replays exactly.
+// test that sends its requests one at a time replays exactly. Tests reach
+// the location faults through StormLocation and SpendDailyQuota too (and
+// revoke an install with RefuseLocation).
 //
 // # Seed data
 //
@@ -101,7 +109,11 @@
 // DataPath file and its -wal and -shm companions are mode 0600: they hold
 // tokens.
 //
-// Counts reports what was served, for tests that assert, say, zero writes.
+// Counts reports what was served, for tests that assert, say, zero writes,
+// by location too (Counts.ByLocation), and counts the 429s answered after a
+// location's first rate window (Counts.RateLimitedLate); GET
+// /_sandbox/counts (not HighLevel's; no token needed, no secret in it)
+// serves the same as JSON, for benchmarks that run the sandbox as a process.
 //
 // Floor 1 (docs/design.md): imports only ghl/spec; nothing of ghlbulk's engine or jobs.
 package sandbox

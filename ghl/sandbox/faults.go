@@ -1,9 +1,11 @@
 package sandbox
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,6 +24,24 @@ type FaultSpec struct {
 	LatencyMax  time.Duration // if above Latency, the added latency is uniform in [Latency, LatencyMax]
 	Seed        int64         // the n-th request's draw depends only on Seed and n
 	seedPresent bool
+
+	// Locations make single locations of an agency fail while the others
+	// serve normally (agency.go), sorted by ID, one entry a location.
+	Locations []LocationFault
+}
+
+// LocationFault is what one location suffers (--faults
+// location=ID:5xx=SHARE, location=ID:daily=spent).
+type LocationFault struct {
+	ID string
+	// Err5xx is the share of the location's API requests answered 500,
+	// 502 or 503 (1: a storm, every request), drawn after the bearer is
+	// known and before the rate limit, so they use no quota.
+	Err5xx float64
+	// DailySpent spends the location's daily quota at start: its
+	// requests are answered 429 with X-RateLimit-Daily-Remaining: 0 until
+	// the daily window rolls over (or SpendDailyQuota gives it back).
+	DailySpent bool
 }
 
 // ParseFaults reads the --faults syntax: comma-separated key=value pairs,
@@ -32,6 +52,8 @@ type FaultSpec struct {
 //	422-after=0.01    share applied and then answered 422
 //	latency=20ms      added to every request; "5ms-50ms" for a uniform range
 //	seed=7            seed of the draws (default 1)
+//	location=ID:5xx=1 share of location ID's requests answered 500/502/503
+//	location=ID:daily=spent  location ID's daily quota spent from the start
 //
 // "" and "none" mean no faults.
 func ParseFaults(s string) (FaultSpec, error) {
@@ -47,7 +69,7 @@ func ParseFaults(s string) (FaultSpec, error) {
 		}
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
-			return FaultSpec{}, fmt.Errorf("sandbox: faults %q: %q is not key=value (keys: 5xx, drop-before, drop-after, 422-after, latency, seed)", s, part)
+			return FaultSpec{}, fmt.Errorf("sandbox: faults %q: %q is not key=value (keys: %s)", s, part, faultKeys)
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		var err error
@@ -68,8 +90,10 @@ func ParseFaults(s string) (FaultSpec, error) {
 		case "seed":
 			f.Seed, err = strconv.ParseInt(v, 10, 64)
 			f.seedPresent = true
+		case "location":
+			err = f.parseLocation(v)
 		default:
-			return FaultSpec{}, fmt.Errorf("sandbox: faults %q: unknown key %q (keys: 5xx, drop-before, drop-after, 422-after, latency, seed)", s, k)
+			return FaultSpec{}, fmt.Errorf("sandbox: faults %q: unknown key %q (keys: %s)", s, k, faultKeys)
 		}
 		if err != nil {
 			return FaultSpec{}, fmt.Errorf("sandbox: faults %q: %s: %w", s, k, err)
@@ -82,6 +106,44 @@ func ParseFaults(s string) (FaultSpec, error) {
 		return FaultSpec{}, err
 	}
 	return f, nil
+}
+
+const faultKeys = "5xx, drop-before, drop-after, 422-after, latency, seed, location"
+
+// parseLocation reads one location fault, "ID:5xx=SHARE" or
+// "ID:daily=spent", into f.Locations (merged with the ID's others).
+func (f *FaultSpec) parseLocation(v string) error {
+	id, what, ok := strings.Cut(v, ":")
+	k, x, ok2 := strings.Cut(what, "=")
+	if !ok || !ok2 || id == "" {
+		return fmt.Errorf("%q: must be ID:5xx=SHARE or ID:daily=spent", v)
+	}
+	lf := f.location(id)
+	switch k {
+	case "5xx":
+		share, err := parseShare(x)
+		if err != nil {
+			return err
+		}
+		lf.Err5xx = share
+	case "daily":
+		if x != "spent" {
+			return fmt.Errorf("%q: daily takes only \"spent\"", v)
+		}
+		lf.DailySpent = true
+	default:
+		return fmt.Errorf("%q: unknown location fault %q (5xx, daily)", v, k)
+	}
+	return nil
+}
+
+// location is f's entry for id, added in ID order if new.
+func (f *FaultSpec) location(id string) *LocationFault {
+	i, found := slices.BinarySearchFunc(f.Locations, id, func(l LocationFault, id string) int { return cmp.Compare(l.ID, id) })
+	if !found {
+		f.Locations = slices.Insert(f.Locations, i, LocationFault{ID: id})
+	}
+	return &f.Locations[i]
 }
 
 func parseShare(v string) (float64, error) {
@@ -107,6 +169,11 @@ func (f FaultSpec) validate() error {
 	if sum > 1+1e-9 {
 		return fmt.Errorf("sandbox: faults: shares add up to %v: must be at most 1", sum)
 	}
+	for _, l := range f.Locations {
+		if x := l.Err5xx; x < 0 || x > 1 || math.IsNaN(x) {
+			return fmt.Errorf("sandbox: faults: location %s: share %v: must be between 0 and 1", l.ID, x)
+		}
+	}
 	if f.Latency < 0 || f.LatencyMax < 0 {
 		return fmt.Errorf("sandbox: faults: latency must not be negative")
 	}
@@ -118,6 +185,11 @@ func (f FaultSpec) validate() error {
 
 // Active reports whether f injects anything.
 func (f FaultSpec) Active() bool {
+	return f.global() || len(f.Locations) > 0
+}
+
+// global reports whether f injects anything into every location's requests.
+func (f FaultSpec) global() bool {
 	return f.Err5xx > 0 || f.DropBefore > 0 || f.DropAfter > 0 || f.Fail422 > 0 || f.Latency > 0 || f.LatencyMax > 0
 }
 
@@ -140,6 +212,14 @@ func (f FaultSpec) String() string {
 		parts = append(parts, "latency="+f.Latency.String()+"-"+f.LatencyMax.String())
 	} else if f.Latency > 0 {
 		parts = append(parts, "latency="+f.Latency.String())
+	}
+	for _, l := range f.Locations {
+		if l.Err5xx > 0 {
+			parts = append(parts, "location="+l.ID+":5xx="+strconv.FormatFloat(l.Err5xx, 'g', -1, 64))
+		}
+		if l.DailySpent {
+			parts = append(parts, "location="+l.ID+":daily=spent")
+		}
 	}
 	parts = append(parts, "seed="+strconv.FormatInt(f.Seed, 10))
 	return strings.Join(parts, ",")
@@ -173,7 +253,7 @@ type faulter struct {
 	seq  atomic.Uint64
 }
 
-func newFaulter(f FaultSpec) *faulter { return &faulter{spec: f, on: f.Active()} }
+func newFaulter(f FaultSpec) *faulter { return &faulter{spec: f, on: f.global()} }
 
 func (f *faulter) active() bool { return f.on }
 

@@ -16,9 +16,13 @@ type limiter struct {
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
+	// spent are the locations whose daily quota SpendDailyQuota spent,
+	// and when: an app's bucket opened there later starts spent too.
+	spent map[string]time.Time
 }
 
 type bucket struct {
+	loc                string // the location (or company) counted
 	winStart, dayStart time.Time
 	used, dayUsed      int
 }
@@ -47,15 +51,20 @@ func newLimiter(rate int, interval time.Duration, daily int, dayWd time.Duration
 	if daily < 0 {
 		daily = unlimited
 	}
-	return &limiter{rate: rate, daily: daily, interval: interval, dayWd: dayWd, buckets: map[string]*bucket{}}
+	return &limiter{rate: rate, daily: daily, interval: interval, dayWd: dayWd, buckets: map[string]*bucket{}, spent: map[string]time.Time{}}
 }
 
-func (l *limiter) take(key string, now time.Time) limitState {
+// take counts one request of app client on location loc (or company).
+func (l *limiter) take(client, loc string, now time.Time) limitState {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	key := client + "|" + loc
 	b := l.buckets[key]
 	if b == nil {
-		b = &bucket{winStart: now, dayStart: now}
+		b = &bucket{loc: loc, winStart: now, dayStart: now}
+		if at, ok := l.spent[loc]; ok {
+			b.dayStart, b.dayUsed = at, l.daily // rolls over as the spent window ends
+		}
 		l.buckets[key] = b
 	}
 	if now.Sub(b.winStart) >= l.interval || now.Before(b.winStart) {
@@ -80,6 +89,31 @@ func (l *limiter) take(key string, now time.Time) limitState {
 	st.dailyLeft = l.daily - b.dayUsed
 	st.dailyResetMs = max(b.dayStart.Add(l.dayWd).Sub(now).Milliseconds(), 0)
 	return st
+}
+
+// spendDaily spends location loc's daily quota, for every app, from now.
+func (l *limiter) spendDaily(loc string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.spent[loc] = now
+	for _, b := range l.buckets {
+		if b.loc == loc {
+			b.dayStart, b.dayUsed = now, l.daily
+		}
+	}
+}
+
+// restoreDaily gives location loc a fresh daily quota, as if its daily
+// window had rolled over now.
+func (l *limiter) restoreDaily(loc string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.spent, loc)
+	for _, b := range l.buckets {
+		if b.loc == loc {
+			b.dayStart, b.dayUsed = now, 0
+		}
+	}
 }
 
 // setHeaders writes the five headers of docs/Authorization.md and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -633,7 +634,7 @@ func TestLimiterWindows(t *testing.T) {
 		{10 * time.Second, true, false}, {11 * time.Second, false, true}, {61 * time.Second, true, false},
 	}
 	for i, st := range steps {
-		got := l.take("k", t0.Add(st.at))
+		got := l.take("app", "k", t0.Add(st.at))
 		if got.ok != st.ok || got.daily != st.daily {
 			t.Errorf("step %d at %v: ok=%v daily=%v, want %v %v", i, st.at, got.ok, got.daily, st.ok, st.daily)
 		}
@@ -656,6 +657,13 @@ func TestParseFaults(t *testing.T) {
 		{"flaky=1", FaultSpec{}, "unknown key"},
 		{"5xx", FaultSpec{}, "not key=value"},
 		{"latency=fast", FaultSpec{}, "latency"},
+		{"location=zz:5xx=1,location=aa:daily=spent,location=zz:daily=spent,location=mm:5xx=40%",
+			FaultSpec{Seed: 1, Locations: []LocationFault{{ID: "aa", DailySpent: true}, {ID: "mm", Err5xx: 0.4}, {ID: "zz", Err5xx: 1, DailySpent: true}}}, ""},
+		{"location=aa", FaultSpec{}, "ID:5xx=SHARE"},
+		{"location=:5xx=1", FaultSpec{}, "ID:5xx=SHARE"},
+		{"location=aa:5xx=1.5", FaultSpec{}, "between 0 and 1"},
+		{"location=aa:daily=0", FaultSpec{}, "spent"},
+		{"location=aa:drop=1", FaultSpec{}, "unknown location fault"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -669,7 +677,7 @@ func TestParseFaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 			if tc.want.Active() {

@@ -134,10 +134,12 @@ type Server struct {
 	auth   *authStore
 	lim    *limiter
 	faults *faulter
-	db     *persister
-	counts counters
-	hooks  *webhookSender // nil: webhooks off
-	agency agency         // the company's locations (agency.go)
+	// locFaults are FaultSpec.Locations' 5xx storms (agency.go).
+	locFaults *locFaults
+	db        *persister
+	counts    counters
+	hooks     *webhookSender // nil: webhooks off
+	agency    agency         // the company's locations (agency.go)
 
 	srvMu sync.Mutex
 	hs    *http.Server
@@ -173,6 +175,12 @@ func New(opt Options) (*Server, error) {
 	s.auth = newAuthStore(s)
 	s.lim = newLimiter(opt.Rate, opt.Interval, opt.Daily, opt.DailyWindow)
 	s.faults = newFaulter(opt.Faults)
+	s.locFaults = newLocFaults(opt.Faults)
+	for _, l := range opt.Faults.Locations {
+		if l.DailySpent {
+			s.lim.spendDaily(l.ID, s.now())
+		}
+	}
 	if err := s.openData(); err != nil {
 		return nil, err
 	}
@@ -498,6 +506,7 @@ const (
 	rLocationToken
 	rInstalledLocations
 	rChooseLocation
+	rSandboxCounts
 	nRoutes
 )
 
@@ -553,6 +562,11 @@ var routes = [nRoutes]*route{
 	rChooseLocation:    {method: "GET", pattern: "GET /oauth/chooselocation", h: (*Server).hChooseLocation},
 
 	rInstalledLocations: {method: "GET", pattern: "GET /oauth/installedLocations", scope: scOAuthRead, api: true, company: true, h: (*Server).hInstalledLocations},
+
+	// Not HighLevel's: what the sandbox served so far, for benchmarks
+	// that run it as a process (Counts as JSON). No secret in it.
+	// (h is set by init: Counts reads routes.)
+	rSandboxCounts: {method: "GET", pattern: "GET /_sandbox/counts"},
 }
 
 // byPrecedence is routes in the order match tries them: where two
@@ -562,6 +576,7 @@ var routes = [nRoutes]*route{
 var byPrecedence []*route
 
 func init() {
+	routes[rSandboxCounts].h = (*Server).hCounts
 	for i, r := range routes {
 		r.id = i
 		r.shape = shapeOf(r.pattern)
@@ -684,7 +699,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		q.tok = tok
+		lc := s.counts.location(tok.resource(), s.now())
+		if st := s.locFaults.draw(tok.resource()); st != 0 {
+			s.counts.fault(fault5xx)
+			s.write(w, gatewayReply(st))
+			return
+		}
 		if rep := s.rateLimit(w, tok); rep != nil {
+			lc.throttle(s.now(), s.opt.Interval)
 			s.write(w, *rep)
 			return
 		}
@@ -824,6 +846,21 @@ type Counts struct {
 	Writes      int64            // requests to routes that change data (POST /contacts/search is a read)
 	RateLimited int64            // 429 answers
 	Faults      map[string]int64 // injected faults by kind: "5xx", "drop-before", "drop-after", "422-after", "latency"
+	// ByLocation are the API requests whose bearer was valid, by the
+	// token's location (the company's id for a Company token).
+	ByLocation map[string]LocationCounts
+	// RateLimitedLate is the 429s (rate or daily limit) answered after
+	// their location's first rate window (Options.Interval from its first
+	// request): a client that paces from the X-RateLimit-* headers should
+	// see none.
+	RateLimitedLate int64
+}
+
+// LocationCounts are one location's API requests.
+type LocationCounts struct {
+	Requests        int64 // with a valid bearer, injected 5xx included
+	RateLimited     int64 // answered 429
+	RateLimitedLate int64 // answered 429 after the location's first rate window
 }
 
 // FaultsTotal is the number of faults injected, latency excluded.
@@ -843,6 +880,33 @@ type counters struct {
 	routes                   [nRoutes]atomic.Int64
 	statuses                 [600]atomic.Int64
 	faults                   [nFaultKinds]atomic.Int64
+	locs                     sync.Map // location -> *locCount
+}
+
+// locCount counts one location's requests; first is set before it is shared.
+type locCount struct {
+	first                        time.Time
+	requests, throttled, tooLate atomic.Int64
+}
+
+// location counts a request of location id, which opens its first rate
+// window if it is its first.
+func (c *counters) location(id string, now time.Time) *locCount {
+	v, ok := c.locs.Load(id)
+	if !ok {
+		v, _ = c.locs.LoadOrStore(id, &locCount{first: now})
+	}
+	lc := v.(*locCount)
+	lc.requests.Add(1)
+	return lc
+}
+
+// throttle counts a 429, and whether it came after the first window.
+func (lc *locCount) throttle(now time.Time, window time.Duration) {
+	lc.throttled.Add(1)
+	if now.Sub(lc.first) >= window {
+		lc.tooLate.Add(1)
+	}
 }
 
 var methodNames = [5]string{"GET", "POST", "PUT", "DELETE", "other"}
@@ -890,7 +954,15 @@ func (s *Server) Counts() Counts {
 		ByRoute:     map[string]int64{},
 		ByStatus:    map[int]int64{},
 		Faults:      map[string]int64{},
+		ByLocation:  map[string]LocationCounts{},
 	}
+	c.locs.Range(func(k, v any) bool {
+		lc := v.(*locCount)
+		l := LocationCounts{Requests: lc.requests.Load(), RateLimited: lc.throttled.Load(), RateLimitedLate: lc.tooLate.Load()}
+		out.ByLocation[k.(string)] = l
+		out.RateLimitedLate += l.RateLimitedLate
+		return true
+	})
 	for i, n := range methodNames {
 		if v := c.methods[i].Load(); v > 0 {
 			out.ByMethod[n] = v
@@ -917,6 +989,11 @@ func (s *Server) Counts() Counts {
 	return out
 }
 
+// hCounts is GET /_sandbox/counts: Counts as JSON.
+func (s *Server) hCounts(*call) reply {
+	return reply{status: http.StatusOK, body: s.Counts()}
+}
+
 // ResetCounts zeroes the counters.
 func (s *Server) ResetCounts() {
 	c := &s.counts
@@ -935,4 +1012,5 @@ func (s *Server) ResetCounts() {
 	for i := range c.faults {
 		c.faults[i].Store(0)
 	}
+	c.locs.Clear()
 }
