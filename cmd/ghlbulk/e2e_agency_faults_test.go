@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
+	"github.com/ghlbulk/ghlbulk/jobs/agency"
 )
 
 // agencyFaultFiles are what each location's folder holds with --format
@@ -42,7 +43,7 @@ func singleLocationExport(t *testing.T, sb *testSandbox, id string, args ...stri
 // every file, its own manifest, and contacts rows for n contacts.
 func assertLocationComplete(t *testing.T, out, id string, n int) {
 	t.Helper()
-	dir := filepath.Join(out, locationDir(id))
+	dir := filepath.Join(out, agency.LocationDir(id))
 	for _, f := range append([]string{"manifest.json"}, agencyFaultFiles...) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("location %s: %v", id, err)
@@ -59,7 +60,7 @@ func assertEqualsSingle(t *testing.T, sb *testSandbox, out, id string, args ...s
 	t.Helper()
 	single := singleLocationExport(t, sb, id, args...)
 	for _, f := range agencyFaultFiles {
-		got := mustRead(t, filepath.Join(out, locationDir(id), f))
+		got := mustRead(t, filepath.Join(out, agency.LocationDir(id), f))
 		want := mustRead(t, filepath.Join(single, f))
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s of %s differs from its single-location export (%d vs %d bytes)", f, id, len(got), len(want))
