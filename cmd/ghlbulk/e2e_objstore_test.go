@@ -31,7 +31,8 @@ import (
 // is built on) on a loopback port, with bucket "bkt". The binary reaches it
 // through the AWS SDK's standard chain: credentials in the environment,
 // the endpoint and path style in the s3:// URL's query. Requests signed
-// with the access key "DENIED" get S3's 403 AccessDenied.
+// with the access key "DENIED" get S3's 403 AccessDenied, and so does
+// every upload of a contacts file under a prefix named failpub.
 type objS3 struct {
 	endpoint string
 }
@@ -44,7 +45,8 @@ func startS3(t *testing.T) *objS3 {
 	}
 	s3 := gofakes3.New(be).Server()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.Header.Get("Authorization"), "Credential=DENIED/") {
+		failPub := r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/failpub/contacts.parquet")
+		if failPub || strings.Contains(r.Header.Get("Authorization"), "Credential=DENIED/") {
 			w.WriteHeader(http.StatusForbidden)
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
 			return
@@ -233,6 +235,23 @@ func TestE2EExportObjectStorageRefusals(t *testing.T) {
 	}
 	if keys := objKeys(t, b); !slices.Equal(keys, []string{"notes.txt"}) {
 		t.Errorf("the refused prefix now holds %v", keys)
+	}
+}
+
+// The manifest is written last: an export whose contacts file cannot be
+// uploaded leaves no manifest, so no reader starts from a half-written run.
+func TestE2EExportObjectStorageManifestLast(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t, sandbox.Options{Rate: -1, Contacts: 20, Seed: 36})
+	srv := startS3(t)
+	url := srv.url("failpub")
+	r := runCLI(t, append(s.env(), awsEnv("test-key")...), "export", "--out", url, "--work-dir", t.TempDir(), "--include", "notes", "--no-progress")
+	if r.code != 1 || !strings.Contains(r.stderr, "contacts.parquet: upload: access denied") {
+		t.Errorf("exit %d, want 1 naming the upload that failed:\n%s", r.code, r.stderr)
+	}
+	keys := objKeys(t, objOpen(t, url))
+	if slices.Contains(keys, sinks.ManifestName) {
+		t.Errorf("a manifest was written although a data file was not: %v", keys)
 	}
 }
 
