@@ -92,6 +92,12 @@ replacing the files in DIR.
 snapshot merged locally with the run's changes, so no request is spent on an unchanged record. The
 run's own changes and the deleted file go in DIR/changes/. The first run is a full export.
 
+--out may be object storage: s3://BUCKET/PREFIX (?region=, ?endpoint=, ?use_path_style=true),
+gs://BUCKET/PREFIX, azblob://CONTAINER/PREFIX or file:///DIR. The export runs in a local --work-dir and
+publishes the data files, then manifest.json; its state lives beside them under PREFIX/.ghlbulk/, so a run
+resumes on another machine. Credentials come from each cloud's own environment and config (AWS_PROFILE or
+AWS_ACCESS_KEY_ID..., GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT...), never from flags.
+
 Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, credentials or scope),
 3 stopped early (interrupted or daily quota spent; resumable).`,
 		Example: `  ghlbulk export --out warehouse/ --include tasks,notes,appointments
