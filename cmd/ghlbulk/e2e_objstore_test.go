@@ -355,10 +355,12 @@ func TestE2EExportObjectStorageKilledAndResumed(t *testing.T) {
 		kills = append(kills, 1+rnd.Int64N(600))
 	}
 	t.Logf("kill points (sub-resource requests): %v", kills)
+	finished := false
 	for i, at := range kills {
 		s.ResetCounts()
 		if !objKillAt(t, env, args(i), s, at) {
 			t.Logf("run %d finished before its kill point", i)
+			finished = true
 			break
 		}
 		if i == 0 && !slices.Contains(objKeys(t, b), ".ghlbulk/state.db") {
@@ -369,12 +371,14 @@ func TestE2EExportObjectStorageKilledAndResumed(t *testing.T) {
 			t.Fatalf("a killed export left a manifest in the bucket")
 		}
 	}
-	s.ResetCounts()
-	xpMustRun(t, env, args(len(kills))...)
-	last := subRequests(s.Counts())
-	t.Logf("the last run, on an empty work folder, made %d sub-resource requests (a whole run: about %d)", last, n)
-	if last >= n {
-		t.Errorf("the last run made %d sub-resource requests, as many as a whole run: it did not resume from the bucket", last)
+	if !finished {
+		s.ResetCounts()
+		xpMustRun(t, env, args(len(kills))...)
+		last := subRequests(s.Counts())
+		t.Logf("the last run, on an empty work folder, made %d sub-resource requests (a whole run: about %d)", last, n)
+		if last >= n {
+			t.Errorf("the last run made %d sub-resource requests, as many as a whole run: it did not resume from the bucket", last)
+		}
 	}
 	objCheckComplete(t, b)
 	xpSameRows(t, "export killed and resumed on new machines", xpRowSet(t, objDownload(t, b)), want)

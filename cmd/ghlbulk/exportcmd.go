@@ -136,9 +136,6 @@ func (o *exportOptions) validate() (time.Time, error) {
 	if o.out == "" {
 		return since, errors.New("--out is required: the directory to write the files into")
 	}
-	if err := o.splitURL(); err != nil {
-		return since, err
-	}
 	if o.format != "parquet" && o.format != "csv" {
 		return since, fmt.Errorf("--format %q: must be parquet or csv", o.format)
 	}
@@ -182,6 +179,9 @@ func (o *exportOptions) validate() (time.Time, error) {
 
 func runExport(ctx context.Context, o exportOptions) error {
 	f := o.f
+	if err := o.splitURL(); err != nil { // before validate: the state's default is in the work folder
+		return refused(err)
+	}
 	since, err := o.validate()
 	if err != nil {
 		return refused(err)
