@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/jobs/agency"
 	"github.com/ghlbulk/ghlbulk/jobs/export"
 	"github.com/ghlbulk/ghlbulk/jobs/session"
+	"github.com/ghlbulk/ghlbulk/objstore"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -45,6 +47,13 @@ type exportOptions struct {
 
 	// notify is --notify: the summary to relays at the end (relayflags.go).
 	notify *notifyFlags
+
+	// url is an object storage --out (out is then the work folder,
+	// --work-dir); remote its bucket once open (jobs/export/remote.go).
+	url        string
+	workDir    string
+	stateEvery time.Duration
+	remote     *export.Remote
 }
 
 var includable = []string{"tasks", "notes", "appointments"}
@@ -88,6 +97,12 @@ replacing the files in DIR.
 snapshot merged locally with the run's changes, so no request is spent on an unchanged record. The
 run's own changes and the deleted file go in DIR/changes/. The first run is a full export.
 
+--out may be object storage: s3://BUCKET/PREFIX (?region=, ?endpoint=, ?use_path_style=true),
+gs://BUCKET/PREFIX, azblob://CONTAINER/PREFIX or file:///DIR. The export runs in a local --work-dir and
+publishes the data files, then manifest.json; its state lives beside them under PREFIX/.ghlbulk/, so a run
+resumes on another machine. Credentials come from each cloud's own environment and config (AWS_PROFILE or
+AWS_ACCESS_KEY_ID..., GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT...), never from flags.
+
 Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, credentials or scope),
 3 stopped early (interrupted or daily quota spent; resumable).`,
 		Example: `  ghlbulk export --out warehouse/ --include tasks,notes,appointments
@@ -100,7 +115,10 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, 
 	}
 	fl := cmd.Flags()
 	o.notify.add(fl)
-	fl.StringVarP(&o.out, "out", "o", "", "output directory; required")
+	fl.StringVarP(&o.out, "out", "o", "", "output directory, or object storage: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, azblob://CONTAINER/PREFIX, file:///DIR; required")
+	fl.StringVar(&o.workDir, "work-dir", "", "with an object storage --out: the local working folder (default: one per URL in the user's cache folder)")
+	fl.DurationVar(&o.stateEvery, "state-upload-every", export.DefaultStateEvery, "with an object storage --out: upload the state at most this often while listing")
+	_ = fl.MarkHidden("state-upload-every") // a tuning knob for tests
 	fl.StringVar(&o.business, "business", "", "export only the contacts of this business id")
 	fl.StringSliceVar(&o.include, "include", nil, "also export these: tasks,notes,appointments")
 	fl.StringVar(&o.format, "format", "parquet", "file format: parquet or csv")
@@ -189,6 +207,9 @@ func (o *exportOptions) validateAgency() error {
 
 func runExport(ctx context.Context, o exportOptions) error {
 	f := o.f
+	if err := o.splitURL(); err != nil { // before validate: the state's default is in the work folder
+		return refused(err)
+	}
 	since, err := o.validate()
 	if err != nil {
 		return refused(err)
@@ -198,6 +219,12 @@ func runExport(ctx context.Context, o exportOptions) error {
 	}
 	if err := checkStateReport(f, o.state, o.report); err != nil {
 		return refused(err)
+	}
+	if o.url != "" {
+		if err := o.openRemote(ctx, since); err != nil {
+			return err
+		}
+		defer o.remote.Close()
 	}
 	// The folder is judged before any request or write: a user's files in
 	// it must not be replaced by the export's.
@@ -214,7 +241,7 @@ func runExport(ctx context.Context, o exportOptions) error {
 	}
 	log := f.logger()
 	if !f.opts.quiet {
-		printSummary(f.summaryOut(o.report), "export", rep, [][2]string{{"files in", o.out}, {"state", o.state}})
+		printSummary(f.summaryOut(o.report), "export", rep, [][2]string{{"files in", o.shownOut()}, {"state", o.state}})
 	}
 	if err := f.writeReport(o.report, rep); err != nil {
 		log.Error("writing the report", "err", err)
@@ -244,6 +271,7 @@ func (o *exportOptions) exportWith(ctx context.Context, sess *session.Session, s
 	cfg := o.config(since)
 	cfg.Client, cfg.LocationID, cfg.Store = sess.Client, sess.Location, store
 	cfg.Stats, cfg.Progress, cfg.Logger = pipeline.NewStats(), progress.Update, log
+	cfg.Remote = o.remote
 	o.plan.configure(f, f.summaryOut(o.report), &cfg, sess)
 	rep, runErr = o.plan.run(sess.Context(ctx), f, cfg)
 	progress.Finish(rep)
@@ -264,4 +292,60 @@ func (o *exportOptions) config(since time.Time) export.Config {
 		Layout:      o.layout,
 		Workers:     o.workers,
 	}
+}
+
+// splitURL takes an object storage --out apart: the URL to publish to, and
+// the local working folder the export runs in (out).
+func (o *exportOptions) splitURL() error {
+	if !objstore.IsURL(o.out) {
+		if o.workDir != "" {
+			return errors.New("--work-dir is for an object storage --out (s3://, gs://, azblob://, file://): with a folder the export works in the folder itself")
+		}
+		return nil
+	}
+	if o.locations != "" {
+		return errors.New("--locations with an object storage --out is not supported yet: export to a folder")
+	}
+	o.url, o.out = o.out, o.workDir
+	if o.out == "" {
+		wd, err := export.DefaultWorkDir(o.url)
+		if err != nil {
+			return err
+		}
+		o.out = wd
+	}
+	return nil
+}
+
+// openRemote opens the bucket, refuses a prefix of somebody else's (exit
+// 2, before any request to HighLevel) and brings into the work folder what
+// the run needs from it.
+func (o *exportOptions) openRemote(ctx context.Context, since time.Time) error {
+	rm, err := export.OpenRemote(ctx, o.url, o.config(since))
+	if err != nil {
+		return refused(err)
+	}
+	rm.SetStateEvery(o.stateEvery)
+	rm.SetLogger(o.f.logger())
+	state := o.state
+	if o.restart {
+		state = "" // --restart starts over: the bucket's state is not read back
+	}
+	if err := rm.Pull(ctx, o.config(since), state); err != nil {
+		rm.Close()
+		if errors.Is(err, fs.ErrPermission) {
+			return refused(err)
+		}
+		return err
+	}
+	o.remote = rm
+	return nil
+}
+
+// shownOut is --out as the summary shows it: the URL without its query.
+func (o *exportOptions) shownOut() string {
+	if o.remote != nil {
+		return o.remote.URL()
+	}
+	return o.out
 }

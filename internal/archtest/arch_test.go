@@ -26,7 +26,7 @@ var floors = []struct {
 	prefixes []string
 }{
 	{0, []string{"internal", "ghl/spec"}},
-	{1, []string{"ghl", "ghl/pace", "ghl/sandbox", "auth", "record"}},
+	{1, []string{"ghl", "ghl/pace", "ghl/sandbox", "auth", "record", "objstore"}},
 	{2, []string{"sources", "sinks", "transform"}},
 	{3, []string{"pipeline"}},
 	{4, []string{"jobs"}},

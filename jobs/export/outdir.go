@@ -29,9 +29,13 @@ import (
 type OutDirError struct {
 	Dir     string // the folder, absolute
 	Problem string // what is in the way
+	Remote  bool   // Dir is a bucket prefix (remote.go)
 }
 
 func (e *OutDirError) Error() string {
+	if e.Remote {
+		return fmt.Sprintf("--out %s: %s; nothing was written: choose an empty (or new) prefix for the export, or the prefix of an earlier ghlbulk export (it holds its manifest.json)", e.Dir, e.Problem)
+	}
 	return fmt.Sprintf("--out %s: %s; nothing was written: choose an empty (or new) folder for the export, or the folder of an earlier ghlbulk export (it holds its manifest.json)", e.Dir, e.Problem)
 }
 
@@ -61,6 +65,7 @@ type outDir struct {
 	owned    map[string]bool // files a manifest or the ledger lists
 	present  map[string]bool // every entry's name
 	foreign  []string        // entries no ghlbulk export made, sorted
+	keys     map[string]bool // a bucket prefix's objects (remote.go); nil for a folder
 }
 
 // CheckOutDir refuses, with an *OutDirError, an --out whose files an export
@@ -76,8 +81,21 @@ func CheckOutDir(cfg Config, statePath string) error {
 	if err != nil || !od.exists {
 		return err
 	}
+	return od.judge(cfg, abs, false)
+}
+
+// judge refuses what CheckOutDir refuses, for a folder or (remote) a
+// bucket prefix named dir.
+func (od *outDir) judge(cfg Config, dir string, remote bool) error {
+	if !od.exists {
+		return nil
+	}
+	what, holds := "folder", "files"
+	if remote {
+		what, holds = "prefix", "objects"
+	}
 	if !od.manifest && len(od.foreign) > 0 {
-		return &OutDirError{Dir: abs, Problem: fmt.Sprintf("the folder holds files no ghlbulk export wrote (%s) and no ghlbulk manifest.json", listNames(od.foreign))}
+		return &OutDirError{Dir: dir, Remote: remote, Problem: fmt.Sprintf("the %s holds %s no ghlbulk export wrote (%s) and no ghlbulk manifest.json", what, holds, listNames(od.foreign))}
 	}
 	if cfg.Layout == LayoutRun {
 		return nil // every run writes into a new run=<time>/ folder
@@ -88,7 +106,7 @@ func CheckOutDir(cfg Config, statePath string) error {
 	}
 	for _, name := range targets {
 		if od.has(name) && !od.owned[name] {
-			return &OutDirError{Dir: abs, Problem: fmt.Sprintf("%s is there, this export would replace it, and the folder's manifest.json does not list it as a file of an earlier export", name)}
+			return &OutDirError{Dir: dir, Remote: remote, Problem: fmt.Sprintf("%s is there, this export would replace it, and the %s's manifest.json does not list it as a file of an earlier export", name, what)}
 		}
 	}
 	return nil
@@ -145,6 +163,9 @@ func readOutDir(dir, statePath string) (*outDir, error) {
 
 // has reports whether the folder holds name (a plain name, or changes/NAME).
 func (od *outDir) has(name string) bool {
+	if od.keys != nil {
+		return od.keys[name]
+	}
 	if !strings.Contains(name, "/") {
 		return od.present[name]
 	}

@@ -135,6 +135,9 @@ type Config struct {
 	// Changes is the listener's journal (--changes, with Incremental):
 	// notes are read only for the contacts it names (changes.go).
 	Changes string
+	// Remote, if set, is the bucket prefix the export publishes to
+	// (remote.go); OutDir is then the local working folder.
+	Remote *Remote
 }
 
 // exportParams are the options a resumed run must share with the run it
@@ -288,7 +291,7 @@ func newExporter(cfg Config) (*exporter, error) {
 		return nil, fmt.Errorf("--out %q: %w", cfg.OutDir, err)
 	}
 	e.cfg.OutDir = abs
-	e.scope = strings.Join([]string{cfg.LocationID, cfg.BusinessID, abs}, "\x00")
+	e.scope = strings.Join([]string{cfg.LocationID, cfg.BusinessID, e.scopeOut(abs)}, "\x00")
 	e.params = exportParams{Format: cfg.Format, Include: inc.Names(), Layout: cfg.Layout, Mode: e.mode, PageLimit: cfg.PageLimit, Compression: cfg.Compression, Snapshot: cfg.Snapshot}
 	if !cfg.Since.IsZero() {
 		e.params.Since = cfg.Since.UnixMilli()
@@ -366,6 +369,9 @@ func (e *exporter) run(ctx context.Context) error {
 	if err := addToLedger(e.cfg.OutDir, targets); err != nil {
 		return err
 	}
+	if err := e.remoteLedger(ctx); err != nil {
+		return stopErr(ctx, err)
+	}
 	if err := os.MkdirAll(r.StageDir, 0o755); err != nil {
 		return fmt.Errorf("creating staging directory: %w", err)
 	}
@@ -375,15 +381,28 @@ func (e *exporter) run(ctx context.Context) error {
 	if err := e.plan(ctx, r); err != nil {
 		return stopErr(ctx, err)
 	}
-	if !r.Cursor.Done {
-		if err := e.list(ctx, r); err != nil {
-			return stopErr(ctx, err)
-		}
-	}
-	if err := e.listWide(ctx, r); err != nil {
+	if err := e.stages(ctx, r); err != nil {
+		e.remoteStop(ctx, r)
 		return stopErr(ctx, err)
 	}
 	return stopErr(ctx, e.finish(ctx, r))
+}
+
+// stages lists the contacts and then the related records location-wide,
+// each to its end, saving the state in the bucket (if any) after each.
+func (e *exporter) stages(ctx context.Context, r *exportRun) error {
+	if !r.Cursor.Done {
+		if err := e.list(ctx, r); err != nil {
+			return err
+		}
+		if err := e.remoteBoundary(ctx, r); err != nil {
+			return err
+		}
+	}
+	if err := e.listWide(ctx, r); err != nil {
+		return err
+	}
+	return e.remoteBoundary(ctx, r)
 }
 
 // openRun resumes the scope's unfinished run if its options match, or
@@ -480,6 +499,7 @@ func (e *exporter) loadRun(ctx context.Context) (*exportRun, error) {
 		FinalDir: rec.FinalDir, StageDir: rec.StageDir, Total: rec.Total, Listed: rec.Listed,
 		MaxUpdated: rec.MaxUpdated, MaxIDs: rec.MaxIDs, BoundMs: rec.BoundMs, BoundIDs: rec.BoundIDs,
 	}
+	e.rebase(r)
 	bad := func(what string, err error) error {
 		return &pipeline.StateError{Path: e.store.Path(), Problem: "unfinished export: bad " + what, Err: err}
 	}
@@ -525,7 +545,7 @@ func (e *exporter) dropRun(ctx context.Context, r *exportRun) error {
 		return err
 	}
 	e.removeStage(r)
-	return nil
+	return e.remoteDropStage(ctx, r)
 }
 
 // removeStage removes the run's staging directory, and the staging root
@@ -623,6 +643,9 @@ func (e *exporter) stagePage(ctx context.Context, r *exportRun, page *sources.Co
 		return fmt.Errorf("checkpointing page %d: %w", page.Index+1, err)
 	}
 	*r = next
+	if err := e.remotePage(ctx, r, page.Index, counts); err != nil {
+		return err
+	}
 	e.stats.Read(len(scan.fresh))
 	e.log.Debug("export page", "page", page.Index+1, "listed", len(page.Contacts), "kept", len(kept),
 		"tasks", counts[sinks.EntityTasks], "notes", counts[sinks.EntityNotes], "appointments", counts[sinks.EntityAppointments])
@@ -745,6 +768,9 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 	if err := sinks.WriteManifest(r.FinalDir, snap.manifest(e.manifest(r, files, counts, cur, deleted))); err != nil {
 		return err
 	}
+	if err := e.publish(ctx, r); err != nil {
+		return err
+	}
 	// The manifest now lists what is ours; a ledger left behind would make
 	// the next run take a user's file of a listed name for its own.
 	if err := os.Remove(ledgerPath(e.cfg.OutDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -763,7 +789,7 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 		return fmt.Errorf("recording the finished export: %w", err)
 	}
 	e.removeStage(r)
-	return nil
+	return e.remoteFinished(ctx, r)
 }
 
 // writeEntities writes the final file of contacts and of each included

@@ -351,7 +351,7 @@ func (e *exporter) stageRelated(ctx context.Context, r, next *exportRun, rel *re
 		return fmt.Errorf("checkpointing related page %d: %w", next.Rel.Page, err)
 	}
 	*r = *next
-	return nil
+	return e.remotePage(ctx, r, page, counts)
 }
 
 // onlyListed drops from rel the records whose contact the run did not

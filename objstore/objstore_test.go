@@ -1,0 +1,284 @@
+package objstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+)
+
+// s3Server starts a real S3-protocol server (gofakes3) on a loopback
+// port with bucket "bkt", and sets the AWS credentials the SDK's default
+// chain reads. Requests signed with the access key "DENIED" get S3's 403
+// AccessDenied, as a bucket policy refusing that key would answer.
+func s3Server(t *testing.T) string {
+	t.Helper()
+	be := s3mem.New()
+	if err := be.CreateBucket("bkt"); err != nil {
+		t.Fatal(err)
+	}
+	s3 := gofakes3.New(be).Server()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.Header.Get("Authorization"), "Credential=DENIED/") {
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`))
+			return
+		}
+		s3.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test-key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	return srv.URL
+}
+
+func s3URL(endpoint, prefix string) string {
+	return "s3://bkt/" + prefix + "?endpoint=" + endpoint + "&use_path_style=true&region=us-east-1"
+}
+
+func writeFile(t *testing.T, p string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// roundTrip runs every call of a Bucket against url.
+func roundTrip(t *testing.T, url string) {
+	ctx := context.Background()
+	b, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.parquet")
+	data := bytes.Repeat([]byte("ghlbulk "), 1_500_000) // 12 MB: a multipart upload on S3
+	writeFile(t, src, data)
+	if err := b.Upload(ctx, "contacts.parquet", src); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Upload(ctx, "changes/notes.parquet", src); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WriteBytes(ctx, "manifest.json", []byte(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := b.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range objs {
+		keys = append(keys, o.Key)
+	}
+	if want := []string{"changes/notes.parquet", "contacts.parquet", "manifest.json"}; !slices.Equal(keys, want) {
+		t.Errorf("List: %v, want %v", keys, want)
+	}
+	if objs, _ := b.List(ctx, "changes/"); len(objs) != 1 || objs[0].Size != int64(len(data)) {
+		t.Errorf("List changes/: %+v", objs)
+	}
+	dst := filepath.Join(dir, "deep", "copy.parquet")
+	if err := b.Download(ctx, "contacts.parquet", dst); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, data) {
+		t.Error("Download: other bytes than uploaded")
+	}
+	if raw, err := b.ReadBytes(ctx, "manifest.json"); err != nil || string(raw) != `{"a":1}` {
+		t.Errorf("ReadBytes: %q, %v", raw, err)
+	}
+	if ok, err := b.Exists(ctx, "contacts.parquet"); !ok || err != nil {
+		t.Errorf("Exists: %v, %v", ok, err)
+	}
+	if err := b.Delete(ctx, "contacts.parquet"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, "contacts.parquet"); err != nil {
+		t.Errorf("deleting a gone key: %v", err)
+	}
+	if ok, _ := b.Exists(ctx, "contacts.parquet"); ok {
+		t.Error("Exists after Delete")
+	}
+	if _, err := b.ReadBytes(ctx, "contacts.parquet"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadBytes of a gone key: %v, want fs.ErrNotExist", err)
+	}
+	if err := b.Download(ctx, "gone", filepath.Join(dir, "gone")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Download of a gone key: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "gone")); err == nil {
+		t.Error("a failed Download left a file")
+	}
+}
+
+func TestRoundTripS3(t *testing.T) {
+	roundTrip(t, s3URL(s3Server(t), "exports/nightly"))
+}
+
+func TestRoundTripFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	roundTrip(t, "file://"+filepath.ToSlash(dir))
+	// No side files (metadata=skip) and no temporaries: the folder holds
+	// exactly the objects.
+	var names []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			names = append(names, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if want := []string{"changes/notes.parquet", "manifest.json"}; !slices.Equal(names, want) {
+		t.Errorf("folder holds %v, want %v", names, want)
+	}
+}
+
+// The prefix is kept: two URLs on one bucket see only their own keys.
+func TestPrefixIsolates(t *testing.T) {
+	ep := s3Server(t)
+	ctx := context.Background()
+	a, err := Open(ctx, s3URL(ep, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := Open(ctx, s3URL(ep, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WriteBytes(ctx, "x.json", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := whole.List(ctx, "")
+	if err != nil || len(objs) != 1 || objs[0].Key != "a/x.json" {
+		t.Errorf("the bucket holds %+v (%v), want a/x.json", objs, err)
+	}
+	sub, _ := JoinURL(s3URL(ep, "a"), "location_id=L1")
+	b, err := Open(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != "s3://bkt/a/location_id=L1" {
+		t.Errorf("JoinURL then Open: %s", got)
+	}
+}
+
+// Fetch downloads only when the local file is not the object's bytes.
+func TestFetch(t *testing.T) {
+	ctx := context.Background()
+	b, err := Open(ctx, s3URL(s3Server(t), "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src, local := filepath.Join(dir, "src"), filepath.Join(dir, "local")
+	writeFile(t, src, []byte("v1"))
+	if err := b.Upload(ctx, "k", src); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		local string // "" = missing
+		want  bool
+	}{{"", true}, {"v1", false}, {"v0", true}} {
+		os.Remove(local)
+		if tc.local != "" {
+			writeFile(t, local, []byte(tc.local))
+		}
+		got, err := b.Fetch(ctx, "k", local)
+		if err != nil || got != tc.want {
+			t.Errorf("case %d: Fetch downloaded %v (%v), want %v", i, got, err, tc.want)
+		}
+		if raw, _ := os.ReadFile(local); string(raw) != "v1" {
+			t.Errorf("case %d: local holds %q after Fetch", i, raw)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	ep := s3Server(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, url string
+		says      []string
+	}{
+		{"credentials in the URL", "s3://AKIA:hunter2@bkt/p", []string{"credentials in the URL are not read"}},
+		{"prefix in the query", "s3://bkt?prefix=p", []string{"in the URL's path"}},
+		{"no bucket", "s3:///p", []string{"no bucket"}},
+		{"relative file", "file://./out", []string{"file:///ABSOLUTE/FOLDER"}},
+		{"not a URL", "/tmp/out", []string{"not an object storage URL"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Open(ctx, tc.url)
+			if err == nil {
+				t.Fatal("opened")
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("%q does not say %q", err, s)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error shows the secret: %v", err)
+			}
+		})
+	}
+	t.Run("access denied", func(t *testing.T) {
+		t.Setenv("AWS_ACCESS_KEY_ID", "DENIED")
+		b, err := Open(ctx, s3URL(ep, "p"))
+		if err == nil {
+			_, err = b.List(ctx, "")
+		}
+		if !errors.Is(err, fs.ErrPermission) {
+			t.Fatalf("List: %v, want fs.ErrPermission", err)
+		}
+		for _, s := range []string{"s3://bkt/p", "access denied", "AWS_ACCESS_KEY_ID", "s3:ListBucket"} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("%q does not say %q", err, s)
+			}
+		}
+		if strings.Contains(err.Error(), "endpoint=") || strings.Contains(err.Error(), "profile=") {
+			t.Errorf("the error shows the URL's query: %v", err)
+		}
+	})
+	t.Run("open error hides the query", func(t *testing.T) {
+		_, err := Open(ctx, s3URL(ep, "p")+"&profile=nosuchprofile")
+		if err == nil || !strings.Contains(err.Error(), "s3://bkt/p: open:") {
+			t.Fatalf("Open with a missing profile: %v", err)
+		}
+		if strings.Contains(err.Error(), "endpoint=") || strings.Contains(err.Error(), "?") {
+			t.Errorf("the error shows the URL's query: %v", err)
+		}
+	})
+	t.Run("no such bucket", func(t *testing.T) {
+		b, err := Open(ctx, strings.Replace(s3URL(ep, "p"), "bkt", "nobucket", 1))
+		if err == nil {
+			_, err = b.List(ctx, "")
+		}
+		if err == nil || !strings.Contains(err.Error(), "s3://nobucket/p") {
+			t.Errorf("List of a missing bucket: %v", err)
+		}
+	})
+}
+
+func TestIsURL(t *testing.T) {
+	for s, want := range map[string]bool{
+		"s3://b/p": true, "S3://b": true, "gs://b": true, "azblob://c/p": true, "file:///x": true,
+		"out": false, "/tmp/s3://x": false, "./s3:": false, "http://x": false, "C:\\out": false,
+	} {
+		if got := IsURL(s); got != want {
+			t.Errorf("IsURL(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
