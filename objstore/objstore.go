@@ -298,3 +298,31 @@ func FileDigest(p string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// Entry is one name at the top of a bucket's prefix: an object, or a
+// "folder" (a common prefix of several keys).
+type Entry struct {
+	Name string
+	Dir  bool
+}
+
+// Entries lists the top level of the bucket's prefix, as a folder
+// listing does: one request a thousand names, however many objects lie
+// under each folder.
+func (b *Bucket) Entries(ctx context.Context) ([]Entry, error) {
+	var out []Entry
+	it := b.b.List(&blob.ListOptions{Delimiter: "/"})
+	for {
+		o, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, b.fail("list", "", err)
+		}
+		if !o.IsDir && b.scheme == "file" && fileTemp.MatchString(o.Key) {
+			continue
+		}
+		out = append(out, Entry{Name: strings.TrimSuffix(o.Key, "/"), Dir: o.IsDir})
+	}
+}

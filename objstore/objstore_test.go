@@ -282,3 +282,30 @@ func TestIsURL(t *testing.T) {
 		}
 	}
 }
+
+// Entries is the top level only: folders once, however deep their keys.
+func TestEntries(t *testing.T) {
+	ctx := context.Background()
+	for name, raw := range map[string]string{
+		"s3":   s3URL(s3Server(t), "p"),
+		"file": "file://" + filepath.ToSlash(filepath.Join(t.TempDir(), "out")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := Open(ctx, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			for _, k := range []string{"manifest.json", "location_id=A/contacts.csv", "location_id=A/.ghlbulk/state.db", "location_id=B/x/y.csv"} {
+				if err := b.WriteBytes(ctx, k, []byte("x")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := b.Entries(ctx)
+			want := []Entry{{"location_id=A", true}, {"location_id=B", true}, {"manifest.json", false}}
+			if err != nil || !slices.Equal(got, want) {
+				t.Errorf("Entries = %+v, %v; want %+v", got, err, want)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/ghlbulk/ghlbulk/jobs/export"
 	"github.com/ghlbulk/ghlbulk/jobs/plan"
 	"github.com/ghlbulk/ghlbulk/jobs/session"
+	"github.com/ghlbulk/ghlbulk/objstore"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -57,7 +58,7 @@ func runAgencyExport(ctx context.Context, o exportOptions, since time.Time) erro
 		return refused(err)
 	}
 	res, runErr := agency.Run(ctx, agency.Config{
-		Out: o.out, StateDir: o.state, Locations: o.locations, Tokens: o.tokens,
+		Out: o.out, URL: o.url, StateDir: o.state, Locations: o.locations, Tokens: o.tokens,
 		Parallel: o.parallel, Workers: o.workers, Shard: shard,
 		Auth: f.authOptions(), Logger: f.logger(), Export: o.locationExport(since),
 	})
@@ -66,7 +67,11 @@ func runAgencyExport(ctx context.Context, o exportOptions, since time.Time) erro
 	}
 	rep := plan.MergeReports(res.Reports...)
 	if !f.opts.quiet {
-		printAgencySummary(f.summaryOut(o.report), o.out, res.Manifest)
+		shown := o.out
+		if o.url != "" {
+			shown = objstore.Redact(o.url)
+		}
+		printAgencySummary(f.summaryOut(o.report), shown, res.Manifest)
 	}
 	if err := f.writeReport(o.report, rep); err != nil {
 		f.logger().Error("writing the report", "err", err)
@@ -89,9 +94,15 @@ func (o *exportOptions) shardOf() (agency.Shard, error) {
 func (o exportOptions) locationExport(since time.Time) agency.ExportFunc {
 	return func(ctx context.Context, l agency.One) (pipeline.Report, error) {
 		lo := o
-		lo.out, lo.state, lo.workers = l.Dir, l.State, l.Workers
+		lo.out, lo.url, lo.state, lo.workers = l.Dir, l.URL, l.State, l.Workers
 		lo.report, lo.locations = "", ""
 		lo.plan.noPlan = true // parallel plans would interleave on stdout
+		if lo.url != "" { // the location's prefix, its state read back from it
+			if err := lo.openRemote(ctx, since); err != nil {
+				return pipeline.Report{}, err
+			}
+			defer lo.remote.Close()
+		}
 		if err := export.CheckOutDir(lo.config(since), lo.state); err != nil {
 			return pipeline.Report{}, refused(err)
 		}

@@ -303,9 +303,6 @@ func (o *exportOptions) splitURL() error {
 		}
 		return nil
 	}
-	if o.locations != "" {
-		return errors.New("--locations with an object storage --out is not supported yet: export to a folder")
-	}
 	o.url, o.out = o.out, o.workDir
 	if o.out == "" {
 		wd, err := export.DefaultWorkDir(o.url)

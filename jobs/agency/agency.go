@@ -29,13 +29,15 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/internal/fanout"
+	"github.com/ghlbulk/ghlbulk/objstore"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
 // One is one location's export, as Config.Export receives it.
 type One struct {
 	ID      string
-	Dir     string       // the location's folder, OUT/location_id=<id>
+	Dir     string       // the location's folder, OUT/location_id=<id> (with URL, its local working copy)
+	URL     string       // with an object storage OUT: URL/location_id=<id>, where the export publishes
 	State   string       // its state file
 	Workers int          // its share of the worker budget
 	Auth    auth.Options // its credentials: its Location token minted from the Company one, or its own (--tokens)
@@ -48,7 +50,8 @@ type ExportFunc func(ctx context.Context, o One) (pipeline.Report, error)
 
 // Config is one agency export.
 type Config struct {
-	Out       string // OUT: the locations' folders and the manifests
+	Out       string // OUT: the locations' folders and the manifests (with URL: the local working folder)
+	URL       string // an object storage OUT (s3://, gs://, azblob://, file://): the manifests and, published by each location's export, its files
 	StateDir  string // --state: a folder, one state file a location; "" = each beside its output
 	Locations string // --locations: all, ID,ID or @FILE
 	Tokens    string // --tokens FILE: location_id,ENV_VAR rows; "" = a Company login mints the tokens
@@ -73,16 +76,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Parallel < 1 || cfg.Parallel > 64 {
 		return nil, pipeline.Refused(fmt.Errorf("--parallel-locations %d: must be between 1 and 64", cfg.Parallel))
 	}
-	if strings.Contains(cfg.Out, "://") {
-		// The locations' folders and the manifests are local files here;
-		// object storage comes through the one-location export's own URL
-		// support once the two are wired together.
-		return nil, pipeline.Refused(fmt.Errorf("--out %s with --locations: an agency export writes to a folder for now (a shared volume for a fleet); object storage is not wired to it yet", cfg.Out))
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	prev, err := checkOut(cfg.Out, cfg.Shard)
+	out, closeOut, err := openFolder(ctx, cfg)
+	if err != nil {
+		return nil, pipeline.Refused(err)
+	}
+	defer closeOut()
+	prev, err := checkOut(ctx, out, cfg.Shard)
 	if err != nil {
 		return nil, pipeline.Refused(err)
 	}
@@ -91,7 +93,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	targets = cfg.Shard.filter(targets)
-	r := run{cfg: cfg, started: time.Now().UTC(), done: prev.doneSet()}
+	r := run{cfg: cfg, out: out, started: time.Now().UTC(), done: prev.doneSet()}
 	r.results = make([]Location, len(targets))
 	// Every location shares one worker budget: --workers split among the
 	// locations running at once, but two at least: the pacer holds one
@@ -103,7 +105,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.results[i] = res
-		r.saveProgress()
+		r.saveProgress(ctx)
 		return nil
 	})
 	return r.finish(ctx)
@@ -116,7 +118,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // locations not reached yet stay listed for the same reason. A failed
 // write only costs that saving, so it is logged, not fatal; the caller
 // holds r.mu.
-func (r *run) saveProgress() {
+func (r *run) saveProgress(ctx context.Context) {
 	m := Manifest{SchemaVersion: 1, Kind: Kind, Status: Incomplete, StartedAt: r.started, FinishedAt: time.Now().UTC()}
 	for _, l := range r.results {
 		if l.LocationID != "" {
@@ -129,7 +131,7 @@ func (r *run) saveProgress() {
 		}
 	}
 	name := r.manifestName(&m)
-	if err := writeManifest(filepath.Join(r.cfg.Out, name), m); err != nil {
+	if err := writeManifest(context.WithoutCancel(ctx), r.out, name, m); err != nil {
 		r.cfg.Logger.Warn("saving the run's progress", "file", name, "err", err)
 	}
 }
@@ -154,6 +156,7 @@ func indexes(n int) []int {
 // run is one agency export.
 type run struct {
 	cfg     Config
+	out     folder
 	started time.Time
 	workers int
 	done    map[string]Location // finished by the previous, unfinished run: not redone
@@ -176,7 +179,7 @@ func (r *run) location(ctx context.Context, t Target) Location {
 		res.Error = err.Error()
 		r.cfg.Logger.Error("location not finished", "location", t.ID, "status", res.Status, "err", err)
 	}
-	res.Cursor = readCursor(filepath.Join(r.cfg.Out, res.Path, "manifest.json"))
+	res.Cursor = readCursor(context.WithoutCancel(ctx), r.out, res.Path+"/manifest.json")
 	res.FinishedAt = time.Now().UTC()
 	return res
 }
@@ -199,6 +202,13 @@ func StatusOf(code int) string {
 func (r *run) export(ctx context.Context, t Target) (pipeline.Report, error) {
 	o := One{ID: t.ID, Dir: filepath.Join(r.cfg.Out, LocationDir(t.ID)), Workers: r.workers,
 		Logger: r.cfg.Logger.With("location", t.ID)}
+	if r.cfg.URL != "" {
+		u, err := objstore.JoinURL(r.cfg.URL, LocationDir(t.ID))
+		if err != nil {
+			return pipeline.Report{}, pipeline.Refused(err)
+		}
+		o.URL = u
+	}
 	o.State = filepath.Join(o.Dir, ".ghlbulk.state")
 	if r.cfg.StateDir != "" { // --state names a folder: one state file a location
 		o.State = filepath.Join(r.cfg.StateDir, t.ID+".state")
@@ -228,12 +238,15 @@ func (r *run) finish(ctx context.Context) (*Result, error) {
 	m.FinishedAt = time.Now().UTC()
 	name := r.manifestName(&m)
 	res.Manifest = m
-	if err := writeManifest(filepath.Join(r.cfg.Out, name), m); err != nil {
-		return res, fmt.Errorf("writing %s: %w", filepath.Join(r.cfg.Out, name), err)
+	// Written even when interrupted: the manifest is what the re-run
+	// resumes from.
+	ctx = context.WithoutCancel(ctx)
+	if err := writeManifest(ctx, r.out, name, m); err != nil {
+		return res, err
 	}
 	if r.cfg.Shard.On() && m.Status == Complete {
-		if err := combine(r.cfg.Out, r.cfg.Shard.Count); err != nil {
-			return res, fmt.Errorf("writing %s: %w", filepath.Join(r.cfg.Out, ManifestName), err)
+		if err := combine(ctx, r.out, r.cfg.Shard.Count); err != nil {
+			return res, err
 		}
 	}
 	worst, refusedAll := WorstOutcome(r.results)
@@ -282,3 +295,16 @@ func Outcome(ctx context.Context, m Manifest, worst int, refusedAll bool) error 
 
 // errNoLocation refuses a --locations that names nothing.
 var errNoLocation = errors.New("names no location: use all, ID,ID or @FILE")
+
+// openFolder is OUT as the run keeps its manifests: the bucket prefix with
+// an object storage URL, else the folder.
+func openFolder(ctx context.Context, cfg Config) (folder, func(), error) {
+	if cfg.URL == "" {
+		return localFolder(cfg.Out), func() {}, nil
+	}
+	b, err := objstore.Open(ctx, cfg.URL)
+	if err != nil {
+		return nil, nil, err
+	}
+	return bucketFolder{b}, func() { b.Close() }, nil
+}

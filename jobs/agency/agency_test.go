@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ghlbulk/ghlbulk/objstore"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -200,84 +202,104 @@ func TestShardFromEnv(t *testing.T) {
 	}
 }
 
-func writeJSON(t *testing.T, path string, m Manifest) {
+func writeJSON(t *testing.T, out folder, name string, m Manifest) {
 	t.Helper()
-	if err := writeManifest(path, m); err != nil {
+	if err := writeManifest(context.Background(), out, name, m); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// eachFolder runs fn on OUT as a folder and as an object storage prefix
+// (file://, the same code path as s3:// through gocloud's blob API).
+func eachFolder(t *testing.T, fn func(t *testing.T, out folder)) {
+	t.Run("folder", func(t *testing.T) { fn(t, localFolder(t.TempDir())) })
+	t.Run("bucket", func(t *testing.T) {
+		b, err := objstore.Open(context.Background(), "file://"+filepath.ToSlash(t.TempDir()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		fn(t, bucketFolder{b})
+	})
 }
 
 // TestCheckOutAcceptsShards: the other shards' manifests and folders are
 // an agency export's; the earlier manifest is the shard's own.
 func TestCheckOutAcceptsShards(t *testing.T) {
-	out := t.TempDir()
-	for _, d := range []string{"location_id=a", "location_id=b", ".tmpdir"} {
-		os.MkdirAll(filepath.Join(out, d), 0o755)
-	}
-	writeJSON(t, filepath.Join(out, "manifest.shard-0-of-2.json"), Manifest{Kind: Kind, Status: Incomplete, Shard: "0/2"})
-	writeJSON(t, filepath.Join(out, "manifest.shard-1-of-2.json"), Manifest{Kind: Kind, Status: Complete, Shard: "1/2"})
-	prev, err := checkOut(out, Shard{1, 2})
-	if err != nil || prev == nil || prev.Shard != "1/2" {
-		t.Fatalf("checkOut = %+v, %v; want shard 1/2's manifest", prev, err)
-	}
-	if prev, err := checkOut(out, Shard{}); err != nil || prev != nil {
-		t.Fatalf("unsharded checkOut = %+v, %v; want no earlier manifest", prev, err)
-	}
-	os.WriteFile(filepath.Join(out, "manifest.shard-2-of-3.json"), []byte(`{"kind":"export"}`), 0o644)
-	if _, err := checkOut(out, Shard{1, 2}); err == nil || !strings.Contains(err.Error(), "manifest.shard-2-of-3.json") {
-		t.Errorf("a foreign shard manifest: %v", err)
-	}
-	os.Remove(filepath.Join(out, "manifest.shard-2-of-3.json"))
-	os.WriteFile(filepath.Join(out, "notes.txt"), nil, 0o644)
-	if _, err := checkOut(out, Shard{1, 2}); err == nil || !strings.Contains(err.Error(), "notes.txt") {
-		t.Errorf("a user's file: %v", err)
-	}
+	eachFolder(t, func(t *testing.T, out folder) {
+		ctx := context.Background()
+		for _, f := range []string{"location_id=a/contacts.csv", "location_id=b/.ghlbulk/state.db", ".tmpdir/x"} {
+			if err := out.write(ctx, f, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		writeJSON(t, out, "manifest.shard-0-of-2.json", Manifest{Kind: Kind, Status: Incomplete, Shard: "0/2"})
+		writeJSON(t, out, "manifest.shard-1-of-2.json", Manifest{Kind: Kind, Status: Complete, Shard: "1/2"})
+		prev, err := checkOut(ctx, out, Shard{1, 2})
+		if err != nil || prev == nil || prev.Shard != "1/2" {
+			t.Fatalf("checkOut = %+v, %v; want shard 1/2's manifest", prev, err)
+		}
+		if prev, err := checkOut(ctx, out, Shard{}); err != nil || prev != nil {
+			t.Fatalf("unsharded checkOut = %+v, %v; want no earlier manifest", prev, err)
+		}
+		out.write(ctx, "manifest.shard-2-of-3.json", []byte(`{"kind":"export"}`))
+		if _, err := checkOut(ctx, out, Shard{1, 2}); err == nil || !strings.Contains(err.Error(), "manifest.shard-2-of-3.json") {
+			t.Errorf("a foreign shard manifest: %v", err)
+		}
+		writeJSON(t, out, "manifest.shard-2-of-3.json", Manifest{Kind: Kind, Status: Complete, Shard: "2/3"})
+		out.write(ctx, "notes.txt", nil)
+		if _, err := checkOut(ctx, out, Shard{1, 2}); err == nil || !strings.Contains(err.Error(), "notes.txt") {
+			t.Errorf("a user's file: %v", err)
+		}
+	})
 }
 
 // TestCombine: the combined manifest appears once every shard is
 // complete, lists every location once, and is the same whoever writes it.
 func TestCombine(t *testing.T) {
-	out := t.TempDir()
-	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
-	shard := func(i int, status string, ids ...string) {
-		m := Manifest{Kind: Kind, Status: status, Shard: fmt.Sprint(i, "/3"), StartedAt: t0.Add(time.Duration(i) * time.Minute),
-			FinishedAt: t0.Add(time.Duration(10+i) * time.Minute)}
-		for _, id := range ids {
-			m.Locations = append(m.Locations, loc(id, Done))
+	eachFolder(t, func(t *testing.T, out folder) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+		shard := func(i int, status string, ids ...string) {
+			m := Manifest{Kind: Kind, Status: status, Shard: fmt.Sprint(i, "/3"), StartedAt: t0.Add(time.Duration(i) * time.Minute),
+				FinishedAt: t0.Add(time.Duration(10+i) * time.Minute)}
+			for _, id := range ids {
+				m.Locations = append(m.Locations, loc(id, Done))
+			}
+			writeJSON(t, out, Shard{i, 3}.manifestName(), m)
 		}
-		writeJSON(t, filepath.Join(out, Shard{i, 3}.manifestName()), m)
-	}
-	shard(0, Complete, "c", "a")
-	shard(1, Incomplete, "b")
-	if err := combine(out, 3); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(out, ManifestName)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("combined with shards 1 and 2 unfinished: %v", err)
-	}
-	shard(1, Complete, "b")
-	shard(2, Complete)
-	if err := combine(out, 3); err != nil {
-		t.Fatal(err)
-	}
-	first, _ := os.ReadFile(filepath.Join(out, ManifestName))
-	m, _, err := readManifest(filepath.Join(out, ManifestName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, l := range m.Locations {
-		ids = append(ids, l.LocationID)
-	}
-	if m.Status != Complete || m.Shards != 3 || strings.Join(ids, ",") != "a,b,c" || !m.StartedAt.Equal(t0) || !m.FinishedAt.Equal(t0.Add(12*time.Minute)) {
-		t.Errorf("combined: %+v", m)
-	}
-	if err := combine(out, 3); err != nil { // a second finishing shard
-		t.Fatal(err)
-	}
-	if again, _ := os.ReadFile(filepath.Join(out, ManifestName)); string(again) != string(first) {
-		t.Errorf("a second combine wrote another manifest:\n%s\n%s", first, again)
-	}
+		shard(0, Complete, "c", "a")
+		shard(1, Incomplete, "b")
+		if err := combine(ctx, out, 3); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := out.read(ctx, ManifestName); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("combined with shards 1 and 2 unfinished: %v", err)
+		}
+		shard(1, Complete, "b")
+		shard(2, Complete)
+		if err := combine(ctx, out, 3); err != nil {
+			t.Fatal(err)
+		}
+		first, _ := out.read(ctx, ManifestName)
+		m, _, err := readManifest(ctx, out, ManifestName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, l := range m.Locations {
+			ids = append(ids, l.LocationID)
+		}
+		if m.Status != Complete || m.Shards != 3 || strings.Join(ids, ",") != "a,b,c" || !m.StartedAt.Equal(t0) || !m.FinishedAt.Equal(t0.Add(12*time.Minute)) {
+			t.Errorf("combined: %+v", m)
+		}
+		if err := combine(ctx, out, 3); err != nil { // a second finishing shard
+			t.Fatal(err)
+		}
+		if again, _ := out.read(ctx, ManifestName); string(again) != string(first) {
+			t.Errorf("a second combine wrote another manifest:\n%s\n%s", first, again)
+		}
+	})
 }
 
 // TestProgressSurvivesAKill checks that each finished location is in the
@@ -300,7 +322,7 @@ func TestProgressSurvivesAKill(t *testing.T) {
 		ran = append(ran, o.ID)
 		if o.ID == "c" && storm {
 			// What a kill here leaves on disk is what the manifest says now.
-			m, ok, err := readManifest(filepath.Join(out, ManifestName))
+			m, ok, err := readManifest(ctx, localFolder(out), ManifestName)
 			if err != nil || !ok || m.Status != Incomplete || len(m.doneSet()) != 2 {
 				t.Fatalf("manifest while c runs: %+v, %v, %v; want a and b done, incomplete", m, ok, err)
 			}

@@ -1,16 +1,15 @@
 package agency
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/ghlbulk/ghlbulk/internal/fsx"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -67,8 +66,8 @@ type Location struct {
 func LocationDir(id string) string { return "location_id=" + id }
 
 // readCursor is the cursor of a location's manifest, if it has one.
-func readCursor(path string) json.RawMessage {
-	b, err := os.ReadFile(path)
+func readCursor(ctx context.Context, out folder, name string) json.RawMessage {
+	b, err := out.read(ctx, name)
 	if err != nil {
 		return nil
 	}
@@ -81,20 +80,23 @@ func readCursor(path string) json.RawMessage {
 	return m.Cursor
 }
 
-// writeManifest writes m aside and renames it into place: a reader sees
-// the old manifest or the new one, whole.
-func writeManifest(path string, m Manifest) error {
+// writeManifest replaces the manifest name in out whole: a reader sees the
+// old manifest or the new one.
+func writeManifest(ctx context.Context, out folder, name string, m Manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	return fsx.WriteFile(path, append(b, '\n'))
+	if err := out.write(ctx, name, append(b, '\n')); err != nil {
+		return fmt.Errorf("writing %s/%s: %w", out, name, err)
+	}
+	return nil
 }
 
 // readManifest reads an agency manifest; ok is false for a missing file.
-func readManifest(path string) (m *Manifest, ok bool, err error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+func readManifest(ctx context.Context, out folder, name string) (m *Manifest, ok bool, err error) {
+	b, err := out.read(ctx, name)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
 	if err != nil {
@@ -102,7 +104,7 @@ func readManifest(path string) (m *Manifest, ok bool, err error) {
 	}
 	m = &Manifest{}
 	if err := json.Unmarshal(b, m); err != nil || m.Kind != Kind {
-		return nil, true, fmt.Errorf("%s is not an agency export's manifest", path)
+		return nil, true, fmt.Errorf("%s/%s is not an agency export's manifest", out, name)
 	}
 	return m, true, nil
 }
@@ -111,11 +113,8 @@ func readManifest(path string) (m *Manifest, ok bool, err error) {
 // (its manifests, shards' included, and location_id=<id> folders), and
 // returns the earlier manifest of this run's kind: the shard's own when
 // sharded, else the top-level one.
-func checkOut(out string, sh Shard) (*Manifest, error) {
-	ents, err := os.ReadDir(out)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, os.MkdirAll(out, 0o755)
-	}
+func checkOut(ctx context.Context, out folder, sh Shard) (*Manifest, error) {
+	ents, err := out.entries(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("--out: %w", err)
 	}
@@ -125,10 +124,10 @@ func checkOut(out string, sh Shard) (*Manifest, error) {
 	}
 	var prev *Manifest
 	for _, e := range ents {
-		switch name := e.Name(); {
-		case e.IsDir() && strings.HasPrefix(name, "location_id="), strings.HasPrefix(name, "."):
+		switch name := e.Name; {
+		case e.Dir && strings.HasPrefix(name, "location_id="), strings.HasPrefix(name, "."):
 		case name == ManifestName || isShardManifest(name):
-			m, _, err := readManifest(filepath.Join(out, name))
+			m, _, err := readManifest(ctx, out, name)
 			if err != nil {
 				return nil, fmt.Errorf("--out %s: its %s is not an agency export's (a one-location export is there?); nothing was written: choose an empty or new folder for --locations", out, name)
 			}
@@ -165,10 +164,10 @@ func (m *Manifest) doneSet() map[string]Location {
 // the same manifest from the same files (sorted, times taken from the
 // files), and each write is a rename of a whole file, so whichever lands
 // last, the reader sees one whole, correct manifest.
-func combine(out string, n int) error {
+func combine(ctx context.Context, out folder, n int) error {
 	all := Manifest{SchemaVersion: 1, Kind: Kind, Status: Complete, Shards: n}
 	for i := range n {
-		m, ok, err := readManifest(filepath.Join(out, Shard{Index: i, Count: n}.manifestName()))
+		m, ok, err := readManifest(ctx, out, Shard{Index: i, Count: n}.manifestName())
 		if err != nil || !ok || m.Status != Complete {
 			return nil // that shard is not done yet (or is being rewritten): it will combine
 		}
@@ -181,5 +180,5 @@ func combine(out string, n int) error {
 		all.Locations = append(all.Locations, m.Locations...)
 	}
 	slices.SortFunc(all.Locations, func(a, b Location) int { return strings.Compare(a.LocationID, b.LocationID) })
-	return writeManifest(filepath.Join(out, ManifestName), all)
+	return writeManifest(ctx, out, ManifestName, all)
 }

@@ -441,8 +441,12 @@ func (e *exporter) publish(ctx context.Context, r *exportRun) error {
 	return rm.b.Delete(ctx, remoteStage+ledgerName)
 }
 
-// remoteFinished saves the finished state and deletes the run's staged
-// pages from the bucket.
+// remoteFinished saves the finished state and deletes every staged page
+// from the bucket: the run's, and those of an earlier run killed after it
+// uploaded pages and before the state naming it followed them (the state
+// is uploaded at most every DefaultStateEvery), which the resumed run
+// could not know of and started afresh without. Once a run is finished
+// no staged page is any run's.
 func (e *exporter) remoteFinished(ctx context.Context, r *exportRun) error {
 	if e.cfg.Remote == nil {
 		return nil
@@ -450,7 +454,7 @@ func (e *exporter) remoteFinished(ctx context.Context, r *exportRun) error {
 	if err := e.saveRemoteState(ctx, true); err != nil {
 		return err
 	}
-	return e.remoteDropStage(ctx, r)
+	return e.dropRemoteStage(ctx, remoteStage)
 }
 
 // remoteDropStage deletes run r's staged pages from the bucket.
@@ -458,7 +462,11 @@ func (e *exporter) remoteDropStage(ctx context.Context, r *exportRun) error {
 	if e.cfg.Remote == nil {
 		return nil
 	}
-	prefix := remoteStage + path.Base(filepath.ToSlash(r.StageDir)) + "/"
+	return e.dropRemoteStage(ctx, remoteStage+path.Base(filepath.ToSlash(r.StageDir))+"/")
+}
+
+// dropRemoteStage deletes every object under prefix.
+func (e *exporter) dropRemoteStage(ctx context.Context, prefix string) error {
 	objs, err := e.cfg.Remote.b.List(ctx, prefix)
 	if err != nil {
 		return err
