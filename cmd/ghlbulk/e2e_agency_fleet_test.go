@@ -234,7 +234,6 @@ func TestE2EAgencyShardFromEnv(t *testing.T) {
 	}
 }
 
-
 // TestE2EAgencyTokensFile: --tokens FILE gives each location its own
 // token from the variable its row names, with no Company token; a
 // location whose variable is unset is refused alone, and the re-run with

@@ -97,7 +97,7 @@ func (o exportOptions) locationExport(since time.Time) agency.ExportFunc {
 		lo.out, lo.url, lo.state, lo.workers = l.Dir, l.URL, l.State, l.Workers
 		lo.report, lo.locations = "", ""
 		lo.plan.noPlan = true // parallel plans would interleave on stdout
-		if lo.url != "" { // the location's prefix, its state read back from it
+		if lo.url != "" {     // the location's prefix, its state read back from it
 			if err := lo.openRemote(ctx, since); err != nil {
 				return pipeline.Report{}, err
 			}
