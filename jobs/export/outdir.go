@@ -309,12 +309,13 @@ func ledgerPath(out string) string { return filepath.Join(out, stageDirName, led
 // readLedger is the ledger's file names; a missing or unreadable ledger
 // names none (so owns nothing).
 func readLedger(out string) []string {
-	raw, err := os.ReadFile(ledgerPath(out))
-	if err != nil {
-		return nil
-	}
+	return ledgerNames(os.ReadFile(ledgerPath(out)))
+}
+
+// ledgerNames is what a ledger read (from the folder or the bucket) lists.
+func ledgerNames(raw []byte, err error) []string {
 	var l ledger
-	if json.Unmarshal(raw, &l) != nil {
+	if err != nil || json.Unmarshal(raw, &l) != nil {
 		return nil
 	}
 	return plainNames(l.Files)

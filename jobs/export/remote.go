@@ -180,15 +180,7 @@ func (rm *Remote) readManifest(ctx context.Context) (sinks.Manifest, bool) {
 
 // readLedger is the names the bucket's ledger lists; none when it has none.
 func (rm *Remote) readLedger(ctx context.Context) []string {
-	raw, err := rm.b.ReadBytes(ctx, remoteStage+ledgerName)
-	if err != nil {
-		return nil
-	}
-	var l ledger
-	if json.Unmarshal(raw, &l) != nil {
-		return nil
-	}
-	return plainNames(l.Files)
+	return ledgerNames(rm.b.ReadBytes(ctx, remoteStage+ledgerName))
 }
 
 // Pull brings into the work folder (cfg.OutDir) what the bucket holds and
