@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
+	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
 // agencyEnv is an agency's environment: the Company token in GHL_TOKEN,
@@ -196,10 +197,19 @@ func TestE2EAgencyImportByLocationColumn(t *testing.T) {
 		ids[0] + ",Eve,eve@@example.com\n" +
 		ids[1] + ",Fay,fay@example.com\n" +
 		",Gus,gus@example.com\n"})
-	args := []string{"import", in, "--mapping", mapping, "--location-column", "Location", "--parallel-locations", "2"}
+	report := filepath.Join(dir, "report.json")
+	args := []string{"import", in, "--mapping", mapping, "--location-column", "Location", "--parallel-locations", "2", "--report", report}
 	r := runCLI(t, env, args...)
 	if r.code != 0 {
 		t.Fatalf("import --location-column: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// The locations' rows are disjoint: the report adds them up.
+	var rep pipeline.Report
+	if err := json.Unmarshal(mustRead(t, report), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.RowsRead != 7 || rep.Created != 4 || rep.Rejected != 3 || rep.Outcome != "done" {
+		t.Errorf("report: rows_read %d created %d rejected %d outcome %q, want 7, 4, 3, done", rep.RowsRead, rep.Created, rep.Rejected, rep.Outcome)
 	}
 	for _, id := range ids {
 		if !strings.Contains(r.stdout, id) {

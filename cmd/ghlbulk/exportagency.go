@@ -11,7 +11,6 @@ import (
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/jobs/agency"
 	"github.com/ghlbulk/ghlbulk/jobs/export"
-	"github.com/ghlbulk/ghlbulk/jobs/plan"
 	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/objstore"
 	"github.com/ghlbulk/ghlbulk/pipeline"
@@ -57,6 +56,7 @@ func runAgencyExport(ctx context.Context, o exportOptions, since time.Time) erro
 	if err != nil {
 		return refused(err)
 	}
+	started := time.Now()
 	res, runErr := agency.Run(ctx, agency.Config{
 		Out: o.out, URL: o.url, StateDir: o.state, Locations: o.locations, Tokens: o.tokens,
 		Parallel: o.parallel, Workers: o.workers, Shard: shard,
@@ -65,7 +65,10 @@ func runAgencyExport(ctx context.Context, o exportOptions, since time.Time) erro
 	if res == nil {
 		return runErr
 	}
-	rep := plan.MergeReports(res.Reports...)
+	// The locations' rows are disjoint: their counts add up; the time is
+	// the whole run's, the locations having run side by side.
+	rep := pipeline.SumReports(res.Reports...)
+	rep.ElapsedS = time.Since(started).Seconds()
 	if !f.opts.quiet {
 		shown := o.out
 		if o.url != "" {

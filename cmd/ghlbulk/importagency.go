@@ -15,13 +15,13 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/internal/fanout"
-	"github.com/ghlbulk/ghlbulk/jobs/plan"
 	"github.com/ghlbulk/ghlbulk/jobs/session"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 	"github.com/ghlbulk/ghlbulk/transform"
@@ -56,6 +56,7 @@ type splitInput struct {
 	rejects []pipeline.RejectRecord // rows naming no reachable location
 	headers [][]string              // each input file's
 	files   []string                // the input files, as named
+	started time.Time
 }
 
 func runAgencyImport(ctx context.Context, o importOptions) error {
@@ -82,7 +83,7 @@ func runAgencyImport(ctx context.Context, o importOptions) error {
 		return refused(fmt.Errorf("--state %s: %w", o.state, err))
 	}
 	defer os.RemoveAll(dir)
-	sp := &splitInput{dir: dir, parts: map[string][]*splitPart{}, files: o.files}
+	sp := &splitInput{dir: dir, parts: map[string][]*splitPart{}, files: o.files, started: time.Now()}
 	if err := sp.split(ctx, &o, reach); err != nil {
 		return err
 	}
@@ -301,9 +302,12 @@ func (sp *splitInput) finish(ctx context.Context, o importOptions, results []age
 	for _, l := range results {
 		reps = append(reps, l.Report)
 	}
-	rep := plan.MergeReports(reps...)
+	// The locations' rows are disjoint: their counts add up; the time is
+	// the whole run's, the locations having run side by side.
+	rep := pipeline.SumReports(reps...)
 	rep.RowsRead += int64(len(sp.rejects))
 	rep.Rejected += int64(len(sp.rejects))
+	rep.ElapsedS, rep.RejectsFile = time.Since(sp.started).Seconds(), o.rejects
 	if !f.opts.quiet {
 		sp.printSummary(f.summaryOut(o.report), o, results)
 	}
