@@ -496,7 +496,7 @@ bench_agency() {
 	late=$(jnum "$RUN/agency.counts.json" RateLimitedLate)
 	cpu=$(cat "$RUN/agency.rss.cpu")
 	row "agency $n x $c: exit / locations done" "$rc / $(jq '[.locations[] | select(.status == "done")] | length' "$out/manifest.json" 2>/dev/null || echo ?)" "contacts $rows, $(jq -c .rows_written "$rep" 2>/dev/null)"
-	row "agency $n x $c: requests / wall time" "$req / $(fmt "$el" '%.1f') s" "$(fmt "$rate" '%.1f') req/s; a location's run: $(fmt "$(calc "$(jnum "$rep" elapsed_s)/$n")" '%.1f') s on average (the report's elapsed_s sums them)"
+	row "agency $n x $c: requests / wall time" "$req / $(fmt "$el" '%.1f') s" "$(fmt "$rate" '%.1f') req/s; the report's elapsed_s (the run's wall time): $(fmt "$(jnum "$rep" elapsed_s)" '%.1f') s"
 	row "agency $n x $c: share of $((n * 10)) req/s" "$(fmt "$(calc "100*$rate/($n*10)")" '%.1f')%" "target >= 95%; per location $(fmt "$(calc "$rate/$n")" '%.2f') of 10 req/s"
 	row "agency $n x $c: 429s / after the 1st window" "$done429 / $late" "target: 0 after the first window; report throttled $(jnum "$rep" throttled), retries $(jnum "$rep" retries)"
 	row "agency $n x $c: exporter CPU / peak RSS" "$cpu CPU-s" "$(mib "$(cat "$RUN/agency.rss")"); $(fmt "$(calc "1e6*$cpu/($req>0?$req:1)")" '%.0f') us/request"
