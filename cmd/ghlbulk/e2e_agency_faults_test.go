@@ -123,12 +123,12 @@ func TestE2EAgencyStormAndSpentQuota(t *testing.T) {
 		t.Fatalf("a stormed and a spent location: exit %d, want %d (failed over stopped)\n%s\n%s", r.code, exitFailed, r.stdout, r.stderr)
 	}
 	m := readAgencyManifest(t, out)
-	want := map[string]string{ids[0]: locDone, storm: locFailed, spent: locStopped, ids[3]: locDone}
+	want := map[string]string{ids[0]: agency.Done, storm: agency.Failed, spent: agency.Stopped, ids[3]: agency.Done}
 	if got := statusOf(m); !mapsEqual(got, want) || m.Status != "incomplete" {
 		t.Fatalf("manifest statuses %v (%s), want %v", got, m.Status, want)
 	}
 	for _, l := range m.Locations {
-		if l.Status != locDone && l.Error == "" {
+		if l.Status != agency.Done && l.Error == "" {
 			t.Errorf("location %s is %s with no error in the manifest", l.LocationID, l.Status)
 		}
 	}
@@ -183,7 +183,7 @@ func TestE2EAgencySpentQuotaStops(t *testing.T) {
 		t.Fatalf("one location's quota spent: exit %d, want %d\n%s\n%s", r.code, exitStopped, r.stdout, r.stderr)
 	}
 	m := readAgencyManifest(t, out)
-	want := map[string]string{spent: locStopped, ids[1]: locDone, ids[2]: locDone}
+	want := map[string]string{spent: agency.Stopped, ids[1]: agency.Done, ids[2]: agency.Done}
 	if got := statusOf(m); !mapsEqual(got, want) || m.Status != "incomplete" {
 		t.Fatalf("manifest statuses %v (%s), want %v", got, m.Status, want)
 	}

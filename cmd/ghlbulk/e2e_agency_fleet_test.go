@@ -144,7 +144,7 @@ func TestE2EAgencyShardsKilledAndRestarted(t *testing.T) {
 
 	seen := map[string]int{}
 	for i := range n {
-		var m agencyManifest
+		var m agency.Manifest
 		if err := json.Unmarshal(mustRead(t, filepath.Join(out, fmt.Sprintf("manifest.shard-%d-of-%d.json", i, n))), &m); err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func TestE2EAgencyShardsKilledAndRestarted(t *testing.T) {
 		t.Fatalf("combined manifest: %s, %d locations, %d shards", m.Status, len(m.Locations), m.Shards)
 	}
 	for _, l := range m.Locations {
-		if l.Status != locDone {
+		if l.Status != agency.Done {
 			t.Errorf("combined manifest: %s %s", l.LocationID, l.Status)
 		}
 	}
@@ -280,7 +280,7 @@ func TestE2EAgencyTokensFile(t *testing.T) {
 		t.Fatalf("TOK_1 unset: exit %d, want %d\n%s\n%s", r.code, exitFailed, r.stdout, r.stderr)
 	}
 	m := readAgencyManifest(t, out)
-	if got, want := statusOf(m), map[string]string{ids[0]: locDone, ids[1]: locRefused, ids[2]: locDone}; !mapsEqual(got, want) {
+	if got, want := statusOf(m), map[string]string{ids[0]: agency.Done, ids[1]: agency.Refused, ids[2]: agency.Done}; !mapsEqual(got, want) {
 		t.Fatalf("statuses %v, want %v", got, want)
 	}
 	for _, l := range m.Locations {

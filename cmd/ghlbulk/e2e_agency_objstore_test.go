@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
+	"github.com/ghlbulk/ghlbulk/jobs/agency"
 	"github.com/ghlbulk/ghlbulk/objstore"
 )
 
@@ -55,7 +56,7 @@ func TestE2EAgencyShardsToObjectStorage(t *testing.T) {
 	}
 
 	b := objOpen(t, url)
-	var m agencyManifest
+	var m agency.Manifest
 	raw, err := b.ReadBytes(context.Background(), "manifest.json")
 	if err != nil || json.Unmarshal(raw, &m) != nil {
 		t.Fatalf("combined manifest: %v\n%s", err, raw)
@@ -64,7 +65,7 @@ func TestE2EAgencyShardsToObjectStorage(t *testing.T) {
 		t.Fatalf("combined manifest: %s, %d locations, %d shards", m.Status, len(m.Locations), m.Shards)
 	}
 	for _, l := range m.Locations {
-		if l.Status != locDone {
+		if l.Status != agency.Done {
 			t.Errorf("combined manifest: %s %s", l.LocationID, l.Status)
 		}
 	}
@@ -114,7 +115,7 @@ func TestE2EAgencyToObjectStorageSameAsFolder(t *testing.T) {
 		}
 	}
 	fm, bm := readAgencyManifest(t, folder), readAgencyManifest(t, got)
-	if statusOf(fm)[sb.Locations()[0]] != locDone || !mapsEqual(statusOf(fm), statusOf(bm)) {
+	if statusOf(fm)[sb.Locations()[0]] != agency.Done || !mapsEqual(statusOf(fm), statusOf(bm)) {
 		t.Errorf("manifests differ: folder %v, bucket %v", statusOf(fm), statusOf(bm))
 	}
 }

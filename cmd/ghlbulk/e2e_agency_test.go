@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
+	"github.com/ghlbulk/ghlbulk/jobs/agency"
 	"github.com/ghlbulk/ghlbulk/pipeline"
 )
 
@@ -24,16 +25,16 @@ func agencyEnv(t *testing.T, sb *testSandbox) []string {
 		"GHL_TOKEN_FILE=" + filepath.Join(t.TempDir(), "token.json")}
 }
 
-func readAgencyManifest(t *testing.T, out string) agencyManifest {
+func readAgencyManifest(t *testing.T, out string) agency.Manifest {
 	t.Helper()
-	var m agencyManifest
+	var m agency.Manifest
 	if err := json.Unmarshal(mustRead(t, filepath.Join(out, "manifest.json")), &m); err != nil {
 		t.Fatalf("top-level manifest: %v", err)
 	}
 	return m
 }
 
-func statusOf(m agencyManifest) map[string]string {
+func statusOf(m agency.Manifest) map[string]string {
 	st := map[string]string{}
 	for _, l := range m.Locations {
 		st[l.LocationID] = l.Status
@@ -109,7 +110,7 @@ func TestE2EAgencyOneLocationFails(t *testing.T) {
 		t.Fatalf("one location refused: exit %d, want %d\n%s\n%s", r.code, exitFailed, r.stdout, r.stderr)
 	}
 	m := readAgencyManifest(t, out)
-	want := map[string]string{ids[0]: locDone, ids[1]: locRefused, ids[2]: locDone}
+	want := map[string]string{ids[0]: agency.Done, ids[1]: agency.Refused, ids[2]: agency.Done}
 	if got := statusOf(m); !mapsEqual(got, want) || m.Status != "incomplete" {
 		t.Fatalf("manifest statuses %v (%s), want %v", got, m.Status, want)
 	}
@@ -118,7 +119,7 @@ func TestE2EAgencyOneLocationFails(t *testing.T) {
 			t.Errorf("location %s not written: %v", id, err)
 		}
 	}
-	if !strings.Contains(r.stdout, ids[1]) || !strings.Contains(r.stdout, locRefused) {
+	if !strings.Contains(r.stdout, ids[1]) || !strings.Contains(r.stdout, agency.Refused) {
 		t.Errorf("the summary has no row for the refused location:\n%s", r.stdout)
 	}
 	finished := map[string]time.Time{}

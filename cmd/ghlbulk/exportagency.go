@@ -20,33 +20,6 @@ import (
 // are its flags' config, the one-location export it runs per location
 // (the plain export's own, so both write the same files) and the summary.
 
-// The job's manifest types, statuses and outcome, as import
-// --location-column (importagency.go) and the tests name them.
-type (
-	agencyManifest = agency.Manifest
-	agencyLocation = agency.Location
-)
-
-const (
-	locDone    = agency.Done
-	locFailed  = agency.Failed
-	locRefused = agency.Refused
-	locStopped = agency.Stopped
-)
-
-var (
-	worstOutcome  = agency.WorstOutcome
-	agencyOutcome = agency.Outcome
-)
-
-func indexes(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i
-	}
-	return out
-}
-
 func runAgencyExport(ctx context.Context, o exportOptions, since time.Time) error {
 	f := o.f
 	if o.layout == export.LayoutRun {

@@ -138,24 +138,57 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before exporting (bad flag, 
 	return cmd
 }
 
+// validate checks the flags before anything is opened and returns
+// --since's time; each check's own function keeps its messages.
 func (o *exportOptions) validate() (time.Time, error) {
-	var since time.Time
+	if err := o.validateOutput(); err != nil {
+		return time.Time{}, err
+	}
+	since, err := o.validateMode()
+	if err != nil {
+		return since, err
+	}
+	if err := o.plan.validate(o.incremental); err != nil {
+		return since, err
+	}
+	if o.workers < 1 || o.workers > 64 {
+		return since, fmt.Errorf("--workers %d: must be between 1 and 64", o.workers)
+	}
+	if err := o.validateAgency(); err != nil {
+		return since, err
+	}
+	if o.state == "" && o.locations == "" {
+		o.state = filepath.Join(o.out, ".ghlbulk.state")
+	}
+	return since, nil
+}
+
+// validateOutput checks what the export writes: --out, --format,
+// --layout and --include (normalised in place).
+func (o *exportOptions) validateOutput() error {
 	if o.out == "" {
-		return since, errors.New("--out is required: the directory to write the files into")
+		return errors.New("--out is required: the directory to write the files into")
 	}
 	if o.format != "parquet" && o.format != "csv" {
-		return since, fmt.Errorf("--format %q: must be parquet or csv", o.format)
+		return fmt.Errorf("--format %q: must be parquet or csv", o.format)
 	}
 	if o.layout != export.LayoutReplace && o.layout != export.LayoutRun {
-		return since, fmt.Errorf("--layout %q: must be replace or run", o.layout)
+		return fmt.Errorf("--layout %q: must be replace or run", o.layout)
 	}
 	for i, inc := range o.include {
 		inc = strings.ToLower(strings.TrimSpace(inc))
 		if !slices.Contains(includable, inc) {
-			return since, fmt.Errorf("--include %q: must be a list of %s", inc, strings.Join(includable, ", "))
+			return fmt.Errorf("--include %q: must be a list of %s", inc, strings.Join(includable, ", "))
 		}
 		o.include[i] = inc
 	}
+	return nil
+}
+
+// validateMode checks that --incremental, --snapshot, --since and
+// --layout go together, and returns --since's time (zero without it).
+func (o *exportOptions) validateMode() (time.Time, error) {
+	var since time.Time
 	if o.incremental && o.since != "" {
 		return since, errors.New("--incremental and --since: use one (--incremental keeps its own cursor in --state)")
 	}
@@ -171,18 +204,6 @@ func (o *exportOptions) validate() (time.Time, error) {
 			return since, fmt.Errorf("--since %q: must be an RFC 3339 time such as 2026-01-02T15:04:05Z", o.since)
 		}
 		since = t
-	}
-	if err := o.plan.validate(o.incremental); err != nil {
-		return since, err
-	}
-	if o.workers < 1 || o.workers > 64 {
-		return since, fmt.Errorf("--workers %d: must be between 1 and 64", o.workers)
-	}
-	if err := o.validateAgency(); err != nil {
-		return since, err
-	}
-	if o.state == "" && o.locations == "" {
-		o.state = filepath.Join(o.out, ".ghlbulk.state")
 	}
 	return since, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ghlbulk/ghlbulk/auth"
 	"github.com/ghlbulk/ghlbulk/ghl"
+	"github.com/ghlbulk/ghlbulk/jobs/agency"
 	"github.com/ghlbulk/ghlbulk/jobs/importer"
 	"github.com/ghlbulk/ghlbulk/jobs/plan"
 	"github.com/ghlbulk/ghlbulk/jobs/session"
@@ -57,10 +58,10 @@ type importOptions struct {
 	createFields  bool        // --create-fields
 
 	// locationColumn is --location-column (importagency.go): route each
-	// row to the location it names; agencyLocation is the location one
-	// part of such a run imports into, parallel --parallel-locations.
+	// row to the location it names; agencyPart is the location one part
+	// of such a run imports into, parallel --parallel-locations.
 	locationColumn string
-	agencyLocation string
+	agencyPart     *agency.ImportPart
 	parallel       int
 
 	// notify is --notify: the summary to relays at the end (relayflags.go).

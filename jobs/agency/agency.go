@@ -12,6 +12,11 @@
 // command line builds it from its flags, so the agency job and a plain
 // export run the very same code for a location.
 //
+// The agency import (import --location-column, import.go) is the same
+// idea the other way: the input split by location (importsplit.go), and
+// the caller's one-location contacts import (ImportConfig.Import) run for
+// each location's part.
+//
 // Floor 4 (docs/design.md): imports auth, pipeline and the floors below, never the command line.
 package agency
 
