@@ -100,11 +100,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	targets = cfg.Shard.filter(targets)
 	r := run{cfg: cfg, out: out, started: time.Now().UTC(), done: prev.doneSet()}
 	r.results = make([]Location, len(targets))
-	// Every location shares one worker budget: --workers split among the
-	// locations running at once, but two at least: the pacer holds one
-	// token, so one request in flight loses the pace at every stall
-	// (docs/benchmarks.md, section 10: 94.8 -> 96.4 % of the summed limits).
-	r.workers = max(2, cfg.Workers/max(1, min(cfg.Parallel, len(targets))))
+	r.workers = workersEach(cfg.Workers, cfg.Parallel, len(targets))
 	_ = fanout.Each(ctx, cfg.Parallel, indexes(len(targets)), func(ctx context.Context, i int) error {
 		res := r.location(ctx, targets[i])
 		r.mu.Lock()
@@ -148,6 +144,14 @@ func (r *run) manifestName(m *Manifest) string {
 	}
 	m.Shard = r.cfg.Shard.String()
 	return r.cfg.Shard.manifestName()
+}
+
+// workersEach is a location's share of the worker budget: --workers split
+// among the locations running at once, but two at least: the pacer holds
+// one token, so one request in flight loses the pace at every stall
+// (docs/benchmarks.md, section 10: 94.8 -> 96.4 % of the summed limits).
+func workersEach(budget, parallel, locations int) int {
+	return max(2, budget/max(1, min(parallel, locations)))
 }
 
 func indexes(n int) []int {

@@ -94,7 +94,7 @@ func Import(ctx context.Context, cfg ImportConfig) (*ImportResult, error) {
 		return nil, err
 	}
 	results := make([]Location, len(sp.order))
-	workers := max(1, cfg.Workers/max(1, min(cfg.Parallel, len(sp.order))))
+	workers := workersEach(cfg.Workers, cfg.Parallel, len(sp.order))
 	_ = fanout.Each(ctx, cfg.Parallel, indexes(len(sp.order)), func(ctx context.Context, i int) error {
 		results[i] = sp.importLocation(ctx, cfg, sp.order[i], workers)
 		return nil
