@@ -327,3 +327,60 @@ func TestE2EAgencyTokensFileRefusesTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EAgencyImportTokensFile: import --location-column with --tokens
+// and no Company token: each row goes to its location with that
+// location's own token; a location whose variable is unset is refused
+// alone (its row in the summary names the variable, exit 1) and the
+// re-run with it set imports only its rows; a row naming a location the
+// file lacks is rejected.
+func TestE2EAgencyImportTokensFile(t *testing.T) {
+	t.Parallel()
+	sb := startSandbox(t, sandbox.Options{Locations: 3})
+	ids := sb.Locations()
+	dir := t.TempDir()
+	toks := map[string]string{}
+	rows := "location_id,env\n"
+	for i, id := range ids[:2] { // the third location is not in the file
+		tok, err := sb.IssueToken(id, sandbox.AllScopes, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks[fmt.Sprintf("TOK_%d", i)] = tok
+		rows += fmt.Sprintf("%s,TOK_%d\n", id, i)
+	}
+	writeFiles(t, dir, map[string]string{
+		"tokens.csv": rows,
+		"m.yaml":     "version: 1\nkey: [email]\nfields:\n  firstName: \"First Name\"\n  email: \"Email\"\n",
+		"in.csv": "Location,First Name,Email\n" + ids[0] + ",Ann,ann@example.com\n" + ids[1] + ",Bob,bob@example.com\n" +
+			ids[2] + ",Cid,cid@example.com\n" + ids[1] + ",Dee,dee@example.com\n",
+	})
+	in := filepath.Join(dir, "in.csv")
+	env := []string{"GHL_API_URL=" + sb.URL, "GHL_TOKEN_FILE=" + filepath.Join(dir, "none.json"), "TOK_0=" + toks["TOK_0"]} // TOK_1 unset
+	args := []string{"import", in, "--mapping", filepath.Join(dir, "m.yaml"), "--location-column", "Location", "--tokens", filepath.Join(dir, "tokens.csv")}
+	r := runCLI(t, env, args...)
+	if r.code != exitFailed || !strings.Contains(r.stdout, "TOK_1") {
+		t.Fatalf("TOK_1 unset: exit %d, want %d with the variable named\n%s\n%s", r.code, exitFailed, r.stdout, r.stderr)
+	}
+	rejects := voReadCSV(t, in+".rejects.csv")
+	if len(rejects) != 2 || rejects[1][len(rejects[1])-3] != "3" {
+		t.Errorf("rejects: %v, want row 3 alone (its location is not in --tokens)", rejects)
+	}
+	before := sb.Counts()
+	r = runCLI(t, append(env, "TOK_1="+toks["TOK_1"]), args...)
+	after := sb.Counts()
+	if r.code != 0 {
+		t.Fatalf("re-run with TOK_1: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if w := after.ByRoute["POST /contacts/upsert"] - before.ByRoute["POST /contacts/upsert"]; w != 2 {
+		t.Errorf("the re-run sent %d upserts, want 2 (Bob and Dee, the refused location's rows)", w)
+	}
+	for _, tok := range toks {
+		if strings.Contains(r.stdout+r.stderr, tok) {
+			t.Error("the output shows a token")
+		}
+	}
+	if r := runCLI(t, env, "import", in, "--mapping", filepath.Join(dir, "m.yaml"), "--tokens", filepath.Join(dir, "tokens.csv")); r.code != exitRefused || !strings.Contains(r.stderr, "--location-column") {
+		t.Errorf("--tokens without --location-column: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -26,7 +26,7 @@ func runAgencyImport(ctx context.Context, o importOptions) error {
 	f := o.f
 	res, runErr := agency.Import(ctx, agency.ImportConfig{
 		Files: o.files, Open: o.open, Column: o.locationColumn, StateDir: o.state, Rejects: o.rejects,
-		Parallel: o.parallel, Workers: o.workers,
+		Parallel: o.parallel, Workers: o.workers, Tokens: o.tokens,
 		Auth: f.authOptions(), Logger: f.logger(), Import: o.locationImport(),
 	})
 	if res == nil {

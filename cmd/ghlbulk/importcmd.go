@@ -61,6 +61,7 @@ type importOptions struct {
 	// row to the location it names; agencyPart is the location one part
 	// of such a run imports into, parallel --parallel-locations.
 	locationColumn string
+	tokens         string // --tokens FILE, with --location-column
 	agencyPart     *agency.ImportPart
 	parallel       int
 
@@ -127,6 +128,8 @@ Exit codes: 0 done, 1 failed (resumable), 2 refused before any write, 3 stopped 
 	fl.StringVar(&o.locationColumn, "location-column", "",
 		"agency mode, with a Company token: import each row into the location whose id this column holds (state: one file a location in --state DIR, default <first FILE>.states/)")
 	fl.IntVar(&o.parallel, "parallel-locations", 1, "with --location-column: import this many locations at once")
+	fl.StringVar(&o.tokens, "tokens", "",
+		"with --location-column: a CSV of location_id,ENV_VAR rows, each location's private integration token read from its variable (no Company token needed; the rows name the locations reached)")
 	fl.StringVar(&o.kind, "kind", transform.KindContacts,
 		"what FILE holds: contacts, or notes or tasks to attach to the contacts of --id-map (then read, not written)")
 	return cmd
@@ -327,6 +330,9 @@ func runImport(ctx context.Context, o importOptions) error {
 	}
 	if o.locationColumn != "" {
 		return runAgencyImport(ctx, o)
+	}
+	if o.tokens != "" {
+		return refused(errors.New("--tokens needs --location-column: add --location-column COL to import each row into the location its column names"))
 	}
 	if o.related() {
 		return runRelated(ctx, o)

@@ -52,7 +52,8 @@ type ImportConfig struct {
 	Rejects  string                                   // the run's one rejects file
 	Parallel int                                      // locations at once
 	Workers  int                                      // the worker budget all running locations share
-	Auth     auth.Options                             // the Company login
+	Tokens   string                                   // --tokens FILE: location_id,ENV_VAR rows; "" = a Company login mints the tokens
+	Auth     auth.Options                             // the Company login (or the base of each --tokens location's)
 	Logger   *slog.Logger
 	Import   ImportFunc
 }
@@ -76,9 +77,13 @@ func Import(ctx context.Context, cfg ImportConfig) (*ImportResult, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	reach, err := reachable(ctx, cfg.Auth)
+	targets, err := reachable(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	reach := map[string]bool{}
+	for id := range targets {
+		reach[id] = true
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, pipeline.Refused(fmt.Errorf("--state %s: with --location-column it is a folder (one state file a location): %w", cfg.StateDir, err))
@@ -96,36 +101,58 @@ func Import(ctx context.Context, cfg ImportConfig) (*ImportResult, error) {
 	results := make([]Location, len(sp.order))
 	workers := workersEach(cfg.Workers, cfg.Parallel, len(sp.order))
 	_ = fanout.Each(ctx, cfg.Parallel, indexes(len(sp.order)), func(ctx context.Context, i int) error {
-		results[i] = sp.importLocation(ctx, cfg, sp.order[i], workers)
+		results[i] = sp.importLocation(ctx, cfg, targets[sp.order[i]], workers)
 		return nil
 	})
 	return sp.finish(ctx, cfg, results, started)
 }
 
-// reachable is the locations the login reaches: the app's installed ones.
-func reachable(ctx context.Context, a auth.Options) (map[string]bool, error) {
-	ag, err := auth.OpenAgency(ctx, a)
-	if err != nil {
-		return nil, pipeline.Refused(err)
+// reachable is the locations the login reaches, by id: the app's
+// installed ones, or with --tokens the file's.
+func reachable(ctx context.Context, cfg ImportConfig) (map[string]Target, error) {
+	var ts []Target
+	if cfg.Tokens != "" {
+		rows, err := auth.ReadTokenFile(cfg.Tokens)
+		if err != nil {
+			return nil, pipeline.Refused(err)
+		}
+		if ts, err = tokenTargets("all", rows); err != nil {
+			return nil, err
+		}
+	} else {
+		ag, err := auth.OpenAgency(ctx, cfg.Auth)
+		if err != nil {
+			return nil, pipeline.Refused(err)
+		}
+		installed, err := ag.Installed(ctx)
+		if err != nil {
+			return nil, session.Refusal(err)
+		}
+		for _, l := range installed {
+			ts = append(ts, Target{ID: l.ID, Name: l.Name})
+		}
 	}
-	installed, err := ag.Installed(ctx)
-	if err != nil {
-		return nil, session.Refusal(err)
-	}
-	reach := map[string]bool{}
-	for _, l := range installed {
-		reach[l.ID] = true
+	reach := make(map[string]Target, len(ts))
+	for _, t := range ts {
+		reach[t.ID] = t
 	}
 	return reach, nil
 }
 
 // importLocation is the contacts import of loc's parts, with its own
 // session, state and rejects (merged by finish).
-func (sp *split) importLocation(ctx context.Context, cfg ImportConfig, loc string, workers int) Location {
+func (sp *split) importLocation(ctx context.Context, cfg ImportConfig, t Target, workers int) Location {
+	loc := t.ID
 	p := ImportPart{ID: loc, Files: sp.paths(loc), State: filepath.Join(cfg.StateDir, loc+".state"),
-		Rejects: sp.rejectsPath(loc), Workers: workers, Auth: cfg.Auth, Logger: cfg.Logger.With("location", loc)}
-	p.Auth.AgencyLocation = loc
-	rep, err := cfg.Import(ctx, p)
+		Rejects: sp.rejectsPath(loc), Workers: workers, Logger: cfg.Logger.With("location", loc)}
+	var rep pipeline.Report
+	a, err := t.auth(cfg.Auth)
+	if err != nil {
+		err = pipeline.Refused(err) // this location alone: its token's variable is not set
+	} else {
+		p.Auth = a
+		rep, err = cfg.Import(ctx, p)
+	}
 	res := Location{LocationID: loc, Report: rep, Requests: rep.Requests, ExitCode: pipeline.ExitCode(err)}
 	res.Status = StatusOf(res.ExitCode)
 	if err != nil {
