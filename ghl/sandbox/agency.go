@@ -123,6 +123,18 @@ type installedLocation struct {
 	Name        string `json:"name"`
 	Address     string `json:"address"`
 	IsInstalled bool   `json:"isInstalled"`
+	InstalledAt string `json:"installedAt"`
+}
+
+// agencyInstalled is when the app was installed on the company's first
+// location, after every seeded timestamp; each further one was installed a
+// minute later, so an agency's answers follow from its seed alone.
+var agencyInstalled = time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)
+
+// installedAt is the install time of the i-th location, in the file's
+// example format (2024-01-15T10:30:00.000Z).
+func installedAt(i int) string {
+	return agencyInstalled.Add(time.Duration(i) * time.Minute).Format("2006-01-02T15:04:05.000Z")
 }
 
 // hInstalledLocations is GET /oauth/installedLocations: the company's
@@ -132,8 +144,8 @@ func (s *Server) hInstalledLocations(q *call) reply {
 	v := q.r.URL.Query()
 	var msgs []string
 	for _, k := range []string{"companyId", "appId"} {
-		if v.Get(k) == "" {
-			msgs = append(msgs, k+" should not be empty")
+		if v.Get(k) == "" { // as POST /oauth/locationToken words a missing field
+			msgs = append(msgs, k+" should not be empty", k+" must be a string")
 		}
 	}
 	if len(msgs) > 0 {
@@ -154,7 +166,8 @@ func (s *Server) hInstalledLocations(q *call) reply {
 	var all []installedLocation
 	for i, id := range s.agency.ids {
 		if !s.agency.refused[id] {
-			all = append(all, installedLocation{ID: id, Name: s.agency.names[id], Address: fmt.Sprintf("%d Sandbox St", i+1), IsInstalled: true})
+			all = append(all, installedLocation{ID: id, Name: s.agency.names[id], Address: fmt.Sprintf("%d Sandbox St", i+1),
+				IsInstalled: true, InstalledAt: installedAt(i)})
 		}
 	}
 	s.agency.mu.RUnlock()

@@ -488,9 +488,13 @@ func (s *Server) hLocationToken(q *call) reply {
 	}
 	t := &token{Kind: "access", ClientID: q.tok.ClientID, UserType: "Location", LocationID: loc,
 		CompanyID: q.tok.CompanyID, UserID: q.tok.UserID, Scopes: q.tok.Scopes, Expires: s.now().Add(s.opt.AccessTTL)}
+	// The live answer carries a refresh token too (highlevel-api-docs#285;
+	// oauth.json's schema predates it), good for the refresh_token grant.
+	refresh := *t
+	refresh.Kind, refresh.Expires = "refresh", s.now().Add(refreshTTL)
 	return reply{status: http.StatusOK, body: tokenResponse{
 		AccessToken: s.auth.mint(t), TokenType: "Bearer", ExpiresIn: int64(s.opt.AccessTTL/time.Second) - 1,
-		Scope: strings.Join(t.Scopes, " "), LocationID: loc, UserID: t.UserID,
+		RefreshToken: s.auth.mint(&refresh), Scope: strings.Join(t.Scopes, " "), LocationID: loc, UserID: t.UserID,
 	}}
 }
 
