@@ -8,6 +8,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -217,4 +218,54 @@ func TestE2EAgencySpentQuotaStops(t *testing.T) {
 	}
 	assertLocationComplete(t, out, spent, contacts)
 	assertEqualsSingle(t, sb, out, spent, kind...)
+}
+
+// TestE2EAgencyImportSpentQuota: import --location-column where one
+// location's daily quota is spent: the others are imported, that one is
+// stopped (exit 3, resumable), and the re-run once the quota is back
+// writes only its rows.
+func TestE2EAgencyImportSpentQuota(t *testing.T) {
+	t.Parallel()
+	sb := startSandbox(t, sandbox.Options{Locations: 3})
+	ids := sb.Locations()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "franchise.csv")
+	rows := "Location,First Name,Email\n"
+	for i := range 9 {
+		rows += fmt.Sprintf("%s,P%d,p%d@example.com\n", ids[i%3], i, i)
+	}
+	writeFiles(t, dir, map[string]string{"franchise.csv": rows,
+		"m.yaml": "version: 1\nkey: [email]\nfields:\n  firstName: \"First Name\"\n  email: \"Email\"\n"})
+	args := []string{"import", in, "--mapping", filepath.Join(dir, "m.yaml"), "--location-column", "Location", "--parallel-locations", "3"}
+	env := agencyEnv(t, sb)
+
+	sb.SpendDailyQuota(ids[1], true)
+	r := runCLI(t, env, args...)
+	if r.code != exitStopped {
+		t.Fatalf("a location with its quota spent: exit %d, want %d\n%s\n%s", r.code, exitStopped, r.stdout, r.stderr)
+	}
+	assertSummaryRows(t, r.stdout, map[string]string{ids[0]: agency.Done, ids[1]: agency.Stopped, ids[2]: agency.Done})
+	if !strings.Contains(r.stderr, "again") {
+		t.Errorf("stderr does not say to run it again:\n%s", r.stderr)
+	}
+	if got := voReadCSV(t, in+".rejects.csv"); len(got) > 1 {
+		t.Errorf("the stopped location's rows were rejected: %v", got)
+	}
+
+	sb.SpendDailyQuota(ids[1], false)
+	before := sb.Counts()
+	if r := runCLI(t, env, args...); r.code != 0 {
+		t.Fatalf("re-run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	after := sb.Counts()
+	// A finished location's state says so: its re-run is the session's
+	// preflight and nothing else.
+	for _, i := range []int{0, 2} {
+		if got := after.ByLocation[ids[i]].Requests - before.ByLocation[ids[i]].Requests; got > 1 {
+			t.Errorf("re-run: %d requests to finished location %d, want the preflight alone", got, i)
+		}
+	}
+	if w := after.ByRoute["POST /contacts/upsert"] - before.ByRoute["POST /contacts/upsert"]; w != 3 {
+		t.Errorf("re-run: %d upserts, want the stopped location's 3 rows", w)
+	}
 }
