@@ -727,47 +727,63 @@ func (e *exporter) finish(ctx context.Context, r *exportRun) error {
 	if r.Total > 0 && r.Listed < r.Total {
 		return fmt.Errorf("listing contacts: %w: %d distinct contacts listed of %d announced", ghl.ErrShortPage, r.Listed, r.Total)
 	}
+	cur, counts, err := e.writeFinal(ctx, r)
+	if err != nil {
+		return err
+	}
+	return e.commitFinish(ctx, r, cur, counts)
+}
+
+// writeFinal writes the run's files into its final folder, the manifest
+// last, and returns the next cursor and the rows written per entity.
+func (e *exporter) writeFinal(ctx context.Context, r *exportRun) (*sinks.ExportCursor, map[string]int64, error) {
 	if err := os.MkdirAll(r.FinalDir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", r.FinalDir, err)
+		return nil, nil, fmt.Errorf("creating %s: %w", r.FinalDir, err)
 	}
 	if err := removeLeftovers(r.FinalDir); err != nil {
-		return err
+		return nil, nil, err
 	}
 	// What this run may replace or remove: the files the folder's manifest
 	// lists (read before this run's manifest replaces it) and the ledger's.
 	owned := e.ownedFiles(r.FinalDir)
 	if e.cfg.Snapshot {
 		if err := prepareChanges(r.FinalDir); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	files, counts, err := e.writeEntities(ctx, r)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	var deleted []string
 	if e.mode == ModeIncremental {
 		if deleted, counts[sinks.EntityDeleted], err = e.writeDeleted(ctx, r); err != nil {
-			return err
+			return nil, nil, err
 		}
 		files[sinks.EntityDeleted] = sinks.FileName(sinks.EntityDeleted, e.cfg.Format)
 	}
 	var snap *snapshotFiles
 	if e.cfg.Snapshot {
 		if snap, err = e.writeSnapshot(ctx, r, files, counts); err != nil {
-			return err
+			return nil, nil, err
 		}
 		files, counts = snap.files, snap.counts
 	}
 	if e.cfg.Layout == LayoutReplace {
 		if err := removeStale(r.FinalDir, owned, snap.written(files)); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	cur := e.nextCursor(ctx, r)
 	if err := sinks.WriteManifest(r.FinalDir, snap.manifest(e.manifest(r, files, counts, cur, deleted))); err != nil {
-		return err
+		return nil, nil, err
 	}
+	return cur, counts, nil
+}
+
+// commitFinish publishes the written run (object storage), then moves the
+// cursor and the known ids and forgets the run.
+func (e *exporter) commitFinish(ctx context.Context, r *exportRun, cur *sinks.ExportCursor, counts map[string]int64) error {
 	if err := e.publish(ctx, r); err != nil {
 		return err
 	}
