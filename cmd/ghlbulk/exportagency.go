@@ -29,7 +29,6 @@ func runAgencyExport(ctx context.Context, o exportOptions, since time.Time) erro
 	if err != nil {
 		return refused(err)
 	}
-	started := time.Now()
 	res, runErr := agency.Run(ctx, agency.Config{
 		Out: o.out, URL: o.url, StateDir: o.state, Locations: o.locations, Tokens: o.tokens,
 		Parallel: o.parallel, Workers: o.workers, Shard: shard,
@@ -38,10 +37,7 @@ func runAgencyExport(ctx context.Context, o exportOptions, since time.Time) erro
 	if res == nil {
 		return runErr
 	}
-	// The locations' rows are disjoint: their counts add up; the time is
-	// the whole run's, the locations having run side by side.
-	rep := pipeline.SumReports(res.Reports...)
-	rep.ElapsedS = time.Since(started).Seconds()
+	rep := res.Report
 	if !f.opts.quiet {
 		shown := o.out
 		if o.url != "" {

@@ -70,8 +70,8 @@ type Config struct {
 
 // Result is what a run leaves for the summary and the report.
 type Result struct {
-	Manifest Manifest          // this run's (a shard's own, when sharded)
-	Reports  []pipeline.Report // one a location, in the manifest's order
+	Manifest Manifest        // this run's (a shard's own, when sharded)
+	Report   pipeline.Report // the locations' reports added up, over the run's wall time
 }
 
 // Run exports every location of cfg and returns the manifest and the
@@ -237,14 +237,18 @@ func (r *run) export(ctx context.Context, t Target) (pipeline.Report, error) {
 // every shard is done) and turns the locations' outcomes into the run's.
 func (r *run) finish(ctx context.Context) (*Result, error) {
 	m := Manifest{SchemaVersion: 1, Kind: Kind, Status: Complete, StartedAt: r.started, Locations: r.results}
-	res := &Result{}
+	reps := make([]pipeline.Report, 0, len(r.results))
 	for _, l := range r.results {
 		if l.Status != Done {
 			m.Status = Incomplete
 		}
-		res.Reports = append(res.Reports, l.Report)
+		reps = append(reps, l.Report)
 	}
 	m.FinishedAt = time.Now().UTC()
+	// The locations' rows are disjoint: their counts add up; the time is
+	// the whole run's, the locations having run side by side.
+	res := &Result{Report: pipeline.SumReports(reps...)}
+	res.Report.ElapsedS = m.FinishedAt.Sub(r.started).Seconds()
 	name := r.manifestName(&m)
 	res.Manifest = m
 	// Written even when interrupted: the manifest is what the re-run
