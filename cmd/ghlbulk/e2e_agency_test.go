@@ -63,13 +63,28 @@ func TestE2EAgencyLocationsAndExport(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "agency")
-	r = runCLI(t, env, "export", "--out", out, "--locations", "all", "--format", "csv", "--include", "tasks,notes")
+	report := filepath.Join(t.TempDir(), "report.json")
+	r = runCLI(t, env, "export", "--out", out, "--locations", "all", "--format", "csv", "--include", "tasks,notes", "--report", report)
 	if r.code != 0 {
 		t.Fatalf("export --locations all: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	m := readAgencyManifest(t, out)
 	if m.Status != "complete" || len(m.Locations) != 3 {
 		t.Fatalf("manifest: %+v", m)
+	}
+	// The report adds the locations up, over the run's own time.
+	var rep pipeline.Report
+	if err := json.Unmarshal(mustRead(t, report), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var reqs int64
+	for _, l := range m.Locations {
+		reqs += l.Requests
+	}
+	if rep.RowsWritten["contacts"] != 120 || rep.Requests != reqs || rep.Outcome != "done" ||
+		rep.ElapsedS > m.FinishedAt.Sub(m.StartedAt).Seconds()+1 {
+		t.Errorf("report: contacts %d, requests %d (locations' %d), outcome %q, %.2f s for a run of %.2f s",
+			rep.RowsWritten["contacts"], rep.Requests, reqs, rep.Outcome, rep.ElapsedS, m.FinishedAt.Sub(m.StartedAt).Seconds())
 	}
 	// Each location's files equal, row for row, a one-location export
 	// with that location's own token.
