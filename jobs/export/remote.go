@@ -72,6 +72,7 @@ type Remote struct {
 	lastState time.Time
 	stateCost time.Duration        // how long the last state upload took
 	uploaded  map[string]stageMark // staged files in the bucket, by key
+	runDirs   map[string]bool      // run=<time> folders in the bucket (--layout run)
 	log       *slog.Logger
 }
 
@@ -90,7 +91,7 @@ func OpenRemote(ctx context.Context, rawURL string, cfg Config) (*Remote, error)
 	if err != nil {
 		return nil, err
 	}
-	rm := &Remote{b: b, uploaded: map[string]stageMark{}, log: slog.New(slog.DiscardHandler)}
+	rm := &Remote{b: b, uploaded: map[string]stageMark{}, runDirs: map[string]bool{}, log: slog.New(slog.DiscardHandler)}
 	od, err := rm.readPrefix(ctx)
 	if err == nil {
 		err = od.judge(cfg, b.String(), true)
@@ -159,6 +160,7 @@ func (rm *Remote) readPrefix(ctx context.Context) (*outDir, error) {
 		switch {
 		case od.owned[o.Key], strings.HasPrefix(o.Key, remoteHidden):
 		case nested && strings.HasPrefix(top, "run="):
+			rm.runDirs[top] = true
 		case !nested && slices.Contains(osLitter, o.Key):
 		default:
 			od.foreign = append(od.foreign, o.Key)
@@ -484,6 +486,14 @@ func (e *exporter) rebase(r *exportRun) {
 	} else {
 		r.FinalDir = e.cfg.OutDir
 	}
+}
+
+// runDirTaken reports whether the bucket already holds run folder name.
+// A new --layout run export must not take it even when the work folder
+// lacks it (a new machine, an emptied --work-dir): its files would
+// replace an earlier run's.
+func (rm *Remote) runDirTaken(name string) bool {
+	return rm != nil && rm.runDirs[name]
 }
 
 // scopeOut is what names the output in the state's scope: the bucket URL
