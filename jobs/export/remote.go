@@ -7,7 +7,9 @@ package export
 //     folder (--work-dir, Config.OutDir), then publishes: every data file
 //     first, manifest.json last, so a reader starting from the manifest
 //     never sees a half-written run. Objects appear whole (an upload is
-//     atomic in every store), so there is no temporary name to clear.
+//     atomic in every store). Only file:// writes aside, under a
+//     temporary name a killed upload leaves behind: the next run to
+//     publish there removes those an hour old (sweepTemps).
 //   - What a resumed run needs lives beside the output under a hidden
 //     prefix: the state at .ghlbulk/state.db and the staged pages and the
 //     ledger under .ghlbulk/staging/ (a mirror of the work folder's
@@ -400,6 +402,7 @@ func (e *exporter) publish(ctx context.Context, r *exportRun) error {
 	if err != nil {
 		return err
 	}
+	rm.sweepTemps(ctx)
 	base := ""
 	if r.FinalDir != e.cfg.OutDir {
 		base = filepath.Base(r.FinalDir) + "/"
@@ -433,6 +436,21 @@ func (e *exporter) publish(ctx context.Context, r *exportRun) error {
 		rm.owned[sinks.ManifestName] = true
 	}
 	return rm.b.Delete(ctx, remoteStage+ledgerName)
+}
+
+// sweepTemps removes what uploads to a file:// prefix killed midway left
+// (objstore.SweepTemps). Here, once the run publishes: a refused or failed
+// run writes nothing to the prefix, and no upload of this run is in
+// flight (each returns before the next step). Leftovers are litter, not
+// data: a failure is logged, and the next export tries again.
+func (rm *Remote) sweepTemps(ctx context.Context) {
+	n, err := rm.b.SweepTemps(ctx)
+	if n > 0 {
+		rm.log.Info("removed temporary files killed uploads left", "url", rm.URL(), "files", n)
+	}
+	if err != nil {
+		rm.log.Warn("could not remove temporary files killed uploads left; the next export tries again", "err", err)
+	}
 }
 
 // remoteFinished saves the finished state and deletes every staged page

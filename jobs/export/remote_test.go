@@ -56,3 +56,49 @@ func TestExportRemoteLayoutRunSameSecond(t *testing.T) {
 		}
 	}
 }
+
+// An export to a file:// prefix removes the temporaries an upload killed
+// midway left there (NAME.<hex>.tmp, an hour unwritten), in the run's
+// folders and under .ghlbulk/, and keeps a fresh one.
+func TestExportRemoteObjstoreSweepsTemps(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 5)
+	bucket := t.TempDir()
+	old := time.Now().Add(-2 * time.Hour)
+	temps := map[string]bool{ // path under the bucket: removed
+		"contacts.parquet.18a2b3c4d5e6f708.tmp":                  true,
+		".ghlbulk/staging/r1/p0001.parquet.18a2b3c4d5e6f709.tmp": true,
+		"notes.parquet.18a2b3c4d5e6f70a.tmp":                     false, // touched a minute ago
+	}
+	for name, gone := range temps {
+		p := filepath.Join(bucket, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if gone {
+			if err := os.Chtimes(p, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cfg := f.config(t, t.TempDir(), openStore(t))
+	cfg.Include = []string{"notes"}
+	rm, err := OpenRemote(ctx, "file://"+filepath.ToSlash(bucket), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rm.Close()
+	cfg.Remote = rm
+	if _, err := Run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for name, gone := range temps {
+		_, err := os.Stat(filepath.Join(bucket, filepath.FromSlash(name)))
+		if got := err != nil; got != gone {
+			t.Errorf("%s: removed %v, want %v (%v)", name, got, gone, err)
+		}
+	}
+}
