@@ -21,7 +21,8 @@ import (
 // into a folder; a later run deletes nothing of an earlier one, and the
 // state lives under PREFIX/.ghlbulk/ as with the default layout. The second
 // run starts on an empty work folder (a new machine), so its cursor comes
-// from the bucket and its run folder must not reuse the first's name.
+// from the bucket and its run folder must not reuse the first's name. The
+// work folder keeps no copy of a published run.
 func TestE2EExportObjectStorageLayoutRun(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t, sandbox.Options{Rate: -1, Contacts: 40, Seed: 37})
@@ -38,6 +39,9 @@ func TestE2EExportObjectStorageLayoutRun(t *testing.T) {
 		}
 		xpMustRun(t, env, append([]string{"export", "--out", ref}, args...)...)
 		xpMustRun(t, env, append([]string{"export", "--out", url, "--work-dir", filepath.Join(dir, machine)}, args...)...)
+		if left := localRunDirs(t, filepath.Join(dir, machine)); len(left) > 0 {
+			t.Errorf("the work folder keeps the published %v: a copy of every run would pile up there", left)
+		}
 		runs := objRunDirs(t, b)
 		if len(runs) != i+1 {
 			t.Fatalf("after run %d the bucket holds run folders %v, want %d", i+1, runs, i+1)

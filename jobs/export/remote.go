@@ -466,7 +466,25 @@ func (e *exporter) remoteFinished(ctx context.Context, r *exportRun) error {
 	if err := e.saveRemoteState(ctx, true); err != nil {
 		return err
 	}
-	return e.dropRemoteStage(ctx, remoteStage)
+	if err := e.dropRemoteStage(ctx, remoteStage); err != nil {
+		return err
+	}
+	e.dropLocalRunDir(r)
+	return nil
+}
+
+// dropLocalRunDir removes, with --layout run, the finished run's folder
+// from the work folder: the bucket has it, and no later run reads it (each
+// writes a run folder of its own), so kept it would be a full copy of
+// every run piling up under the user's cache. A failure costs only disk:
+// logged.
+func (e *exporter) dropLocalRunDir(r *exportRun) {
+	if e.cfg.Layout != LayoutRun || filepath.Dir(r.FinalDir) != filepath.Clean(e.cfg.OutDir) || !strings.HasPrefix(filepath.Base(r.FinalDir), "run=") {
+		return
+	}
+	if err := os.RemoveAll(r.FinalDir); err != nil {
+		e.log.Warn("could not remove the published run's copy from the work folder", "dir", r.FinalDir, "err", err)
+	}
 }
 
 // remoteDropStage deletes run r's staged pages from the bucket.
