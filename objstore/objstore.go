@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"gocloud.dev/blob"
 
@@ -60,6 +61,7 @@ type Bucket struct {
 	scheme string
 	shown  string // scheme://bucket/prefix, no query: what errors name
 	driver string // the URL handed to gocloud, which its errors may quote
+	dir    string // file:// only: the folder the bucket is rooted at
 }
 
 // Object is one listed object.
@@ -113,7 +115,7 @@ func openFile(ctx context.Context, u *url.URL) (*Bucket, error) {
 	}
 	dir := filepath.FromSlash(path.Clean(u.Path))
 	driver := url.URL{Scheme: "file", Path: u.Path, RawQuery: "create_dir=true&metadata=skip&no_tmp_dir=true"}
-	bk := &Bucket{scheme: "file", shown: "file://" + filepath.ToSlash(dir), driver: driver.String()}
+	bk := &Bucket{scheme: "file", shown: "file://" + filepath.ToSlash(dir), driver: driver.String(), dir: dir}
 	b, err := blob.OpenBucket(ctx, bk.driver)
 	if err != nil {
 		return nil, bk.fail("open", "", err)
@@ -255,6 +257,73 @@ func (b *Bucket) Exists(ctx context.Context, key string) (bool, error) {
 // fileTemp is the name fileblob writes aside under (NAME.<hex time>.tmp);
 // a kill leaves it behind, and it is no object of anyone's.
 var fileTemp = regexp.MustCompile(`\.[0-9a-f]{12,16}\.tmp$`)
+
+// StaleTempAge is how long a file:// temporary must have gone unwritten
+// (by mtime) before SweepTemps takes it for a killed writer's. Its name
+// carries no pid (fileblob names it by the time alone, unlike
+// internal/fsx's ".NAME.ghlbulk-<pid>-<n>.tmp", which a sweep keeps while
+// that process lives), and the writer may be another machine sharing the
+// folder, so age is all there is to go by: a live upload copies a local
+// file and touches its temporary at every write, so an hour without one
+// is no live writer's, with room for a share whose clock is minutes off
+// ours. A leftover kept an hour longer costs nothing: the next export
+// removes it.
+const StaleTempAge = time.Hour
+
+// SweepTemps removes, under a file:// bucket's folder only, the
+// temporaries fileblob left behind (NAME.<hex time>.tmp, see fileTemp)
+// that have not been written for StaleTempAge: what an upload killed
+// midway leaves, which List hides but nothing else would ever remove. It
+// reports how many it removed; for other schemes (whose uploads leave no
+// temporary) it does nothing. Files of other names, symlinks and anything
+// outside the folder are never touched.
+func (b *Bucket) SweepTemps(ctx context.Context) (int, error) {
+	if b.scheme != "file" || b.dir == "" {
+		return 0, nil
+	}
+	// The folder itself may be a symlink (a share mounted elsewhere);
+	// WalkDir follows none below it.
+	root, err := filepath.EvalSymlinks(b.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", b.shown, err)
+	}
+	cutoff := time.Now().Add(-StaleTempAge)
+	n := 0
+	var errs []error
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !d.Type().IsRegular() || !fileTemp.MatchString(d.Name()) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || !fi.ModTime().Before(cutoff) {
+			return nil // gone already, or maybe a live writer's
+		}
+		switch err := os.Remove(p); {
+		case err == nil:
+			n++
+		case !errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return n, fmt.Errorf("%s: removing upload leftovers (NAME.<hex>.tmp): %w", b.shown, errors.Join(errs...))
+	}
+	return n, nil
+}
 
 // List is every object under prefix ("" for all), keys relative to the
 // bucket's prefix, in key order.

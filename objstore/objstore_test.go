@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -307,5 +308,61 @@ func TestEntries(t *testing.T) {
 				t.Errorf("Entries = %+v, %v; want %+v", got, err, want)
 			}
 		})
+	}
+}
+
+// SweepTemps removes the temporaries a killed fileblob upload left under
+// the bucket's folder once they are StaleTempAge unwritten, and nothing
+// else: not a fresh one (a live writer's, maybe another machine's), not
+// an old file of another name, not a temporary outside the folder.
+func TestObjstoreSweepTemps(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	dir := filepath.Join(root, "exports")
+	old := time.Now().Add(-StaleTempAge - time.Minute)
+	recent := time.Now().Add(-StaleTempAge + 5*time.Minute)
+	files := []struct {
+		path string
+		mod  time.Time
+		gone bool
+	}{
+		{"exports/contacts.parquet.18a2b3c4d5e6f708.tmp", old, true},               // a killed upload's
+		{"exports/.ghlbulk/staging/r1/p1.parquet.18a2b3c4d5e6f709.tmp", old, true}, // nested: under the prefix
+		{"exports/run=20250101T000000Z/notes.csv.18a2b3c4d5e6f70a.tmp", old, true}, // an earlier run's folder
+		{"exports/manifest.json.18a2b3c4d5e6f70b.tmp", recent, false},              // maybe a live writer's
+		{"exports/contacts.parquet", old, false},                                   // an object
+		{"exports/notes.tmp", old, false},                                          // not fileblob's name
+		{"exports/notes.csv.xyz123456789abcd.tmp", old, false},                     // not hex
+		{"exports/.contacts.parquet.ghlbulk-1-2.tmp", old, false},                  // internal/fsx's, its own sweep's
+		{"exports-2/contacts.parquet.18a2b3c4d5e6f70c.tmp", old, false},            // a sibling prefix
+		{"contacts.parquet.18a2b3c4d5e6f70d.tmp", old, false},                      // above the prefix
+	}
+	for _, tc := range files {
+		p := filepath.Join(root, filepath.FromSlash(tc.path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, p, []byte("partial"))
+		if err := os.Chtimes(p, tc.mod, tc.mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := Open(ctx, "file://"+filepath.ToSlash(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	n, err := b.SweepTemps(ctx)
+	if err != nil || n != 3 {
+		t.Errorf("SweepTemps: %d removed, %v; want 3", n, err)
+	}
+	for _, tc := range files {
+		_, err := os.Stat(filepath.Join(root, filepath.FromSlash(tc.path)))
+		if gone := errors.Is(err, fs.ErrNotExist); gone != tc.gone {
+			t.Errorf("%s: removed %v, want %v", tc.path, gone, tc.gone)
+		}
+	}
+	if n, err := b.SweepTemps(ctx); err != nil || n != 0 {
+		t.Errorf("second SweepTemps: %d removed, %v; want none", n, err)
 	}
 }

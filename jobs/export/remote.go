@@ -7,7 +7,9 @@ package export
 //     folder (--work-dir, Config.OutDir), then publishes: every data file
 //     first, manifest.json last, so a reader starting from the manifest
 //     never sees a half-written run. Objects appear whole (an upload is
-//     atomic in every store), so there is no temporary name to clear.
+//     atomic in every store). Only file:// writes aside, under a
+//     temporary name a killed upload leaves behind: the next run to
+//     publish there removes those an hour old (sweepTemps).
 //   - What a resumed run needs lives beside the output under a hidden
 //     prefix: the state at .ghlbulk/state.db and the staged pages and the
 //     ledger under .ghlbulk/staging/ (a mirror of the work folder's
@@ -72,6 +74,7 @@ type Remote struct {
 	lastState time.Time
 	stateCost time.Duration        // how long the last state upload took
 	uploaded  map[string]stageMark // staged files in the bucket, by key
+	runDirs   map[string]bool      // run=<time> folders in the bucket (--layout run)
 	log       *slog.Logger
 }
 
@@ -90,7 +93,7 @@ func OpenRemote(ctx context.Context, rawURL string, cfg Config) (*Remote, error)
 	if err != nil {
 		return nil, err
 	}
-	rm := &Remote{b: b, uploaded: map[string]stageMark{}, log: slog.New(slog.DiscardHandler)}
+	rm := &Remote{b: b, uploaded: map[string]stageMark{}, runDirs: map[string]bool{}, log: slog.New(slog.DiscardHandler)}
 	od, err := rm.readPrefix(ctx)
 	if err == nil {
 		err = od.judge(cfg, b.String(), true)
@@ -159,6 +162,7 @@ func (rm *Remote) readPrefix(ctx context.Context) (*outDir, error) {
 		switch {
 		case od.owned[o.Key], strings.HasPrefix(o.Key, remoteHidden):
 		case nested && strings.HasPrefix(top, "run="):
+			rm.runDirs[top] = true
 		case !nested && slices.Contains(osLitter, o.Key):
 		default:
 			od.foreign = append(od.foreign, o.Key)
@@ -398,6 +402,7 @@ func (e *exporter) publish(ctx context.Context, r *exportRun) error {
 	if err != nil {
 		return err
 	}
+	rm.sweepTemps(ctx)
 	base := ""
 	if r.FinalDir != e.cfg.OutDir {
 		base = filepath.Base(r.FinalDir) + "/"
@@ -433,6 +438,21 @@ func (e *exporter) publish(ctx context.Context, r *exportRun) error {
 	return rm.b.Delete(ctx, remoteStage+ledgerName)
 }
 
+// sweepTemps removes what uploads to a file:// prefix killed midway left
+// (objstore.SweepTemps). Here, once the run publishes: a refused or failed
+// run writes nothing to the prefix, and no upload of this run is in
+// flight (each returns before the next step). Leftovers are litter, not
+// data: a failure is logged, and the next export tries again.
+func (rm *Remote) sweepTemps(ctx context.Context) {
+	n, err := rm.b.SweepTemps(ctx)
+	if n > 0 {
+		rm.log.Info("removed temporary files killed uploads left", "url", rm.URL(), "files", n)
+	}
+	if err != nil {
+		rm.log.Warn("could not remove temporary files killed uploads left; the next export tries again", "err", err)
+	}
+}
+
 // remoteFinished saves the finished state and deletes every staged page
 // from the bucket: the run's, and those of an earlier run killed after it
 // uploaded pages and before the state naming it followed them (the state
@@ -446,7 +466,25 @@ func (e *exporter) remoteFinished(ctx context.Context, r *exportRun) error {
 	if err := e.saveRemoteState(ctx, true); err != nil {
 		return err
 	}
-	return e.dropRemoteStage(ctx, remoteStage)
+	if err := e.dropRemoteStage(ctx, remoteStage); err != nil {
+		return err
+	}
+	e.dropLocalRunDir(r)
+	return nil
+}
+
+// dropLocalRunDir removes, with --layout run, the finished run's folder
+// from the work folder: the bucket has it, and no later run reads it (each
+// writes a run folder of its own), so kept it would be a full copy of
+// every run piling up under the user's cache. A failure costs only disk:
+// logged.
+func (e *exporter) dropLocalRunDir(r *exportRun) {
+	if e.cfg.Layout != LayoutRun || filepath.Dir(r.FinalDir) != filepath.Clean(e.cfg.OutDir) || !strings.HasPrefix(filepath.Base(r.FinalDir), "run=") {
+		return
+	}
+	if err := os.RemoveAll(r.FinalDir); err != nil {
+		e.log.Warn("could not remove the published run's copy from the work folder", "dir", r.FinalDir, "err", err)
+	}
 }
 
 // remoteDropStage deletes run r's staged pages from the bucket.
@@ -484,6 +522,14 @@ func (e *exporter) rebase(r *exportRun) {
 	} else {
 		r.FinalDir = e.cfg.OutDir
 	}
+}
+
+// runDirTaken reports whether the bucket already holds run folder name.
+// A new --layout run export must not take it even when the work folder
+// lacks it (a new machine, an emptied --work-dir): its files would
+// replace an earlier run's.
+func (rm *Remote) runDirTaken(name string) bool {
+	return rm != nil && rm.runDirs[name]
 }
 
 // scopeOut is what names the output in the state's scope: the bucket URL

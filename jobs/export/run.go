@@ -446,7 +446,7 @@ func (e *exporter) openRun(ctx context.Context) (*exportRun, error) {
 	}
 	r.FinalDir = e.cfg.OutDir
 	if e.cfg.Layout == LayoutRun {
-		r.FinalDir = freeRunDir(e.cfg.OutDir, start)
+		r.FinalDir = freeRunDir(e.cfg.OutDir, start, e.cfg.Remote.runDirTaken)
 	}
 	r.StageDir = filepath.Join(e.cfg.OutDir, stageDirName, r.RunID)
 	r.Cursor.Style = e.src.Style()
@@ -477,12 +477,13 @@ func (e *exporter) openRun(ctx context.Context) (*exportRun, error) {
 // freeRunDir is the new run's directory with layout run: OutDir/run=<start
 // to the second>, or, when an earlier run started in the same second,
 // run=<start>-2, -3, ... (which sort after it), so that two runs never
-// share a directory.
-func freeRunDir(out string, start time.Time) string {
+// share a directory. taken says whether the bucket an export publishes to
+// holds a run folder of that name.
+func freeRunDir(out string, start time.Time, taken func(name string) bool) string {
 	base := filepath.Join(out, "run="+start.Format("20060102T150405Z"))
 	p := base
 	for i := 2; ; i++ {
-		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) && !taken(filepath.Base(p)) {
 			return p
 		}
 		p = fmt.Sprintf("%s-%d", base, i)
