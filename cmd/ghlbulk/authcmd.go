@@ -23,7 +23,7 @@ set, or else from the token file that 'auth login' writes (--token-file or GHL_T
 $XDG_CONFIG_HOME/ghlbulk/token.json, mode 0600). Stored tokens are refreshed before they expire and
 the rotated refresh token is saved at once. No token is ever printed, logged or taken as a flag.`,
 	}
-	cmd.AddCommand(newAuthLoginCmd(f), newAuthStatusCmd(f), newAuthLogoutCmd(f))
+	cmd.AddCommand(newAuthLoginCmd(f), newAuthStatusCmd(f), newAuthRefreshCmd(f), newAuthLogoutCmd(f))
 	return cmd
 }
 
@@ -139,6 +139,33 @@ func checkEnvToken(ctx context.Context, f *factory) error {
 		fmt.Fprintln(w, "token:       not checked (HighLevel could not be reached)")
 	}
 	return err
+}
+
+func newAuthRefreshCmd(f *factory) *cobra.Command {
+	o := authOptions{f: f}
+	return &cobra.Command{
+		Use:   "refresh",
+		Short: "Refresh the stored OAuth token now and save the rotated pair",
+		Long: `Refreshes the token file's access token now, whatever its expiry, and saves the new access and
+refresh tokens in place (0600, atomic, locked). Every command refreshes a token that is about to expire on
+its own; this is for keeping one shared login fresh from a single place, e.g. a scheduled job that then
+updates the Kubernetes Secret the export pods copy (deploy/kubernetes): pods that each refresh a copy
+would all spend the same rotating refresh token, and all but the first would be refused.
+Exit codes: 0 refreshed, 1 HighLevel could not be reached, 2 no token file, no refresh token or the
+refresh was refused.`,
+		Example: `  ghlbulk auth refresh
+  GHL_TOKEN_FILE=/tokens/token.json ghlbulk auth refresh`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			info, err := auth.Refresh(cmd.Context(), o.f.authOptions())
+			if err != nil {
+				return session.Refusal(err)
+			}
+			fmt.Fprintf(o.f.stdout, "refreshed %s: expires %s (in %s)\n", info.TokenFile,
+				info.Expiry.UTC().Format(time.RFC3339), time.Until(info.Expiry).Round(time.Minute))
+			return nil
+		},
+	}
 }
 
 func newAuthLogoutCmd(f *factory) *cobra.Command {

@@ -42,13 +42,18 @@ func TestKubernetesManifests(t *testing.T) {
 				t.Errorf("%s: document %d lacks apiVersion, kind or metadata.name", f, i)
 			}
 			kinds[kind]++
-			if kind == "CronJob" {
+			switch {
+			case kind == "CronJob" && dig(doc, "metadata", "name") == "ghlbulk-login-refresh":
+				checkRefreshCronJob(t, f, doc)
+			case kind == "CronJob":
 				checkCronJob(t, f, doc)
+			case kind == "Role":
+				checkRole(t, f, doc)
 			}
 		}
 	}
-	if kinds["CronJob"] != 1 || kinds["Secret"] < 1 {
-		t.Errorf("kinds %v: want one CronJob and the Secret", kinds)
+	if kinds["CronJob"] != 2 || kinds["Secret"] < 1 || kinds["Role"] != 1 || kinds["RoleBinding"] != 1 {
+		t.Errorf("kinds %v: want the export's and the login refresh's CronJobs, the Secret and the refresh's Role", kinds)
 	}
 }
 
@@ -85,6 +90,38 @@ func checkCronJob(t *testing.T, f string, doc map[string]any) {
 	for _, r := range []string{"cpu", "memory"} {
 		if dig(c, "resources", "requests", r) == nil {
 			t.Errorf("%s: no %s request", f, r)
+		}
+	}
+}
+
+// checkRefreshCronJob: the login refresh runs `auth refresh` on the
+// token file and writes it back without the token in any argument.
+func checkRefreshCronJob(t *testing.T, f string, doc map[string]any) {
+	spec := dig(doc, "spec", "jobTemplate", "spec", "template", "spec")
+	var refresh, writeBack bool
+	inits, _ := dig(spec, "initContainers").([]any)
+	conts, _ := dig(spec, "containers").([]any)
+	for _, c := range append(inits, conts...) {
+		args, _ := yaml.Marshal(dig(c, "args"))
+		cmd, _ := yaml.Marshal(dig(c, "command"))
+		refresh = refresh || strings.Contains(string(args), "refresh")
+		if strings.Contains(string(cmd), "kubectl") {
+			writeBack = strings.Contains(string(cmd), "--patch-file") && !strings.Contains(string(cmd), "-p ")
+		}
+	}
+	if !refresh || !writeBack || dig(spec, "serviceAccountName") == nil {
+		t.Errorf("%s: the refresh job must run auth refresh, write back with kubectl patch --patch-file under its service account", f)
+	}
+}
+
+// checkRole: the refresh's Role reaches the login Secret alone.
+func checkRole(t *testing.T, f string, doc map[string]any) {
+	rules, _ := dig(doc, "rules").([]any)
+	for _, r := range rules {
+		names, _ := yaml.Marshal(dig(r, "resourceNames"))
+		verbs, _ := yaml.Marshal(dig(r, "verbs"))
+		if strings.TrimSpace(string(names)) != "- ghlbulk-login" || strings.Contains(string(verbs), "list") || strings.Contains(string(verbs), "*") {
+			t.Errorf("%s: a rule reaches %s with %s: want the ghlbulk-login Secret alone, get and patch", f, names, verbs)
 		}
 	}
 }
