@@ -1,14 +1,18 @@
 // Drives HighLevel's official Node SDK (@gohighlevel/api-client 3.1.0) against
 // `ghlbulk sandbox`: create, read, list, search, tag, annotate, task and delete a
-// contact. The point is a client we did not write: the SDK builds its own
+// contact; then, as an app installed on an agency, list the installed
+// locations with the Company token, buy one location's token and read its
+// contacts (the SDK's session storage picks the token per call, refreshes a
+// stale one and falls back to the Company token). The point is a client we did not write: the SDK builds its own
 // paths ("/contacts/" with the trailing slash), headers (Version: 2023-02-21,
 // x-sdk-version) and bodies, and reads the answers by HighLevel's field names.
 //
-// Run through scripts/sdk-check.sh, which starts the sandbox and sets
-// GHL_API_URL, GHL_LOCATION_ID and GHL_TOKEN. One line per step; the first
+// Run through scripts/sdk-check.sh, which starts the sandbox with --locations
+// 3 and sets GHL_API_URL, GHL_LOCATION_ID, GHL_TOKEN, GHL_CLIENT_ID,
+// GHL_CLIENT_SECRET, GHL_COMPANY_TOKEN and GHL_LOCATIONS. One line per step; the first
 // step whose answer is wrong stops the run with exit status 1.
 // SDK_CHECK_DEBUG=1 turns on the SDK's own request/response log.
-import { HighLevel, GHLError } from '@gohighlevel/api-client';
+import { HighLevel, GHLError, GHLForbiddenError } from '@gohighlevel/api-client';
 
 const { GHL_API_URL: apiURL, GHL_LOCATION_ID: locationId, GHL_TOKEN: token } = process.env;
 if (!apiURL || !locationId || !token) {
@@ -277,6 +281,149 @@ await step('a bad token is refused (401)', async () => {
   const bad = client({ privateIntegrationToken: 'not-a-token' });
   const err = await expectError(() => bad.contacts.getContacts({ locationId, limit: 1 }), [401]);
   expect(err.code === 'AUTHENTICATION', 'a GHLAuthenticationError', err.code);
+  return `code=${err.code} message="${err.message}"`;
+});
+
+// Agency (Company) OAuth, as a marketplace app installed on a whole agency
+// runs it with the SDK: the Company token kept in the SDK's session storage
+// under the company id, installed locations listed with it, a Location token
+// bought for one and kept under that location's id (what the SDK's own
+// WebhookManager does on INSTALL), and that location's contacts read with it.
+// The SDK picks the token per call from its security requirement
+// (Agency-Access-Only for the two OAuth calls, bearer = the location's for
+// contacts) and the companyId / locationId in the request.
+const { GHL_CLIENT_ID: clientId, GHL_CLIENT_SECRET: clientSecret, GHL_COMPANY_TOKEN: companyToken } = process.env;
+const agencyIds = (process.env.GHL_LOCATIONS ?? '').split(',').filter(Boolean);
+const wantLocations = Number(process.env.SDK_CHECK_LOCATIONS ?? 3);
+
+// jwtClaims reads a token's payload without checking it. The app learns its
+// company id from the token exchange's companyId; with the printed token it
+// is the claims' authClassId, as ghlbulk's auth package reads it.
+function jwtClaims(tok) {
+  return JSON.parse(Buffer.from(tok.split('.')[1], 'base64url').toString('utf8'));
+}
+
+let agency, companyId, appId, otherId, locationTok;
+await step('agency: Company token in the SDK session storage', async () => {
+  expect(clientId && clientSecret && companyToken, 'GHL_CLIENT_ID, GHL_CLIENT_SECRET, GHL_COMPANY_TOKEN set', Object.keys(process.env).filter((k) => k.startsWith('GHL_')));
+  expect(agencyIds.length === wantLocations && agencyIds[0] === locationId, `GHL_LOCATIONS: ${wantLocations} ids, the default first`, agencyIds);
+  const claims = jwtClaims(companyToken);
+  expect(claims.authClass === 'Company' && claims.authClassId, 'a Company token with authClassId', claims);
+  companyId = claims.authClassId;
+  agency = client({ clientId, clientSecret });
+  agency.addResponseInterceptor({ onFulfilled: (res) => { lastResponse = res; return res; } });
+  // The SDK's own session storage derives the marketplace app id this way.
+  appId = clientId.split('-')[0];
+  await agency.getSessionStorage().setSession(companyId, {
+    access_token: companyToken, token_type: 'Bearer', userType: 'Company', companyId,
+    expires_in: claims.exp - Math.floor(Date.now() / 1000),
+  });
+  return `companyId=${companyId} appId=${appId}`;
+});
+
+await step('installed locations (GET /oauth/installedLocations)', async () => {
+  const res = await agency.oauth.getInstalledLocation({ companyId, appId, isInstalled: true });
+  const sent = lastResponse.config;
+  expect(sent.headers.Authorization === `Bearer ${companyToken}`, 'the call to carry the Company token', '(another token)');
+  const ids = (res.locations ?? []).map((l) => l._id);
+  expect([...ids].sort().join() === [...agencyIds].sort().join(), `the ${agencyIds.length} locations ${agencyIds}`, ids);
+  expect(res.count === agencyIds.length, `count ${agencyIds.length}`, res.count);
+  expect(typeof res.installToFutureLocations === 'boolean', 'a boolean installToFutureLocations', res);
+  for (const l of res.locations) {
+    // InstalledLocationSchema: _id, name, address required; isInstalled, installedAt optional.
+    expect(typeof l.name === 'string' && l.name && typeof l.address === 'string', 'name and address strings', l);
+    expect(l.isInstalled === true && !Number.isNaN(Date.parse(l.installedAt)), 'isInstalled true and an ISO installedAt', l);
+  }
+  return `count=${res.count} ids=${ids.join(',')} query=${JSON.stringify(sent.params)}`;
+});
+
+await step('installed locations page by skip/limit', async () => {
+  const first = await agency.oauth.getInstalledLocation({ companyId, appId, skip: '0', limit: '2' });
+  const rest = await agency.oauth.getInstalledLocation({ companyId, appId, skip: '2', limit: '2' });
+  const a = (first.locations ?? []).map((l) => l._id);
+  const b = (rest.locations ?? []).map((l) => l._id);
+  expect(a.length === 2 && b.length === agencyIds.length - 2, `2 then ${agencyIds.length - 2}`, { first: a, rest: b });
+  expect(first.count === agencyIds.length && rest.count === agencyIds.length, `count ${agencyIds.length} on every page`, [first.count, rest.count]);
+  expect([...a, ...b].join() === agencyIds.join(), `the pages in install order ${agencyIds}`, [...a, ...b]);
+  return `skip=0:${a.length} skip=2:${b.length}`;
+});
+
+await step('location token (POST /oauth/locationToken, form body)', async () => {
+  otherId = agencyIds[1];
+  const res = await agency.oauth.getLocationAccessToken({ companyId, locationId: otherId });
+  const sent = lastResponse.config;
+  expect(String(sent.headers['Content-Type']).startsWith('application/x-www-form-urlencoded'), 'the SDK to send a form', sent.headers['Content-Type']);
+  expect(sent.headers.Authorization === `Bearer ${companyToken}`, 'the call to carry the Company token', '(another token)');
+  expect(typeof res.access_token === 'string' && res.access_token && res.access_token !== companyToken, 'a new access_token', Object.keys(res));
+  expect(res.token_type === 'Bearer' && res.expires_in > 0, 'token_type Bearer and expires_in > 0', { token_type: res.token_type, expires_in: res.expires_in });
+  expect(res.locationId === otherId && typeof res.userId === 'string', `locationId ${otherId} and a userId`, { locationId: res.locationId, userId: res.userId });
+  expect(res.scope?.split(' ').includes('contacts.readonly'), 'scope to include contacts.readonly', res.scope);
+  const claims = jwtClaims(res.access_token);
+  expect(claims.authClass === 'Location' && claims.authClassId === otherId, `a Location token of ${otherId}`, claims);
+  locationTok = res;
+  // As the SDK's WebhookManager stores it on INSTALL: the answer as it is.
+  await agency.getSessionStorage().setSession(otherId, res);
+  return `locationId=${res.locationId} expires_in=${res.expires_in} refresh_token=${res.refresh_token ? 'yes' : 'no'}`;
+});
+
+await step("location token lists that location's contacts (GET /contacts/)", async () => {
+  const res = await agency.contacts.getContacts({ locationId: otherId, limit: 100 });
+  expect(lastResponse.config.headers.Authorization === `Bearer ${locationTok.access_token}`, 'the SDK to pick the stored Location token', '(another token)');
+  const seeded = Number(process.env.SDK_CHECK_SEEDED ?? 20);
+  expect(res.contacts?.length === seeded && res.meta?.total === seeded, `${seeded} contacts`, { count: res.contacts?.length, meta: res.meta });
+  expect(res.contacts.every((c) => c.locationId === otherId), `every contact in ${otherId}`, res.contacts[0]);
+  const home = new Set((await ghl.contacts.getContacts({ locationId, limit: 100 })).contacts.map((c) => c.id));
+  expect(!res.contacts.some((c) => home.has(c.id)), `no contact of the default location ${locationId}`, res.contacts.map((c) => c.id));
+  return `count=${res.contacts.length} total=${res.meta.total}`;
+});
+
+await step('a stale location token is refreshed by the SDK (401, refresh_token grant, retry)', async () => {
+  const store = agency.getSessionStorage();
+  await store.setSession(otherId, { ...locationTok, access_token: 'expired-or-revoked' });
+  const res = await agency.contacts.getContacts({ locationId: otherId, limit: 1 });
+  expect(res.contacts?.length === 1 && res.contacts[0].locationId === otherId, `a contact of ${otherId}`, res);
+  const now = await store.getSession(otherId);
+  expect(now.access_token !== 'expired-or-revoked' && now.refresh_token !== locationTok.refresh_token, 'a new pair in the session', { rotated: now.refresh_token !== locationTok.refresh_token });
+  return `userType=${now.userType} rotated=true`;
+});
+
+await step('a dead location session falls back to the Company token (POST /oauth/locationToken)', async () => {
+  const store = agency.getSessionStorage();
+  await store.setSession(otherId, { access_token: 'revoked', refresh_token: 'revoked', userType: 'Location', companyId, locationId: otherId });
+  const res = await agency.contacts.getContacts({ locationId: otherId, limit: 1 });
+  expect(res.contacts?.[0]?.locationId === otherId, `a contact of ${otherId}`, res);
+  const now = await store.getSession(otherId);
+  expect(jwtClaims(now.access_token).authClassId === otherId, `a fresh Location token of ${otherId} stored`, now);
+  return 'refresh refused, location token minted again';
+});
+
+await step('a Location token on installedLocations: GHLForbiddenError 403', async () => {
+  const wrong = client({ clientId, clientSecret, agencyAccessToken: locationTok.access_token });
+  const err = await expectError(() => wrong.oauth.getInstalledLocation({ companyId, appId }), [403]);
+  expect(err instanceof GHLForbiddenError && err.code === 'FORBIDDEN' && err.name === 'GHLError', 'a GHLForbiddenError (code FORBIDDEN)', { code: err.code, name: err.name });
+  expect(err.response?.statusCode === 403 && typeof err.response.message === 'string' && err.message === err.response.message,
+    "body {statusCode: 403, message} and the SDK's message from it", { message: err.message, body: err.response });
+  return `code=${err.code} message="${err.message}"`;
+});
+
+await step('a Company token on a location endpoint: GHLForbiddenError 403', async () => {
+  const wrong = client({ clientId, clientSecret, agencyAccessToken: companyToken });
+  const err = await expectError(() => wrong.contacts.getContacts({ locationId: otherId, limit: 1 }), [403]);
+  expect(err.code === 'FORBIDDEN' && err.message === err.response?.message, 'a GHLForbiddenError with the body message', { code: err.code, body: err.response });
+  return `code=${err.code} message="${err.message}"`;
+});
+
+await step('locationToken for a location without the app: GHLForbiddenError 403', async () => {
+  const err = await expectError(() => agency.oauth.getLocationAccessToken({ companyId, locationId: 'NotInstalledLoc000001' }), [403]);
+  expect(err.code === 'FORBIDDEN' && err.message === err.response?.message, 'a GHLForbiddenError with the body message', { code: err.code, body: err.response });
+  return `code=${err.code} message="${err.message}"`;
+});
+
+await step('installedLocations without appId: GHLValidationError 422', async () => {
+  const err = await expectError(() => agency.oauth.getInstalledLocation({ companyId }), [422]);
+  expect(err.code === 'VALIDATION' && Array.isArray(err.response?.message), 'a GHLValidationError with a message list', { code: err.code, body: err.response });
+  // The SDK joins a list of messages with ", ".
+  expect(err.message === err.response.message.join(', '), 'the messages joined', err.message);
   return `code=${err.code} message="${err.message}"`;
 });
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs HighLevel's official Node SDK (@gohighlevel/api-client) against
 # `ghlbulk sandbox`, to show that the sandbox answers as the real API does for
-# a client we did not write. Exits with the status of scripts/sdk-check.mjs.
+# a client we did not write, for a single location and for an agency of
+# SDK_CHECK_LOCATIONS (its OAuth endpoints). Exits with the status of
+# scripts/sdk-check.mjs.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,14 +20,16 @@ if [ ! -d scripts/node_modules/@gohighlevel/api-client ]; then
 	npm install --prefix scripts --no-audit --no-fund >&2
 fi
 
-# sdk-check.mjs expects exactly this many contacts before it adds its own.
+# sdk-check.mjs expects exactly this many contacts before it adds its own,
+# in each of the agency's SDK_CHECK_LOCATIONS locations.
 export SDK_CHECK_SEEDED=20
+export SDK_CHECK_LOCATIONS=3
 
 # The sandbox logs to stderr; keep that in a file so a failure can show it.
 log=$(mktemp /tmp/ghlbulk-sdk/sandbox.XXXXXX.log)
 fifo=$(mktemp -u /tmp/ghlbulk-sdk/out.XXXXXX)
 mkfifo "$fifo"
-"$bin" sandbox --addr 127.0.0.1:0 --contacts "$SDK_CHECK_SEEDED" >"$fifo" 2>"$log" &
+"$bin" sandbox --addr 127.0.0.1:0 --contacts "$SDK_CHECK_SEEDED" --locations "$SDK_CHECK_LOCATIONS" >"$fifo" 2>"$log" &
 sandbox_pid=$!
 node_pid=
 cleanup() {
@@ -39,22 +43,28 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# First stdout line: GHL_API_URL=... GHL_LOCATION_ID=... GHL_TOKEN=...
-# Read it through a FIFO held open on fd 3, so the sandbox never gets SIGPIPE
+# stdout's three lines: GHL_API_URL=... GHL_LOCATION_ID=... GHL_TOKEN=...;
+# GHL_CLIENT_ID=... GHL_CLIENT_SECRET=...; and, with --locations,
+# GHL_COMPANY_TOKEN=... GHL_LOCATIONS=id,id,id.
+# Read them through a FIFO held open on fd 3, so the sandbox never gets SIGPIPE
 # for later writes and we don't have to poll a file.
 exec 3<"$fifo"
-if ! IFS= read -r -t 60 line <&3; then
-	echo "sandbox printed no first line within 60s; its log:" >&2
-	cat "$log" >&2
-	exit 1
-fi
-for kv in $line; do
-	case "$kv" in
-	GHL_API_URL=* | GHL_LOCATION_ID=* | GHL_TOKEN=*) export "${kv?}" ;;
-	*) echo "unexpected word on the sandbox's first line: $kv" >&2; exit 1 ;;
-	esac
+for n in 1 2 3; do
+	if ! IFS= read -r -t 60 line <&3; then
+		echo "sandbox printed no line $n within 60s; its log:" >&2
+		cat "$log" >&2
+		exit 1
+	fi
+	for kv in $line; do
+		case "$kv" in
+		GHL_API_URL=* | GHL_LOCATION_ID=* | GHL_TOKEN=* | GHL_CLIENT_ID=* | GHL_CLIENT_SECRET=* | GHL_COMPANY_TOKEN=* | GHL_LOCATIONS=*)
+			export "${kv?}" ;;
+		*) echo "unexpected word on the sandbox's line $n: ${kv%%=*}" >&2; exit 1 ;;
+		esac
+	done
 done
 : "${GHL_API_URL:?missing from the sandbox line}" "${GHL_LOCATION_ID:?}" "${GHL_TOKEN:?}"
+: "${GHL_CLIENT_ID:?}" "${GHL_CLIENT_SECRET:?}" "${GHL_COMPANY_TOKEN:?}" "${GHL_LOCATIONS:?}"
 # Drain anything else the sandbox writes to stdout.
 cat <&3 >/dev/null &
 
