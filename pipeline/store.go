@@ -296,7 +296,8 @@ func checkHeader(path string) error {
 //
 // Tables added since version 1 need no version change: CREATE TABLE IF NOT
 // EXISTS gives a state of an older ghlbulk the table, empty, which is what
-// it means there.
+// it means there; a column added is given to it with its default by
+// migrateImport (importColumns).
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS inputs (
