@@ -103,6 +103,14 @@ type ImportConfig struct {
 	// HighLevel, and what ghlbulk undo checks before it deletes one.
 	RunTag string
 
+	// Business links the rows' contacts to their business in bulk
+	// (importer.BusinessLinker); nil for a run whose sink leaves none (no
+	// businessId mapped). Not called in a dry run.
+	Business BusinessWriter
+	// BulkBusinessMax is the most contacts per business link request (0:
+	// DefaultBulkBusinessMax).
+	BulkBusinessMax int
+
 	// BulkTagMax is the most contacts per bulk tag request (0:
 	// DefaultBulkTagMax); MaxPendingTags bounds the (tag, contact) pairs
 	// waiting for a full request (0: DefaultMaxPendingTags).
@@ -188,6 +196,7 @@ type importRun struct {
 	// batcher gathers them, and tagCalls carries full requests from
 	// the committer to the tag sender.
 	tags     TagWriter
+	links    BusinessWriter // links the rows' businesses (nil: none, or a dry run)
 	batcher  *TagBatcher
 	tagCalls chan []TagCall
 	settled  []*TagIntent // finished intents not yet settled in the state (settleTags)
@@ -226,6 +235,7 @@ type outcome struct {
 	id     string
 	reason string
 	tags   []string // tags still to add (record.Outcome.Tags)
+	biz    string   // the business to link the contact to (record.Outcome.Business)
 	common map[string]bool
 	replay bool // already checkpointed (a resumed run): count only
 }
@@ -272,9 +282,9 @@ func newImportRun(cfg ImportConfig) (*importRun, error) {
 	r.sink = cfg.Sink
 	if cfg.DryRun {
 		r.sink = dryRunSink{log: r.log}
-	} else if cfg.Tags != nil {
-		r.tags = cfg.Tags
-		r.batcher = NewTagBatcher(cfg.BulkTagMax, cfg.MaxPendingTags)
+	} else if cfg.Tags != nil || cfg.Business != nil {
+		r.tags, r.links = cfg.Tags, cfg.Business
+		r.batcher = NewTagBatcher(cfg.BulkTagMax, cfg.MaxPendingTags).SetBusinessMax(cfg.BulkBusinessMax)
 	}
 	return r, nil
 }

@@ -54,6 +54,9 @@ func (r *importRun) commitLoop() error {
 				if r.tags != nil && len(o.tags) > 0 {
 					ro.Tags, ro.Raw, ro.common = o.tags, o.rec.Raw, o.common
 				}
+				if r.links != nil && o.biz != "" {
+					ro.Business, ro.Raw = o.biz, o.rec.Raw
+				}
 				if o.status == record.StatusRejected {
 					ro.Raw = o.rec.Raw
 					if r.cfg.DryRun && r.cfg.RejectsPath != "" {

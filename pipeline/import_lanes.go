@@ -138,6 +138,14 @@ func (r *importRun) outcomes(fp string, group []*item) ([]*outcome, error) {
 			}
 			o.tags = res.Tags
 		}
+		if res.Business != "" && (res.Status == record.StatusCreated || res.Status == record.StatusUpdated) {
+			if r.links == nil {
+				// Never drop a row's business silently.
+				err = errors.Join(err, fmt.Errorf("import: the sink left a business to link but the run has no BusinessWriter (ImportConfig.Business; row %d)", it.Row.Row))
+				continue
+			}
+			o.biz = res.Business
+		}
 		if res.Status == record.StatusCreated && r.bound.Tag != "" && r.tags != nil {
 			o.tags = record.NormTags(append(slices.Clone(o.tags), r.bound.Tag))
 		}

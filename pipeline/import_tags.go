@@ -1,10 +1,12 @@
 package pipeline
 
-// The run's tags: intents journaled with their rows, batched run-wide, sent
-// by the tag sender the run owns, settled in the state.
+// The run's tags and business links: intents journaled with their rows,
+// batched run-wide, sent by the tag sender the run owns, settled in the
+// state.
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ghlbulk/ghlbulk/record"
 )
@@ -34,14 +36,14 @@ func (r *importRun) queueTags(batch []RowOutcome) {
 		return
 	}
 	for _, o := range batch {
-		if len(o.Tags) == 0 {
+		if len(o.Tags) == 0 && o.Business == "" {
 			continue
 		}
 		// The row's source values stay in the state, not here: they would
 		// keep the whole input batch they were read from in memory for as
 		// long as the tags wait.
 		in := &TagIntent{FP: o.FP, File: o.File, Row: o.Row, Key: o.Key, ContactID: o.ContactID, Tags: o.Tags,
-			Common: o.common, counted: o.Status, status: o.Status, run: r.cfg.Store.runID()}
+			Business: o.Business, Common: o.common, counted: o.Status, status: o.Status, run: r.cfg.Store.runID()}
 		if calls := r.batcher.Add(in); len(calls) > 0 {
 			r.tagCalls <- calls
 		}
@@ -70,7 +72,7 @@ func (r *importRun) sendTags(calls []TagCall) error {
 		if err := r.beforeFirstWrite(r.work); err != nil {
 			return err
 		}
-		refused, err := r.tags.AddTags(r.work, r.stats, c.Tags, c.IDs)
+		refused, err := r.send(c)
 		if err != nil {
 			return err
 		}
@@ -81,13 +83,29 @@ func (r *importRun) sendTags(calls []TagCall) error {
 			}
 		}
 		r.settled = append(r.settled, finished...)
-		if len(r.settled) >= settleEvery {
+		// A business link is settled at once: its request answers for up
+		// to a thousand rows, which a kill would otherwise send again.
+		if len(r.settled) >= settleEvery || (c.Business != "" && len(finished) > 0) {
 			if err := r.settleTags(); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// send sends one bulk request: a business link or tags.
+func (r *importRun) send(c *TagCall) (map[string]string, error) {
+	if c.Business == "" {
+		if r.tags == nil {
+			return nil, fmt.Errorf("import: tags to add but the run has no TagWriter (ImportConfig.Tags)")
+		}
+		return r.tags.AddTags(r.work, r.stats, c.Tags, c.IDs)
+	}
+	if r.links == nil {
+		return nil, fmt.Errorf("import: contacts to link to business %q but the run has no BusinessWriter (ImportConfig.Business)", c.Business)
+	}
+	return r.links.LinkBusiness(r.work, r.stats, c.Business, c.IDs)
 }
 
 // settleEvery is how many finished tag intents are settled in one
@@ -124,7 +142,7 @@ func (r *importRun) resumeTags() error {
 		return nil
 	}
 	r.log.Info("adding the tags an earlier run left to add", "rows", len(intents))
-	resumed := NewTagBatcher(r.cfg.BulkTagMax, r.cfg.MaxPendingTags)
+	resumed := NewTagBatcher(r.cfg.BulkTagMax, r.cfg.MaxPendingTags).SetBusinessMax(r.cfg.BulkBusinessMax)
 	var calls []TagCall
 	for _, in := range intents {
 		calls = append(calls, resumed.Add(in)...)

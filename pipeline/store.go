@@ -286,8 +286,9 @@ func checkHeader(path string) error {
 //   - subs: notes and tasks sent, by contact key and content; state
 //     "pending" is written before the request, "done" after it.
 //   - rejects: rejected rows as read, with the reason.
-//   - tag_intents: tags rows still have to add (TagIntent), written with
-//     the row's checkpoint and deleted once the tags are added.
+//   - tag_intents: tags and the business link rows still have to add
+//     (TagIntent), written with the row's checkpoint and deleted once they
+//     are added.
 //   - runs: each import run (a binding of new input) with its run tag;
 //     made: the contacts, notes and tasks each run created; tags_added:
 //     the tags it added to contacts it did not create. ghlbulk undo reads
@@ -295,7 +296,8 @@ func checkHeader(path string) error {
 //
 // Tables added since version 1 need no version change: CREATE TABLE IF NOT
 // EXISTS gives a state of an older ghlbulk the table, empty, which is what
-// it means there.
+// it means there; a column added is given to it with its default by
+// migrateImport (importColumns).
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS inputs (
@@ -316,6 +318,7 @@ CREATE TABLE IF NOT EXISTS rejects (
 CREATE TABLE IF NOT EXISTS tag_intents (
 	fp TEXT NOT NULL, row INTEGER NOT NULL, file TEXT NOT NULL, key TEXT NOT NULL, contact_id TEXT NOT NULL,
 	tags TEXT NOT NULL, raw TEXT NOT NULL, status TEXT NOT NULL DEFAULT '', run TEXT NOT NULL DEFAULT '',
+	business TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (fp, row)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
 	id TEXT PRIMARY KEY, tag TEXT NOT NULL DEFAULT '', started TEXT NOT NULL, files TEXT NOT NULL DEFAULT '[]') WITHOUT ROWID;
@@ -326,6 +329,32 @@ CREATE TABLE IF NOT EXISTS tags_added (
 	run TEXT NOT NULL, contact_id TEXT NOT NULL, tag TEXT NOT NULL,
 	PRIMARY KEY (run, contact_id, tag)) WITHOUT ROWID;
 `
+
+// importColumns are the columns added to the import's tables since they
+// were made (table, column, type with default): migrateImport gives an
+// older state them, with the default, which is what it means there.
+var importColumns = [][3]string{
+	// tag_intents.business: the business a row's contact still has to be
+	// put in ("" for none: what every intent of an older state means).
+	{"tag_intents", "business", "TEXT NOT NULL DEFAULT ''"},
+}
+
+// migrateImport adds the importColumns an older state's tables lack.
+func migrateImport(ctx context.Context, tx *sql.Tx) error {
+	for _, c := range importColumns {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, c[0], c[1]).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+c[0]+` ADD COLUMN `+c[1]+` `+c[2]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // init checks the file's integrity, marker and version, and creates the
 // schema in a new file.
@@ -368,6 +397,9 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, schema+relatedSchema); err != nil {
+			return err
+		}
+		if err := migrateImport(ctx, tx); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO meta(key, value) VALUES ('application', ?), ('schema_version', ?)`,

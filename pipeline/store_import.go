@@ -386,6 +386,9 @@ type RowOutcome struct {
 	// with the row).
 	Tags   []string
 	common map[string]bool // TagIntent.Common (not kept in the state)
+	// Business is the business the row's contact still has to be put in
+	// (journaled in the row's TagIntent, as its tags are).
+	Business string
 }
 
 // CommitRows records outcomes in one transaction: the row, the ID map for
@@ -431,9 +434,9 @@ func prepareRowStmts(ctx context.Context, tx *sql.Tx) (*rowStmts, error) {
 		{&st.insReject, `INSERT INTO rejects(fp, row, file, raw, reason) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT(fp, row) DO UPDATE SET file = excluded.file, raw = excluded.raw, reason = excluded.reason`},
 		{&st.delReject, `DELETE FROM rejects WHERE fp = ? AND row = ?`},
-		{&st.insIntent, `INSERT INTO tag_intents(fp, row, file, key, contact_id, tags, raw, status, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		{&st.insIntent, `INSERT INTO tag_intents(fp, row, file, key, contact_id, tags, raw, status, run, business) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(fp, row) DO UPDATE SET file = excluded.file, key = excluded.key, contact_id = excluded.contact_id,
-				tags = excluded.tags, raw = excluded.raw, status = excluded.status, run = excluded.run`},
+				tags = excluded.tags, raw = excluded.raw, status = excluded.status, run = excluded.run, business = excluded.business`},
 		{&st.insMade, `INSERT INTO made(run, kind, id, contact_id) VALUES (?, 'contact', ?, ?) ON CONFLICT DO NOTHING`},
 	} {
 		var err error
@@ -475,18 +478,19 @@ func (st *rowStmts) commit(ctx context.Context, run string, o RowOutcome) error 
 			return err
 		}
 	}
-	if len(o.Tags) > 0 {
+	if len(o.Tags) > 0 || o.Business != "" {
 		tags, _ := json.Marshal(o.Tags)
-		if _, err := st.insIntent.ExecContext(ctx, o.FP, o.Row, o.File, o.Key, o.ContactID, string(tags), encodeStrings(o.Raw), o.Status, run); err != nil {
+		if _, err := st.insIntent.ExecContext(ctx, o.FP, o.Row, o.File, o.Key, o.ContactID, string(tags), encodeStrings(o.Raw), o.Status, run, o.Business); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// TagIntents returns the tags rows of earlier runs still have to add.
+// TagIntents returns the tags and business links rows of earlier runs
+// still have to add.
 func (s *Store) TagIntents(ctx context.Context) ([]*TagIntent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT fp, row, file, key, contact_id, tags, status, run FROM tag_intents ORDER BY fp, row`)
+	rows, err := s.db.QueryContext(ctx, `SELECT fp, row, file, key, contact_id, tags, status, run, business FROM tag_intents ORDER BY fp, row`)
 	if err != nil {
 		return nil, s.wrap("read", err)
 	}
@@ -495,7 +499,7 @@ func (s *Store) TagIntents(ctx context.Context) ([]*TagIntent, error) {
 	for rows.Next() {
 		in := &TagIntent{}
 		var tags string
-		if err := rows.Scan(&in.FP, &in.Row, &in.File, &in.Key, &in.ContactID, &tags, &in.status, &in.run); err != nil {
+		if err := rows.Scan(&in.FP, &in.Row, &in.File, &in.Key, &in.ContactID, &tags, &in.status, &in.run, &in.Business); err != nil {
 			return nil, s.wrap("read", err)
 		}
 		_ = json.Unmarshal([]byte(tags), &in.Tags)
@@ -507,7 +511,7 @@ func (s *Store) TagIntents(ctx context.Context) ([]*TagIntent, error) {
 	return out, nil
 }
 
-// SettleTags records intents whose tags were all answered, in one
+// SettleTags records intents whose tags (and business link) were all answered, in one
 // transaction: an intent is deleted, and the tags it added to a contact
 // the run did not create are recorded for ghlbulk undo; one the API
 // refused makes its row a reject (with its source values and the reason)

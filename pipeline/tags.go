@@ -24,12 +24,30 @@ type TagWriter interface {
 	AddTags(ctx context.Context, m record.Meter, tags, ids []string) (refused map[string]string, err error)
 }
 
+// BusinessWriter puts contacts in a business in bulk: the run's declared
+// dependency (ImportConfig.Business). A Sink leaves a written row's
+// business in record.Outcome.Business instead of sending it, and the run
+// links the contacts of one business in requests of up to
+// BulkBusinessMax, journaled and settled as tags are.
+// importer.BusinessLinker implements it.
+type BusinessWriter interface {
+	// LinkBusiness puts the contacts ids (at most BulkBusinessMax) in the
+	// business, its requests counted in m. refused names the contacts it
+	// could not link, with the reason (the row's reject); err is a
+	// run-level fault.
+	LinkBusiness(ctx context.Context, m record.Meter, businessID string, ids []string) (refused map[string]string, err error)
+}
+
 // Defaults of the tag batcher.
 const (
 	// DefaultBulkTagMax is the most contacts per bulk tag request: the API
 	// does not document its limit, and 100 is what HighLevel's own bulk
 	// actions send.
 	DefaultBulkTagMax = 100
+	// DefaultBulkBusinessMax is the most contacts per business link
+	// request (POST /contacts/bulk/business): what the API accepts in its
+	// other bulk endpoints (ghl/sandbox/DEVIATIONS.md, "Bulk sizes").
+	DefaultBulkBusinessMax = 1000
 	// DefaultMaxPendingTags bounds the (tag, contact) pairs held before
 	// every pending tag is sent, whether its batch is full or not: a few
 	// MB, and a bound on what a rare or per-row tag keeps waiting.
@@ -50,6 +68,9 @@ type TagIntent struct {
 	// Common are the tags batched as one set with the row's other common
 	// tags (TagClassifier); the others are batched each on its own.
 	Common map[string]bool
+	// Business is the business the contact goes in ("" for none): linked
+	// in bulk with the other contacts of that business (BusinessWriter).
+	Business string
 
 	// counted is the status this run counted the row as ("" for an intent
 	// an earlier run left): a refusal moves it to rejected.
@@ -60,10 +81,12 @@ type TagIntent struct {
 	reason  string // why a request refused it, if one did
 }
 
-// TagCall is one bulk tag request: Tags added to the contacts IDs.
+// TagCall is one bulk request: Tags added to the contacts IDs, or, when
+// Business is set, the contacts IDs put in that business (and no Tags).
 type TagCall struct {
-	Tags []string
-	IDs  []string
+	Tags     []string
+	Business string
+	IDs      []string
 	// waiters are the intents this call answers for, once per tag.
 	waiters []*TagIntent
 }
@@ -78,14 +101,22 @@ type TagCall struct {
 // between them, and a tag one row in 200 has costs one per max rows that
 // have it, not one per lane group. It does no I/O; the planner runs it
 // too, to count the requests. Safe for concurrent use.
+//
+// A row's business goes to its business's bucket, sent once bizMax
+// contacts are in it: N rows of one business cost N/bizMax requests.
 type TagBatcher struct {
-	max, maxPending int
+	max, maxPending, bizMax int
 
 	mu      sync.Mutex
 	buckets map[string]*tagBucket // by tag set; guarded by mu
 	order   []string              // bucket keys in first-seen order; guarded by mu
 	pairs   int                   // pending (tag, contact) pairs; guarded by mu
 	waiting map[[2]string][]*TagIntent
+
+	biz      map[string]*tagBucket      // contacts by business; guarded by mu
+	bizOrder []string                   // businesses in first-seen order; guarded by mu
+	bizOf    map[string]string          // the business a pending contact goes in; guarded by mu
+	linking  map[[2]string][]*TagIntent // intents by (business, contact); guarded by mu
 }
 
 // tagBucket is contacts waiting for the same set of tags.
@@ -105,7 +136,19 @@ func NewTagBatcher(max, maxPending int) *TagBatcher {
 	if maxPending <= 0 {
 		maxPending = DefaultMaxPendingTags
 	}
-	return &TagBatcher{max: max, maxPending: maxPending, buckets: make(map[string]*tagBucket), waiting: make(map[[2]string][]*TagIntent)}
+	return &TagBatcher{max: max, maxPending: maxPending, bizMax: DefaultBulkBusinessMax,
+		buckets: make(map[string]*tagBucket), waiting: make(map[[2]string][]*TagIntent),
+		biz: make(map[string]*tagBucket), bizOf: make(map[string]string), linking: make(map[[2]string][]*TagIntent)}
+}
+
+// SetBusinessMax sets the most contacts per business link request (0:
+// DefaultBulkBusinessMax). Call it before the first Add.
+func (b *TagBatcher) SetBusinessMax(n int) *TagBatcher {
+	if n <= 0 {
+		n = DefaultBulkBusinessMax
+	}
+	b.bizMax = n
+	return b
 }
 
 // split is the tag sets of an intent's buckets: its common tags, then each
@@ -131,6 +174,11 @@ func (b *TagBatcher) Add(in *TagIntent) []TagCall {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	in.left = len(in.Tags)
+	var linked []TagCall
+	if in.Business != "" {
+		in.left++
+		linked = b.addLink(in)
+	}
 	for _, t := range in.Tags {
 		pair := [2]string{t, in.ContactID}
 		b.waiting[pair] = append(b.waiting[pair], in)
@@ -154,10 +202,10 @@ func (b *TagBatcher) Add(in *TagIntent) []TagCall {
 		}
 	}
 	if b.pairs >= b.maxPending {
-		return b.drain()
+		return append(linked, b.drain()...)
 	}
 	if len(full) == 0 {
-		return nil
+		return linked
 	}
 	// Buckets whose first max contacts are the same go in one request.
 	var calls []TagCall
@@ -183,7 +231,71 @@ func (b *TagBatcher) Add(in *TagIntent) []TagCall {
 		}
 		b.wait(&calls[i])
 	}
-	return calls
+	return append(linked, calls...)
+}
+
+// addLink puts the intent's contact in its business's bucket, and returns
+// the request that fills, if it does. A contact still waiting for another
+// business leaves that one: the later row wins, as it would one by one,
+// and the earlier intents wait for the later request instead. Call with
+// the lock held.
+func (b *TagBatcher) addLink(in *TagIntent) []TagCall {
+	id, bid := in.ContactID, in.Business
+	if prev, ok := b.bizOf[id]; ok && prev != bid {
+		b.takeLinks(prev, []string{id})
+		from, to := [2]string{prev, id}, [2]string{bid, id}
+		b.linking[to] = append(b.linking[to], b.linking[from]...)
+		delete(b.linking, from)
+	}
+	pair := [2]string{bid, id}
+	b.linking[pair] = append(b.linking[pair], in)
+	bk := b.biz[bid]
+	if bk == nil {
+		bk = &tagBucket{has: make(map[string]bool)}
+		b.biz[bid] = bk
+		b.bizOrder = append(b.bizOrder, bid)
+	}
+	if !bk.has[id] {
+		bk.has[id] = true
+		bk.ids = append(bk.ids, id)
+		b.bizOf[id] = bid
+		b.pairs++
+	}
+	if len(bk.ids) < b.bizMax {
+		return nil
+	}
+	c := TagCall{Business: bid, IDs: slices.Clone(bk.ids[:b.bizMax])}
+	b.takeLinks(bid, c.IDs)
+	b.waitLink(&c)
+	return []TagCall{c}
+}
+
+// takeLinks takes ids out of the business's bucket. Call with the lock
+// held.
+func (b *TagBatcher) takeLinks(bid string, ids []string) {
+	bk := b.biz[bid]
+	for _, id := range ids {
+		if bk.has[id] {
+			delete(bk.has, id)
+			delete(b.bizOf, id)
+			b.pairs--
+		}
+	}
+	bk.ids = slices.DeleteFunc(bk.ids, func(id string) bool { return !bk.has[id] })
+	if len(bk.ids) == 0 {
+		delete(b.biz, bid)
+		b.bizOrder = slices.DeleteFunc(b.bizOrder, func(x string) bool { return x == bid })
+	}
+}
+
+// waitLink moves the intents waiting on the call's (business, contact)
+// pairs to it.
+func (b *TagBatcher) waitLink(c *TagCall) {
+	for _, id := range c.IDs {
+		pair := [2]string{c.Business, id}
+		c.waiters = append(c.waiters, b.linking[pair]...)
+		delete(b.linking, pair)
+	}
 }
 
 // takeBucket takes ids out of the bucket key.
@@ -213,7 +325,8 @@ func (b *TagBatcher) wait(c *TagCall) {
 	}
 }
 
-// Drain returns requests for everything pending, the fewer of two
+// Drain returns requests for everything pending: each business's
+// contacts chunked to bizMax, then the tags in the fewer of two
 // groupings: one request per set of contacts that need exactly the same
 // tags, or one per block of tags that exactly the same contacts need, each
 // chunked to max contacts.
@@ -224,6 +337,29 @@ func (b *TagBatcher) Drain() []TagCall {
 }
 
 func (b *TagBatcher) drain() []TagCall {
+	links := b.drainLinks()
+	return append(links, b.drainTags()...)
+}
+
+// drainLinks returns a request per bizMax contacts of each business
+// pending, in the order the businesses were first seen.
+func (b *TagBatcher) drainLinks() []TagCall {
+	var calls []TagCall
+	for _, bid := range b.bizOrder {
+		for part := range slices.Chunk(b.biz[bid].ids, b.bizMax) {
+			c := TagCall{Business: bid, IDs: slices.Clone(part)}
+			b.waitLink(&c)
+			b.pairs -= len(part)
+			calls = append(calls, c)
+		}
+	}
+	b.biz = make(map[string]*tagBucket)
+	b.bizOrder = nil
+	b.bizOf = make(map[string]string)
+	return calls
+}
+
+func (b *TagBatcher) drainTags() []TagCall {
 	if b.pairs == 0 {
 		return nil
 	}
@@ -305,7 +441,8 @@ func chunkCalls(calls []TagCall, max int) []TagCall {
 	return out
 }
 
-// Pending is the number of (tag, contact) pairs waiting.
+// Pending is the number of (tag, contact) and (business, contact) pairs
+// waiting.
 func (b *TagBatcher) Pending() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -72,6 +72,9 @@ type Outcome struct {
 	// Tags are the row's tags its contact lacks (NormTags), left for the
 	// engine's TagWriter to add in bulk.
 	Tags []string
+	// Business is the business a written contact goes in ("" for none),
+	// left for the engine's BusinessWriter to link in bulk.
+	Business string
 }
 
 // Rejected is the outcome of a row refused for reason.

@@ -380,7 +380,8 @@ func importContacts(ctx context.Context, o *importOptions) (rep pipeline.Report,
 	if p.session != nil && cfg.Store != nil {
 		sink := sinks.NewGHL(p.session.Client, sinks.GHLOptions{LocationID: p.session.Location, Journal: cfg.Store})
 		cfg.Sink, cfg.Tags, cfg.BeforeFirstWrite = sink, sink, writePreflight(p.session)
-		cfg.Sink = importer.WithBusiness(sink, p.session.Client, p.session.Location) // businessId: not an upsert field
+		// businessId is not an upsert field: the run links it in bulk.
+		cfg.Sink, cfg.Business = importer.WithBusiness(sink), importer.NewBusinessLinker(p.session.Client, p.session.Location)
 	}
 	if err := o.plan.printPlan(ctx, f, f.summaryOut(o.report), cfg, p.session); err != nil {
 		return rep, p.session, nil, refused(err)

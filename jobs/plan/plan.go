@@ -39,6 +39,9 @@ type Input struct {
 	// BulkTagMax and MaxPendingTags are the run's tag batcher's bounds
 	// (0: the pipeline's defaults): the estimate batches tags as it does.
 	BulkTagMax, MaxPendingTags int
+	// BulkBusinessMax is the run's contacts per business link request (0:
+	// pipeline.DefaultBulkBusinessMax).
+	BulkBusinessMax int
 	// RunTag is the run's tag (ImportConfig.RunTag): added to each contact
 	// the run creates, counted for each row whose contact the state does
 	// not know (an upper bound: a contact that was in the location before
@@ -75,6 +78,7 @@ func FromImport(cfg pipeline.ImportConfig, rate pace.RateState) Input {
 	return Input{
 		Files: cfg.Files, Open: cfg.Open, Fingerprint: cfg.Fingerprint, Transform: cfg.Transform,
 		Store: cfg.Store, BulkTagMax: cfg.BulkTagMax, MaxPendingTags: cfg.MaxPendingTags, RunTag: cfg.RunTag,
+		BulkBusinessMax:  cfg.BulkBusinessMax,
 		DuplicatesReport: cfg.DuplicatesReport, Rate: rate,
 	}
 }
@@ -99,7 +103,7 @@ type Plan struct {
 	Unchanged     int64 // rows already done, or whose content was already written
 	Duplicates    int64 // rows repeating an earlier row of the input (same match key, same content)
 	Fields        int64 // custom fields to create (--create-fields), a request each
-	Business      int64 // POST /contacts/bulk/business, one per written row that maps businessId
+	Business      int64 // POST /contacts/bulk/business: written rows that map businessId, up to BulkBusinessMax of one business a request
 	Rejected      int64 // rows the mapping rejects (no request)
 
 	DailyLeft  int           // requests left in today's quota; -1 unknown
@@ -122,7 +126,7 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 	if in.Fingerprint == nil {
 		in.Fingerprint = pipeline.FileFingerprint
 	}
-	e := &estimator{in: in, seen: make(map[uint64]struct{}), tags: pipeline.NewTagBatcher(in.BulkTagMax, in.MaxPendingTags)}
+	e := &estimator{in: in, seen: make(map[uint64]struct{}), tags: pipeline.NewTagBatcher(in.BulkTagMax, in.MaxPendingTags).SetBusinessMax(in.BulkBusinessMax)}
 	if in.DeleteMissing {
 		e.present = sinks.NewPresence()
 	}
@@ -137,7 +141,7 @@ func Estimate(ctx context.Context, in Input) (Plan, error) {
 			return e.p, err
 		}
 	}
-	e.p.TagCalls += int64(len(e.tags.Drain()))
+	e.countBulk(e.tags.Drain())
 	if err := e.missing(ctx); err != nil {
 		return e.p, err
 	}
@@ -167,7 +171,7 @@ type estimator struct {
 	planned planned         // notes and tasks counted so far, as the run will have journaled them
 }
 
-// resumedTags counts the requests for the tags an earlier run left
+// resumedTags counts the requests for the tags and business links an earlier run left
 // journaled, which the run sends before anything else.
 func (e *estimator) resumedTags(ctx context.Context) error {
 	if e.in.Store == nil {
@@ -177,11 +181,11 @@ func (e *estimator) resumedTags(ctx context.Context) error {
 	if err != nil || len(intents) == 0 {
 		return err
 	}
-	b := pipeline.NewTagBatcher(e.in.BulkTagMax, e.in.MaxPendingTags)
+	b := pipeline.NewTagBatcher(e.in.BulkTagMax, e.in.MaxPendingTags).SetBusinessMax(e.in.BulkBusinessMax)
 	for _, in := range intents {
-		e.p.TagCalls += int64(len(b.Add(in)))
+		e.countBulk(b.Add(in))
 	}
-	e.p.TagCalls += int64(len(b.Drain()))
+	e.countBulk(b.Drain())
 	return nil
 }
 
@@ -274,8 +278,9 @@ func (e *estimator) batch(ctx context.Context, fp string, file int, recs []recor
 // map holds for its key ("" if none).
 func (e *estimator) write(ctx context.Context, rec *record.Row, known string) error {
 	e.p.Upserts++
-	if rec.Contact.BusinessID != nil {
-		e.p.Business++ // importer.WithBusiness: after the upsert
+	biz := ""
+	if b := rec.Contact.BusinessID; b != nil {
+		biz = *b // importer.WithBusiness: linked in bulk after the upsert
 	}
 	if err := e.related(ctx, rec, known); err != nil {
 		return err
@@ -286,10 +291,22 @@ func (e *estimator) write(ctx context.Context, rec *record.Row, known string) er
 	}
 	tags = record.NormTags(tags)
 	common := e.classes.Observe(tags)
-	if len(tags) > 0 {
-		e.p.TagCalls += int64(len(e.tags.Add(&pipeline.TagIntent{ContactID: rec.Key, Tags: tags, Common: common})))
+	if len(tags) > 0 || biz != "" {
+		e.countBulk(e.tags.Add(&pipeline.TagIntent{ContactID: rec.Key, Tags: tags, Common: common, Business: biz}))
 	}
 	return nil
+}
+
+// countBulk adds the bulk requests calls to the plan: business links or tag
+// calls.
+func (e *estimator) countBulk(calls []pipeline.TagCall) {
+	for _, c := range calls {
+		if c.Business != "" {
+			e.p.Business++
+		} else {
+			e.p.TagCalls++
+		}
+	}
 }
 
 // runTagStandIn counts as the run tag, whose value is only known once the
