@@ -46,24 +46,7 @@ func (r *importRun) commitLoop() error {
 				if o.replay {
 					continue
 				}
-				ro := RowOutcome{FP: o.fp, File: o.rec.File, Row: o.rec.Row, Key: o.rec.Key, SourceKey: o.rec.SourceKey,
-					ContactID: o.id, Hash: o.rec.Hash, Status: o.status, Reason: o.reason,
-					// A notes or tasks row (rec.ContactID set) creates a
-					// note, never its contact.
-					MadeContact: o.status == record.StatusCreated && o.rec.ContactID == ""}
-				if r.tags != nil && len(o.tags) > 0 {
-					ro.Tags, ro.Raw, ro.common = o.tags, o.rec.Raw, o.common
-				}
-				if r.links != nil && o.biz != "" {
-					ro.Business, ro.Raw = o.biz, o.rec.Raw
-				}
-				if o.status == record.StatusRejected {
-					ro.Raw = o.rec.Raw
-					if r.cfg.DryRun && r.cfg.RejectsPath != "" {
-						r.dryRejects.add(RejectRecord{File: o.rec.File, Row: o.rec.Row, Raw: o.rec.Raw, Reason: o.reason})
-					}
-				}
-				batch = append(batch, ro)
+				batch = append(batch, r.rowOutcome(o))
 			}
 			if len(batch) >= r.cfg.CommitRows {
 				flush()
@@ -76,6 +59,29 @@ func (r *importRun) commitLoop() error {
 			r.progress.Update(r.stats.Snapshot())
 		}
 	}
+}
+
+// rowOutcome is what the state keeps of an outcome: the row, and what it
+// still has to add (tags, its business) with its source values.
+func (r *importRun) rowOutcome(o *outcome) RowOutcome {
+	ro := RowOutcome{FP: o.fp, File: o.rec.File, Row: o.rec.Row, Key: o.rec.Key, SourceKey: o.rec.SourceKey,
+		ContactID: o.id, Hash: o.rec.Hash, Status: o.status, Reason: o.reason,
+		// A notes or tasks row (rec.ContactID set) creates a note, never
+		// its contact.
+		MadeContact: o.status == record.StatusCreated && o.rec.ContactID == ""}
+	if r.tags != nil && len(o.tags) > 0 {
+		ro.Tags, ro.Raw, ro.common = o.tags, o.rec.Raw, o.common
+	}
+	if r.links != nil && o.biz != "" {
+		ro.Business, ro.Raw = o.biz, o.rec.Raw
+	}
+	if o.status == record.StatusRejected {
+		ro.Raw = o.rec.Raw
+		if r.cfg.DryRun && r.cfg.RejectsPath != "" {
+			r.dryRejects.add(RejectRecord{File: o.rec.File, Row: o.rec.Row, Raw: o.rec.Raw, Reason: o.reason})
+		}
+	}
+	return ro
 }
 
 // count adds one outcome to the run's counters. A row checkpointed by an
