@@ -43,7 +43,8 @@ func statusOf(m agency.Manifest) map[string]string {
 }
 
 func TestE2EAgencyLocationsAndExport(t *testing.T) {
-	sb := startSandbox(t, sandbox.Options{Contacts: 40, Locations: 3})
+	t.Parallel()
+	sb := startSandbox(t, sandbox.Options{Contacts: 40, Locations: 3, Rate: -1})
 	ids := sb.Locations()
 	env := agencyEnv(t, sb)
 
