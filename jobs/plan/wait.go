@@ -126,39 +126,18 @@ func MergeReports(reps ...pipeline.Report) pipeline.Report {
 	if len(reps) == 1 {
 		return reps[0]
 	}
+	// Writes and requests add up as for runs side by side; what differs
+	// is counted again below.
+	out := pipeline.SumReports(reps...)
 	last := reps[len(reps)-1]
-	out := pipeline.Report{DryRun: last.DryRun, RejectsFile: last.RejectsFile, Outcome: last.Outcome, Error: last.Error, RunID: last.RunID, RunTag: last.RunTag}
+	out.DryRun, out.RejectsFile, out.Outcome, out.Error, out.RunID, out.RunTag = last.DryRun, last.RejectsFile, last.Outcome, last.Error, last.RunID, last.RunTag
+	out.RowsRead, out.Rejected, out.ElapsedS = 0, 0, 0
 	for _, r := range reps {
 		out.RowsRead = max(out.RowsRead, r.RowsRead)
 		out.Rejected = max(out.Rejected, r.Rejected)
-		out.Created += r.Created
-		out.Updated += r.Updated
-		out.Requests += r.Requests
-		out.Retries += r.Retries
-		out.Throttled += r.Throttled
 		out.ElapsedS += r.ElapsedS
-		out.NotesCreated += r.NotesCreated
-		out.TasksCreated += r.TasksCreated
-		out.TagCalls += r.TagCalls
-		out.PhonesDropped += r.PhonesDropped
-		out.RelatedDeleted += r.RelatedDeleted
-		out.RowsWritten = addMap(out.RowsWritten, r.RowsWritten)
-		out.RequestsByKind = addMap(out.RequestsByKind, r.RequestsByKind)
 	}
 	out.Unchanged = max(0, out.RowsRead-out.Created-out.Updated-out.Rejected)
 	out.RowsRead = out.Created + out.Updated + out.Unchanged + out.Rejected
 	return out
-}
-
-func addMap(dst, src map[string]int64) map[string]int64 {
-	if len(src) == 0 {
-		return dst
-	}
-	if dst == nil {
-		dst = make(map[string]int64, len(src))
-	}
-	for k, v := range src {
-		dst[k] += v
-	}
-	return dst
 }
