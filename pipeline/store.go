@@ -297,7 +297,7 @@ func checkHeader(path string) error {
 // Tables added since version 1 need no version change: CREATE TABLE IF NOT
 // EXISTS gives a state of an older ghlbulk the table, empty, which is what
 // it means there; a column added is given to it with its default by
-// migrateImport (importColumns).
+// addColumns (importColumns).
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS inputs (
@@ -331,7 +331,7 @@ CREATE TABLE IF NOT EXISTS tags_added (
 `
 
 // importColumns are the columns added to the import's tables since they
-// were made (table, column, type with default): migrateImport gives an
+// were made (table, column, type with default): addColumns gives an
 // older state them, with the default, which is what it means there.
 var importColumns = [][3]string{
 	// tag_intents.business: the business a row's contact still has to be
@@ -339,17 +339,24 @@ var importColumns = [][3]string{
 	{"tag_intents", "business", "TEXT NOT NULL DEFAULT ''"},
 }
 
-// migrateImport adds the importColumns an older state's tables lack.
-func migrateImport(ctx context.Context, tx *sql.Tx) error {
-	for _, c := range importColumns {
+// execQuerier is what addColumns needs of a *sql.DB or a *sql.Tx.
+type execQuerier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// addColumns adds the columns (table, column, type with default) an older
+// state's tables lack: importColumns, exportColumns.
+func addColumns(ctx context.Context, db execQuerier, cols [][3]string) error {
+	for _, c := range cols {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, c[0], c[1]).Scan(&n); err != nil {
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, c[0], c[1]).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+c[0]+` ADD COLUMN `+c[1]+` `+c[2]); err != nil {
+		if _, err := db.ExecContext(ctx, `ALTER TABLE `+c[0]+` ADD COLUMN `+c[1]+` `+c[2]); err != nil {
 			return err
 		}
 	}
@@ -399,7 +406,7 @@ func (s *Store) init(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, schema+relatedSchema); err != nil {
 			return err
 		}
-		if err := migrateImport(ctx, tx); err != nil {
+		if err := addColumns(ctx, tx, importColumns); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO meta(key, value) VALUES ('application', ?), ('schema_version', ?)`,

@@ -36,7 +36,7 @@ import (
 //
 // Tables and columns added since the first export need no version change:
 // CREATE TABLE IF NOT EXISTS gives an older state the table, empty, and
-// migrateExport adds a missing column with its default (an older
+// addColumns adds a missing column with its default (an older
 // unfinished run reads "" there: it reads related records per contact, as
 // it did when it started).
 const exportSchema = `
@@ -180,25 +180,8 @@ func (s *Store) InitExport(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, exportSchema); err != nil {
 		return fmt.Errorf("state %s: creating export tables: %w", s.path, err)
 	}
-	if err := s.migrateExport(ctx); err != nil {
+	if err := addColumns(ctx, s.db, exportColumns); err != nil {
 		return fmt.Errorf("state %s: adding export columns: %w", s.path, err)
-	}
-	return nil
-}
-
-// migrateExport adds the exportColumns an older state's tables lack.
-func (s *Store) migrateExport(ctx context.Context) error {
-	for _, c := range exportColumns {
-		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, c[0], c[1]).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			continue
-		}
-		if _, err := s.db.ExecContext(ctx, `ALTER TABLE `+c[0]+` ADD COLUMN `+c[1]+` `+c[2]); err != nil {
-			return err
-		}
 	}
 	return nil
 }
