@@ -324,79 +324,60 @@ func check(t *testing.T, dir, format string, tr truth, wantContacts map[string]b
 			}
 		}
 	}
-	tasks := byID(t, rows(t, filepath.Join(dir, "tasks."+format)))
-	n := 0
+	tasks := map[string]map[string]string{}
 	for id, x := range tr.tasks {
-		if !wantContacts[x.ContactID] {
-			continue
-		}
-		n++
-		r := tasks[id]
-		if r == nil {
-			t.Errorf("task %s missing", id)
-			continue
-		}
-		for col, want := range map[string]string{"contactId": x.ContactID, "title": x.Title, "body": x.Body,
-			"dueDate": ts(x.DueDate), "completed": fmt.Sprint(x.Completed), "assignedTo": x.AssignedTo} {
-			if r[col] != want {
-				t.Errorf("task %s %s = %q, want %q", id, col, r[col], want)
-			}
-		}
+		tasks[id] = map[string]string{"contactId": x.ContactID, "title": x.Title, "body": x.Body,
+			"dueDate": ts(x.DueDate), "completed": fmt.Sprint(x.Completed), "assignedTo": x.AssignedTo}
 	}
-	if len(tasks) != n {
-		t.Errorf("tasks: %d rows, want %d", len(tasks), n)
-	}
-	notes := byID(t, rows(t, filepath.Join(dir, "notes."+format)))
-	n = 0
+	notes := map[string]map[string]string{}
 	for id, x := range tr.notes {
-		if !wantContacts[x.ContactID] {
-			continue
-		}
-		n++
-		r := notes[id]
-		if r == nil {
-			t.Errorf("note %s missing", id)
-			continue
-		}
-		for col, want := range map[string]string{"contactId": x.ContactID, "body": x.Body, "dateAdded": ts(x.DateAdded), "userId": x.UserID} {
-			if r[col] != want {
-				t.Errorf("note %s %s = %q, want %q", id, col, r[col], want)
-			}
-		}
+		notes[id] = map[string]string{"contactId": x.ContactID, "body": x.Body, "dateAdded": ts(x.DateAdded), "userId": x.UserID}
 	}
-	if len(notes) != n {
-		t.Errorf("notes: %d rows, want %d", len(notes), n)
-	}
-	appts := byID(t, rows(t, filepath.Join(dir, "appointments."+format)))
-	n = 0
+	appts := map[string]map[string]string{}
 	for id, x := range tr.appts {
-		if !wantContacts[x.ContactID] {
-			continue
-		}
-		n++
-		r := appts[id]
-		if r == nil {
-			t.Errorf("appointment %s missing", id)
-			continue
-		}
-		for col, want := range map[string]string{"contactId": x.ContactID, "calendarId": x.CalendarID, "title": x.Title,
-			"startTime": ts(x.StartTime), "endTime": ts(x.EndTime), "appointmentStatus": x.AppointmentStatus} {
-			if r[col] != want {
-				t.Errorf("appointment %s %s = %q, want %q", id, col, r[col], want)
-			}
-		}
+		appts[id] = map[string]string{"contactId": x.ContactID, "calendarId": x.CalendarID, "title": x.Title,
+			"startTime": ts(x.StartTime), "endTime": ts(x.EndTime), "appointmentStatus": x.AppointmentStatus}
 	}
-	if len(appts) != n {
-		t.Errorf("appointments: %d rows, want %d", len(appts), n)
-	}
+	nTasks := checkRelatedFile(t, filepath.Join(dir, "tasks."+format), "task", "tasks", tasks, wantContacts)
+	nNotes := checkRelatedFile(t, filepath.Join(dir, "notes."+format), "note", "notes", notes, wantContacts)
+	nAppts := checkRelatedFile(t, filepath.Join(dir, "appointments."+format), "appointment", "appointments", appts, wantContacts)
 	m, err := sinks.ReadManifest(filepath.Join(dir, sinks.ManifestName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.RowCounts["contacts"] != int64(len(got)) || m.RowCounts["tasks"] != int64(len(tasks)) ||
-		m.RowCounts["notes"] != int64(len(notes)) || m.RowCounts["appointments"] != int64(len(appts)) {
+	if m.RowCounts["contacts"] != int64(len(got)) || m.RowCounts["tasks"] != int64(nTasks) ||
+		m.RowCounts["notes"] != int64(nNotes) || m.RowCounts["appointments"] != int64(nAppts) {
 		t.Errorf("manifest row counts %v disagree with the files", m.RowCounts)
 	}
+}
+
+// checkRelatedFile compares the file of one related entity with want (its
+// columns by id), for the records of the wanted contacts, and returns the
+// file's row count.
+func checkRelatedFile(t *testing.T, path, one, many string, want map[string]map[string]string, wantContacts map[string]bool) int {
+	t.Helper()
+	got := byID(t, rows(t, path))
+	n := 0
+	for id, cols := range want {
+		if !wantContacts[cols["contactId"]] {
+			continue
+		}
+		n++
+		r := got[id]
+		if r == nil {
+			t.Errorf("%s %s missing", one, id)
+			continue
+		}
+		for col, w := range cols {
+			if r[col] != w {
+				t.Errorf("%s %s %s = %q, want %q", one, id, col, r[col], w)
+			}
+		}
+	}
+	if len(got) != n {
+		t.Errorf("%s: %d rows, want %d", many, len(got), n)
+	}
+	return len(got)
 }
 
 func TestExportFull(t *testing.T) {
