@@ -10,17 +10,14 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -871,30 +868,11 @@ func TestE2EExportKilledAndResumed(t *testing.T) {
 	out, state := filepath.Join(dir, "out"), filepath.Join(dir, "kill.state")
 	args := []string{"export", "--out", out, "--state", state, "--include", inc, "--no-progress", "--report", filepath.Join(dir, "resumed.json")}
 	s.ResetCounts()
-	cmd := exec.Command(binPath, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, s.env()...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	// Kill it in the middle of the second page: once the first page's
 	// 500 notes requests (tasks come from the location-wide search) and
 	// some of the second's were served.
-	deadline := time.Now().Add(60 * time.Second)
-	killedMidRun := false
-	for time.Now().Before(deadline) {
-		if subRequests(s.Counts()) >= 500+300 {
-			killedMidRun = cmd.Process.Signal(syscall.SIGKILL) == nil
-			break
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	werr := cmd.Wait()
-	if !killedMidRun {
-		t.Fatalf("the export was not killed mid-run (wait: %v, %d sub-resource requests)", werr, subRequests(s.Counts()))
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-		t.Fatalf("the export ended before it was killed: %v", werr)
+	if !killAtSubRequests(t, s.env(), args, s, 500+300) {
+		t.Fatalf("the export was not killed mid-run (%d sub-resource requests)", subRequests(s.Counts()))
 	}
 	beforeKill := subRequests(s.Counts())
 	if _, err := os.Stat(filepath.Join(out, sinks.ManifestName)); err == nil {

@@ -358,7 +358,7 @@ func TestE2EExportObjectStorageKilledAndResumed(t *testing.T) {
 	finished := false
 	for i, at := range kills {
 		s.ResetCounts()
-		if !objKillAt(t, env, args(i), s, at) {
+		if !killAtSubRequests(t, env, args(i), s, at) {
 			t.Logf("run %d finished before its kill point", i)
 			finished = true
 			break
@@ -384,9 +384,9 @@ func TestE2EExportObjectStorageKilledAndResumed(t *testing.T) {
 	xpSameRows(t, "export killed and resumed on new machines", xpRowSet(t, objDownload(t, b)), want)
 }
 
-// objKillAt runs the export and SIGKILLs it once the sandbox has served at
+// killAtSubRequests runs the export and SIGKILLs it once the sandbox has served at
 // requests to the per-contact routes; false if it ended first.
-func objKillAt(t *testing.T, env, args []string, s *testSandbox, at int64) bool {
+func killAtSubRequests(t *testing.T, env, args []string, s *testSandbox, at int64) bool {
 	t.Helper()
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)

@@ -8,16 +8,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ghlbulk/ghlbulk/ghl"
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
@@ -165,24 +161,8 @@ func TestE2EExportSnapshotKilledAndResumed(t *testing.T) {
 	// The incremental run reads every contact's notes (1050 requests):
 	// kill it in the middle of them.
 	s.ResetCounts()
-	cmd := exec.Command(binPath, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, s.env()...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	killed := false
-	for time.Now().Before(deadline) {
-		if subRequests(s.Counts()) >= 500+300 {
-			killed = cmd.Process.Signal(syscall.SIGKILL) == nil
-			break
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	werr := cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !killed || !ok || !ws.Signaled() {
-		t.Fatalf("the --snapshot run was not killed mid-run: %v", werr)
+	if !killAtSubRequests(t, s.env(), args, s, 500+300) {
+		t.Fatal("the --snapshot run was not killed mid-run")
 	}
 	xpMustRun(t, s.env(), args...)
 
