@@ -55,8 +55,15 @@ func newSplit(dir, column string, files []string, reach map[string]bool) *split 
 	return &split{dir: dir, column: column, reach: reach, files: files, parts: map[string][]*splitPart{}}
 }
 
-// read splits every input file, opened with open, and closes the parts.
-func (sp *split) read(ctx context.Context, open func(path string) (record.Source, error)) error {
+// read splits every input file, opened with open, and closes the parts,
+// also when a file fails midway: an open part would keep its folder from
+// being removed where open files cannot be (Windows).
+func (sp *split) read(ctx context.Context, open func(path string) (record.Source, error)) (err error) {
+	defer func() {
+		if cerr := sp.close(); err == nil {
+			err = cerr
+		}
+	}()
 	for i, file := range sp.files {
 		src, err := open(file)
 		if err != nil {
@@ -68,18 +75,20 @@ func (sp *split) read(ctx context.Context, open func(path string) (record.Source
 			return err
 		}
 	}
-	return sp.close()
+	return nil
 }
 
 // close flushes and closes every part.
 func (sp *split) close() error {
+	var errs []error
 	for _, loc := range sp.order {
 		for _, p := range sp.parts[loc] {
 			p.w.Flush()
-			if err := errors.Join(p.w.Error(), p.bw.Flush(), p.fh.Close()); err != nil {
-				return fmt.Errorf("splitting the input by location: %w", err)
-			}
+			errs = append(errs, p.w.Error(), p.bw.Flush(), p.fh.Close())
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("splitting the input by location: %w", err)
 	}
 	return nil
 }
