@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -126,9 +127,9 @@ func (r *run) saveProgress(ctx context.Context) {
 			m.Locations = append(m.Locations, l)
 		}
 	}
-	for id, l := range r.done {
+	for _, id := range slices.Sorted(maps.Keys(r.done)) {
 		if !slices.ContainsFunc(m.Locations, func(x Location) bool { return x.LocationID == id }) {
-			m.Locations = append(m.Locations, l)
+			m.Locations = append(m.Locations, r.done[id])
 		}
 	}
 	name := r.manifestName(&m)
