@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"syscall"
 	"testing"
 
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
@@ -30,17 +29,11 @@ func TestChaosImport(t *testing.T) {
 	args := f.args(file, peopleMapping)
 	killed := 0
 	for _, at := range []int64{40, 400, 900, 1500, 2300, 3100} {
-		cmd, out := startImport(t, sb.env(), args...)
-		exited := make(chan struct{})
-		var werr error
-		go func() { werr = cmd.Wait(); close(exited) }()
-		if waitWrites(t, sb, at, exited) {
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
+		landed, werr, out := killImportAt(t, sb, args, at)
+		if landed {
 			killed++
 			t.Logf("killed at %d writes", sb.Counts().Writes)
 		} else {
-			<-exited
 			t.Logf("run ended (%v) before %d writes\n%s", werr, at, out)
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/ghlbulk/ghlbulk/ghl/sandbox"
@@ -192,15 +191,9 @@ func TestImportContactsItemsKilledAndResumed(t *testing.T) {
 	kills := 0
 	for _, at := range []int64{9, 31, 63} {
 		sb.ResetCounts()
-		cmd, out := startImport(t, sb.env(), args...)
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		if waitWrites(t, sb, at, exited) {
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
+		if landed, _, out := killImportAt(t, sb, args, at); landed {
 			kills++
 		} else {
-			<-exited
 			t.Logf("run ended before %d writes\n%s", at, out)
 		}
 	}

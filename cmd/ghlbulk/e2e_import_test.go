@@ -753,6 +753,22 @@ func startImport(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.
 // waitWrites polls the sandbox until it has answered at least n write
 // requests, or the process exits; it reports whether the count was reached
 // with the process still running.
+// killImportAt runs an import and SIGKILLs it once the sandbox has
+// counted at writes; killed is false when it ended first. werr is its
+// Wait's error, out what it printed.
+func killImportAt(t *testing.T, sb *testSandbox, args []string, at int64) (killed bool, werr error, out *bytes.Buffer) {
+	t.Helper()
+	cmd, out := startImport(t, sb.env(), args...)
+	exited := make(chan struct{})
+	go func() { werr = cmd.Wait(); close(exited) }()
+	killed = waitWrites(t, sb, at, exited)
+	if killed {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-exited
+	return killed, werr, out
+}
+
 func waitWrites(t *testing.T, sb *testSandbox, n int64, exited <-chan struct{}) bool {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
@@ -801,20 +817,14 @@ func TestImportKilledAndResumed(t *testing.T) {
 	args := f.args(file, peopleMapping)
 	killed := 0
 	for _, at := range []int64{5, 120, 330} {
-		cmd, out := startImport(t, sb.env(), args...)
-		exited := make(chan struct{})
-		var werr error
-		go func() { werr = cmd.Wait(); close(exited) }()
-		if waitWrites(t, sb, at, exited) {
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
+		landed, werr, out := killImportAt(t, sb, args, at)
+		if landed {
 			if exitOf(werr) != -int(syscall.SIGKILL) {
 				t.Fatalf("kill at %d writes: %v\n%s", at, werr, out)
 			}
 			killed++
 			t.Logf("killed at %d writes (asked %d)", sb.Counts().Writes, at)
 		} else {
-			<-exited
 			t.Logf("run ended (%v) before %d writes", werr, at)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -234,15 +233,9 @@ func TestImportRelatedKilledAndResumed(t *testing.T) {
 	kills := 0
 	for _, at := range []int64{7, 25, 51} {
 		sb.ResetCounts()
-		cmd, out := startImport(t, sb.env(), args...)
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		if waitWrites(t, sb, at, exited) {
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
+		if landed, _, out := killImportAt(t, sb, args, at); landed {
 			kills++
 		} else {
-			<-exited
 			t.Logf("run ended before %d writes\n%s", at, out)
 		}
 	}
