@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -81,30 +80,8 @@ func freeAddr(t *testing.T) string {
 // startListener runs the binary's listen and waits for its LISTEN_URL line.
 func startListener(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(binPath, append([]string{"listen"}, args...)...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if !strings.HasPrefix(line, "LISTEN_URL=") {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("listen printed %q (%v); stderr: %s", line, err, stderr.String())
-	}
-	return cmd, strings.TrimSpace(strings.TrimPrefix(line, "LISTEN_URL="))
+	cmd, url, _ := startListenerEnv(t, nil, args...)
+	return cmd, url
 }
 
 type journaledEvent struct {
